@@ -1,0 +1,57 @@
+//! Assembling a gateway from its configuration: embedded NATS (if no URL), bus, router, keys, server.
+//!
+//! `run` takes its listener and shutdown future as arguments, so tests bind port 0 and stop it at will.
+
+use std::future::Future;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::bus::Bus;
+use crate::config::ServeConfig;
+use crate::embedded::{EmbeddedNats, EmbeddedOptions};
+use crate::grpc::{self, Gateway};
+use crate::identity::{SigningKey, Verifier};
+use crate::router::Router;
+
+/// Runs a gateway on `listener` until `shutdown` completes, then drains and stops.
+pub async fn run(
+    config: ServeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let router = Router::new(&config.router).map_err(anyhow::Error::msg)?;
+    let signing_key = SigningKey::load_or_create(&config.data_dir)?;
+    let verifier = Verifier::new(&[&signing_key])?;
+
+    let embedded = match &config.nats_url {
+        Some(_) => None,
+        None => Some(
+            EmbeddedNats::start(EmbeddedOptions {
+                binary: config.nats_server_bin.clone(),
+                data_dir: config.data_dir.clone(),
+                port: config.embedded_nats_port,
+                max_payload: config.limits.max_payload(),
+            })
+            .await?,
+        ),
+    };
+    let url = match (&config.nats_url, &embedded) {
+        (Some(url), _) => url.clone(),
+        (None, Some(embedded)) => embedded.url().to_string(),
+        (None, None) => unreachable!("embedded server started when no URL is configured"),
+    };
+    let result = async {
+        let bus = Bus::connect(&config.bus_config(&url))
+            .await
+            .context("connecting to NATS")?;
+        let gateway = Gateway::new(router, bus, config.limits.clone());
+        tracing::info!(listen = %listener.local_addr()?, nats = %url, "gateway serving");
+        grpc::serve(gateway, verifier, listener, shutdown, config.shutdown_grace).await
+    }
+    .await;
+    if let Some(embedded) = embedded {
+        embedded.stop().await;
+    }
+    result
+}

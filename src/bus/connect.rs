@@ -1,0 +1,173 @@
+//! Connecting to NATS: credentials, server checks, and creating or updating the stream at start-up.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, stream};
+
+use super::subjects::{FEED_STREAM, feed_wildcard};
+use super::{Bus, BusError};
+
+/// How to reach NATS and how the stream is kept.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// One or more comma-separated server URLs.
+    pub url: String,
+    pub auth: NatsAuth,
+    pub stream: StreamSettings,
+    /// Largest payload the gateway will publish; the server's `max_payload` must allow it.
+    pub max_payload: usize,
+    /// How long to keep retrying the first connection.
+    pub connect_timeout: Duration,
+    /// How long to wait for JetStream to confirm a stored copy.
+    pub ack_timeout: Duration,
+}
+
+/// NATS credentials of the gateway's own NATS user.
+#[derive(Debug, Clone, Default)]
+pub enum NatsAuth {
+    #[default]
+    None,
+    UserPassword {
+        user: String,
+        password: String,
+    },
+    CredentialsFile(PathBuf),
+}
+
+/// Stream retention and replication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSettings {
+    pub replicas: usize,
+    /// Zero keeps messages until removed by other limits.
+    pub max_age: Duration,
+    /// Window in which a repeated de-duplication id is recognised.
+    pub duplicate_window: Duration,
+}
+
+/// Oldest server with everything the bus uses (multiple filter subjects per consumer).
+const MIN_SERVER: (u64, u64) = (2, 10);
+
+// === impl Bus ===
+
+impl Bus {
+    /// Connects, checks the server, and creates or updates the stream idempotently.
+    pub async fn connect(config: &BusConfig) -> Result<Bus, BusError> {
+        let client = connect_with_retry(config).await?;
+        let info = client.server_info();
+        check_version(&info.version)?;
+        if info.max_payload < config.max_payload {
+            return Err(BusError::Unsupported(format!(
+                "server max_payload is {} bytes but the gateway needs {} (raise max_payload or lower --max-body-bytes)",
+                info.max_payload, config.max_payload
+            )));
+        }
+        let jetstream = jetstream::ContextBuilder::new()
+            .ack_timeout(config.ack_timeout)
+            .max_ack_inflight(16_384)
+            .backpressure_on_inflight(true)
+            .build(client.clone());
+        ensure_stream(&jetstream, &config.stream).await?;
+        Ok(Bus { client, jetstream })
+    }
+}
+
+async fn connect_with_retry(config: &BusConfig) -> Result<async_nats::Client, BusError> {
+    let deadline = Instant::now() + config.connect_timeout;
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match connect_once(config).await {
+            Ok(client) => return Ok(client),
+            Err(reason) if Instant::now() + delay >= deadline => {
+                return Err(BusError::Connect {
+                    url: config.url.clone(),
+                    reason,
+                });
+            }
+            Err(reason) => {
+                tracing::debug!(url = %config.url, %reason, "NATS not reachable yet, retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+async fn connect_once(config: &BusConfig) -> Result<async_nats::Client, String> {
+    let options = async_nats::ConnectOptions::new()
+        .name("liaison-gateway")
+        .connection_timeout(Duration::from_secs(2))
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                other => tracing::info!(event = %other, "NATS event"),
+            }
+        });
+    let options = match &config.auth {
+        NatsAuth::None => options,
+        NatsAuth::UserPassword { user, password } => {
+            options.user_and_password(user.clone(), password.clone())
+        }
+        NatsAuth::CredentialsFile(path) => options
+            .credentials_file(path)
+            .await
+            .map_err(|error| format!("credentials file {}: {error}", path.display()))?,
+    };
+    options
+        .connect(config.url.as_str())
+        .await
+        .map_err(|error| error.to_string())
+}
+
+fn check_version(version: &str) -> Result<(), BusError> {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|part| part.parse::<u64>().ok());
+    let major = parts.next().flatten();
+    let minor = parts.next().flatten();
+    match (major, minor) {
+        (Some(major), Some(minor)) if (major, minor) >= MIN_SERVER => Ok(()),
+        _ => Err(BusError::Unsupported(format!(
+            "nats-server {version} is too old; Liaison needs {}.{} or newer",
+            MIN_SERVER.0, MIN_SERVER.1
+        ))),
+    }
+}
+
+async fn ensure_stream(
+    jetstream: &jetstream::Context,
+    settings: &StreamSettings,
+) -> Result<(), BusError> {
+    let config = stream::Config {
+        name: FEED_STREAM.to_string(),
+        description: Some("Liaison: every recipient's stored copies".to_string()),
+        subjects: vec![feed_wildcard()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        num_replicas: settings.replicas,
+        max_age: settings.max_age,
+        duplicate_window: settings.duplicate_window,
+        ..Default::default()
+    };
+    jetstream
+        .create_or_update_stream(config)
+        .await
+        .map_err(|error| BusError::Setup(format!("stream {FEED_STREAM}: {error}")))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_version;
+
+    #[test]
+    fn server_versions() {
+        assert!(check_version("2.10.0").is_ok());
+        assert!(check_version("v2.15.1").is_ok());
+        assert!(check_version("3.0.0-beta").is_ok());
+        assert!(check_version("2.9.10").is_err());
+        assert!(check_version("garbage").is_err());
+    }
+}

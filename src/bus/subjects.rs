@@ -1,0 +1,105 @@
+//! The subject space. Every stored copy lives under its recipient:
+//!
+//! `liaison.feed.<recipient>.<origin>.<kind>.<topic>`
+//!
+//! so "everything delivered to CBP" is `liaison.feed.cbp.>` and "CBP's reporting as received by I&A" is
+//! `liaison.feed.ia.cbp.>`. Every token has passed the token grammar, so no caller can change a subject's
+//! shape.
+
+use crate::model::{Kind, PartyId, Topic};
+use crate::router::Approval;
+
+/// Root of everything Liaison puts on NATS.
+pub const SUBJECT_ROOT: &str = "liaison";
+
+/// The JetStream stream holding every recipient's copies (`liaison.feed.>`).
+pub const FEED_STREAM: &str = "LIAISON_FEED";
+
+/// Most filter subjects one subscription may expand to (origins x kinds x topics).
+pub const MAX_FILTER_SUBJECTS: usize = 256;
+
+pub(crate) fn feed_wildcard() -> String {
+    format!("{SUBJECT_ROOT}.feed.>")
+}
+
+/// The subject of one approved copy.
+pub fn delivery_subject(approval: &Approval) -> String {
+    format!(
+        "{SUBJECT_ROOT}.feed.{}.{}.{}.{}",
+        approval.recipient(),
+        approval.origin(),
+        approval.kind().token(),
+        approval.topic()
+    )
+}
+
+/// The filter subjects of a feed: recipient fixed, then the cross product of the filters, with `*` for an
+/// empty list. Returns `None` when the product exceeds [`MAX_FILTER_SUBJECTS`].
+pub fn feed_filter_subjects(
+    recipient: &PartyId,
+    origins: &[PartyId],
+    kinds: &[Kind],
+    topics: &[Topic],
+) -> Option<Vec<String>> {
+    let count = origins.len().max(1) * kinds.len().max(1) * topics.len().max(1);
+    if count > MAX_FILTER_SUBJECTS {
+        return None;
+    }
+    let or_any = |values: Vec<String>| {
+        if values.is_empty() {
+            vec!["*".to_string()]
+        } else {
+            values
+        }
+    };
+    let origins = or_any(origins.iter().map(ToString::to_string).collect());
+    let kinds = or_any(kinds.iter().map(|kind| kind.token().to_string()).collect());
+    let topics = or_any(topics.iter().map(ToString::to_string).collect());
+    let mut subjects = Vec::with_capacity(count);
+    for origin in &origins {
+        for kind in &kinds {
+            for topic in &topics {
+                subjects.push(format!(
+                    "{SUBJECT_ROOT}.feed.{recipient}.{origin}.{kind}.{topic}"
+                ));
+            }
+        }
+    }
+    Some(subjects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Token;
+
+    fn token(value: &str) -> Token {
+        Token::parse(value).unwrap()
+    }
+
+    #[test]
+    fn filters_multiply_with_wildcards_for_empty_lists() {
+        let all = feed_filter_subjects(&token("ia"), &[], &[], &[]).unwrap();
+        assert_eq!(all, ["liaison.feed.ia.*.*.*"]);
+        let some = feed_filter_subjects(
+            &token("ia"),
+            &[token("cbp"), token("fbi")],
+            &[Kind::RfiResponse],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            some,
+            [
+                "liaison.feed.ia.cbp.rfi-response.*",
+                "liaison.feed.ia.fbi.rfi-response.*"
+            ]
+        );
+    }
+
+    #[test]
+    fn too_many_filter_subjects_is_refused() {
+        let many: Vec<Token> = (0..20).map(|n| token(&format!("p{n}"))).collect();
+        assert!(feed_filter_subjects(&token("ia"), &many, &Kind::ALL, &many).is_none());
+    }
+}

@@ -1,0 +1,67 @@
+//! The `liaison` command line: one file per subcommand.
+
+mod client;
+mod publish;
+mod serve;
+mod subscribe;
+mod token;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::LogFormat;
+
+/// Liaison: a message broker for liaison intelligence.
+#[derive(Debug, Parser)]
+#[command(name = "liaison", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (with an embedded nats-server unless --nats-url is given).
+    Serve(crate::config::ServeArgs),
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Publish one message through a gateway and print the receipt.
+    Publish(publish::PublishArgs),
+    /// Subscribe to your party's feed, print deliveries as they arrive and acknowledge them.
+    Subscribe(subscribe::SubscribeArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Token(command) => {
+                init_tracing(LogFormat::Text, "warn");
+                token::run(command)
+            }
+            Command::Publish(args) => {
+                init_tracing(LogFormat::Text, "warn");
+                publish::run(args).await
+            }
+            Command::Subscribe(args) => {
+                init_tracing(LogFormat::Text, "warn");
+                subscribe::run(args).await
+            }
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` overrides `default_level`.
+pub fn init_tracing(format: LogFormat, default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

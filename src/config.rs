@@ -1,0 +1,292 @@
+//! Configuration of `liaison serve`: flags, environment variables (`LIAISON_*`) and an optional TOML file,
+//! in that order of precedence, over built-in defaults. Loading validates everything and binds nothing.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::bus::{BusConfig, NatsAuth, StreamSettings};
+use crate::grpc::Limits;
+use crate::router::{Router, RouterConfig};
+
+/// Default gRPC listen address.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7400);
+
+/// Flags (and their environment variables) of `liaison serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file; flags and environment variables override it.
+    #[arg(long, env = "LIAISON_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:7400].
+    #[arg(long, env = "LIAISON_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory: signing key and the embedded NATS store [default: $XDG_DATA_HOME/liaison].
+    #[arg(long, env = "LIAISON_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Use this NATS server or cluster (comma-separated URLs) instead of starting an embedded one.
+    #[arg(long, env = "LIAISON_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// NATS credentials file (JWT + nkey) of the gateway's NATS user.
+    #[arg(long, env = "LIAISON_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// NATS user name of the gateway (with --nats-password).
+    #[arg(long, env = "LIAISON_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password of the gateway.
+    #[arg(long, env = "LIAISON_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// nats-server binary for the embedded server [default: nats-server on PATH].
+    #[arg(long, env = "LIAISON_NATS_SERVER_BIN")]
+    pub nats_server_bin: Option<PathBuf>,
+    /// Client port of the embedded nats-server [default: a free port].
+    #[arg(long, env = "LIAISON_EMBEDDED_NATS_PORT")]
+    pub embedded_nats_port: Option<u16>,
+    /// JetStream replicas of the stream [default: 1].
+    #[arg(long, env = "LIAISON_STREAM_REPLICAS")]
+    pub stream_replicas: Option<usize>,
+    /// How long messages are kept, e.g. `90d`; `0s` keeps them until other limits apply [default: 90d].
+    #[arg(long, env = "LIAISON_STREAM_MAX_AGE", value_parser = humantime::parse_duration)]
+    pub stream_max_age: Option<Duration>,
+    /// Window in which an idempotency key is recognised [default: 2m].
+    #[arg(long, env = "LIAISON_DUPLICATE_WINDOW", value_parser = humantime::parse_duration)]
+    pub duplicate_window: Option<Duration>,
+    /// Largest message body in bytes [default: 1048576].
+    #[arg(long, env = "LIAISON_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Most unanswered publishes per PublishStream [default: 256].
+    #[arg(long, env = "LIAISON_PUBLISH_WINDOW")]
+    pub publish_window: Option<usize>,
+    /// How long shutdown waits for in-flight requests [default: 10s].
+    #[arg(long, env = "LIAISON_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Option<Duration>,
+    /// Log format [default: text].
+    #[arg(long, env = "LIAISON_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The TOML file: the same settings as the flags (in kebab-case), plus the `[router]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    nats_url: Option<String>,
+    nats_creds: Option<PathBuf>,
+    nats_user: Option<String>,
+    nats_password: Option<String>,
+    nats_server_bin: Option<PathBuf>,
+    embedded_nats_port: Option<u16>,
+    stream_replicas: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    stream_max_age: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    duplicate_window: Option<Duration>,
+    max_body_bytes: Option<usize>,
+    publish_window: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    shutdown_grace: Option<Duration>,
+    log_format: Option<LogFormat>,
+    router: Option<RouterConfig>,
+}
+
+/// The resolved configuration of a gateway.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `None` starts the embedded nats-server.
+    pub nats_url: Option<String>,
+    pub nats_auth: NatsAuth,
+    pub nats_server_bin: PathBuf,
+    pub embedded_nats_port: Option<u16>,
+    pub stream: StreamSettings,
+    pub limits: Limits,
+    pub router: RouterConfig,
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+}
+
+/// The data directory used when none is configured: `$XDG_DATA_HOME/liaison`, else
+/// `$HOME/.local/share/liaison`, else `./liaison-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(dir).join("liaison");
+    }
+    match std::env::var_os("HOME").filter(|dir| !dir.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/liaison"),
+        None => PathBuf::from("liaison-data"),
+    }
+}
+
+// === impl ServeConfig ===
+
+impl ServeConfig {
+    /// Resolves flags and environment over the file over defaults, and validates the result.
+    pub fn load(args: &ServeArgs) -> Result<ServeConfig, String> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let default_limits = Limits::default();
+        let limits = Limits {
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(default_limits.max_body_bytes),
+            publish_window: args
+                .publish_window
+                .or(file.publish_window)
+                .unwrap_or(default_limits.publish_window),
+            ..default_limits
+        };
+        if limits.max_body_bytes == 0 || limits.publish_window == 0 {
+            return Err("max-body-bytes and publish-window must be at least 1".into());
+        }
+        let nats_auth = match (
+            args.nats_creds.clone().or(file.nats_creds),
+            args.nats_user.clone().or(file.nats_user),
+            args.nats_password.clone().or(file.nats_password),
+        ) {
+            (Some(_), Some(_), _) => {
+                return Err("give either nats-creds or nats-user, not both".into());
+            }
+            (Some(path), None, _) => NatsAuth::CredentialsFile(path),
+            (None, Some(user), password) => NatsAuth::UserPassword {
+                user,
+                password: password.unwrap_or_default(),
+            },
+            (None, None, Some(_)) => return Err("nats-password needs nats-user".into()),
+            (None, None, None) => NatsAuth::None,
+        };
+        let config = ServeConfig {
+            listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(default_data_dir),
+            nats_url: args.nats_url.clone().or(file.nats_url),
+            nats_auth,
+            nats_server_bin: args
+                .nats_server_bin
+                .clone()
+                .or(file.nats_server_bin)
+                .unwrap_or_else(|| PathBuf::from("nats-server")),
+            embedded_nats_port: args.embedded_nats_port.or(file.embedded_nats_port),
+            stream: StreamSettings {
+                replicas: args.stream_replicas.or(file.stream_replicas).unwrap_or(1),
+                max_age: args
+                    .stream_max_age
+                    .or(file.stream_max_age)
+                    .unwrap_or(Duration::from_secs(90 * 86_400)),
+                duplicate_window: args
+                    .duplicate_window
+                    .or(file.duplicate_window)
+                    .unwrap_or(Duration::from_secs(120)),
+            },
+            limits,
+            router: file.router.unwrap_or_default(),
+            shutdown_grace: args
+                .shutdown_grace
+                .or(file.shutdown_grace)
+                .unwrap_or(Duration::from_secs(10)),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+        };
+        if !(1..=5).contains(&config.stream.replicas) {
+            return Err(format!(
+                "stream-replicas must be 1 to 5, got {}",
+                config.stream.replicas
+            ));
+        }
+        Router::new(&config.router)?;
+        Ok(config)
+    }
+
+    /// NATS connection settings for the bus, given the URL actually in use.
+    pub fn bus_config(&self, url: &str) -> BusConfig {
+        BusConfig {
+            url: url.to_string(),
+            auth: self.nats_auth.clone(),
+            stream: self.stream.clone(),
+            max_payload: self.limits.max_payload(),
+            connect_timeout: Duration::from_secs(15),
+            ack_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("liaison.toml");
+        std::fs::write(
+            &path,
+            "# a comment\nlisten = \"127.0.0.1:9000\"\nmax-body-bytes = 2048\nstream-max-age = \"7d\"\n\n[router]\nparties = [\"ia\", \"cbp\"]\nallow = [{ from = \"cbp\", to = \"ia\" }]\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            max_body_bytes: Some(4096),
+            ..Default::default()
+        };
+        let config = ServeConfig::load(&args).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(config.limits.max_body_bytes, 4096);
+        assert_eq!(config.stream.max_age, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.router.parties, ["ia", "cbp"]);
+        assert_eq!(config.publish_window_default(), 256);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("liaison.toml");
+        std::fs::write(&path, "no-such-setting = 1\n").unwrap();
+        let error = ServeConfig::load(&ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(error.contains("no-such-setting"), "{error}");
+        std::fs::write(
+            &path,
+            "[router]\nparties = [\"ia\"]\nallow = [{ from = \"ia\", to = \"cbp\" }]\n",
+        )
+        .unwrap();
+        let error = ServeConfig::load(&ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(error.contains("cbp is not in router.parties"), "{error}");
+    }
+
+    impl ServeConfig {
+        fn publish_window_default(&self) -> usize {
+            self.limits.publish_window
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The gRPC layer: the only module (with `api` and the CLI clients) that knows protobuf types.
+//!
+//! It authenticates every call, converts requests into domain types, asks the router, hands approved copies
+//! to the bus, and turns every error into a `tonic::Status` in one place (`error.rs`).
+
+mod auth;
+mod convert;
+mod error;
+mod publish;
+mod publish_stream;
+mod server;
+mod service;
+mod subscribe;
+
+pub use error::GatewayError;
+pub use server::{Gateway, Limits, serve};

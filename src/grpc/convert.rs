@@ -1,0 +1,269 @@
+//! Converting and validating protobuf requests into domain types. Every error names the field it is about.
+
+use std::time::Duration;
+
+use crate::api as pb;
+use crate::identity::Caller;
+use crate::model::{
+    Classification, DisseminationControl, Kind, Markings, PartyId, Precedence, RouteRequest, Tlp,
+    Token,
+};
+
+use super::GatewayError;
+use super::server::Limits;
+
+/// Longest title, in bytes.
+const MAX_TITLE_BYTES: usize = 1024;
+/// Most attributes per message.
+const MAX_ATTRIBUTES: usize = 64;
+const MAX_ATTRIBUTE_KEY_BYTES: usize = 128;
+const MAX_ATTRIBUTE_VALUE_BYTES: usize = 4096;
+const MAX_CONTENT_TYPE_BYTES: usize = 255;
+const MAX_IDEMPOTENCY_KEY_BYTES: usize = 128;
+
+fn invalid(message: String) -> GatewayError {
+    GatewayError::InvalidArgument(message)
+}
+
+/// Parses a token field, naming the field on error.
+pub fn token(field: &str, value: &str) -> Result<Token, GatewayError> {
+    Token::parse(value).map_err(|error| invalid(format!("{field}: {error}")))
+}
+
+/// Validates a publish and returns its routing view. The envelope is normalised in place: precedence
+/// defaults to ROUTINE. Identity fields (`id`, `origin`) are checked here and set by the publisher.
+pub fn route_request(
+    caller: &Caller,
+    envelope: &mut pb::Envelope,
+    limits: &Limits,
+) -> Result<RouteRequest, GatewayError> {
+    if !envelope.id.is_empty() {
+        return Err(invalid(
+            "envelope.id: assigned by the gateway; leave it empty".into(),
+        ));
+    }
+    if !envelope.origin.is_empty() && envelope.origin != caller.party.as_str() {
+        return Err(GatewayError::PermissionDenied(format!(
+            "envelope.origin: {:?} is not the caller's party {}; the origin is always the caller's own party",
+            envelope.origin, caller.party
+        )));
+    }
+    check_body(envelope, limits)?;
+    check_metadata(envelope, limits)?;
+    let recipients = envelope
+        .recipients
+        .iter()
+        .enumerate()
+        .map(|(index, recipient)| token(&format!("envelope.recipients[{index}]"), recipient))
+        .collect::<Result<Vec<PartyId>, _>>()?;
+    let kind = kind("envelope.kind", envelope.kind)?;
+    let topic = token("envelope.topic", &envelope.topic)?;
+    let markings = markings(envelope.markings.as_ref())?;
+    let precedence = precedence(envelope.precedence)?;
+    if envelope.precedence == pb::Precedence::Unspecified as i32 {
+        envelope.precedence = pb::Precedence::Routine as i32;
+    }
+    Ok(RouteRequest {
+        origin: caller.party.clone(),
+        recipients,
+        kind,
+        topic,
+        markings,
+        precedence,
+    })
+}
+
+fn check_body(envelope: &pb::Envelope, limits: &Limits) -> Result<(), GatewayError> {
+    if envelope.body.is_empty() {
+        return Err(invalid("envelope.body: must not be empty".into()));
+    }
+    if envelope.body.len() > limits.max_body_bytes {
+        return Err(GatewayError::TooLarge(format!(
+            "envelope.body: {} bytes exceeds the limit of {} bytes",
+            envelope.body.len(),
+            limits.max_body_bytes
+        )));
+    }
+    Ok(())
+}
+
+fn check_metadata(envelope: &pb::Envelope, limits: &Limits) -> Result<(), GatewayError> {
+    let too_large = |field: &str, size: usize, limit: usize| {
+        GatewayError::TooLarge(format!(
+            "{field}: {size} bytes exceeds the limit of {limit} bytes"
+        ))
+    };
+    if envelope.title.len() > MAX_TITLE_BYTES {
+        return Err(too_large(
+            "envelope.title",
+            envelope.title.len(),
+            MAX_TITLE_BYTES,
+        ));
+    }
+    if envelope.content_type.len() > MAX_CONTENT_TYPE_BYTES {
+        return Err(too_large(
+            "envelope.content_type",
+            envelope.content_type.len(),
+            MAX_CONTENT_TYPE_BYTES,
+        ));
+    }
+    let key = &envelope.idempotency_key;
+    if key.len() > MAX_IDEMPOTENCY_KEY_BYTES
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    {
+        return Err(invalid(format!(
+            "envelope.idempotency_key: at most {MAX_IDEMPOTENCY_KEY_BYTES} characters of letters, digits, '-', '_', '.', ':'"
+        )));
+    }
+    if !envelope.in_reply_to.is_empty() && ulid::Ulid::from_string(&envelope.in_reply_to).is_err() {
+        return Err(invalid(
+            "envelope.in_reply_to: must be a message id (ULID)".into(),
+        ));
+    }
+    if let Some(created_at) = &envelope.created_at
+        && !(0..1_000_000_000).contains(&created_at.nanos)
+    {
+        return Err(invalid(
+            "envelope.created_at: nanos must be within 0..1e9".into(),
+        ));
+    }
+    if envelope.attributes.len() > MAX_ATTRIBUTES {
+        return Err(GatewayError::TooLarge(format!(
+            "envelope.attributes: {} entries exceeds the limit of {MAX_ATTRIBUTES}",
+            envelope.attributes.len()
+        )));
+    }
+    let mut metadata_bytes = envelope.title.len() + envelope.content_type.len();
+    for (key, value) in &envelope.attributes {
+        if key.is_empty() || key.len() > MAX_ATTRIBUTE_KEY_BYTES {
+            return Err(invalid(format!(
+                "envelope.attributes: keys must be 1 to {MAX_ATTRIBUTE_KEY_BYTES} bytes, got {}",
+                key.len()
+            )));
+        }
+        if value.len() > MAX_ATTRIBUTE_VALUE_BYTES {
+            return Err(too_large(
+                &format!("envelope.attributes[{key}]"),
+                value.len(),
+                MAX_ATTRIBUTE_VALUE_BYTES,
+            ));
+        }
+        metadata_bytes += key.len() + value.len();
+    }
+    if metadata_bytes > limits.max_metadata_bytes {
+        return Err(too_large(
+            "envelope metadata (title, content_type, attributes)",
+            metadata_bytes,
+            limits.max_metadata_bytes,
+        ));
+    }
+    Ok(())
+}
+
+/// A required message kind.
+pub fn kind(field: &str, value: i32) -> Result<Kind, GatewayError> {
+    match pb::Kind::try_from(value) {
+        Ok(pb::Kind::Unspecified) => Err(invalid(format!("{field}: required"))),
+        Ok(pb::Kind::Report) => Ok(Kind::Report),
+        Ok(pb::Kind::Alert) => Ok(Kind::Alert),
+        Ok(pb::Kind::Tip) => Ok(Kind::Tip),
+        Ok(pb::Kind::Rfi) => Ok(Kind::Rfi),
+        Ok(pb::Kind::RfiResponse) => Ok(Kind::RfiResponse),
+        Ok(pb::Kind::Product) => Ok(Kind::Product),
+        Err(_) => Err(invalid(format!("{field}: unknown value {value}"))),
+    }
+}
+
+fn precedence(value: i32) -> Result<Precedence, GatewayError> {
+    match pb::Precedence::try_from(value) {
+        Ok(pb::Precedence::Unspecified | pb::Precedence::Routine) => Ok(Precedence::Routine),
+        Ok(pb::Precedence::Priority) => Ok(Precedence::Priority),
+        Ok(pb::Precedence::Immediate) => Ok(Precedence::Immediate),
+        Ok(pb::Precedence::Flash) => Ok(Precedence::Flash),
+        Err(_) => Err(invalid(format!(
+            "envelope.precedence: unknown value {value}"
+        ))),
+    }
+}
+
+fn markings(markings: Option<&pb::Markings>) -> Result<Markings, GatewayError> {
+    let markings = markings.ok_or_else(|| invalid("envelope.markings: required".into()))?;
+    let classification = match pb::Classification::try_from(markings.classification) {
+        Ok(pb::Classification::Unspecified) => {
+            return Err(invalid("envelope.markings.classification: required".into()));
+        }
+        Ok(pb::Classification::Unclassified) => Classification::Unclassified,
+        Ok(pb::Classification::Confidential) => Classification::Confidential,
+        Ok(pb::Classification::Secret) => Classification::Secret,
+        Ok(pb::Classification::TopSecret) => Classification::TopSecret,
+        Err(_) => {
+            let value = markings.classification;
+            return Err(invalid(format!(
+                "envelope.markings.classification: unknown value {value}"
+            )));
+        }
+    };
+    let mut controls = Vec::with_capacity(markings.controls.len());
+    for (index, value) in markings.controls.iter().enumerate() {
+        let control = match pb::DisseminationControl::try_from(*value) {
+            Ok(pb::DisseminationControl::Noforn) => DisseminationControl::Noforn,
+            Ok(pb::DisseminationControl::Les) => DisseminationControl::Les,
+            Ok(pb::DisseminationControl::Fouo) => DisseminationControl::Fouo,
+            _ => {
+                return Err(invalid(format!(
+                    "envelope.markings.controls[{index}]: unknown value {value}"
+                )));
+            }
+        };
+        if controls.contains(&control) {
+            return Err(invalid(format!(
+                "envelope.markings.controls[{index}]: {control:?} repeated"
+            )));
+        }
+        controls.push(control);
+    }
+    controls.sort();
+    for (index, country) in markings.rel_to.iter().enumerate() {
+        if country.len() != 3 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(invalid(format!(
+                "envelope.markings.rel_to[{index}]: {country:?} is not an ISO 3166 alpha-3 trigraph such as \"CAN\""
+            )));
+        }
+    }
+    let tlp = match pb::Tlp::try_from(markings.tlp) {
+        Ok(pb::Tlp::Unspecified) => None,
+        Ok(pb::Tlp::Clear) => Some(Tlp::Clear),
+        Ok(pb::Tlp::Green) => Some(Tlp::Green),
+        Ok(pb::Tlp::Amber) => Some(Tlp::Amber),
+        Ok(pb::Tlp::AmberStrict) => Some(Tlp::AmberStrict),
+        Ok(pb::Tlp::Red) => Some(Tlp::Red),
+        Err(_) => {
+            return Err(invalid(format!(
+                "envelope.markings.tlp: unknown value {}",
+                markings.tlp
+            )));
+        }
+    };
+    Ok(Markings {
+        classification,
+        controls,
+        rel_to: markings.rel_to.clone(),
+        tlp,
+    })
+}
+
+/// A protobuf duration as a std duration, refusing negatives.
+pub fn duration(field: &str, value: &prost_types::Duration) -> Result<Duration, GatewayError> {
+    Duration::try_from(*value)
+        .map_err(|_| invalid(format!("{field}: must be a non-negative duration")))
+}
+
+/// A protobuf timestamp for a point in time.
+pub fn timestamp(time: time::OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.unix_timestamp(),
+        nanos: time.nanosecond() as i32,
+    }
+}

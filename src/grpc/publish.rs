@@ -1,0 +1,177 @@
+//! Publishing: validate, route, store one copy per approved recipient, and build the receipt.
+//!
+//! Publishing is split in two so PublishStream can pipeline: [`Gateway::prepare`] validates, routes and
+//! sends every copy to JetStream in request order; [`Prepared::finish`] awaits the storage acks.
+
+use bytes::{Bytes, BytesMut};
+use prost::Message;
+use tracing::Instrument;
+
+use crate::api as pb;
+use crate::bus::{PendingStore, Stored};
+use crate::identity::Caller;
+use crate::model::PartyId;
+use crate::router::{Denial, DenialReason, Outcome};
+
+use super::server::Gateway;
+use super::{GatewayError, convert};
+
+/// A publish whose copies have been sent to JetStream but not yet confirmed.
+pub struct Prepared {
+    message_id: String,
+    outcomes: Vec<PreparedOutcome>,
+}
+
+enum PreparedOutcome {
+    Sent(PartyId, PendingStore),
+    Denied(Denial),
+}
+
+// === impl Gateway ===
+
+impl Gateway {
+    /// Publishes one envelope and waits for storage.
+    pub(super) async fn publish_one(
+        &self,
+        caller: &Caller,
+        envelope: Option<pb::Envelope>,
+    ) -> Result<pb::Receipt, GatewayError> {
+        let span = tracing::info_span!("publish", party = %caller.party, message_id = tracing::field::Empty);
+        async {
+            let prepared = self.prepare(caller, envelope).await?;
+            tracing::Span::current().record("message_id", prepared.message_id.as_str());
+            prepared.finish().await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Validates, routes and sends every approved copy. Nothing reaches NATS unless the router approved it.
+    pub(super) async fn prepare(
+        &self,
+        caller: &Caller,
+        envelope: Option<pb::Envelope>,
+    ) -> Result<Prepared, GatewayError> {
+        if !caller.role.may_publish() {
+            return Err(GatewayError::PermissionDenied(format!(
+                "role {} may not publish; publishing needs role agency-system",
+                caller.role.name()
+            )));
+        }
+        let mut envelope =
+            envelope.ok_or_else(|| GatewayError::InvalidArgument("envelope: required".into()))?;
+        let request = convert::route_request(caller, &mut envelope, &self.limits)?;
+        let routing = self.router.route(&request)?;
+
+        let message_id = ulid::Ulid::new().to_string();
+        let dedup_base = match envelope.idempotency_key.as_str() {
+            "" => message_id.clone(),
+            key => format!("{}:{key}", caller.party),
+        };
+        envelope.id = message_id.clone();
+        envelope.origin = caller.party.to_string();
+        envelope.recipients.clear();
+        envelope
+            .created_at
+            .get_or_insert_with(|| convert::timestamp(time::OffsetDateTime::now_utc()));
+        let base = envelope.encode_to_vec();
+
+        let mut outcomes = Vec::with_capacity(routing.outcomes.len());
+        for outcome in routing.outcomes {
+            match outcome {
+                Outcome::Deliver(approval) => {
+                    let recipient = approval.recipient().clone();
+                    let payload = copy_for(&base, &recipient);
+                    let dedup_id = format!("{dedup_base}:{recipient}");
+                    let pending = self.bus.publish(&approval, payload, dedup_id).await?;
+                    outcomes.push(PreparedOutcome::Sent(recipient, pending));
+                }
+                Outcome::Deny(denial) => {
+                    tracing::debug!(recipient = %denial.recipient, reason = ?denial.reason, "denied");
+                    outcomes.push(PreparedOutcome::Denied(denial));
+                }
+            }
+        }
+        Ok(Prepared {
+            message_id,
+            outcomes,
+        })
+    }
+}
+
+/// The stored copy for one recipient: the encoded envelope with that recipient appended as its only
+/// `recipients` entry (protobuf concatenates repeated fields, so the base is encoded once).
+fn copy_for(base: &[u8], recipient: &PartyId) -> Bytes {
+    let recipient = recipient.as_str();
+    let mut buffer = BytesMut::with_capacity(base.len() + recipient.len() + 4);
+    buffer.extend_from_slice(base);
+    prost::encoding::string::encode(4, &recipient.to_string(), &mut buffer);
+    buffer.freeze()
+}
+
+// === impl Prepared ===
+
+impl Prepared {
+    /// Waits until JetStream has stored every copy and builds the receipt.
+    pub async fn finish(self) -> Result<pb::Receipt, GatewayError> {
+        let total = self
+            .outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, PreparedOutcome::Sent(..)))
+            .count();
+        let mut stored_count = 0;
+        let mut first_error = None;
+        let mut outcomes = Vec::with_capacity(self.outcomes.len());
+        for outcome in self.outcomes {
+            match outcome {
+                PreparedOutcome::Sent(recipient, pending) => match pending.stored().await {
+                    Ok(stored) => {
+                        stored_count += 1;
+                        outcomes.push(delivered(&recipient, stored));
+                    }
+                    Err(error) => {
+                        first_error.get_or_insert(error);
+                    }
+                },
+                PreparedOutcome::Denied(denial) => outcomes.push(denied(denial)),
+            }
+        }
+        match first_error {
+            None => Ok(pb::Receipt {
+                message_id: self.message_id,
+                outcomes,
+            }),
+            Some(error) if stored_count == 0 => Err(error.into()),
+            Some(error) => Err(GatewayError::PartiallyStored(format!(
+                "message {} stored for {stored_count} of {total} recipients ({error}); retry with the same idempotency key to complete it without duplicates",
+                self.message_id
+            ))),
+        }
+    }
+}
+
+fn delivered(recipient: &PartyId, stored: Stored) -> pb::RecipientOutcome {
+    pb::RecipientOutcome {
+        party: recipient.to_string(),
+        outcome: Some(pb::recipient_outcome::Outcome::Delivered(pb::Delivered {
+            stream_sequence: stored.sequence,
+            subject: stored.subject,
+            duplicate: stored.duplicate,
+        })),
+    }
+}
+
+fn denied(denial: Denial) -> pb::RecipientOutcome {
+    let reason = match denial.reason {
+        DenialReason::UnknownParty => pb::DenialReason::UnknownParty,
+        DenialReason::NoRoute => pb::DenialReason::NoRoute,
+        DenialReason::SelfAddressed => pb::DenialReason::SelfAddressed,
+    };
+    pb::RecipientOutcome {
+        party: denial.recipient.to_string(),
+        outcome: Some(pb::recipient_outcome::Outcome::Denied(pb::Denied {
+            reason: reason as i32,
+            explanation: denial.explanation,
+        })),
+    }
+}

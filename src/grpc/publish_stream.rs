@@ -1,0 +1,100 @@
+//! PublishStream: pipelined publishing with in-order responses and a bounded window as backpressure.
+//!
+//! Requests are validated, routed and sent to JetStream one after another (so copies are stored in request
+//! order); their storage acks are awaited concurrently. While `publish_window` responses are unanswered the
+//! gateway stops reading, and HTTP/2 flow control pushes back on the client. A bad request gets an error
+//! response in its place and does not end the stream.
+
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+
+use crate::api as pb;
+use crate::identity::Caller;
+
+use super::GatewayError;
+use super::server::Gateway;
+
+type Response = Result<pb::PublishStreamResponse, Status>;
+
+/// Starts the publishing task and returns the response stream.
+pub fn start(
+    gateway: Gateway,
+    caller: Caller,
+    requests: Streaming<pb::PublishStreamRequest>,
+) -> Result<impl Stream<Item = Response>, Status> {
+    if !caller.role.may_publish() {
+        return Err(GatewayError::PermissionDenied(format!(
+            "role {} may not publish; publishing needs role agency-system",
+            caller.role.name()
+        ))
+        .into());
+    }
+    let (responses, receiver) = mpsc::channel(gateway.limits.publish_window.max(1));
+    let span = tracing::info_span!("publish_stream", party = %caller.party);
+    tokio::spawn(tracing::Instrument::instrument(
+        run(gateway, caller, requests, responses),
+        span,
+    ));
+    Ok(ReceiverStream::new(receiver))
+}
+
+async fn run(
+    gateway: Gateway,
+    caller: Caller,
+    mut requests: Streaming<pb::PublishStreamRequest>,
+    responses: mpsc::Sender<Response>,
+) {
+    let window = gateway.limits.publish_window.max(1);
+    let mut in_flight = FuturesOrdered::new();
+    let mut next_index: u64 = 0;
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            biased;
+            Some(response) = in_flight.next(), if !in_flight.is_empty() => {
+                if responses.send(Ok(response)).await.is_err() {
+                    return;
+                }
+            }
+            request = requests.message(), if reading && in_flight.len() < window => match request {
+                Ok(Some(request)) => {
+                    let index = next_index;
+                    next_index += 1;
+                    let answer = match gateway.prepare(&caller, request.envelope).await {
+                        Ok(prepared) => prepared.finish().map(move |result| respond(index, result)).boxed(),
+                        Err(error) => futures::future::ready(respond(index, Err(error))).boxed(),
+                    };
+                    in_flight.push_back(answer);
+                }
+                Ok(None) => reading = false,
+                Err(status) => {
+                    tracing::debug!(%status, "publish stream broke");
+                    reading = false;
+                }
+            },
+            () = gateway.shutdown.cancelled(), if reading => reading = false,
+            else => break,
+        }
+    }
+    if gateway.shutdown.is_cancelled() {
+        let _ = responses.send(Err(GatewayError::ShuttingDown.into())).await;
+    }
+}
+
+fn respond(index: u64, result: Result<pb::Receipt, GatewayError>) -> pb::PublishStreamResponse {
+    use pb::publish_stream_response::Result as Answer;
+    let result = match result {
+        Ok(receipt) => Answer::Receipt(receipt),
+        Err(error) => Answer::Error(pb::PublishError {
+            code: error.code() as i32,
+            message: error.to_string(),
+        }),
+    };
+    pb::PublishStreamResponse {
+        request_index: index,
+        result: Some(result),
+    }
+}

@@ -1,0 +1,135 @@
+//! The gateway's shared state and the tonic server: the gateway service behind authentication, plus
+//! `grpc.health.v1.Health` and server reflection.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::gateway_service_server::GatewayServiceServer;
+use crate::bus::Bus;
+use crate::identity::Verifier;
+use crate::router::Router;
+
+use super::auth;
+
+/// Request limits. Everything a client controls is bounded by one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message body accepted.
+    pub max_body_bytes: usize,
+    /// Largest title + content type + attributes.
+    pub max_metadata_bytes: usize,
+    /// Most unanswered publishes per PublishStream before the gateway stops reading it.
+    pub publish_window: usize,
+    /// Caps on what a subscriber may ask for.
+    pub max_outstanding_messages: u32,
+    pub max_outstanding_bytes: u64,
+    /// How long a Subscribe stream may take to send its `open` request.
+    pub open_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_metadata_bytes: 64 * 1024,
+            publish_window: 256,
+            max_outstanding_messages: 10_000,
+            max_outstanding_bytes: 64 * 1024 * 1024,
+            open_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Limits {
+    /// Largest NATS payload a stored copy can need: body, metadata and the envelope's framing.
+    pub fn max_payload(&self) -> usize {
+        self.max_body_bytes + self.max_metadata_bytes + 8 * 1024
+    }
+}
+
+/// Everything the RPC handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    pub(super) router: Arc<Router>,
+    pub(super) bus: Bus,
+    pub(super) limits: Arc<Limits>,
+    /// Cancelled when shutdown starts: open streams end so the server can drain.
+    pub(super) shutdown: CancellationToken,
+}
+
+// === impl Gateway ===
+
+impl Gateway {
+    pub fn new(router: Router, bus: Bus, limits: Limits) -> Gateway {
+        Gateway {
+            router: Arc::new(router),
+            bus,
+            limits: Arc::new(limits),
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+/// Serves the gateway on `listener` until `shutdown` completes, then drains in-flight RPCs for at most
+/// `grace`.
+pub async fn serve(
+    gateway: Gateway,
+    verifier: Verifier,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<GatewayServiceServer<Gateway>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let decoding_limit = gateway.limits.max_payload() + 64 * 1024;
+    let gateway_service = GatewayServiceServer::new(gateway.clone())
+        .max_decoding_message_size(decoding_limit)
+        .max_encoding_message_size(usize::MAX);
+    let stop_streams = gateway.shutdown.clone();
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            gateway_service,
+            auth::interceptor(verifier),
+        ))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = server_stopped.await;
+        });
+    let mut server = tokio::spawn(server);
+
+    tokio::select! {
+        result = &mut server => return Ok(result??),
+        () = shutdown => {}
+    }
+    tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
+    health_reporter
+        .set_not_serving::<GatewayServiceServer<Gateway>>()
+        .await;
+    stop_streams.cancel();
+    let _ = stop_server.send(());
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(result) => result??,
+        Err(_) => {
+            tracing::warn!("grace period over, closing remaining connections");
+            server.abort();
+        }
+    }
+    gateway.bus.flush(Duration::from_secs(2)).await;
+    Ok(())
+}

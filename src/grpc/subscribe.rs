@@ -1,0 +1,206 @@
+//! Subscribe: a StreamingPull-style subscription to the caller's feed.
+//!
+//! The first request must be `open`; it is validated and authorised (a caller reads only its own party's
+//! feed), the JetStream consumer is opened, and `opened` is sent back. A session task then interleaves
+//! deliveries (bounded by max outstanding messages and bytes) with the client's acks, nacks and extensions.
+
+mod outstanding;
+mod session;
+
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+
+use crate::api as pb;
+use crate::bus::{FeedSpec, MAX_FILTER_SUBJECTS, Start};
+use crate::identity::Caller;
+
+use super::GatewayError;
+use super::convert;
+use super::server::Gateway;
+
+/// Defaults for what a subscriber leaves unset.
+const DEFAULT_MAX_MESSAGES: u32 = 1000;
+const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
+const DEFAULT_ACK_DEADLINE: Duration = Duration::from_secs(30);
+const ACK_DEADLINE_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
+
+/// The effective window of one subscription.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub max_messages: usize,
+    pub max_bytes: usize,
+    pub ack_deadline: Duration,
+}
+
+/// Reads the `open` request, opens the feed and starts the session.
+pub async fn start(
+    gateway: Gateway,
+    caller: Caller,
+    mut requests: Streaming<pb::SubscribeRequest>,
+) -> Result<impl Stream<Item = Result<pb::SubscribeResponse, Status>>, Status> {
+    if !caller.role.may_subscribe() {
+        return Err(GatewayError::PermissionDenied(format!(
+            "role {} may not subscribe; subscribing needs role agency-system or analyst",
+            caller.role.name()
+        ))
+        .into());
+    }
+    let first = tokio::time::timeout(gateway.limits.open_timeout, requests.message())
+        .await
+        .map_err(|_| GatewayError::InvalidArgument("open: not received in time".into()))??;
+    let open = match first.and_then(|request| request.request) {
+        Some(pb::subscribe_request::Request::Open(open)) => open,
+        _ => {
+            return Err(GatewayError::InvalidArgument(
+                "open: the first request must open the subscription".into(),
+            )
+            .into());
+        }
+    };
+    let (spec, window) = feed_spec(&caller, &open, &gateway)?;
+    let feed = gateway
+        .bus
+        .open_feed(&spec)
+        .await
+        .map_err(GatewayError::from)?;
+    tracing::info!(party = %caller.party, subject = %caller.subject, consumer = feed.name(), "subscription opened");
+
+    let opened = pb::SubscriptionOpened {
+        subscription_id: feed.name().to_string(),
+        subjects: feed.subjects().to_vec(),
+        max_outstanding_messages: window.max_messages as u32,
+        max_outstanding_bytes: window.max_bytes as u64,
+        ack_deadline: prost_types::Duration::try_from(window.ack_deadline).ok(),
+    };
+    let (responses, receiver) = mpsc::channel(16);
+    let opened = pb::SubscribeResponse {
+        response: Some(pb::subscribe_response::Response::Opened(opened)),
+    };
+    responses
+        .send(Ok(opened))
+        .await
+        .map_err(|_| Status::cancelled("client went away"))?;
+    let span = tracing::info_span!("subscribe", party = %caller.party, consumer = feed.name());
+    let session = session::Session::new(feed, window, gateway.shutdown.clone());
+    tokio::spawn(tracing::Instrument::instrument(
+        session.run(requests, responses),
+        span,
+    ));
+    Ok(ReceiverStream::new(receiver))
+}
+
+/// Validates an `open` request into a feed specification and the effective window.
+fn feed_spec(
+    caller: &Caller,
+    open: &pb::OpenSubscription,
+    gateway: &Gateway,
+) -> Result<(FeedSpec, Window), GatewayError> {
+    if !open.feed.is_empty() && open.feed != caller.party.as_str() {
+        return Err(GatewayError::PermissionDenied(format!(
+            "open.feed: a caller of party {} may only read feed {}, not {:?}",
+            caller.party, caller.party, open.feed
+        )));
+    }
+    let filter = open.filter.clone().unwrap_or_default();
+    let origins = filter
+        .origins
+        .iter()
+        .enumerate()
+        .map(|(index, origin)| convert::token(&format!("open.filter.origins[{index}]"), origin))
+        .collect::<Result<Vec<_>, _>>()?;
+    let kinds = filter
+        .kinds
+        .iter()
+        .enumerate()
+        .map(|(index, kind)| convert::kind(&format!("open.filter.kinds[{index}]"), *kind))
+        .collect::<Result<Vec<_>, _>>()?;
+    let topics = filter
+        .topics
+        .iter()
+        .enumerate()
+        .map(|(index, topic)| convert::token(&format!("open.filter.topics[{index}]"), topic))
+        .collect::<Result<Vec<_>, _>>()?;
+    let combinations = origins.len().max(1) * kinds.len().max(1) * topics.len().max(1);
+    if combinations > MAX_FILTER_SUBJECTS {
+        return Err(GatewayError::InvalidArgument(format!(
+            "open.filter: origins x kinds x topics is {combinations} combinations; at most {MAX_FILTER_SUBJECTS}"
+        )));
+    }
+    let durable = match open.durable_name.as_str() {
+        "" => None,
+        name => Some(convert::token("open.durable_name", name)?),
+    };
+    let window = window(open, gateway)?;
+    let spec = FeedSpec {
+        recipient: caller.party.clone(),
+        durable,
+        origins,
+        kinds,
+        topics,
+        start: start_position(open.start.as_ref())?,
+        max_ack_pending: window.max_messages,
+        ack_wait: window.ack_deadline,
+        prefetch_messages: window.max_messages.min(256),
+        prefetch_bytes: window
+            .max_bytes
+            .min(8 * 1024 * 1024)
+            .max(gateway.limits.max_payload()),
+    };
+    Ok((spec, window))
+}
+
+fn window(open: &pb::OpenSubscription, gateway: &Gateway) -> Result<Window, GatewayError> {
+    let limits = &gateway.limits;
+    let max_messages = match open.max_outstanding_messages {
+        0 => DEFAULT_MAX_MESSAGES,
+        requested => requested,
+    }
+    .min(limits.max_outstanding_messages);
+    let max_bytes = match open.max_outstanding_bytes {
+        0 => DEFAULT_MAX_BYTES,
+        requested => requested,
+    }
+    .min(limits.max_outstanding_bytes);
+    let ack_deadline = match &open.ack_deadline {
+        None => DEFAULT_ACK_DEADLINE,
+        Some(deadline) => convert::duration("open.ack_deadline", deadline)?,
+    };
+    let (shortest, longest) = ACK_DEADLINE_RANGE;
+    if ack_deadline < shortest || ack_deadline > longest {
+        return Err(GatewayError::InvalidArgument(format!(
+            "open.ack_deadline: must be between {}s and {}s",
+            shortest.as_secs(),
+            longest.as_secs()
+        )));
+    }
+    Ok(Window {
+        max_messages: max_messages as usize,
+        max_bytes: max_bytes as usize,
+        ack_deadline,
+    })
+}
+
+fn start_position(start: Option<&pb::StartPosition>) -> Result<Start, GatewayError> {
+    use pb::start_position::Position;
+    Ok(match start.and_then(|start| start.position.as_ref()) {
+        None | Some(Position::OnlyNew(_)) => Start::New,
+        Some(Position::All(_)) => Start::All,
+        Some(Position::FromSequence(0)) => {
+            return Err(GatewayError::InvalidArgument(
+                "open.start.from_sequence: sequences start at 1".into(),
+            ));
+        }
+        Some(Position::FromSequence(sequence)) => Start::Sequence(*sequence),
+        Some(Position::FromTime(timestamp)) => {
+            let nanos = i128::from(timestamp.seconds) * 1_000_000_000 + i128::from(timestamp.nanos);
+            let time = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| {
+                GatewayError::InvalidArgument("open.start.from_time: out of range".into())
+            })?;
+            Start::Time(time)
+        }
+    })
+}

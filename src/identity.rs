@@ -1,0 +1,10 @@
+//! Identity: who is calling. Signed bearer tokens (Ed25519 JWT) carry the caller's party, role and subject.
+//!
+//! `liaison serve` creates a signing key in its data directory on first start; `liaison token issue` mints
+//! tokens with it. Verification keys are looked up by key id (`kid`), so keys can be rotated later.
+
+mod keys;
+mod token;
+
+pub use keys::{KeyError, SigningKey};
+pub use token::{AuthError, Caller, Claims, Issuer, Role, Verifier};

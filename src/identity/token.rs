@@ -1,0 +1,314 @@
+//! Bearer tokens: claims, roles, minting and verification.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::SigningKey;
+use crate::model::{PartyId, Token};
+
+/// Issuer name written into and required in every token.
+const ISSUER: &str = "liaison";
+
+/// What a caller may do. Each RPC checks the role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// A system of a party: publishes as its party and reads its party's feeds.
+    AgencySystem,
+    /// A person reading the feeds delivered to their party.
+    Analyst,
+    /// Watches traffic metadata, never content.
+    Operator,
+    /// Manages policy, directory and tokens.
+    Admin,
+}
+
+/// The claims of a Liaison token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The person or system the token was issued to.
+    pub sub: String,
+    pub party: String,
+    pub role: Role,
+    pub iss: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+/// A verified caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub party: PartyId,
+    pub role: Role,
+    pub subject: String,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token: send `authorization: Bearer <token>` metadata")]
+    Missing,
+    #[error("malformed authorization header: expected `Bearer <token>`")]
+    Malformed,
+    #[error("token signed with unknown key id {0:?}")]
+    UnknownKey(String),
+    #[error("token expired")]
+    Expired,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+/// Mints tokens with the gateway's signing key.
+pub struct Issuer {
+    kid: String,
+    key: EncodingKey,
+}
+
+/// Verifies tokens against known keys.
+#[derive(Clone)]
+pub struct Verifier {
+    keys: HashMap<String, DecodingKey>,
+    validation: Validation,
+}
+
+// === impl Role ===
+
+impl Role {
+    pub fn may_publish(self) -> bool {
+        matches!(self, Role::AgencySystem)
+    }
+
+    pub fn may_subscribe(self) -> bool {
+        matches!(self, Role::AgencySystem | Role::Analyst)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::AgencySystem => "agency-system",
+            Role::Analyst => "analyst",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+// === impl Issuer ===
+
+impl Issuer {
+    pub fn new(signing_key: &SigningKey) -> Result<Issuer, AuthError> {
+        let key = EncodingKey::from_ed_pem(signing_key.private_pem().as_bytes())
+            .map_err(|error| AuthError::Invalid(error.to_string()))?;
+        Ok(Issuer {
+            kid: signing_key.kid().to_string(),
+            key,
+        })
+    }
+
+    /// Mints a token for `subject` acting for `party` in `role`, valid for `ttl`.
+    pub fn issue(
+        &self,
+        party: &PartyId,
+        role: Role,
+        subject: &str,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        let now = unix_now();
+        let claims = Claims {
+            sub: subject.to_string(),
+            party: party.to_string(),
+            role,
+            iss: ISSUER.to_string(),
+            iat: now,
+            exp: now + ttl.as_secs().max(1),
+        };
+        self.issue_claims(&claims)
+    }
+
+    /// Signs arbitrary claims; tests use it for expired and malformed tokens.
+    pub fn issue_claims(&self, claims: &Claims) -> Result<String, AuthError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key)
+            .map_err(|error| AuthError::Invalid(error.to_string()))
+    }
+}
+
+// === impl Verifier ===
+
+impl Verifier {
+    /// A verifier that trusts the given keys.
+    pub fn new(keys: &[&SigningKey]) -> Result<Verifier, AuthError> {
+        let mut decoding = HashMap::new();
+        for key in keys {
+            let public = DecodingKey::from_ed_pem(key.public_pem().as_bytes())
+                .map_err(|error| AuthError::Invalid(error.to_string()))?;
+            decoding.insert(key.kid().to_string(), public);
+        }
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 5;
+        Ok(Verifier {
+            keys: decoding,
+            validation,
+        })
+    }
+
+    /// Checks an `authorization` header value and returns the caller.
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
+        let header = header.ok_or(AuthError::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or(AuthError::Malformed)?;
+        self.verify(token.trim())
+    }
+
+    /// Checks a token's signature, issuer and expiry, and that its party is a valid token.
+    pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|error| AuthError::Invalid(error.to_string()))?;
+        let kid = header.kid.unwrap_or_default();
+        let key = self
+            .keys
+            .get(&kid)
+            .ok_or_else(|| AuthError::UnknownKey(kid.clone()))?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|error| {
+                match error.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                    _ => AuthError::Invalid(error.to_string()),
+                }
+            })?;
+        let claims = data.claims;
+        let party = Token::parse(&claims.party)
+            .map_err(|error| AuthError::Invalid(format!("party: {error}")))?;
+        Ok(Caller {
+            party,
+            role: claims.role,
+            subject: claims.sub,
+        })
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> (tempfile::TempDir, SigningKey) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::load_or_create(dir.path()).unwrap();
+        (dir, key)
+    }
+
+    #[test]
+    fn round_trip() {
+        let (_dir, key) = key();
+        let issuer = Issuer::new(&key).unwrap();
+        let verifier = Verifier::new(&[&key]).unwrap();
+        let party = Token::parse("cbp").unwrap();
+        let token = issuer
+            .issue(
+                &party,
+                Role::AgencySystem,
+                "cbp-ingest",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        let caller = verifier
+            .verify_header(Some(&format!("Bearer {token}")))
+            .unwrap();
+        assert_eq!(
+            caller,
+            Caller {
+                party,
+                role: Role::AgencySystem,
+                subject: "cbp-ingest".into()
+            }
+        );
+    }
+
+    #[test]
+    fn rejections() {
+        let (_dir, key) = key();
+        let (_other_dir, other) = key_pair_other();
+        let issuer = Issuer::new(&key).unwrap();
+        let verifier = Verifier::new(&[&key]).unwrap();
+        let expired = Claims {
+            sub: "x".into(),
+            party: "cbp".into(),
+            role: Role::Analyst,
+            iss: ISSUER.into(),
+            iat: 1,
+            exp: 2,
+        };
+        let expired = issuer.issue_claims(&expired).unwrap();
+        assert_eq!(verifier.verify(&expired), Err(AuthError::Expired));
+        let foreign = Issuer::new(&other).unwrap().issue(
+            &Token::parse("cbp").unwrap(),
+            Role::Admin,
+            "x",
+            Duration::from_secs(60),
+        );
+        assert!(matches!(
+            verifier.verify(&foreign.unwrap()),
+            Err(AuthError::UnknownKey(_))
+        ));
+        assert_eq!(verifier.verify_header(None), Err(AuthError::Missing));
+        assert_eq!(
+            verifier.verify_header(Some("Basic abc")),
+            Err(AuthError::Malformed)
+        );
+        assert!(matches!(
+            verifier.verify("not.a.jwt"),
+            Err(AuthError::Invalid(_))
+        ));
+        let bad_party = Claims {
+            party: "CBP.>".into(),
+            exp: unix_now() + 60,
+            ..issuer_claims()
+        };
+        assert!(matches!(
+            verifier.verify(&issuer.issue_claims(&bad_party).unwrap()),
+            Err(AuthError::Invalid(_))
+        ));
+    }
+
+    fn issuer_claims() -> Claims {
+        Claims {
+            sub: "x".into(),
+            party: "cbp".into(),
+            role: Role::Analyst,
+            iss: ISSUER.into(),
+            iat: 0,
+            exp: 0,
+        }
+    }
+
+    fn key_pair_other() -> (tempfile::TempDir, SigningKey) {
+        key()
+    }
+
+    #[test]
+    fn key_is_persistent_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, key) = key();
+        let again = SigningKey::load(dir.path()).unwrap();
+        assert_eq!(key.kid(), again.kid());
+        let mode = std::fs::metadata(dir.path().join(super::super::keys::SIGNING_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

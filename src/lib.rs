@@ -1,0 +1,32 @@
+//! Liaison: a message broker for liaison intelligence.
+//!
+//! Agency systems publish reports over gRPC to a gateway; a router decides, per recipient, whether each
+//! message may go there and why; approved copies are stored on NATS JetStream subjects keyed per
+//! recipient; analysts read their party's feed over a StreamingPull-style gRPC stream with acks.
+//!
+//! # Layout
+//!
+//! - [`model`]: domain types shared by every layer — subject tokens, parties, kinds, markings.
+//! - [`router`]: the pure policy decision, per recipient, with reasons. No I/O.
+//! - [`bus`]: everything NATS — connection, subjects, the stream, publishing and pull consumers.
+//! - [`identity`]: signed bearer tokens, roles and the signing key.
+//! - [`api`]: the generated `liaison.v1` protobuf and gRPC types.
+//! - [`grpc`]: the gateway service — authentication, validation, one file per RPC, errors to status.
+//! - [`embedded`]: the supervised local nats-server of the default `liaison serve`.
+//! - [`config`]: `liaison serve` settings from flags, environment and a TOML file.
+//! - [`app`]: assembles and runs a gateway from its configuration.
+//! - [`cli`]: the `liaison` command line (serve, token, publish, subscribe).
+//!
+//! Dependencies point one way: `grpc` -> `router` -> `model`, and `grpc` -> `bus`; only `grpc`, `api`
+//! and the CLI clients know protobuf, and only `bus` (and the embedded supervisor) know NATS.
+
+pub mod api;
+pub mod app;
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod embedded;
+pub mod grpc;
+pub mod identity;
+pub mod model;
+pub mod router;

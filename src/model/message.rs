@@ -1,0 +1,73 @@
+//! Message kinds, precedence, and the routing view of a message that the router decides on.
+
+use super::{Markings, PartyId, Topic};
+
+/// What sort of message this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Report,
+    Alert,
+    Tip,
+    Rfi,
+    RfiResponse,
+    Product,
+}
+
+/// Handling precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Precedence {
+    #[default]
+    Routine,
+    Priority,
+    Immediate,
+    Flash,
+}
+
+/// Everything the router needs to know about a message, and nothing of its content.
+#[derive(Debug, Clone)]
+pub struct RouteRequest {
+    /// The caller's party: never taken from the message body.
+    pub origin: PartyId,
+    /// Named recipients, or empty to route by policy.
+    pub recipients: Vec<PartyId>,
+    pub kind: Kind,
+    pub topic: Topic,
+    pub markings: Markings,
+    pub precedence: Precedence,
+}
+
+// === impl Kind ===
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Report,
+        Kind::Alert,
+        Kind::Tip,
+        Kind::Rfi,
+        Kind::RfiResponse,
+        Kind::Product,
+    ];
+
+    /// The subject token for this kind.
+    pub fn token(self) -> &'static str {
+        match self {
+            Kind::Report => "report",
+            Kind::Alert => "alert",
+            Kind::Tip => "tip",
+            Kind::Rfi => "rfi",
+            Kind::RfiResponse => "rfi-response",
+            Kind::Product => "product",
+        }
+    }
+
+    /// Parses a subject token or CLI name (`report`, `rfi-response` ...).
+    pub fn from_token(token: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|kind| kind.token() == token)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.token())
+    }
+}
