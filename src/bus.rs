@@ -25,6 +25,8 @@ pub use subjects::{
 pub struct Bus {
     client: async_nats::Client,
     jetstream: jetstream::Context,
+    /// The server's largest accepted payload, checked before publishing.
+    max_payload: usize,
 }
 
 /// A copy sent to JetStream whose storage acknowledgement has not been awaited yet.
@@ -57,6 +59,10 @@ pub enum BusError {
     Unavailable(String),
     #[error("subscription failed: {0}")]
     Subscription(String),
+    #[error(
+        "envelope: encoded message of {size} bytes exceeds the NATS server's max_payload of {limit} bytes"
+    )]
+    TooLarge { size: usize, limit: usize },
 }
 
 // === impl Bus ===
@@ -70,6 +76,12 @@ impl Bus {
         payload: Bytes,
         dedup_id: String,
     ) -> Result<PendingStore, BusError> {
+        if payload.len() > self.max_payload {
+            return Err(BusError::TooLarge {
+                size: payload.len(),
+                limit: self.max_payload,
+            });
+        }
         let subject = delivery_subject(approval);
         let message = jetstream::message::PublishMessage::build()
             .payload(payload)

@@ -57,10 +57,12 @@ impl Bus {
         let info = client.server_info();
         check_version(&info.version)?;
         if info.max_payload < config.max_payload {
-            return Err(BusError::Unsupported(format!(
-                "server max_payload is {} bytes but the gateway needs {} (raise max_payload or lower --max-body-bytes)",
-                info.max_payload, config.max_payload
-            )));
+            tracing::warn!(
+                server_max_payload = info.max_payload,
+                gateway_max_payload = config.max_payload,
+                "the NATS server's max_payload is below the largest message the gateway accepts; larger \
+                 messages will be refused with RESOURCE_EXHAUSTED (raise max_payload on the server)"
+            );
         }
         let jetstream = jetstream::ContextBuilder::new()
             .ack_timeout(config.ack_timeout)
@@ -68,7 +70,11 @@ impl Bus {
             .backpressure_on_inflight(true)
             .build(client.clone());
         ensure_stream(&jetstream, &config.stream).await?;
-        Ok(Bus { client, jetstream })
+        Ok(Bus {
+            max_payload: info.max_payload,
+            client,
+            jetstream,
+        })
     }
 }
 

@@ -170,14 +170,15 @@ impl Feed {
     /// Ends the feed; an ephemeral consumer is deleted, a durable one kept.
     pub async fn close(self) {
         let _ = self.client.flush().await;
-        if self.ephemeral {
-            if let Err(error) = self
-                .jetstream
-                .delete_consumer_from_stream(&self.name, FEED_STREAM)
-                .await
-            {
-                tracing::debug!(consumer = %self.name, %error, "could not delete ephemeral consumer");
-            }
+        if !self.ephemeral {
+            return;
+        }
+        let deleted = self
+            .jetstream
+            .delete_consumer_from_stream(&self.name, FEED_STREAM)
+            .await;
+        if let Err(error) = deleted {
+            tracing::debug!(consumer = %self.name, %error, "could not delete ephemeral consumer");
         }
     }
 }

@@ -1,0 +1,185 @@
+//! The command line a person uses: `liaison token issue`, then `liaison publish` in one terminal and
+//! `liaison subscribe` in another, against a running gateway.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
+
+async fn issue_token(gateway: &TestGateway, party: &str, role: &str) -> String {
+    let output = Command::new(LIAISON)
+        .args([
+            "token",
+            "issue",
+            "--party",
+            party,
+            "--role",
+            role,
+            "--data-dir",
+        ])
+        .arg(gateway.data_dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn publish_in_one_terminal_arrives_in_subscribe_in_another() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let analyst_token = issue_token(&gateway, "ia", "analyst").await;
+    let cbp_token = issue_token(&gateway, "cbp", "agency-system").await;
+
+    let mut subscriber = Command::new(LIAISON)
+        .args(["subscribe", "--count", "1", "--gateway", &gateway.url()])
+        .env("LIAISON_TOKEN", &analyst_token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The subscriber reports on stderr once its subscription is open; publish only then.
+    let mut status_lines = BufReader::new(subscriber.stderr.take().unwrap()).lines();
+    let opened = tokio::time::timeout(Duration::from_secs(15), status_lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        opened
+            .unwrap_or_default()
+            .starts_with("subscribed as ia_eph_"),
+        "subscriber did not open"
+    );
+
+    let publish = Command::new(LIAISON)
+        .args([
+            "publish",
+            "--to",
+            "ia",
+            "--to",
+            "fbi",
+            "--topic",
+            "money-laundering",
+        ])
+        .args([
+            "--title",
+            "Wire transfers",
+            "--body",
+            "Structured deposits at the port of entry",
+        ])
+        .args(["--gateway", &gateway.url(), "--token", &cbp_token])
+        .output()
+        .await
+        .unwrap();
+    let receipt = String::from_utf8_lossy(&publish.stdout);
+    assert!(
+        publish.status.success(),
+        "{}",
+        String::from_utf8_lossy(&publish.stderr)
+    );
+    assert!(
+        receipt
+            .contains("ia: delivered, sequence 1 on liaison.feed.ia.cbp.report.money-laundering"),
+        "{receipt}"
+    );
+    assert!(
+        receipt.contains("fbi: denied, DENIAL_REASON_NO_ROUTE"),
+        "{receipt}"
+    );
+
+    let output = tokio::time::timeout(Duration::from_secs(15), subscriber.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        printed.contains(
+            "from cbp | KIND_REPORT money-laundering | CLASSIFICATION_UNCLASSIFIED | Wire transfers"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Structured deposits at the port of entry"),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn publish_reports_bad_input_and_exits_non_zero() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let token = issue_token(&gateway, "cbp", "agency-system").await;
+    let output = Command::new(LIAISON)
+        .args([
+            "publish",
+            "--to",
+            "ia",
+            "--topic",
+            "Not.A.Topic",
+            "--body",
+            "x",
+        ])
+        .args(["--gateway", &gateway.url(), "--token", &token])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("InvalidArgument") && stderr.contains("envelope.topic"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn token_issue_without_a_key_says_how_to_get_one() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = Command::new(LIAISON)
+        .args([
+            "token",
+            "issue",
+            "--party",
+            "cbp",
+            "--role",
+            "analyst",
+            "--data-dir",
+        ])
+        .arg(empty.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no signing key"));
+}
+
+#[tokio::test]
+async fn serve_rejects_a_bad_configuration_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("liaison.toml");
+    std::fs::write(&config, "stream-replicas = 9\n").unwrap();
+    let output = Command::new(LIAISON)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid configuration") && stderr.contains("stream-replicas"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,413 @@
+//! Test harness: a real nats-server per test (random port, temp store, killed on Drop) and the gateway
+//! in-process on 127.0.0.1:0, plus clients and helpers.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use liaison::api as pb;
+use liaison::api::gateway_service_client::GatewayServiceClient;
+use liaison::config::{ServeArgs, ServeConfig};
+use liaison::identity::{Issuer, Role, SigningKey};
+use liaison::model::Token;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// The nats-server binary: `NATS_SERVER_BIN` or `nats-server` on PATH.
+pub fn nats_server_bin() -> PathBuf {
+    std::env::var_os("NATS_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("nats-server"))
+}
+
+/// A nats-server with JetStream on a random loopback port, killed on drop.
+pub struct NatsServer {
+    child: Child,
+    pub port: u16,
+    pub store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    pub async fn start() -> NatsServer {
+        Self::start_with_args(&[]).await
+    }
+
+    /// Starts with extra command-line arguments (e.g. `-c config`).
+    pub async fn start_with_args(extra: &[&str]) -> NatsServer {
+        for _attempt in 0..5 {
+            let store = tempfile::tempdir().expect("temp dir");
+            let port = free_port();
+            let child = Command::new(nats_server_bin())
+                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                .arg(store.path())
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server must be installed (see README: the test command installs it)");
+            let mut server = NatsServer { child, port, store };
+            if server.wait_ready().await {
+                return server;
+            }
+            // Most likely another process took the port between picking and binding: try another.
+        }
+        panic!("nats-server did not start after 5 attempts");
+    }
+
+    async fn wait_ready(&mut self) -> bool {
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// A plain NATS client, for checking what the gateway wrote.
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(self.url())
+            .await
+            .expect("connect to test nats-server")
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A gateway running in-process on 127.0.0.1:0 against a given NATS URL (or the embedded server).
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub data_dir: tempfile::TempDir,
+    issuer: Issuer,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestGateway {
+    pub async fn start(nats: &NatsServer) -> TestGateway {
+        Self::start_with(Some(nats.url()), |_| {}).await
+    }
+
+    /// Starts a gateway; `tweak` adjusts the configuration first. `nats_url: None` uses the embedded server.
+    pub async fn start_with(
+        nats_url: Option<String>,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> TestGateway {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(data_dir, nats_url, tweak).await
+    }
+
+    /// Starts a gateway with a given data directory (to restart one with the same key).
+    pub async fn start_in(
+        data_dir: tempfile::TempDir,
+        nats_url: Option<String>,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> TestGateway {
+        let args = ServeArgs {
+            data_dir: Some(data_dir.path().to_path_buf()),
+            nats_url,
+            nats_server_bin: Some(nats_server_bin()),
+            shutdown_grace: Some(Duration::from_secs(3)),
+            ..Default::default()
+        };
+        let mut config = ServeConfig::load(&args).expect("valid test configuration");
+        tweak(&mut config);
+        let key = SigningKey::load_or_create(data_dir.path()).expect("signing key");
+        let issuer = Issuer::new(&key).expect("issuer");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(liaison::app::run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        let mut gateway = TestGateway {
+            addr,
+            data_dir,
+            issuer,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        gateway.wait_serving().await;
+        gateway
+    }
+
+    async fn wait_serving(&mut self) {
+        use tonic_health::pb::{
+            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+        };
+        for _ in 0..400 {
+            if let Ok(channel) = Channel::from_shared(self.url()).unwrap().connect().await {
+                let mut health = HealthClient::new(channel);
+                let request = HealthCheckRequest {
+                    service: "liaison.v1.GatewayService".into(),
+                };
+                if let Ok(response) = health.check(request).await
+                    && response.into_inner().status == ServingStatus::Serving as i32
+                {
+                    return;
+                }
+            }
+            if self.task.as_ref().is_some_and(|task| task.is_finished()) {
+                let result = self.task.take().unwrap().await;
+                panic!("gateway exited during start-up: {result:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("gateway did not become ready");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn token(&self, party: &str, role: Role) -> String {
+        self.issuer
+            .issue(
+                &Token::parse(party).unwrap(),
+                role,
+                &format!("{party}-test"),
+                Duration::from_secs(600),
+            )
+            .unwrap()
+    }
+
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    /// A client authenticated as `party` in `role`.
+    pub async fn client(&self, party: &str, role: Role) -> Client {
+        client_with_header(
+            &self.url(),
+            Some(format!("Bearer {}", self.token(party, role))),
+        )
+        .await
+    }
+
+    /// Stops the gateway and waits for it; returns the data directory for a restart.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        self.shutdown().await;
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.data_dir, dir)
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("gateway task")
+                .expect("gateway ran cleanly");
+        }
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+type Authorize =
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
+pub type Client = GatewayServiceClient<InterceptedService<Channel, Authorize>>;
+
+/// A client sending `authorization: <header>` (or nothing).
+pub async fn client_with_header(url: &str, header: Option<String>) -> Client {
+    let channel = Channel::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect to gateway");
+    let header: Option<MetadataValue<_>> = header.map(|header| header.parse().unwrap());
+    let authorize: Authorize = Box::new(move |mut request| {
+        if let Some(header) = &header {
+            request
+                .metadata_mut()
+                .insert("authorization", header.clone());
+        }
+        Ok(request)
+    });
+    GatewayServiceClient::with_interceptor(channel, authorize)
+        .max_decoding_message_size(64 * 1024 * 1024)
+}
+
+/// An unclassified report to `recipients` on `topic` with `body`, every optional field filled.
+pub fn envelope(recipients: &[&str], topic: &str, body: &[u8]) -> pb::Envelope {
+    pb::Envelope {
+        recipients: recipients
+            .iter()
+            .map(|recipient| recipient.to_string())
+            .collect(),
+        kind: pb::Kind::Report as i32,
+        topic: topic.to_string(),
+        markings: Some(pb::Markings {
+            classification: pb::Classification::Unclassified as i32,
+            controls: vec![pb::DisseminationControl::Les as i32],
+            rel_to: vec![],
+            tlp: pb::Tlp::Amber as i32,
+        }),
+        precedence: pb::Precedence::Priority as i32,
+        created_at: Some(prost_types::Timestamp {
+            seconds: 1_790_000_000,
+            nanos: 123_000_000,
+        }),
+        title: "Structured deposits".to_string(),
+        body: body.to_vec().into(),
+        content_type: "text/plain".to_string(),
+        attributes: [("case".to_string(), "2026-0042".to_string())]
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Publishes and returns the receipt, panicking on error.
+pub async fn publish(client: &mut Client, envelope: pb::Envelope) -> pb::Receipt {
+    client
+        .publish(pb::PublishRequest {
+            envelope: Some(envelope),
+        })
+        .await
+        .expect("publish accepted")
+        .into_inner()
+        .receipt
+        .expect("receipt")
+}
+
+/// An open Subscribe stream: send acks through `requests`, read deliveries from `responses`.
+pub struct Subscription {
+    pub requests: mpsc::Sender<pb::SubscribeRequest>,
+    pub responses: tonic::Streaming<pb::SubscribeResponse>,
+    pub opened: pb::SubscriptionOpened,
+}
+
+/// Opens a subscription with `open` and waits for `opened`.
+pub async fn subscribe(
+    client: &mut Client,
+    open: pb::OpenSubscription,
+) -> Result<Subscription, tonic::Status> {
+    use pb::subscribe_request::Request;
+    let (requests, outgoing) = mpsc::channel(64);
+    requests
+        .send(pb::SubscribeRequest {
+            request: Some(Request::Open(open)),
+        })
+        .await
+        .unwrap();
+    let mut responses = client
+        .subscribe(ReceiverStream::new(outgoing))
+        .await?
+        .into_inner();
+    match responses.message().await? {
+        Some(pb::SubscribeResponse {
+            response: Some(pb::subscribe_response::Response::Opened(opened)),
+        }) => Ok(Subscription {
+            requests,
+            responses,
+            opened,
+        }),
+        other => panic!("expected opened, got {other:?}"),
+    }
+}
+
+/// A start position reading everything retained.
+pub fn from_beginning() -> Option<pb::StartPosition> {
+    Some(pb::StartPosition {
+        position: Some(pb::start_position::Position::All(())),
+    })
+}
+
+impl Subscription {
+    /// Next deliveries within `wait`, or an empty list if none arrive.
+    pub async fn next_batch(&mut self, wait: Duration) -> Vec<pb::Delivery> {
+        match tokio::time::timeout(wait, self.responses.message()).await {
+            Err(_) => Vec::new(),
+            Ok(Ok(Some(pb::SubscribeResponse {
+                response: Some(pb::subscribe_response::Response::Deliveries(batch)),
+            }))) => batch.deliveries,
+            Ok(other) => panic!("unexpected subscribe response: {other:?}"),
+        }
+    }
+
+    /// Collects exactly `count` deliveries, failing if they do not arrive within `wait` overall.
+    pub async fn take(&mut self, count: usize, wait: Duration) -> Vec<pb::Delivery> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut deliveries = Vec::new();
+        while deliveries.len() < count {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "got {} of {count} deliveries in time",
+                deliveries.len()
+            );
+            deliveries.extend(self.next_batch(left).await);
+        }
+        assert_eq!(deliveries.len(), count, "more deliveries than expected");
+        deliveries
+    }
+
+    pub async fn ack(&self, deliveries: &[pb::Delivery]) {
+        let ack_ids = deliveries
+            .iter()
+            .map(|delivery| delivery.ack_id.clone())
+            .collect();
+        let request = pb::subscribe_request::Request::Ack(pb::Acknowledge { ack_ids });
+        self.requests
+            .send(pb::SubscribeRequest {
+                request: Some(request),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// The delivered stream sequence for `party` in a receipt, panicking if it was not delivered.
+pub fn delivered_sequence(receipt: &pb::Receipt, party: &str) -> u64 {
+    receipt
+        .outcomes
+        .iter()
+        .find(|outcome| outcome.party == party)
+        .and_then(|outcome| match &outcome.outcome {
+            Some(pb::recipient_outcome::Outcome::Delivered(delivered)) => {
+                Some(delivered.stream_sequence)
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{party} not delivered in {receipt:?}"))
+}
