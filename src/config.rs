@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(config.limits.max_body_bytes, 4096);
         assert_eq!(config.stream.max_age, Duration::from_secs(7 * 86_400));
         assert_eq!(config.router.parties, ["ia", "cbp"]);
-        assert_eq!(config.publish_window_default(), 256);
+        assert_eq!(config.limits.publish_window, 256);
     }
 
     #[test]
@@ -284,9 +284,15 @@ mod tests {
         assert!(error.contains("cbp is not in router.parties"), "{error}");
     }
 
-    impl ServeConfig {
-        fn publish_window_default(&self) -> usize {
-            self.limits.publish_window
-        }
+    #[test]
+    fn the_example_file_is_valid_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/liaison.example.toml");
+        let config = ServeConfig::load(&ServeArgs { config: Some(path), ..Default::default() }).unwrap();
+        let defaults = ServeConfig::load(&ServeArgs::default()).unwrap();
+        assert_eq!(config.router.parties, defaults.router.parties);
+        assert_eq!(config.router.allow, defaults.router.allow);
+        assert_eq!(config.limits, defaults.limits);
+        assert_eq!(config.stream, defaults.stream);
+        assert_eq!(config.listen, defaults.listen);
     }
 }
