@@ -287,7 +287,11 @@ mod tests {
     #[test]
     fn the_example_file_is_valid_and_matches_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/liaison.example.toml");
-        let config = ServeConfig::load(&ServeArgs { config: Some(path), ..Default::default() }).unwrap();
+        let config = ServeConfig::load(&ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
         let defaults = ServeConfig::load(&ServeArgs::default()).unwrap();
         assert_eq!(config.router.parties, defaults.router.parties);
         assert_eq!(config.router.allow, defaults.router.allow);

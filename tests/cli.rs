@@ -183,3 +183,28 @@ async fn serve_rejects_a_bad_configuration_before_binding() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn serve_settings_come_from_flags_over_environment() {
+    let from_env = Command::new(LIAISON)
+        .arg("serve")
+        .env("LIAISON_STREAM_REPLICAS", "9")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&from_env.stderr);
+    assert!(!from_env.status.success());
+    assert!(
+        stderr.contains("stream-replicas must be 1 to 5, got 9"),
+        "{stderr}"
+    );
+
+    let flag_wins = Command::new(LIAISON)
+        .args(["serve", "--stream-replicas", "7"])
+        .env("LIAISON_STREAM_REPLICAS", "9")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&flag_wins.stderr);
+    assert!(stderr.contains("got 7"), "{stderr}");
+}
