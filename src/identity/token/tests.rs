@@ -1,7 +1,7 @@
 //! Token minting and verification: round trip and every rejection.
 use super::*;
 
-fn key() -> (tempfile::TempDir, SigningKey) {
+fn new_key() -> (tempfile::TempDir, SigningKey) {
     let dir = tempfile::tempdir().unwrap();
     let key = SigningKey::load_or_create(dir.path()).unwrap();
     (dir, key)
@@ -9,7 +9,7 @@ fn key() -> (tempfile::TempDir, SigningKey) {
 
 #[test]
 fn round_trip() {
-    let (_dir, key) = key();
+    let (_dir, key) = new_key();
     let issuer = Issuer::new(&key).unwrap();
     let verifier = Verifier::new(&[&key]).unwrap();
     let party = Token::parse("cbp").unwrap();
@@ -36,8 +36,8 @@ fn round_trip() {
 
 #[test]
 fn rejections() {
-    let (_dir, key) = key();
-    let (_other_dir, other) = key();
+    let (_dir, key) = new_key();
+    let (_other_dir, other) = new_key();
     let issuer = Issuer::new(&key).unwrap();
     let verifier = Verifier::new(&[&key]).unwrap();
     let expired = Claims {
@@ -94,7 +94,7 @@ fn issuer_claims() -> Claims {
 #[test]
 fn key_is_persistent_and_private() {
     use std::os::unix::fs::PermissionsExt;
-    let (dir, key) = key();
+    let (dir, key) = new_key();
     let again = SigningKey::load(dir.path()).unwrap();
     assert_eq!(key.kid(), again.kid());
     let mode = std::fs::metadata(dir.path().join(crate::identity::keys::SIGNING_KEY_FILE))
