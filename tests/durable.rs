@@ -1,0 +1,297 @@
+//! Durable subscriptions resume after their last ack across client reconnects and gateway restarts, and
+//! clients sharing one durable name split its messages between them, each message delivered once.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::*;
+use liaison::api as pb;
+use liaison::identity::Role;
+
+const WAIT: Duration = Duration::from_secs(10);
+/// The short ack deadline used so that deliveries left unacked by a gone client come back quickly.
+const ACK_DEADLINE: Duration = Duration::from_secs(1);
+
+fn open_durable(
+    name: &str,
+    ack_deadline: Option<Duration>,
+    max_outstanding: u32,
+) -> pb::OpenSubscription {
+    pb::OpenSubscription {
+        durable_name: name.to_string(),
+        // Used when the durable is created; ignored when it is re-opened.
+        start: from_beginning(),
+        ack_deadline: ack_deadline
+            .map(|deadline| prost_types::Duration::try_from(deadline).unwrap()),
+        max_outstanding_messages: max_outstanding,
+        ..Default::default()
+    }
+}
+
+/// Publishes `count` reports from cbp to ia; returns stream sequence -> message id.
+async fn publish_reports(cbp: &mut Client, count: usize) -> BTreeMap<u64, String> {
+    let mut published = BTreeMap::new();
+    for index in 0..count {
+        let receipt = publish(
+            cbp,
+            envelope(&["ia"], "cyber-crime", format!("report {index}").as_bytes()),
+        )
+        .await;
+        published.insert(delivered_sequence(&receipt, "ia"), receipt.message_id);
+    }
+    published
+}
+
+/// Waits (bounded) until the server records every sequence up to `floor` as acked on `consumer`, so that
+/// dropping the client afterwards cannot lose an ack still in flight.
+async fn wait_ack_floor(nats: &NatsServer, consumer: &str, floor: u64) {
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let stream = jetstream
+        .get_stream(liaison::bus::FEED_STREAM)
+        .await
+        .expect("feed stream");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let info = stream.consumer_info(consumer).await.expect("consumer info");
+        if info.ack_floor.stream_sequence >= floor {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ack floor of {consumer} stuck at {:?}",
+            info.ack_floor
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Receives and acks until every sequence in `expected` has arrived (bounded), then keeps listening past
+/// the ack deadline to catch anything that should not come. Returns every delivery received.
+async fn receive_all(
+    subscription: &mut Subscription,
+    expected: &BTreeSet<u64>,
+) -> Vec<pb::Delivery> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut received: Vec<pb::Delivery> = Vec::new();
+    loop {
+        let seen: BTreeSet<u64> = received
+            .iter()
+            .map(|delivery| delivery.stream_sequence)
+            .collect();
+        if expected.is_subset(&seen) {
+            break;
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        assert!(!left.is_zero(), "expected {expected:?}, got only {seen:?}");
+        let batch = subscription.next_batch(left).await;
+        subscription.ack(&batch).await;
+        received.extend(batch);
+    }
+    let extra = subscription
+        .next_batch(ACK_DEADLINE * 2 + Duration::from_millis(500))
+        .await;
+    received.extend(extra);
+    received
+}
+
+fn sequences(deliveries: &[pb::Delivery]) -> Vec<u64> {
+    deliveries
+        .iter()
+        .map(|delivery| delivery.stream_sequence)
+        .collect()
+}
+
+/// Checks a resumed session: exactly `expected` arrived, each once, with the right message ids, and every
+/// sequence in `redelivered` (handed to an earlier session but never acked) as a later attempt.
+fn check_resumed(
+    received: &[pb::Delivery],
+    expected: &BTreeSet<u64>,
+    redelivered: &BTreeSet<u64>,
+    published: &BTreeMap<u64, String>,
+) {
+    let mut got = sequences(received);
+    got.sort();
+    assert_eq!(
+        got,
+        expected.iter().copied().collect::<Vec<_>>(),
+        "exactly the unacked and new messages, once each"
+    );
+    for delivery in received {
+        let sequence = delivery.stream_sequence;
+        assert_eq!(
+            delivery.envelope.as_ref().unwrap().id,
+            published[&sequence],
+            "message id of {sequence}"
+        );
+        if redelivered.contains(&sequence) {
+            assert!(
+                delivery.delivery_attempt >= 2,
+                "{sequence} was delivered before: {delivery:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn durable_subscription_resumes_after_the_client_reconnects() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let mut published = publish_reports(&mut cbp, 5).await;
+
+    let mut analyst = gateway.client("ia", Role::Analyst).await;
+    let mut first = subscribe(&mut analyst, open_durable("desk", Some(ACK_DEADLINE), 0))
+        .await
+        .unwrap();
+    assert_eq!(first.opened.subscription_id, "ia_desk");
+    let mut deliveries = first.take(5, WAIT).await;
+    deliveries.sort_by_key(|delivery| delivery.stream_sequence);
+    assert_eq!(
+        sequences(&deliveries),
+        published.keys().copied().collect::<Vec<_>>()
+    );
+    let (acked, unacked) = deliveries.split_at(2);
+    first.ack(acked).await;
+    wait_ack_floor(&nats, "ia_desk", acked[1].stream_sequence).await;
+    drop(first);
+
+    let newer = publish_reports(&mut cbp, 3).await;
+    published.extend(newer.clone());
+
+    let mut analyst = gateway.client("ia", Role::Analyst).await;
+    let mut second = subscribe(&mut analyst, open_durable("desk", Some(ACK_DEADLINE), 0))
+        .await
+        .unwrap();
+    assert_eq!(second.opened.subscription_id, "ia_desk");
+    let redelivered: BTreeSet<u64> = sequences(unacked).into_iter().collect();
+    let expected: BTreeSet<u64> = redelivered.iter().chain(newer.keys()).copied().collect();
+    assert_eq!(expected.len(), 6);
+    let received = receive_all(&mut second, &expected).await;
+    check_resumed(&received, &expected, &redelivered, &published);
+}
+
+#[tokio::test]
+async fn durable_subscription_survives_a_gateway_restart() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let mut published = publish_reports(&mut cbp, 3).await;
+
+    let mut analyst = gateway.client("ia", Role::Analyst).await;
+    let mut first = subscribe(
+        &mut analyst,
+        open_durable("night-desk", Some(ACK_DEADLINE), 0),
+    )
+    .await
+    .unwrap();
+    let mut deliveries = first.take(3, WAIT).await;
+    deliveries.sort_by_key(|delivery| delivery.stream_sequence);
+    first.ack(&deliveries[..2]).await;
+    wait_ack_floor(&nats, "ia_night-desk", deliveries[1].stream_sequence).await;
+
+    // Stop the gateway under the open subscription: the client's stream ends.
+    let data_dir = tokio::time::timeout(WAIT, gateway.stop())
+        .await
+        .expect("gateway stopped in time");
+    let end = tokio::time::timeout(WAIT, first.responses.message())
+        .await
+        .expect("stream ended in time");
+    assert!(
+        !matches!(end, Ok(Some(_))),
+        "subscription still delivering after stop: {end:?}"
+    );
+    drop(first);
+
+    let gateway = TestGateway::start_in(data_dir, Some(nats.url()), |_| {}).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let newer = publish_reports(&mut cbp, 2).await;
+    published.extend(newer.clone());
+
+    let mut analyst = gateway.client("ia", Role::Analyst).await;
+    let mut second = subscribe(
+        &mut analyst,
+        open_durable("night-desk", Some(ACK_DEADLINE), 0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.opened.subscription_id, "ia_night-desk");
+    let redelivered = BTreeSet::from([deliveries[2].stream_sequence]);
+    let expected: BTreeSet<u64> = redelivered.iter().chain(newer.keys()).copied().collect();
+    let received = receive_all(&mut second, &expected).await;
+    check_resumed(&received, &expected, &redelivered, &published);
+}
+
+/// Receives and acks on one subscription until `total` distinct sequences have been seen across both
+/// clients (or the time is up); returns what this client received.
+async fn work(
+    subscription: &mut Subscription,
+    seen: &std::sync::Mutex<BTreeSet<u64>>,
+    total: usize,
+    deadline: tokio::time::Instant,
+) -> Vec<pb::Delivery> {
+    let mut received = Vec::new();
+    while seen.lock().unwrap().len() < total && tokio::time::Instant::now() < deadline {
+        let batch = subscription.next_batch(Duration::from_millis(200)).await;
+        subscription.ack(&batch).await;
+        seen.lock().unwrap().extend(sequences(&batch));
+        received.extend(batch);
+    }
+    received
+}
+
+#[tokio::test]
+async fn clients_sharing_a_durable_name_split_its_messages() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut alice = gateway.client("ia", Role::Analyst).await;
+    let mut bob = gateway.client("ia", Role::Analyst).await;
+    // The default 30 s deadline: nothing may be redelivered during the test, so any repeat is a fault.
+    let mut first = subscribe(&mut alice, open_durable("watch-floor", None, 2))
+        .await
+        .unwrap();
+    let mut second = subscribe(&mut bob, open_durable("watch-floor", None, 2))
+        .await
+        .unwrap();
+    assert_eq!(first.opened.subscription_id, second.opened.subscription_id);
+
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let published = publish_reports(&mut cbp, 20).await;
+
+    let seen = std::sync::Mutex::new(BTreeSet::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let (mut got_first, mut got_second) = tokio::join!(
+        work(&mut first, &seen, published.len(), deadline),
+        work(&mut second, &seen, published.len(), deadline),
+    );
+    // Nothing further arrives on either client.
+    let (extra_first, extra_second) = tokio::join!(
+        first.next_batch(Duration::from_secs(1)),
+        second.next_batch(Duration::from_secs(1))
+    );
+    got_first.extend(extra_first);
+    got_second.extend(extra_second);
+
+    let mut all = sequences(&got_first);
+    all.extend(sequences(&got_second));
+    all.sort();
+    assert_eq!(
+        all,
+        published.keys().copied().collect::<Vec<_>>(),
+        "every message exactly once across both"
+    );
+    for delivery in got_first.iter().chain(&got_second) {
+        assert_eq!(delivery.delivery_attempt, 1);
+        assert_eq!(
+            delivery.envelope.as_ref().unwrap().id,
+            published[&delivery.stream_sequence]
+        );
+    }
+    assert!(
+        !got_first.is_empty() && !got_second.is_empty(),
+        "work not shared: {} and {}",
+        got_first.len(),
+        got_second.len()
+    );
+}
