@@ -45,6 +45,40 @@ impl GatewayError {
     }
 }
 
+/// tonic's own words for a request above the decoding limit, which it reports as OUT_OF_RANGE.
+const DECODE_LIMIT_MESSAGE: &str = "decoded message length too large";
+
+/// Translates a status tonic raised while decoding a request: a request over the decoding limit becomes
+/// RESOURCE_EXHAUSTED naming the body limit, like a body over the limit that tonic could still decode.
+/// Other statuses pass through.
+pub fn request_status(status: Status, max_body_bytes: usize) -> Status {
+    if status.code() != Code::OutOfRange || !status.message().contains(DECODE_LIMIT_MESSAGE) {
+        return status;
+    }
+    Status::resource_exhausted(format!(
+        "envelope.body: the request is larger than the gateway accepts ({}); a body may be at most {max_body_bytes} bytes",
+        status.message()
+    ))
+}
+
+/// The same translation for a unary response already on its way out as HTTP headers.
+pub fn rewrite_decode_limit<B>(
+    mut response: http::Response<B>,
+    max_body_bytes: usize,
+) -> http::Response<B> {
+    let Some(status) = Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    if status.code() == Code::OutOfRange && status.message().contains(DECODE_LIMIT_MESSAGE) {
+        let headers = response.headers_mut();
+        headers.remove("grpc-message");
+        if let Err(error) = request_status(status, max_body_bytes).add_header(headers) {
+            tracing::warn!(%error, "could not rewrite an oversized-request status");
+        }
+    }
+    response
+}
+
 impl From<GatewayError> for Status {
     fn from(error: GatewayError) -> Status {
         let code = error.code();

@@ -14,8 +14,8 @@ use tonic::{Status, Streaming};
 use crate::api as pb;
 use crate::identity::Caller;
 
-use super::GatewayError;
 use super::server::Gateway;
+use super::{GatewayError, error};
 
 type Response = Result<pb::PublishStreamResponse, Status>;
 
@@ -51,6 +51,8 @@ async fn run(
     let mut in_flight = FuturesOrdered::new();
     let mut next_index: u64 = 0;
     let mut reading = true;
+    // Why reading stopped, if the request stream failed: sent after the answers already owed.
+    let mut broken = None;
     loop {
         tokio::select! {
             biased;
@@ -71,7 +73,8 @@ async fn run(
                 }
                 Ok(None) => reading = false,
                 Err(status) => {
-                    tracing::debug!(%status, "publish stream broke");
+                    tracing::debug!(%status, request_index = next_index, "publish stream broke");
+                    broken = Some(error::request_status(status, gateway.limits.max_body_bytes));
                     reading = false;
                 }
             },
@@ -79,8 +82,19 @@ async fn run(
             else => break,
         }
     }
-    if gateway.shutdown.is_cancelled() {
-        let _ = responses.send(Err(GatewayError::ShuttingDown.into())).await;
+    let end = match broken {
+        Some(status) => Some(Status::new(
+            status.code(),
+            format!(
+                "request {next_index}: {}; requests before it were answered",
+                status.message()
+            ),
+        )),
+        None if gateway.shutdown.is_cancelled() => Some(GatewayError::ShuttingDown.into()),
+        None => None,
+    };
+    if let Some(status) = end {
+        let _ = responses.send(Err(status)).await;
     }
 }
 

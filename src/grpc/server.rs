@@ -103,7 +103,12 @@ pub async fn serve(
     let stop_streams = gateway.shutdown.clone();
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
 
+    let max_body_bytes = gateway.limits.max_body_bytes;
+    let oversized = tower::util::MapResponseLayer::new(move |response| {
+        super::error::rewrite_decode_limit(response, max_body_bytes)
+    });
     let server = tonic::transport::Server::builder()
+        .layer(oversized)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(health_service)

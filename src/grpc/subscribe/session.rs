@@ -62,7 +62,7 @@ impl Session {
                     Ok(None) => break None,
                     Err(status) => {
                         tracing::debug!(%status, "subscribe stream broke");
-                        break None;
+                        break Some(status);
                     }
                 },
                 message = self.feed.next(), if room => match message {
