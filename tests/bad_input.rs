@@ -15,6 +15,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status};
 
+/// A change that spoils a valid request.
+type Spoil<T> = fn(&mut T);
+
 const WAIT: Duration = Duration::from_secs(15);
 const MIB: usize = 1024 * 1024;
 
@@ -298,7 +301,7 @@ async fn required_fields_are_required_and_the_id_is_the_gateways() {
 
     let unclassified = |e: &mut pb::Envelope| e.markings.as_mut().unwrap().classification = 0;
     // Each needle is the field and rule the message must name.
-    let cases: [(&str, fn(&mut pb::Envelope)); 4] = [
+    let cases: [(&str, Spoil<pb::Envelope>); 4] = [
         ("envelope.markings: required", |e| e.markings = None),
         ("envelope.kind: required", |e| e.kind = 0),
         ("envelope.markings.classification: required", unclassified),
@@ -350,7 +353,7 @@ async fn subscribe_opens_are_validated() {
     bench.check("feed fbi", call, denied, "open.feed").await;
 
     // Each needle is the field the message must name.
-    let cases: [(&str, fn(&mut pb::OpenSubscription)); 5] = [
+    let cases: [(&str, Spoil<pb::OpenSubscription>); 5] = [
         ("open.durable_name", |o| o.durable_name = "Bad.Name".into()),
         ("open.durable_name", |o| o.durable_name = "ia-*".into()),
         ("open.ack_deadline", |o| o.ack_deadline = seconds(0)),
