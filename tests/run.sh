@@ -16,4 +16,13 @@ cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --locked --all-targets --quiet -- -D warnings
 echo "== cargo test" >&2
-cargo test --locked --all-targets
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --locked --all-targets 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -E '^test result:' "$log" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
+failed=$(grep -E '^test result:' "$log" | grep -oE '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
+echo "$passed passed, $failed failed"
+exit "$status"

@@ -85,7 +85,7 @@ enum PrecedenceArg {
     Flash,
 }
 
-fn parse_kind(value: &str) -> Result<Kind, String> {
+pub(super) fn parse_kind(value: &str) -> Result<Kind, String> {
     Kind::from_token(value)
         .ok_or_else(|| "one of report, alert, tip, rfi, rfi-response, product".to_string())
 }

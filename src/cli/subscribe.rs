@@ -10,7 +10,7 @@ use crate::api as pb;
 use crate::model::Kind;
 
 use super::client::{self, ClientArgs};
-use super::publish::kind_to_proto;
+use super::publish::{kind_to_proto, parse_kind};
 
 #[derive(Debug, clap::Args)]
 pub struct SubscribeArgs {
@@ -37,11 +37,6 @@ pub struct SubscribeArgs {
     /// Most unacknowledged deliveries at once.
     #[arg(long, default_value_t = 100)]
     max_outstanding: u32,
-}
-
-fn parse_kind(value: &str) -> Result<Kind, String> {
-    Kind::from_token(value)
-        .ok_or_else(|| "one of report, alert, tip, rfi, rfi-response, product".to_string())
 }
 
 fn parse_start(value: &str) -> Result<pb::StartPosition, String> {

@@ -29,3 +29,25 @@ pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
         .cloned()
         .ok_or_else(|| Status::unauthenticated("missing bearer token"))
 }
+
+/// Refuses callers whose role may not publish.
+pub fn require_publisher(caller: &Caller) -> Result<(), GatewayError> {
+    if caller.role.may_publish() {
+        return Ok(());
+    }
+    Err(GatewayError::PermissionDenied(format!(
+        "role {} may not publish; publishing needs role agency-system",
+        caller.role.name()
+    )))
+}
+
+/// Refuses callers whose role may not subscribe.
+pub fn require_subscriber(caller: &Caller) -> Result<(), GatewayError> {
+    if caller.role.may_subscribe() {
+        return Ok(());
+    }
+    Err(GatewayError::PermissionDenied(format!(
+        "role {} may not subscribe; subscribing needs role agency-system or analyst",
+        caller.role.name()
+    )))
+}

@@ -14,7 +14,7 @@ use crate::model::PartyId;
 use crate::router::{Denial, DenialReason, Outcome};
 
 use super::server::Gateway;
-use super::{GatewayError, convert};
+use super::{GatewayError, auth, convert};
 
 /// A publish whose copies have been sent to JetStream but not yet confirmed.
 pub struct Prepared {
@@ -52,12 +52,7 @@ impl Gateway {
         caller: &Caller,
         envelope: Option<pb::Envelope>,
     ) -> Result<Prepared, GatewayError> {
-        if !caller.role.may_publish() {
-            return Err(GatewayError::PermissionDenied(format!(
-                "role {} may not publish; publishing needs role agency-system",
-                caller.role.name()
-            )));
-        }
+        auth::require_publisher(caller)?;
         let mut envelope =
             envelope.ok_or_else(|| GatewayError::InvalidArgument("envelope: required".into()))?;
         let request = convert::route_request(caller, &mut envelope, &self.limits)?;

@@ -15,7 +15,7 @@ use crate::api as pb;
 use crate::identity::Caller;
 
 use super::server::Gateway;
-use super::{GatewayError, error};
+use super::{GatewayError, auth, error};
 
 type Response = Result<pb::PublishStreamResponse, Status>;
 
@@ -25,13 +25,7 @@ pub fn start(
     caller: Caller,
     requests: Streaming<pb::PublishStreamRequest>,
 ) -> Result<impl Stream<Item = Response>, Status> {
-    if !caller.role.may_publish() {
-        return Err(GatewayError::PermissionDenied(format!(
-            "role {} may not publish; publishing needs role agency-system",
-            caller.role.name()
-        ))
-        .into());
-    }
+    auth::require_publisher(&caller)?;
     let (responses, receiver) = mpsc::channel(gateway.limits.publish_window.max(1));
     let span = tracing::info_span!("publish_stream", party = %caller.party);
     tokio::spawn(tracing::Instrument::instrument(

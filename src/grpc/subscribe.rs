@@ -19,8 +19,8 @@ use crate::bus::{FeedSpec, MAX_FILTER_SUBJECTS, Start};
 use crate::identity::Caller;
 
 use super::GatewayError;
-use super::convert;
 use super::server::Gateway;
+use super::{auth, convert};
 
 /// Defaults for what a subscriber leaves unset.
 const DEFAULT_MAX_MESSAGES: u32 = 1000;
@@ -42,13 +42,7 @@ pub async fn start(
     caller: Caller,
     mut requests: Streaming<pb::SubscribeRequest>,
 ) -> Result<impl Stream<Item = Result<pb::SubscribeResponse, Status>>, Status> {
-    if !caller.role.may_subscribe() {
-        return Err(GatewayError::PermissionDenied(format!(
-            "role {} may not subscribe; subscribing needs role agency-system or analyst",
-            caller.role.name()
-        ))
-        .into());
-    }
+    auth::require_subscriber(&caller)?;
     let first = tokio::time::timeout(gateway.limits.open_timeout, requests.message())
         .await
         .map_err(|_| GatewayError::InvalidArgument("open: not received in time".into()))??;
