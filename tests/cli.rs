@@ -12,6 +12,16 @@ use tokio::process::Command;
 
 const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
 
+/// Asserts that a command failed and returns what it printed on stderr.
+fn failure(output: std::process::Output) -> String {
+    assert!(
+        !output.status.success(),
+        "expected a failure, got {}",
+        output.status
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 async fn issue_token(gateway: &TestGateway, party: &str, role: &str) -> String {
     let output = Command::new(LIAISON)
         .args([
@@ -136,8 +146,7 @@ async fn publish_reports_bad_input_and_exits_non_zero() {
         .output()
         .await
         .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failure(output);
     assert!(
         stderr.contains("InvalidArgument") && stderr.contains("envelope.topic"),
         "{stderr}"
@@ -161,8 +170,7 @@ async fn token_issue_without_a_key_says_how_to_get_one() {
         .output()
         .await
         .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no signing key"));
+    assert!(failure(output).contains("no signing key"));
 }
 
 #[tokio::test]
@@ -176,8 +184,7 @@ async fn serve_rejects_a_bad_configuration_before_binding() {
         .output()
         .await
         .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failure(output);
     assert!(
         stderr.contains("invalid configuration") && stderr.contains("stream-replicas"),
         "{stderr}"
@@ -192,8 +199,7 @@ async fn serve_settings_come_from_flags_over_environment() {
         .output()
         .await
         .unwrap();
-    let stderr = String::from_utf8_lossy(&from_env.stderr);
-    assert!(!from_env.status.success());
+    let stderr = failure(from_env);
     assert!(
         stderr.contains("stream-replicas must be 1 to 5, got 9"),
         "{stderr}"
@@ -205,6 +211,6 @@ async fn serve_settings_come_from_flags_over_environment() {
         .output()
         .await
         .unwrap();
-    let stderr = String::from_utf8_lossy(&flag_wins.stderr);
+    let stderr = failure(flag_wins);
     assert!(stderr.contains("got 7"), "{stderr}");
 }
