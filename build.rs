@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &[
                 "proto/liaison/v1/envelope.proto",
                 "proto/liaison/v1/gateway.proto",
+                "proto/liaison/v1/operator.proto",
             ],
             &["proto"],
         )?;

@@ -3,6 +3,7 @@
 //! `run` takes its listener and shutdown future as arguments, so tests bind port 0 and stop it at will.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -12,7 +13,7 @@ use crate::config::ServeConfig;
 use crate::embedded::{EmbeddedNats, EmbeddedOptions};
 use crate::grpc::{self, Gateway};
 use crate::identity::{SigningKey, Verifier};
-use crate::router::Router;
+use crate::policy_store::PolicyStore;
 
 /// Runs a gateway on `listener` until `shutdown` completes, then drains and stops.
 pub async fn run(
@@ -20,7 +21,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let router = Router::new(&config.router).map_err(anyhow::Error::msg)?;
+    let policy = Arc::new(PolicyStore::load(config.policy_files.clone())?);
     let signing_key = SigningKey::load_or_create(&config.data_dir)?;
     let verifier = Verifier::new(&[&signing_key])?;
 
@@ -45,9 +46,15 @@ pub async fn run(
         let bus = Bus::connect(&config.bus_config(&url))
             .await
             .context("connecting to NATS")?;
-        let gateway = Gateway::new(router, bus, config.limits.clone());
+        let gateway = Gateway::new(policy.clone(), bus, config.limits.clone());
+        let stop_watching = tokio_util::sync::CancellationToken::new();
+        let watcher = policy.watch(stop_watching.clone());
         tracing::info!(listen = %listener.local_addr()?, nats = %url, "gateway serving");
-        grpc::serve(gateway, verifier, listener, shutdown, config.shutdown_grace).await
+        let served =
+            grpc::serve(gateway, verifier, listener, shutdown, config.shutdown_grace).await;
+        stop_watching.cancel();
+        let _ = watcher.await;
+        served
     }
     .await;
     if let Some(embedded) = embedded {

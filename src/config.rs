@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::bus::{BusConfig, NatsAuth, StreamSettings};
 use crate::grpc::Limits;
-use crate::router::{Router, RouterConfig};
+use crate::policy_store::PolicyFiles;
 
 /// Default gRPC listen address.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -63,6 +63,12 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight requests [default: 10s].
     #[arg(long, env = "LIAISON_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Option<Duration>,
+    /// Party directory file (TOML); reloaded on change and on SIGHUP [default: the embedded directory].
+    #[arg(long, env = "LIAISON_DIRECTORY")]
+    pub directory: Option<PathBuf>,
+    /// Routing policy file (TOML); reloaded on change and on SIGHUP [default: the embedded policy].
+    #[arg(long, env = "LIAISON_POLICY")]
+    pub policy: Option<PathBuf>,
     /// Log format [default: text].
     #[arg(long, env = "LIAISON_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -77,7 +83,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// The TOML file: the same settings as the flags (in kebab-case), plus the `[router]` table.
+/// The TOML file: the same settings as the flags, in kebab-case.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileConfig {
@@ -99,7 +105,8 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     shutdown_grace: Option<Duration>,
     log_format: Option<LogFormat>,
-    router: Option<RouterConfig>,
+    directory: Option<PathBuf>,
+    policy: Option<PathBuf>,
 }
 
 /// The resolved configuration of a gateway.
@@ -114,7 +121,7 @@ pub struct ServeConfig {
     pub embedded_nats_port: Option<u16>,
     pub stream: StreamSettings,
     pub limits: Limits,
-    pub router: RouterConfig,
+    pub policy_files: PolicyFiles,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
 }
@@ -198,7 +205,10 @@ impl ServeConfig {
                     .unwrap_or(Duration::from_secs(120)),
             },
             limits,
-            router: file.router.unwrap_or_default(),
+            policy_files: PolicyFiles {
+                directory: args.directory.clone().or(file.directory),
+                policy: args.policy.clone().or(file.policy),
+            },
             shutdown_grace: args
                 .shutdown_grace
                 .or(file.shutdown_grace)
@@ -211,7 +221,10 @@ impl ServeConfig {
                 config.stream.replicas
             ));
         }
-        Router::new(&config.router)?;
+        config
+            .policy_files
+            .load()
+            .map_err(|error| error.to_string())?;
         Ok(config)
     }
 
@@ -244,7 +257,7 @@ mod tests {
         let path = dir.path().join("liaison.toml");
         std::fs::write(
             &path,
-            "# a comment\nlisten = \"127.0.0.1:9000\"\nmax-body-bytes = 2048\nstream-max-age = \"7d\"\n\n[router]\nparties = [\"ia\", \"cbp\"]\nallow = [{ from = \"cbp\", to = \"ia\" }]\n",
+            "# a comment\nlisten = \"127.0.0.1:9000\"\nmax-body-bytes = 2048\nstream-max-age = \"7d\"\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -256,7 +269,6 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(config.limits.max_body_bytes, 4096);
         assert_eq!(config.stream.max_age, Duration::from_secs(7 * 86_400));
-        assert_eq!(config.router.parties, ["ia", "cbp"]);
         assert_eq!(config.limits.publish_window, 256);
     }
 
@@ -271,17 +283,22 @@ mod tests {
         })
         .unwrap_err();
         assert!(error.contains("no-such-setting"), "{error}");
+        let policy = dir.path().join("policy.toml");
         std::fs::write(
-            &path,
-            "[router]\nparties = [\"ia\"]\nallow = [{ from = \"ia\", to = \"cbp\" }]\n",
+            &policy,
+            "[[rule]]\nname = \"x\"\nfrom = [\"ia\"]\nto = [\"nobody\"]\n",
         )
         .unwrap();
+        std::fs::write(&path, format!("policy = {policy:?}\n")).unwrap();
         let error = ServeConfig::load(&ServeArgs {
             config: Some(path),
             ..Default::default()
         })
         .unwrap_err();
-        assert!(error.contains("cbp is not in router.parties"), "{error}");
+        assert!(
+            error.ends_with("policy.toml:4: rule[0].to[0]: unknown party nobody"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -293,8 +310,7 @@ mod tests {
         })
         .unwrap();
         let defaults = ServeConfig::load(&ServeArgs::default()).unwrap();
-        assert_eq!(config.router.parties, defaults.router.parties);
-        assert_eq!(config.router.allow, defaults.router.allow);
+        assert_eq!(config.policy_files, defaults.policy_files);
         assert_eq!(config.limits, defaults.limits);
         assert_eq!(config.stream, defaults.stream);
         assert_eq!(config.listen, defaults.listen);

@@ -6,6 +6,7 @@
 mod auth;
 mod convert;
 mod error;
+mod operator;
 mod publish;
 mod publish_stream;
 mod server;

@@ -8,6 +8,7 @@
 //!
 //! - [`model`]: domain types shared by every layer — subject tokens, parties, kinds, markings.
 //! - [`router`]: the pure policy decision, per recipient, with reasons. No I/O.
+//! - [`policy_store`]: the live router: policy files, reload on change and SIGHUP, atomic swap.
 //! - [`bus`]: everything NATS — connection, subjects, the stream, publishing and pull consumers.
 //! - [`identity`]: signed bearer tokens, roles and the signing key.
 //! - [`api`]: the generated `liaison.v1` protobuf and gRPC types.
@@ -29,4 +30,5 @@ pub mod embedded;
 pub mod grpc;
 pub mod identity;
 pub mod model;
+pub mod policy_store;
 pub mod router;

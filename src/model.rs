@@ -7,6 +7,6 @@ mod markings;
 mod message;
 mod token;
 
-pub use markings::{Classification, DisseminationControl, Markings, Tlp};
+pub use markings::{Classification, DisseminationControl, MarkingError, Markings, Tlp};
 pub use message::{Kind, Precedence, RouteRequest};
 pub use token::{InvalidToken, MAX_TOKEN_LEN, PartyId, Token, Topic};

@@ -1,33 +1,52 @@
 //! The router: the one place that decides, per recipient, whether a message may go there, and why.
 //!
-//! The router is pure: it holds an immutable directory and rule set and does no I/O, so it can be tested
-//! and benchmarked alone. Its only output that can reach NATS is an [`Approval`], which nothing outside
-//! this module can construct; the bus publishes nothing else. This rules are an allow-list of
-//! (origin, recipient) edges; the full policy engine with markings replaces [`AllowList`] later.
+//! A `Router` is an immutable snapshot of a party directory and a compiled policy, with a version. It is
+//! pure: no I/O, so it can be tested and benchmarked alone, and a message is always decided wholly under
+//! one version (the caller holds one snapshot per message). Its only output that can reach NATS is an
+//! [`Approval`], which nothing outside this module can construct.
+//!
+//! A named recipient is delivered when a rule covers the (origin, recipient) edge for this message and the
+//! markings allow it; otherwise it is denied with a stable reason and a sentence naming the rule or marking.
+//! With no named recipients ("route by policy") the rules select every party they reach whose topics of
+//! interest include the message's topic; marking checks apply the same way.
 
-mod allow_list;
+mod decide;
+mod directory;
+mod load_error;
+mod markings;
+mod policy;
 
-use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use crate::model::{Kind, PartyId, RouteRequest, Topic};
+use sha2::{Digest, Sha256};
 
-pub use allow_list::{AllowList, AllowRule, RouterConfig};
+use crate::model::{Kind, PartyId, Topic};
+
+pub use directory::{Directory, Party, PartyKind};
+pub use load_error::LoadError;
+pub use policy::{Policy, Rule};
 
 /// Most recipients one message may name.
 pub const MAX_RECIPIENTS: usize = 256;
 
-/// Decides who may receive what.
+/// The shipped default directory, also at `deploy/policy/directory.toml`.
+pub const DEFAULT_DIRECTORY: &str = include_str!("../deploy/policy/directory.toml");
+/// The shipped default policy, also at `deploy/policy/policy.toml`.
+pub const DEFAULT_POLICY: &str = include_str!("../deploy/policy/policy.toml");
+
+/// Decides who may receive what, under one policy version.
 #[derive(Debug, Clone)]
 pub struct Router {
-    /// Every party known to the system: the directory.
-    parties: BTreeSet<PartyId>,
-    /// Which (origin, recipient) edges are allowed.
-    allow: AllowList,
+    directory: Directory,
+    policy: Policy,
+    /// Content hash of the directory and policy text: part of every decision.
+    version: Arc<str>,
 }
 
-/// The router's answer for one message: one outcome per recipient considered, in request order.
+/// The router's answer for one message: one outcome per recipient considered, in order.
 #[derive(Debug, Clone)]
 pub struct Routing {
+    pub policy_version: Arc<str>,
     pub outcomes: Vec<Outcome>,
 }
 
@@ -45,6 +64,8 @@ pub struct Approval {
     origin: PartyId,
     kind: Kind,
     topic: Topic,
+    rule: Arc<str>,
+    basis: Arc<str>,
 }
 
 /// A recipient the message may not go to, with a stable reason and a sentence for people.
@@ -53,14 +74,26 @@ pub struct Denial {
     pub recipient: PartyId,
     pub reason: DenialReason,
     pub explanation: String,
+    /// The rule the decision concerned, when one covered the edge.
+    pub rule: Option<Arc<str>>,
 }
 
 /// Stable reasons for a denial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DenialReason {
     UnknownParty,
-    NoRoute,
     SelfAddressed,
+    /// No rule covers the (origin, recipient) edge.
+    NoRoute,
+    /// A rule covers the edge, but not this message's kind, topic, classification or precedence.
+    RuleLimits,
+    /// The only rule covering the edge needs its relay party to receive the message too.
+    RelayRequired,
+    Classification,
+    Noforn,
+    NotReleasable,
+    Les,
+    Tlp,
 }
 
 /// Requests the router refuses as a whole, before any recipient is considered.
@@ -75,94 +108,59 @@ pub enum RouteError {
 // === impl Router ===
 
 impl Router {
-    /// Builds a router from a configuration, checking that every rule names known parties.
-    pub fn new(config: &RouterConfig) -> Result<Router, String> {
-        let parties = config.parties()?;
-        let allow = AllowList::new(&config.allow, &parties)?;
-        Ok(Router { parties, allow })
+    pub fn new(directory: Directory, policy: Policy, version: &str) -> Router {
+        Router {
+            directory,
+            policy,
+            version: Arc::from(version),
+        }
+    }
+
+    /// Parses and compiles a directory and a policy; the version is a hash of both texts.
+    pub fn load(directory: (&str, &str), policy: (&str, &str)) -> Result<Router, LoadError> {
+        let parsed = Directory::parse(directory.0, directory.1)?;
+        let compiled = Policy::parse(policy.0, policy.1, &parsed)?;
+        let digest = Sha256::new()
+            .chain_update(directory.1)
+            .chain_update([0])
+            .chain_update(policy.1)
+            .finalize();
+        let version: String = digest[..6]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        Ok(Router::new(parsed, compiled, &version))
+    }
+
+    /// The shipped default directory and policy.
+    pub fn embedded_default() -> Result<Router, LoadError> {
+        Router::load(
+            ("<embedded directory>", DEFAULT_DIRECTORY),
+            ("<embedded policy>", DEFAULT_POLICY),
+        )
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Is `party` in the directory?
     pub fn knows(&self, party: &PartyId) -> bool {
-        self.parties.contains(party)
-    }
-
-    /// Decides every recipient of one message.
-    pub fn route(&self, request: &RouteRequest) -> Result<Routing, RouteError> {
-        if !self.knows(&request.origin) {
-            return Err(RouteError::UnknownOrigin(request.origin.clone()));
-        }
-        if request.recipients.len() > MAX_RECIPIENTS {
-            return Err(RouteError::TooManyRecipients(request.recipients.len()));
-        }
-        let outcomes = if request.recipients.is_empty() {
-            self.route_by_policy(request)
-        } else {
-            let mut seen = BTreeSet::new();
-            request
-                .recipients
-                .iter()
-                .filter(|recipient| seen.insert(*recipient))
-                .map(|recipient| self.decide(request, recipient))
-                .collect()
-        };
-        Ok(Routing { outcomes })
-    }
-
-    /// Every party the rules let the origin reach, except the origin itself.
-    fn route_by_policy(&self, request: &RouteRequest) -> Vec<Outcome> {
-        self.parties
-            .iter()
-            .filter(|party| **party != request.origin && self.allow.allows(&request.origin, party))
-            .map(|party| Outcome::Deliver(Approval::new(request, party)))
-            .collect()
-    }
-
-    fn decide(&self, request: &RouteRequest, recipient: &PartyId) -> Outcome {
-        let deny = |reason, explanation: String| {
-            Outcome::Deny(Denial {
-                recipient: recipient.clone(),
-                reason,
-                explanation,
-            })
-        };
-        let origin = &request.origin;
-        if !self.knows(recipient) {
-            deny(
-                DenialReason::UnknownParty,
-                format!("{recipient} is not a party in the directory"),
-            )
-        } else if recipient == origin {
-            deny(
-                DenialReason::SelfAddressed,
-                format!("{recipient} is the origin of the message"),
-            )
-        } else if !self.allow.allows(origin, recipient) {
-            deny(
-                DenialReason::NoRoute,
-                format!(
-                    "no routing rule lets {origin} send to {recipient}; traffic between agencies goes through {}",
-                    self.allow.hub_hint()
-                ),
-            )
-        } else {
-            Outcome::Deliver(Approval::new(request, recipient))
-        }
+        self.directory.index_of(party).is_some()
     }
 }
 
 // === impl Approval ===
 
 impl Approval {
-    fn new(request: &RouteRequest, recipient: &PartyId) -> Approval {
-        Approval {
-            recipient: recipient.clone(),
-            origin: request.origin.clone(),
-            kind: request.kind,
-            topic: request.topic.clone(),
-        }
-    }
-
     pub fn recipient(&self) -> &PartyId {
         &self.recipient
     }
@@ -178,6 +176,16 @@ impl Approval {
     pub fn topic(&self) -> &Topic {
         &self.topic
     }
+
+    /// The rule that allowed the delivery.
+    pub fn rule(&self) -> &str {
+        &self.rule
+    }
+
+    /// The need-to-know basis of that rule: the reason for release.
+    pub fn basis(&self) -> &str {
+        &self.basis
+    }
 }
 
 // === impl Outcome ===
@@ -187,6 +195,26 @@ impl Outcome {
         match self {
             Outcome::Deliver(approval) => approval.recipient(),
             Outcome::Deny(denial) => &denial.recipient,
+        }
+    }
+}
+
+// === impl DenialReason ===
+
+impl DenialReason {
+    /// The stable code, as in the API's `DenialReason` enum without its prefix.
+    pub fn code(self) -> &'static str {
+        match self {
+            DenialReason::UnknownParty => "UNKNOWN_PARTY",
+            DenialReason::SelfAddressed => "SELF_ADDRESSED",
+            DenialReason::NoRoute => "NO_ROUTE",
+            DenialReason::RuleLimits => "RULE_LIMITS",
+            DenialReason::RelayRequired => "RELAY_REQUIRED",
+            DenialReason::Classification => "CLASSIFICATION",
+            DenialReason::Noforn => "NOFORN",
+            DenialReason::NotReleasable => "NOT_RELEASABLE",
+            DenialReason::Les => "LES",
+            DenialReason::Tlp => "TLP",
         }
     }
 }

@@ -51,3 +51,14 @@ pub fn require_subscriber(caller: &Caller) -> Result<(), GatewayError> {
         caller.role.name()
     )))
 }
+
+/// Refuses callers whose role may not use the operator services.
+pub fn require_operator(caller: &Caller) -> Result<(), GatewayError> {
+    if caller.role.may_operate() {
+        return Ok(());
+    }
+    Err(GatewayError::PermissionDenied(format!(
+        "role {} may not use the operator services; they need role operator or admin",
+        caller.role.name()
+    )))
+}

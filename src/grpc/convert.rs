@@ -8,6 +8,7 @@ use crate::model::{
     Classification, DisseminationControl, Kind, Markings, PartyId, Precedence, RouteRequest, Tlp,
     Token,
 };
+use crate::router::DenialReason;
 
 use super::GatewayError;
 use super::server::Limits;
@@ -59,6 +60,11 @@ pub fn route_request(
     let kind = kind("envelope.kind", envelope.kind)?;
     let topic = token("envelope.topic", &envelope.topic)?;
     let markings = markings(envelope.markings.as_ref())?;
+    if markings.tlp == Some(Tlp::Red) && recipients.is_empty() {
+        return Err(invalid(
+            "envelope.markings.tlp: TLP:RED goes only to named recipients; name them".into(),
+        ));
+    }
     let precedence = precedence(envelope.precedence)?;
     if envelope.precedence == pb::Precedence::Unspecified as i32 {
         envelope.precedence = pb::Precedence::Routine as i32;
@@ -176,7 +182,7 @@ pub fn kind(field: &str, value: i32) -> Result<Kind, GatewayError> {
     }
 }
 
-fn precedence(value: i32) -> Result<Precedence, GatewayError> {
+pub fn precedence(value: i32) -> Result<Precedence, GatewayError> {
     match pb::Precedence::try_from(value) {
         Ok(pb::Precedence::Unspecified | pb::Precedence::Routine) => Ok(Precedence::Routine),
         Ok(pb::Precedence::Priority) => Ok(Precedence::Priority),
@@ -188,7 +194,8 @@ fn precedence(value: i32) -> Result<Precedence, GatewayError> {
     }
 }
 
-fn markings(markings: Option<&pb::Markings>) -> Result<Markings, GatewayError> {
+/// Required markings, validated against the combination rules.
+pub fn markings(markings: Option<&pb::Markings>) -> Result<Markings, GatewayError> {
     let markings = markings.ok_or_else(|| invalid("envelope.markings: required".into()))?;
     let classification = match pb::Classification::try_from(markings.classification) {
         Ok(pb::Classification::Unspecified) => {
@@ -246,12 +253,32 @@ fn markings(markings: Option<&pb::Markings>) -> Result<Markings, GatewayError> {
             )));
         }
     };
-    Ok(Markings {
+    let markings = Markings {
         classification,
         controls,
         rel_to: markings.rel_to.clone(),
         tlp,
-    })
+    };
+    markings
+        .validate()
+        .map_err(|error| invalid(error.to_string()))?;
+    Ok(markings)
+}
+
+/// The API's code for a denial reason.
+pub fn denial_reason(reason: DenialReason) -> pb::DenialReason {
+    match reason {
+        DenialReason::UnknownParty => pb::DenialReason::UnknownParty,
+        DenialReason::SelfAddressed => pb::DenialReason::SelfAddressed,
+        DenialReason::NoRoute => pb::DenialReason::NoRoute,
+        DenialReason::RuleLimits => pb::DenialReason::RuleLimits,
+        DenialReason::RelayRequired => pb::DenialReason::RelayRequired,
+        DenialReason::Classification => pb::DenialReason::Classification,
+        DenialReason::Noforn => pb::DenialReason::Noforn,
+        DenialReason::NotReleasable => pb::DenialReason::NotReleasable,
+        DenialReason::Les => pb::DenialReason::Les,
+        DenialReason::Tlp => pb::DenialReason::Tlp,
+    }
 }
 
 /// A protobuf duration as a std duration, refusing negatives.

@@ -3,6 +3,8 @@
 //! Publishing is split in two so PublishStream can pipeline: [`Gateway::prepare`] validates, routes and
 //! sends every copy to JetStream in request order; [`Prepared::finish`] awaits the storage acks.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use prost::Message;
 use tracing::Instrument;
@@ -11,7 +13,7 @@ use crate::api as pb;
 use crate::bus::{PendingStore, Stored};
 use crate::identity::Caller;
 use crate::model::PartyId;
-use crate::router::{Denial, DenialReason, Outcome};
+use crate::router::{Approval, Denial, Outcome};
 
 use super::server::Gateway;
 use super::{GatewayError, auth, convert};
@@ -19,11 +21,12 @@ use super::{GatewayError, auth, convert};
 /// A publish whose copies have been sent to JetStream but not yet confirmed.
 pub struct Prepared {
     message_id: String,
+    policy_version: Arc<str>,
     outcomes: Vec<PreparedOutcome>,
 }
 
 enum PreparedOutcome {
-    Sent(PartyId, PendingStore),
+    Sent(Approval, PendingStore),
     Denied(Denial),
 }
 
@@ -56,7 +59,7 @@ impl Gateway {
         let mut envelope =
             envelope.ok_or_else(|| GatewayError::InvalidArgument("envelope: required".into()))?;
         let request = convert::route_request(caller, &mut envelope, &self.limits)?;
-        let routing = self.router.route(&request)?;
+        let routing = self.policy.current().route(&request)?;
 
         let message_id = ulid::Ulid::new().to_string();
         let dedup_base = match envelope.idempotency_key.as_str() {
@@ -75,20 +78,30 @@ impl Gateway {
         for outcome in routing.outcomes {
             match outcome {
                 Outcome::Deliver(approval) => {
-                    let recipient = approval.recipient().clone();
-                    let payload = copy_for(&base, &recipient);
+                    let recipient = approval.recipient();
+                    let payload = copy_for(&base, recipient);
                     let dedup_id = format!("{dedup_base}:{recipient}");
                     let pending = self.bus.publish(&approval, payload, dedup_id).await?;
-                    outcomes.push(PreparedOutcome::Sent(recipient, pending));
+                    outcomes.push(PreparedOutcome::Sent(approval, pending));
                 }
                 Outcome::Deny(denial) => {
-                    tracing::debug!(recipient = %denial.recipient, reason = ?denial.reason, "denied");
+                    tracing::info!(
+                        message_id = %message_id,
+                        origin = %caller.party,
+                        recipient = %denial.recipient,
+                        reason = denial.reason.code(),
+                        policy_version = %routing.policy_version,
+                        "{}",
+                        denial.explanation
+                    );
+                    self.count_denial(denial.reason);
                     outcomes.push(PreparedOutcome::Denied(denial));
                 }
             }
         }
         Ok(Prepared {
             message_id,
+            policy_version: routing.policy_version,
             outcomes,
         })
     }
@@ -119,10 +132,10 @@ impl Prepared {
         let mut outcomes = Vec::with_capacity(self.outcomes.len());
         for outcome in self.outcomes {
             match outcome {
-                PreparedOutcome::Sent(recipient, pending) => match pending.stored().await {
+                PreparedOutcome::Sent(approval, pending) => match pending.stored().await {
                     Ok(stored) => {
                         stored_count += 1;
-                        outcomes.push(delivered(&recipient, stored));
+                        outcomes.push(delivered(&approval, stored));
                     }
                     Err(error) => {
                         first_error.get_or_insert(error);
@@ -135,6 +148,7 @@ impl Prepared {
             None => Ok(pb::Receipt {
                 message_id: self.message_id,
                 outcomes,
+                policy_version: self.policy_version.to_string(),
             }),
             Some(error) if stored_count == 0 => Err(error.into()),
             Some(error) => Err(GatewayError::PartiallyStored(format!(
@@ -145,28 +159,26 @@ impl Prepared {
     }
 }
 
-fn delivered(recipient: &PartyId, stored: Stored) -> pb::RecipientOutcome {
+fn delivered(approval: &Approval, stored: Stored) -> pb::RecipientOutcome {
     pb::RecipientOutcome {
-        party: recipient.to_string(),
+        party: approval.recipient().to_string(),
         outcome: Some(pb::recipient_outcome::Outcome::Delivered(pb::Delivered {
             stream_sequence: stored.sequence,
             subject: stored.subject,
             duplicate: stored.duplicate,
+            rule: approval.rule().to_string(),
+            basis: approval.basis().to_string(),
         })),
     }
 }
 
 fn denied(denial: Denial) -> pb::RecipientOutcome {
-    let reason = match denial.reason {
-        DenialReason::UnknownParty => pb::DenialReason::UnknownParty,
-        DenialReason::NoRoute => pb::DenialReason::NoRoute,
-        DenialReason::SelfAddressed => pb::DenialReason::SelfAddressed,
-    };
     pb::RecipientOutcome {
         party: denial.recipient.to_string(),
         outcome: Some(pb::recipient_outcome::Outcome::Denied(pb::Denied {
-            reason: reason as i32,
+            reason: convert::denial_reason(denial.reason) as i32,
             explanation: denial.explanation,
+            rule: denial.rule.as_deref().unwrap_or_default().to_string(),
         })),
     }
 }

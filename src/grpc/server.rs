@@ -10,9 +10,11 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::gateway_service_server::GatewayServiceServer;
+use crate::api::operator_service_server::OperatorServiceServer;
 use crate::bus::Bus;
 use crate::identity::Verifier;
-use crate::router::Router;
+use crate::policy_store::PolicyStore;
+use crate::router::DenialReason;
 
 use super::auth;
 
@@ -55,7 +57,10 @@ impl Limits {
 /// Everything the RPC handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct Gateway {
-    pub(super) router: Arc<Router>,
+    /// The routing policy in force; each message takes one snapshot of it.
+    pub(super) policy: Arc<PolicyStore>,
+    /// Denials since start, by reason.
+    pub(super) denials: Arc<dashmap::DashMap<DenialReason, u64>>,
     pub(super) bus: Bus,
     pub(super) limits: Arc<Limits>,
     /// Cancelled when shutdown starts: open streams end so the server can drain.
@@ -65,13 +70,19 @@ pub struct Gateway {
 // === impl Gateway ===
 
 impl Gateway {
-    pub fn new(router: Router, bus: Bus, limits: Limits) -> Gateway {
+    pub fn new(policy: Arc<PolicyStore>, bus: Bus, limits: Limits) -> Gateway {
         Gateway {
-            router: Arc::new(router),
+            policy,
+            denials: Arc::default(),
             bus,
             limits: Arc::new(limits),
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Counts one denial.
+    pub(super) fn count_denial(&self, reason: DenialReason) {
+        *self.denials.entry(reason).or_insert(0) += 1;
     }
 }
 
@@ -116,6 +127,10 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             gateway_service,
+            auth::interceptor(verifier.clone()),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            OperatorServiceServer::new(gateway.clone()),
             auth::interceptor(verifier),
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {

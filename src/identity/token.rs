@@ -85,6 +85,11 @@ impl Role {
         matches!(self, Role::AgencySystem | Role::Analyst)
     }
 
+    /// May use the operator services (metadata only).
+    pub fn may_operate(self) -> bool {
+        matches!(self, Role::Operator | Role::Admin)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Role::AgencySystem => "agency-system",

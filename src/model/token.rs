@@ -74,6 +74,13 @@ impl fmt::Debug for Token {
     }
 }
 
+/// Lets maps keyed by token be searched with a plain `&str` (hash and equality agree with `str`'s).
+impl std::borrow::Borrow<str> for Token {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::str::FromStr for Token {
     type Err = InvalidToken;
     fn from_str(value: &str) -> Result<Self, Self::Err> {

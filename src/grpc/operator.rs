@@ -1,0 +1,68 @@
+//! `liaison.v1.OperatorService`: routing dry-runs for operators and admins. Metadata in, decisions out;
+//! no message content is involved.
+
+use tonic::{Request, Response, Status};
+
+use crate::api::{self as pb, operator_service_server::OperatorService};
+use crate::model::RouteRequest;
+use crate::router::Outcome;
+
+use super::server::Gateway;
+use super::{GatewayError, auth, convert};
+
+#[tonic::async_trait]
+impl OperatorService for Gateway {
+    async fn check_route(
+        &self,
+        request: Request<pb::CheckRouteRequest>,
+    ) -> Result<Response<pb::CheckRouteResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        auth::require_operator(&caller)?;
+        let request = request.into_inner();
+        let route = route_request(&request)?;
+        let router = self.policy.current();
+        let routing = router.route(&route).map_err(GatewayError::from)?;
+        let decisions = routing.outcomes.into_iter().map(decision).collect();
+        Ok(Response::new(pb::CheckRouteResponse {
+            policy_version: routing.policy_version.to_string(),
+            decisions,
+        }))
+    }
+}
+
+fn route_request(request: &pb::CheckRouteRequest) -> Result<RouteRequest, GatewayError> {
+    let recipients = request
+        .recipients
+        .iter()
+        .enumerate()
+        .map(|(index, recipient)| convert::token(&format!("recipients[{index}]"), recipient))
+        .collect::<Result<_, _>>()?;
+    Ok(RouteRequest {
+        origin: convert::token("origin", &request.origin)?,
+        recipients,
+        kind: convert::kind("kind", request.kind)?,
+        topic: convert::token("topic", &request.topic)?,
+        markings: convert::markings(request.markings.as_ref())?,
+        precedence: convert::precedence(request.precedence)?,
+    })
+}
+
+fn decision(outcome: Outcome) -> pb::RouteDecision {
+    match outcome {
+        Outcome::Deliver(approval) => pb::RouteDecision {
+            party: approval.recipient().to_string(),
+            allowed: true,
+            rule: approval.rule().to_string(),
+            basis: approval.basis().to_string(),
+            ..Default::default()
+        },
+        Outcome::Deny(denial) => pb::RouteDecision {
+            party: denial.recipient.to_string(),
+            allowed: false,
+            rule: denial.rule.as_deref().unwrap_or_default().to_string(),
+            reason: convert::denial_reason(denial.reason) as i32,
+            explanation: denial.explanation,
+            ..Default::default()
+        },
+    }
+}

@@ -1,0 +1,233 @@
+//! The decision procedure: named recipients, route-by-policy fan-out, and the relay pass.
+
+use std::sync::Arc;
+
+use fixedbitset::FixedBitSet;
+
+use super::{
+    Approval, Denial, DenialReason, MAX_RECIPIENTS, Outcome, RouteError, Router, Routing, markings,
+};
+use crate::model::{PartyId, RouteRequest};
+
+/// No rule chosen yet for a fan-out candidate.
+const NONE: u32 = u32::MAX;
+
+impl Router {
+    /// Decides every recipient of one message.
+    pub fn route(&self, request: &RouteRequest) -> Result<Routing, RouteError> {
+        let origin = self
+            .directory
+            .index_of(&request.origin)
+            .ok_or_else(|| RouteError::UnknownOrigin(request.origin.clone()))?;
+        if request.recipients.len() > MAX_RECIPIENTS {
+            return Err(RouteError::TooManyRecipients(request.recipients.len()));
+        }
+        // Outcomes that stand only if their relay party also receives the message: (outcome, relay).
+        let mut relays = Vec::new();
+        let mut outcomes = if request.recipients.is_empty() {
+            self.fan_out(request, origin, &mut relays)
+        } else {
+            let mut outcomes = Vec::with_capacity(request.recipients.len());
+            for (position, recipient) in request.recipients.iter().enumerate() {
+                if request.recipients[..position].contains(recipient) {
+                    continue;
+                }
+                let (outcome, relay) = self.decide_named(request, origin, recipient);
+                if let Some(relay) = relay {
+                    relays.push((outcomes.len(), relay));
+                }
+                outcomes.push(outcome);
+            }
+            outcomes
+        };
+        if !relays.is_empty() {
+            self.apply_relays(&mut outcomes, &relays, origin);
+        }
+        Ok(Routing {
+            policy_version: self.version.clone(),
+            outcomes,
+        })
+    }
+
+    /// One named recipient: the relay party returned, if the delivery depends on one.
+    fn decide_named(
+        &self,
+        request: &RouteRequest,
+        origin: u32,
+        recipient: &PartyId,
+    ) -> (Outcome, Option<u32>) {
+        let deny = |reason, explanation, rule| {
+            Outcome::Deny(Denial {
+                recipient: recipient.clone(),
+                reason,
+                explanation,
+                rule,
+            })
+        };
+        let Some(index) = self.directory.index_of(recipient) else {
+            let why = format!("{recipient} is not a party in the directory");
+            return (deny(DenialReason::UnknownParty, why, None), None);
+        };
+        if index == origin {
+            let why = format!("{recipient} is the origin of the message");
+            return (deny(DenialReason::SelfAddressed, why, None), None);
+        }
+        let mut chosen = None;
+        let mut limited = None;
+        for &rule_index in self.policy.rules_from(origin) {
+            let rule = self.policy.rule(rule_index);
+            if !rule.to.contains(index as usize) {
+                continue;
+            }
+            if !rule.admits(request) {
+                limited.get_or_insert(rule_index);
+            } else if rule.relay.is_none() {
+                chosen = Some(rule_index);
+                break;
+            } else {
+                chosen.get_or_insert(rule_index);
+            }
+        }
+        let Some(rule_index) = chosen else {
+            return (self.no_rule(request, recipient, limited), None);
+        };
+        let rule = self.policy.rule(rule_index);
+        let origin_party = self.directory.party(origin);
+        let party = self.directory.party(index);
+        if let Some((reason, why)) = markings::check(request, origin_party, party, true, rule) {
+            return (deny(reason, why, Some(rule.name.clone())), None);
+        }
+        (
+            Outcome::Deliver(self.approve(request, recipient, rule_index)),
+            rule.relay,
+        )
+    }
+
+    fn no_rule(
+        &self,
+        request: &RouteRequest,
+        recipient: &PartyId,
+        limited: Option<u32>,
+    ) -> Outcome {
+        let origin = &request.origin;
+        let (reason, explanation, rule) = match limited {
+            None => (
+                DenialReason::NoRoute,
+                format!(
+                    "no rule of policy {} lets {origin} send to {recipient}",
+                    self.version
+                ),
+                None,
+            ),
+            Some(rule_index) => {
+                let rule = self.policy.rule(rule_index);
+                let limit = rule.limit_failed(request).unwrap_or_default();
+                let why = format!(
+                    "rule {} lets {origin} send to {recipient}, but not {limit}",
+                    rule.name
+                );
+                (DenialReason::RuleLimits, why, Some(rule.name.clone()))
+            }
+        };
+        Outcome::Deny(Denial {
+            recipient: recipient.clone(),
+            reason,
+            explanation,
+            rule,
+        })
+    }
+
+    /// Route by policy: every party a rule reaches for this message and whose topics include its topic.
+    fn fan_out(
+        &self,
+        request: &RouteRequest,
+        origin: u32,
+        relays: &mut Vec<(usize, u32)>,
+    ) -> Vec<Outcome> {
+        let mut best = vec![NONE; self.directory.len()];
+        for &rule_index in self.policy.rules_from(origin) {
+            let rule = self.policy.rule(rule_index);
+            if !rule.admits(request) {
+                continue;
+            }
+            for recipient in rule.to.ones() {
+                let current = best[recipient];
+                if current == NONE
+                    || (self.policy.rule(current).relay.is_some() && rule.relay.is_none())
+                {
+                    best[recipient] = rule_index;
+                }
+            }
+        }
+        let origin_party = self.directory.party(origin);
+        let mut outcomes = Vec::new();
+        for (index, &rule_index) in best.iter().enumerate() {
+            let party = self.directory.party(index as u32);
+            if rule_index == NONE || index as u32 == origin || !party.interested_in(&request.topic)
+            {
+                continue;
+            }
+            let rule = self.policy.rule(rule_index);
+            match markings::check(request, origin_party, party, false, rule) {
+                Some((reason, explanation)) => outcomes.push(Outcome::Deny(Denial {
+                    recipient: party.id.clone(),
+                    reason,
+                    explanation,
+                    rule: Some(rule.name.clone()),
+                })),
+                None => {
+                    if let Some(relay) = rule.relay {
+                        relays.push((outcomes.len(), relay));
+                    }
+                    outcomes.push(Outcome::Deliver(
+                        self.approve(request, &party.id, rule_index),
+                    ));
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// Denies deliveries whose rule needs a relay party that is not receiving the message.
+    fn apply_relays(&self, outcomes: &mut [Outcome], relays: &[(usize, u32)], origin: u32) {
+        let mut delivered = FixedBitSet::with_capacity(self.directory.len());
+        for outcome in outcomes.iter() {
+            if let Outcome::Deliver(approval) = outcome
+                && let Some(index) = self.directory.index_of(approval.recipient())
+            {
+                delivered.insert(index as usize);
+            }
+        }
+        for &(position, relay) in relays {
+            if relay == origin || delivered.contains(relay as usize) {
+                continue;
+            }
+            let Outcome::Deliver(approval) = &outcomes[position] else {
+                continue;
+            };
+            let relay_party = &self.directory.party(relay).id;
+            let explanation = format!(
+                "rule {} lets {} send to {} only through {relay_party}: {relay_party} must receive the message too",
+                approval.rule, approval.origin, approval.recipient
+            );
+            outcomes[position] = Outcome::Deny(Denial {
+                recipient: approval.recipient.clone(),
+                reason: DenialReason::RelayRequired,
+                explanation,
+                rule: Some(approval.rule.clone()),
+            });
+        }
+    }
+
+    fn approve(&self, request: &RouteRequest, recipient: &PartyId, rule_index: u32) -> Approval {
+        let rule = self.policy.rule(rule_index);
+        Approval {
+            recipient: recipient.clone(),
+            origin: request.origin.clone(),
+            kind: request.kind,
+            topic: request.topic.clone(),
+            rule: Arc::clone(&rule.name),
+            basis: Arc::clone(&rule.basis),
+        }
+    }
+}
