@@ -13,11 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out_dir.join("liaison_descriptor.bin"))
         .bytes(".liaison.v1.Envelope.body")
         .compile_protos(
-            &[
-                "proto/liaison/v1/envelope.proto",
-                "proto/liaison/v1/gateway.proto",
-                "proto/liaison/v1/operator.proto",
-            ],
+            &["proto/liaison/v1/envelope.proto", "proto/liaison/v1/gateway.proto", "proto/liaison/v1/operator.proto"],
             &["proto"],
         )?;
     println!("cargo:rerun-if-changed=proto");

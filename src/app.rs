@@ -16,11 +16,7 @@ use crate::identity::{SigningKey, Verifier};
 use crate::policy_store::PolicyStore;
 
 /// Runs a gateway on `listener` until `shutdown` completes, then drains and stops.
-pub async fn run(
-    config: ServeConfig,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let policy = Arc::new(PolicyStore::load(config.policy_files.clone())?);
     let signing_key = SigningKey::load_or_create(&config.data_dir)?;
     let verifier = Verifier::new(&[&signing_key])?;
@@ -43,15 +39,12 @@ pub async fn run(
         (None, None) => unreachable!("embedded server started when no URL is configured"),
     };
     let result = async {
-        let bus = Bus::connect(&config.bus_config(&url))
-            .await
-            .context("connecting to NATS")?;
+        let bus = Bus::connect(&config.bus_config(&url)).await.context("connecting to NATS")?;
         let gateway = Gateway::new(policy.clone(), bus, config.limits.clone());
         let stop_watching = tokio_util::sync::CancellationToken::new();
         let watcher = policy.watch(stop_watching.clone());
         tracing::info!(listen = %listener.local_addr()?, nats = %url, "gateway serving");
-        let served =
-            grpc::serve(gateway, verifier, listener, shutdown, config.shutdown_grace).await;
+        let served = grpc::serve(gateway, verifier, listener, shutdown, config.shutdown_grace).await;
         stop_watching.cancel();
         let _ = watcher.await;
         served

@@ -16,9 +16,7 @@ use crate::router::Approval;
 
 pub use connect::{BusConfig, NatsAuth, StreamSettings};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Settle, Start};
-pub use subjects::{
-    FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, delivery_subject, feed_filter_subjects,
-};
+pub use subjects::{FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, delivery_subject, feed_filter_subjects};
 
 /// A connection to NATS with the Liaison stream in place. Cheap to clone.
 #[derive(Clone)]
@@ -59,9 +57,7 @@ pub enum BusError {
     Unavailable(String),
     #[error("subscription failed: {0}")]
     Subscription(String),
-    #[error(
-        "envelope: encoded message of {size} bytes exceeds the NATS server's max_payload of {limit} bytes"
-    )]
+    #[error("envelope: encoded message of {size} bytes exceeds the NATS server's max_payload of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
 }
 
@@ -77,15 +73,10 @@ impl Bus {
         dedup_id: String,
     ) -> Result<PendingStore, BusError> {
         if payload.len() > self.max_payload {
-            return Err(BusError::TooLarge {
-                size: payload.len(),
-                limit: self.max_payload,
-            });
+            return Err(BusError::TooLarge { size: payload.len(), limit: self.max_payload });
         }
         let subject = delivery_subject(approval);
-        let message = jetstream::message::PublishMessage::build()
-            .payload(payload)
-            .message_id(dedup_id);
+        let message = jetstream::message::PublishMessage::build().payload(payload).message_id(dedup_id);
         let ack = self
             .jetstream
             .send_publish(subject.clone(), message)
@@ -117,11 +108,7 @@ impl PendingStore {
     pub async fn stored(self) -> Result<Stored, BusError> {
         use async_nats::jetstream::context::PublishErrorKind;
         match self.ack.await {
-            Ok(ack) => Ok(Stored {
-                sequence: ack.sequence,
-                duplicate: ack.duplicate,
-                subject: self.subject,
-            }),
+            Ok(ack) => Ok(Stored { sequence: ack.sequence, duplicate: ack.duplicate, subject: self.subject }),
             Err(error) if error.kind() == PublishErrorKind::TimedOut => Err(BusError::Timeout),
             Err(error) => Err(BusError::Unavailable(error.to_string())),
         }

@@ -1,7 +1,10 @@
 //! The `liaison` command line: one file per subcommand.
 
 mod client;
+mod policy;
 mod publish;
+mod route;
+mod routing_args;
 mod serve;
 mod subscribe;
 mod token;
@@ -29,6 +32,12 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Subscribe to your party's feed, print deliveries as they arrive and acknowledge them.
     Subscribe(subscribe::SubscribeArgs),
+    /// Explain routing decisions.
+    #[command(subcommand)]
+    Route(route::RouteCommand),
+    /// Work with policy files.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 impl Cli {
@@ -48,6 +57,14 @@ impl Cli {
                 init_tracing(LogFormat::Text, "warn");
                 subscribe::run(args).await
             }
+            Command::Route(command) => {
+                init_tracing(LogFormat::Text, "warn");
+                route::run(command).await
+            }
+            Command::Policy(command) => {
+                init_tracing(LogFormat::Text, "warn");
+                policy::run(command)
+            }
         }
     }
 }
@@ -55,11 +72,8 @@ impl Cli {
 /// Logs to stderr; `RUST_LOG` overrides `default_level`.
 pub fn init_tracing(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -12,8 +12,7 @@ use crate::grpc::Limits;
 use crate::policy_store::PolicyFiles;
 
 /// Default gRPC listen address.
-pub const DEFAULT_LISTEN: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7400);
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7400);
 
 /// Flags (and their environment variables) of `liaison serve`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -149,14 +148,8 @@ impl ServeConfig {
         };
         let default_limits = Limits::default();
         let limits = Limits {
-            max_body_bytes: args
-                .max_body_bytes
-                .or(file.max_body_bytes)
-                .unwrap_or(default_limits.max_body_bytes),
-            publish_window: args
-                .publish_window
-                .or(file.publish_window)
-                .unwrap_or(default_limits.publish_window),
+            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(default_limits.max_body_bytes),
+            publish_window: args.publish_window.or(file.publish_window).unwrap_or(default_limits.publish_window),
             ..default_limits
         };
         if limits.max_body_bytes == 0 || limits.publish_window == 0 {
@@ -171,20 +164,13 @@ impl ServeConfig {
                 return Err("give either nats-creds or nats-user, not both".into());
             }
             (Some(path), None, _) => NatsAuth::CredentialsFile(path),
-            (None, Some(user), password) => NatsAuth::UserPassword {
-                user,
-                password: password.unwrap_or_default(),
-            },
+            (None, Some(user), password) => NatsAuth::UserPassword { user, password: password.unwrap_or_default() },
             (None, None, Some(_)) => return Err("nats-password needs nats-user".into()),
             (None, None, None) => NatsAuth::None,
         };
         let config = ServeConfig {
             listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
-            data_dir: args
-                .data_dir
-                .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(default_data_dir),
+            data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(default_data_dir),
             nats_url: args.nats_url.clone().or(file.nats_url),
             nats_auth,
             nats_server_bin: args
@@ -195,36 +181,21 @@ impl ServeConfig {
             embedded_nats_port: args.embedded_nats_port.or(file.embedded_nats_port),
             stream: StreamSettings {
                 replicas: args.stream_replicas.or(file.stream_replicas).unwrap_or(1),
-                max_age: args
-                    .stream_max_age
-                    .or(file.stream_max_age)
-                    .unwrap_or(Duration::from_secs(90 * 86_400)),
-                duplicate_window: args
-                    .duplicate_window
-                    .or(file.duplicate_window)
-                    .unwrap_or(Duration::from_secs(120)),
+                max_age: args.stream_max_age.or(file.stream_max_age).unwrap_or(Duration::from_secs(90 * 86_400)),
+                duplicate_window: args.duplicate_window.or(file.duplicate_window).unwrap_or(Duration::from_secs(120)),
             },
             limits,
             policy_files: PolicyFiles {
                 directory: args.directory.clone().or(file.directory),
                 policy: args.policy.clone().or(file.policy),
             },
-            shutdown_grace: args
-                .shutdown_grace
-                .or(file.shutdown_grace)
-                .unwrap_or(Duration::from_secs(10)),
+            shutdown_grace: args.shutdown_grace.or(file.shutdown_grace).unwrap_or(Duration::from_secs(10)),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         };
         if !(1..=5).contains(&config.stream.replicas) {
-            return Err(format!(
-                "stream-replicas must be 1 to 5, got {}",
-                config.stream.replicas
-            ));
+            return Err(format!("stream-replicas must be 1 to 5, got {}", config.stream.replicas));
         }
-        config
-            .policy_files
-            .load()
-            .map_err(|error| error.to_string())?;
+        config.policy_files.load().map_err(|error| error.to_string())?;
         Ok(config)
     }
 
@@ -242,8 +213,7 @@ impl ServeConfig {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
     toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))
 }
 
@@ -260,11 +230,7 @@ mod tests {
             "# a comment\nlisten = \"127.0.0.1:9000\"\nmax-body-bytes = 2048\nstream-max-age = \"7d\"\n",
         )
         .unwrap();
-        let args = ServeArgs {
-            config: Some(path.clone()),
-            max_body_bytes: Some(4096),
-            ..Default::default()
-        };
+        let args = ServeArgs { config: Some(path.clone()), max_body_bytes: Some(4096), ..Default::default() };
         let config = ServeConfig::load(&args).unwrap();
         assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(config.limits.max_body_bytes, 4096);
@@ -277,38 +243,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("liaison.toml");
         std::fs::write(&path, "no-such-setting = 1\n").unwrap();
-        let error = ServeConfig::load(&ServeArgs {
-            config: Some(path.clone()),
-            ..Default::default()
-        })
-        .unwrap_err();
+        let error = ServeConfig::load(&ServeArgs { config: Some(path.clone()), ..Default::default() }).unwrap_err();
         assert!(error.contains("no-such-setting"), "{error}");
         let policy = dir.path().join("policy.toml");
-        std::fs::write(
-            &policy,
-            "[[rule]]\nname = \"x\"\nfrom = [\"ia\"]\nto = [\"nobody\"]\n",
-        )
-        .unwrap();
+        std::fs::write(&policy, "[[rule]]\nname = \"x\"\nfrom = [\"ia\"]\nto = [\"nobody\"]\n").unwrap();
         std::fs::write(&path, format!("policy = {policy:?}\n")).unwrap();
-        let error = ServeConfig::load(&ServeArgs {
-            config: Some(path),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(
-            error.ends_with("policy.toml:4: rule[0].to[0]: unknown party nobody"),
-            "{error}"
-        );
+        let error = ServeConfig::load(&ServeArgs { config: Some(path), ..Default::default() }).unwrap_err();
+        assert!(error.ends_with("policy.toml:4: rule[0].to[0]: unknown party nobody"), "{error}");
     }
 
     #[test]
     fn the_example_file_is_valid_and_matches_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/liaison.example.toml");
-        let config = ServeConfig::load(&ServeArgs {
-            config: Some(path),
-            ..Default::default()
-        })
-        .unwrap();
+        let config = ServeConfig::load(&ServeArgs { config: Some(path), ..Default::default() }).unwrap();
         let defaults = ServeConfig::load(&ServeArgs::default()).unwrap();
         assert_eq!(config.policy_files, defaults.policy_files);
         assert_eq!(config.limits, defaults.limits);

@@ -53,13 +53,11 @@ impl EmbeddedNats {
     pub async fn start(options: EmbeddedOptions) -> Result<EmbeddedNats, EmbeddedError> {
         check_version(&options.binary).await?;
         let dir = options.data_dir.join("nats");
-        std::fs::create_dir_all(&dir)
-            .map_err(|error| EmbeddedError::Start(format!("{}: {error}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|error| EmbeddedError::Start(format!("{}: {error}", dir.display())))?;
         stop_leftover(&dir.join("nats-server.pid"), &dir.join("nats-server.conf")).await;
         let port = match options.port {
             Some(port) => port,
-            None => free_port()
-                .map_err(|error| EmbeddedError::Start(format!("no free port: {error}")))?,
+            None => free_port().map_err(|error| EmbeddedError::Start(format!("no free port: {error}")))?,
         };
         let config = write_config(&dir, port, options.max_payload)?;
         let mut child = spawn(&options.binary, &config)?;
@@ -68,11 +66,7 @@ impl EmbeddedNats {
         tracing::info!(%url, store = %dir.display(), "embedded nats-server ready");
         let (stop, stopped) = oneshot::channel();
         let supervisor = tokio::spawn(supervise(options.binary.clone(), config, child, stopped));
-        Ok(EmbeddedNats {
-            url,
-            stop: Some(stop),
-            supervisor,
-        })
+        Ok(EmbeddedNats { url, stop: Some(stop), supervisor })
     }
 
     pub fn url(&self) -> &str {
@@ -89,38 +83,21 @@ impl EmbeddedNats {
 }
 
 async fn check_version(binary: &Path) -> Result<(), EmbeddedError> {
-    let binary_error = |reason: String| EmbeddedError::Binary {
-        binary: binary.display().to_string(),
-        reason,
-    };
-    let output = Command::new(binary)
-        .arg("--version")
-        .output()
-        .await
-        .map_err(|error| binary_error(error.to_string()))?;
+    let binary_error = |reason: String| EmbeddedError::Binary { binary: binary.display().to_string(), reason };
+    let output =
+        Command::new(binary).arg("--version").output().await.map_err(|error| binary_error(error.to_string()))?;
     let text = String::from_utf8_lossy(&output.stdout).to_string();
-    let version = text
-        .split_whitespace()
-        .last()
-        .unwrap_or("")
-        .trim_start_matches('v')
-        .to_string();
-    let mut numbers = version
-        .split('.')
-        .map(|part| part.parse::<u64>().unwrap_or(0));
+    let version = text.split_whitespace().last().unwrap_or("").trim_start_matches('v').to_string();
+    let mut numbers = version.split('.').map(|part| part.parse::<u64>().unwrap_or(0));
     let found = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
     if found < MIN_VERSION {
-        return Err(binary_error(format!(
-            "version {version:?} is older than 2.10"
-        )));
+        return Err(binary_error(format!("version {version:?} is older than 2.10")));
     }
     Ok(())
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn write_config(dir: &Path, port: u16, max_payload: usize) -> Result<PathBuf, EmbeddedError> {
@@ -138,8 +115,7 @@ fn write_config(dir: &Path, port: u16, max_payload: usize) -> Result<PathBuf, Em
         log = dir.join("nats-server.log"),
         store = dir.join("jetstream"),
     );
-    std::fs::write(&path, config)
-        .map_err(|error| EmbeddedError::Start(format!("{}: {error}", path.display())))?;
+    std::fs::write(&path, config).map_err(|error| EmbeddedError::Start(format!("{}: {error}", path.display())))?;
     Ok(path)
 }
 
@@ -152,10 +128,7 @@ fn spawn(binary: &Path, config: &Path) -> Result<Child, EmbeddedError> {
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|error| EmbeddedError::Binary {
-            binary: binary.display().to_string(),
-            reason: error.to_string(),
-        })
+        .map_err(|error| EmbeddedError::Binary { binary: binary.display().to_string(), reason: error.to_string() })
 }
 
 async fn wait_ready(child: &mut Child, port: u16, dir: &Path) -> Result<(), EmbeddedError> {
@@ -166,25 +139,15 @@ async fn wait_ready(child: &mut Child, port: u16, dir: &Path) -> Result<(), Embe
                 dir.join("nats-server.log").display()
             )));
         }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(EmbeddedError::Start(format!(
-        "nats-server did not listen on port {port} within 10 s"
-    )))
+    Err(EmbeddedError::Start(format!("nats-server did not listen on port {port} within 10 s")))
 }
 
-async fn supervise(
-    binary: PathBuf,
-    config: PathBuf,
-    mut child: Child,
-    mut stop: oneshot::Receiver<()>,
-) {
+async fn supervise(binary: PathBuf, config: PathBuf, mut child: Child, mut stop: oneshot::Receiver<()>) {
     let mut backoff = Duration::from_millis(200);
     loop {
         tokio::select! {
@@ -209,10 +172,7 @@ async fn supervise(
 async fn terminate(child: &mut Child) {
     if let Some(pid) = child.id() {
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
-        if tokio::time::timeout(Duration::from_secs(10), child.wait())
-            .await
-            .is_ok()
-        {
+        if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_ok() {
             tracing::info!("embedded nats-server stopped");
             return;
         }
@@ -224,10 +184,7 @@ async fn terminate(child: &mut Child) {
 /// Stops a nats-server left running by a gateway that died: the process in the pid file, if it is a
 /// nats-server running this data directory's configuration.
 async fn stop_leftover(pid_file: &Path, config: &Path) {
-    let Some(pid) = std::fs::read_to_string(pid_file)
-        .ok()
-        .and_then(|text| text.trim().parse::<i32>().ok())
-    else {
+    let Some(pid) = std::fs::read_to_string(pid_file).ok().and_then(|text| text.trim().parse::<i32>().ok()) else {
         return;
     };
     let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -235,10 +192,7 @@ async fn stop_leftover(pid_file: &Path, config: &Path) {
     if !command_line.contains("nats-server") || !command_line.contains(&*config.to_string_lossy()) {
         return;
     }
-    tracing::warn!(
-        pid,
-        "stopping a nats-server left behind by an earlier gateway"
-    );
+    tracing::warn!(pid, "stopping a nats-server left behind by an earlier gateway");
     let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
     for _ in 0..100 {
         if kill(Pid::from_raw(pid), None).is_err() {

@@ -14,4 +14,5 @@ mod service;
 mod subscribe;
 
 pub use error::GatewayError;
+pub use operator::check_route;
 pub use server::{Gateway, Limits, serve};

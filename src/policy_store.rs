@@ -33,28 +33,17 @@ pub struct PolicyStore {
 impl PolicyFiles {
     /// Reads and compiles both files.
     pub fn load(&self) -> Result<Router, LoadError> {
-        let directory = read(
-            self.directory.as_deref(),
-            "<embedded directory>",
-            DEFAULT_DIRECTORY,
-        )?;
+        let directory = read(self.directory.as_deref(), "<embedded directory>", DEFAULT_DIRECTORY)?;
         let policy = read(self.policy.as_deref(), "<embedded policy>", DEFAULT_POLICY)?;
         Router::load((&directory.0, &directory.1), (&policy.0, &policy.1))
     }
 
     fn paths(&self) -> Vec<&Path> {
-        [self.directory.as_deref(), self.policy.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect()
+        [self.directory.as_deref(), self.policy.as_deref()].into_iter().flatten().collect()
     }
 }
 
-fn read(
-    path: Option<&Path>,
-    embedded_name: &str,
-    embedded: &str,
-) -> Result<(String, String), LoadError> {
+fn read(path: Option<&Path>, embedded_name: &str, embedded: &str) -> Result<(String, String), LoadError> {
     match path {
         None => Ok((embedded_name.to_string(), embedded.to_string())),
         Some(path) => {
@@ -82,18 +71,12 @@ impl PolicyStore {
             rules = router.policy().rules().len(),
             "routing policy loaded"
         );
-        Ok(PolicyStore {
-            current: ArcSwap::from_pointee(router),
-            files,
-        })
+        Ok(PolicyStore { current: ArcSwap::from_pointee(router), files })
     }
 
     /// A store holding a given router (tests, benchmarks); reloads read the embedded defaults.
     pub fn fixed(router: Router) -> PolicyStore {
-        PolicyStore {
-            current: ArcSwap::from_pointee(router),
-            files: PolicyFiles::default(),
-        }
+        PolicyStore { current: ArcSwap::from_pointee(router), files: PolicyFiles::default() }
     }
 
     /// The router in force. Hold it for the whole of one message.
@@ -107,11 +90,7 @@ impl PolicyStore {
             Ok(router) => {
                 let previous = self.current();
                 if router.version() != previous.version() {
-                    tracing::info!(
-                        from = previous.version(),
-                        to = router.version(),
-                        "routing policy reloaded"
-                    );
+                    tracing::info!(from = previous.version(), to = router.version(), "routing policy reloaded");
                 }
                 self.current.store(Arc::new(router));
                 Ok(self.current())
@@ -128,9 +107,7 @@ impl PolicyStore {
         tokio::spawn(async move {
             let (changed, mut changes) = mpsc::channel::<()>(1);
             let _watcher = self.file_watcher(changed);
-            let mut hangup = match tokio::signal::unix::signal(
-                tokio::signal::unix::SignalKind::hangup(),
-            ) {
+            let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
                 Ok(signal) => Some(signal),
                 Err(error) => {
                     tracing::warn!(%error, "cannot listen for SIGHUP; policy reloads on file changes only");
@@ -166,11 +143,7 @@ impl PolicyStore {
             if event.kind.is_access() {
                 return;
             }
-            if event
-                .paths
-                .iter()
-                .any(|path| watched.iter().any(|file| path == file))
-            {
+            if event.paths.iter().any(|path| watched.iter().any(|file| path == file)) {
                 let _ = changed.try_send(());
             }
         };

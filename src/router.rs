@@ -109,35 +109,21 @@ pub enum RouteError {
 
 impl Router {
     pub fn new(directory: Directory, policy: Policy, version: &str) -> Router {
-        Router {
-            directory,
-            policy,
-            version: Arc::from(version),
-        }
+        Router { directory, policy, version: Arc::from(version) }
     }
 
     /// Parses and compiles a directory and a policy; the version is a hash of both texts.
     pub fn load(directory: (&str, &str), policy: (&str, &str)) -> Result<Router, LoadError> {
         let parsed = Directory::parse(directory.0, directory.1)?;
         let compiled = Policy::parse(policy.0, policy.1, &parsed)?;
-        let digest = Sha256::new()
-            .chain_update(directory.1)
-            .chain_update([0])
-            .chain_update(policy.1)
-            .finalize();
-        let version: String = digest[..6]
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
+        let digest = Sha256::new().chain_update(directory.1).chain_update([0]).chain_update(policy.1).finalize();
+        let version: String = digest[..6].iter().map(|byte| format!("{byte:02x}")).collect();
         Ok(Router::new(parsed, compiled, &version))
     }
 
     /// The shipped default directory and policy.
     pub fn embedded_default() -> Result<Router, LoadError> {
-        Router::load(
-            ("<embedded directory>", DEFAULT_DIRECTORY),
-            ("<embedded policy>", DEFAULT_POLICY),
-        )
+        Router::load(("<embedded directory>", DEFAULT_DIRECTORY), ("<embedded policy>", DEFAULT_POLICY))
     }
 
     pub fn version(&self) -> &str {

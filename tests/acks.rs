@@ -27,11 +27,7 @@ fn proto_duration(duration: Duration) -> prost_types::Duration {
 }
 
 /// Opens the analyst's subscription with an ack deadline (None: the default) and window (0: the default).
-async fn open(
-    analyst: &mut Client,
-    ack_deadline: Option<Duration>,
-    max_outstanding: u32,
-) -> Subscription {
+async fn open(analyst: &mut Client, ack_deadline: Option<Duration>, max_outstanding: u32) -> Subscription {
     let open = pb::OpenSubscription {
         start: from_beginning(),
         ack_deadline: ack_deadline.map(proto_duration),
@@ -57,32 +53,19 @@ fn message_id(delivery: &pb::Delivery) -> &str {
 }
 
 async fn send(subscription: &Subscription, request: Request) {
-    let request = pb::SubscribeRequest {
-        request: Some(request),
-    };
+    let request = pb::SubscribeRequest { request: Some(request) };
     subscription.requests.send(request).await.unwrap();
 }
 
 async fn nack(subscription: &Subscription, delivery: &pb::Delivery, delay: Option<Duration>) {
     let ack_ids = vec![delivery.ack_id.clone()];
     let redelivery_delay = delay.map(proto_duration);
-    send(
-        subscription,
-        Request::Nack(pb::NegativeAcknowledge {
-            ack_ids,
-            redelivery_delay,
-        }),
-    )
-    .await;
+    send(subscription, Request::Nack(pb::NegativeAcknowledge { ack_ids, redelivery_delay })).await;
 }
 
 async fn extend(subscription: &Subscription, delivery: &pb::Delivery) {
     let ack_ids = vec![delivery.ack_id.clone()];
-    send(
-        subscription,
-        Request::Extend(pb::ExtendDeadline { ack_ids }),
-    )
-    .await;
+    send(subscription, Request::Extend(pb::ExtendDeadline { ack_ids })).await;
 }
 
 /// Asserts that nothing is delivered for `wait`.
@@ -96,35 +79,21 @@ async fn acked_messages_are_not_redelivered() {
     let (_nats, _gateway, mut cbp, mut analyst) = setup().await;
     let published = publish_reports(&mut cbp, 3).await;
     let mut subscription = open(&mut analyst, Some(Duration::from_secs(1)), 0).await;
-    assert_eq!(
-        subscription.opened.ack_deadline,
-        Some(proto_duration(Duration::from_secs(1)))
-    );
+    assert_eq!(subscription.opened.ack_deadline, Some(proto_duration(Duration::from_secs(1))));
 
     let deliveries = subscription.take(3, WAIT).await;
     for (delivery, (sequence, id)) in deliveries.iter().zip(&published) {
-        assert_eq!(
-            (delivery.stream_sequence, message_id(delivery)),
-            (*sequence, id.as_str())
-        );
+        assert_eq!((delivery.stream_sequence, message_id(delivery)), (*sequence, id.as_str()));
     }
     subscription.ack(&deliveries).await;
 
     // Well past the 1 s deadline: an unacked delivery would be back by now (see the next test).
-    assert_quiet(
-        &mut subscription,
-        Duration::from_millis(2500),
-        "acked deliveries came back",
-    )
-    .await;
+    assert_quiet(&mut subscription, Duration::from_millis(2500), "acked deliveries came back").await;
 
     // The subscription is still live: silence above was not a dead stream.
     let later = publish_reports(&mut cbp, 1).await;
     let delivery = subscription.take(1, WAIT).await.remove(0);
-    assert_eq!(
-        (delivery.stream_sequence, delivery.delivery_attempt),
-        (later[0].0, 1)
-    );
+    assert_eq!((delivery.stream_sequence, delivery.delivery_attempt), (later[0].0, 1));
 }
 
 #[tokio::test]
@@ -135,18 +104,10 @@ async fn unacked_messages_come_back_after_the_ack_deadline() {
 
     let first = subscription.take(1, WAIT).await.remove(0);
     assert_eq!(first.delivery_attempt, 1);
-    assert_eq!(
-        (first.stream_sequence, message_id(&first)),
-        (published[0].0, published[0].1.as_str())
-    );
+    assert_eq!((first.stream_sequence, message_id(&first)), (published[0].0, published[0].1.as_str()));
 
     // Not before the deadline...
-    assert_quiet(
-        &mut subscription,
-        Duration::from_millis(700),
-        "redelivered before the ack deadline",
-    )
-    .await;
+    assert_quiet(&mut subscription, Duration::from_millis(700), "redelivered before the ack deadline").await;
     // ...but soon after it.
     let again = subscription.take(1, WAIT).await.remove(0);
     assert_eq!(again.delivery_attempt, 2);
@@ -157,12 +118,7 @@ async fn unacked_messages_come_back_after_the_ack_deadline() {
 
     // Acking the redelivery settles it for good.
     subscription.ack(&[again]).await;
-    assert_quiet(
-        &mut subscription,
-        Duration::from_millis(2500),
-        "acked redelivery came back",
-    )
-    .await;
+    assert_quiet(&mut subscription, Duration::from_millis(2500), "acked redelivery came back").await;
 }
 
 #[tokio::test]
@@ -194,12 +150,7 @@ async fn nack_with_delay_redelivers_after_the_delay() {
     let delay = Duration::from_millis(1500);
     nack(&subscription, &first, Some(delay)).await;
 
-    assert_quiet(
-        &mut subscription,
-        Duration::from_secs(1),
-        "nacked delivery back before its delay",
-    )
-    .await;
+    assert_quiet(&mut subscription, Duration::from_secs(1), "nacked delivery back before its delay").await;
     let again = subscription.take(1, Duration::from_secs(5)).await.remove(0);
     assert!(nacked_at.elapsed() >= Duration::from_secs(1));
     assert_eq!(again.delivery_attempt, 2);
@@ -218,29 +169,14 @@ async fn extend_deadline_holds_a_delivery_past_its_deadline() {
     let received_at = tokio::time::Instant::now();
     // Extend every 400 ms for ~2.4 s, more than twice the 1 s deadline; nothing may come back meanwhile.
     for _ in 0..6 {
-        assert_quiet(
-            &mut subscription,
-            Duration::from_millis(400),
-            "redelivered despite extensions",
-        )
-        .await;
+        assert_quiet(&mut subscription, Duration::from_millis(400), "redelivered despite extensions").await;
         extend(&subscription, &delivery).await;
     }
     assert!(received_at.elapsed() >= Duration::from_secs(2));
-    assert_quiet(
-        &mut subscription,
-        Duration::from_millis(400),
-        "redelivered despite extensions",
-    )
-    .await;
+    assert_quiet(&mut subscription, Duration::from_millis(400), "redelivered despite extensions").await;
 
     subscription.ack(&[delivery]).await;
-    assert_quiet(
-        &mut subscription,
-        Duration::from_millis(2500),
-        "acked delivery came back",
-    )
-    .await;
+    assert_quiet(&mut subscription, Duration::from_millis(2500), "acked delivery came back").await;
 }
 
 #[tokio::test]
@@ -252,22 +188,12 @@ async fn max_outstanding_messages_bounds_unacked_deliveries() {
 
     // Three arrive, then nothing while all three are held.
     let mut received = subscription.take(3, WAIT).await;
-    assert_quiet(
-        &mut subscription,
-        Duration::from_secs(1),
-        "more than 3 outstanding",
-    )
-    .await;
+    assert_quiet(&mut subscription, Duration::from_secs(1), "more than 3 outstanding").await;
 
     // Acking one makes room for exactly one more.
     subscription.ack(&received[..1]).await;
     received.extend(subscription.take(1, WAIT).await);
-    assert_quiet(
-        &mut subscription,
-        Duration::from_millis(700),
-        "more than 3 outstanding after one ack",
-    )
-    .await;
+    assert_quiet(&mut subscription, Duration::from_millis(700), "more than 3 outstanding after one ack").await;
 
     // Acking everything held lets the rest through, never more than 3 unacked at once.
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -276,39 +202,17 @@ async fn max_outstanding_messages_bounds_unacked_deliveries() {
         subscription.ack(&held).await;
         held.clear();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        assert!(
-            !left.is_zero(),
-            "only {} of {} delivered in time",
-            received.len(),
-            published.len()
-        );
+        assert!(!left.is_zero(), "only {} of {} delivered in time", received.len(), published.len());
         let batch = subscription.next_batch(left).await;
-        assert!(
-            batch.len() <= 3,
-            "{} deliveries outstanding at once",
-            batch.len()
-        );
+        assert!(batch.len() <= 3, "{} deliveries outstanding at once", batch.len());
         held.extend(batch.iter().cloned());
         received.extend(batch);
     }
     subscription.ack(&held).await;
 
-    let got: Vec<(u64, u32)> = received
-        .iter()
-        .map(|delivery| (delivery.stream_sequence, delivery.delivery_attempt))
-        .collect();
-    let expected: Vec<(u64, u32)> = published
-        .iter()
-        .map(|(sequence, _)| (*sequence, 1))
-        .collect();
-    assert_eq!(
-        got, expected,
-        "each message once, in stream order, first attempt"
-    );
-    assert_quiet(
-        &mut subscription,
-        Duration::from_millis(500),
-        "more than the 10 published",
-    )
-    .await;
+    let got: Vec<(u64, u32)> =
+        received.iter().map(|delivery| (delivery.stream_sequence, delivery.delivery_attempt)).collect();
+    let expected: Vec<(u64, u32)> = published.iter().map(|(sequence, _)| (*sequence, 1)).collect();
+    assert_eq!(got, expected, "each message once, in stream order, first attempt");
+    assert_quiet(&mut subscription, Duration::from_millis(500), "more than the 10 published").await;
 }

@@ -47,18 +47,9 @@ impl Bench {
         let gateway = TestGateway::start_with(Some(nats.url()), tweak).await;
         let cbp = gateway.client("cbp", Role::AgencySystem).await;
         let mut ia = gateway.client("ia", Role::Analyst).await;
-        let open = pb::OpenSubscription {
-            start: from_beginning(),
-            ..Default::default()
-        };
+        let open = pb::OpenSubscription { start: from_beginning(), ..Default::default() };
         let feed = within(subscribe(&mut ia, open)).await.expect("subscribe");
-        Bench {
-            gateway,
-            cbp,
-            ia,
-            feed,
-            _nats: nats,
-        }
+        Bench { gateway, cbp, ia, feed, _nats: nats }
     }
 
     async fn new() -> Bench {
@@ -88,9 +79,7 @@ impl Bench {
 
     /// Publishes `sent` from cbp and expects it delivered to ia and to be the subscriber's next delivery.
     async fn accepted(&mut self, sent: pb::Envelope) -> pb::Delivery {
-        let request = pb::PublishRequest {
-            envelope: Some(sent.clone()),
-        };
+        let request = pb::PublishRequest { envelope: Some(sent.clone()) };
         let response = within(self.cbp.publish(request)).await.expect("accepted");
         let sequence = delivered_sequence(response.get_ref().receipt.as_ref().unwrap(), "ia");
         let delivery = self.feed.take(1, WAIT).await.remove(0);
@@ -108,10 +97,7 @@ async fn within<F: Future>(future: F) -> F::Output {
 }
 
 /// A unary Publish; the response only as text, to show in a failure.
-async fn publish_debug(
-    client: &mut Client,
-    envelope: Option<pb::Envelope>,
-) -> Result<String, Status> {
+async fn publish_debug(client: &mut Client, envelope: Option<pb::Envelope>) -> Result<String, Status> {
     let response = within(client.publish(pb::PublishRequest { envelope })).await?;
     Ok(format!("{:?}", response.into_inner()))
 }
@@ -120,16 +106,10 @@ async fn publish_debug(
 /// whether the refusal comes with the response headers or as the first message.
 async fn try_subscribe(client: &mut Client, first: Request) -> Result<String, Status> {
     let (sender, outgoing) = mpsc::channel(4);
-    let request = pb::SubscribeRequest {
-        request: Some(first),
-    };
+    let request = pb::SubscribeRequest { request: Some(first) };
     sender.send(request).await.unwrap();
-    let mut responses = within(client.subscribe(ReceiverStream::new(outgoing)))
-        .await?
-        .into_inner();
-    let first = within(responses.message())
-        .await?
-        .expect("a response or a status");
+    let mut responses = within(client.subscribe(ReceiverStream::new(outgoing))).await?.into_inner();
+    let first = within(responses.message()).await?.expect("a response or a status");
     drop(sender);
     Ok(format!("{first:?}"))
 }
@@ -176,15 +156,10 @@ async fn bad_credentials_are_unauthenticated_for_publish_and_subscribe() {
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let now = now.as_secs();
-    let expired = bench
-        .gateway
-        .issuer()
-        .issue_claims(&claims(now - 7200, now - 3600));
+    let expired = bench.gateway.issuer().issue_claims(&claims(now - 7200, now - 3600));
     let other_dir = tempfile::tempdir().unwrap();
     let other_key = SigningKey::load_or_create(other_dir.path()).unwrap();
-    let foreign = Issuer::new(&other_key)
-        .unwrap()
-        .issue_claims(&claims(now, now + 600));
+    let foreign = Issuer::new(&other_key).unwrap().issue_claims(&claims(now, now + 600));
 
     // An empty header means none is sent.
     let cases = [
@@ -200,10 +175,7 @@ async fn bad_credentials_are_unauthenticated_for_publish_and_subscribe() {
         let mut client = client_with_header(&bench.gateway.url(), header).await;
         let (case, call) = (format!("publish, {needle}"), Call::PublishAs(&mut client));
         bench.check(&case, call, code, needle).await;
-        let (case, call) = (
-            format!("subscribe, {needle}"),
-            Call::SubscribeAs(&mut client),
-        );
+        let (case, call) = (format!("subscribe, {needle}"), Call::SubscribeAs(&mut client));
         bench.check(&case, call, code, needle).await;
     }
 }
@@ -217,10 +189,8 @@ async fn bodies_must_be_non_empty_and_within_the_default_limit() {
     let nats = NatsServer::start_with_args(&["-c", config.to_str().unwrap()]).await;
     let mut bench = Bench::start(nats, |_| {}).await;
 
-    let cases = [
-        ("empty body", body_of(0), Code::InvalidArgument),
-        ("1 MiB + 1", body_of(MIB + 1), Code::ResourceExhausted),
-    ];
+    let cases =
+        [("empty body", body_of(0), Code::InvalidArgument), ("1 MiB + 1", body_of(MIB + 1), Code::ResourceExhausted)];
     for (case, call, code) in cases {
         bench.check(case, call, code, "envelope.body").await;
     }
@@ -234,9 +204,7 @@ async fn a_configured_body_limit_is_exact() {
     let nats = NatsServer::start().await;
     let mut bench = Bench::start(nats, |config| config.limits.max_body_bytes = 1024).await;
     let (call, code) = (body_of(1025), Code::ResourceExhausted);
-    bench
-        .check("1025 > 1024", call, code, "envelope.body")
-        .await;
+    bench.check("1025 > 1024", call, code, "envelope.body").await;
     let at_limit = envelope(&["ia"], "money-laundering", &[b'y'; 1024]);
     let delivery = bench.accepted(at_limit).await;
     assert_eq!(delivery.envelope.unwrap().body.len(), 1024);
@@ -274,13 +242,7 @@ async fn topics_and_recipients_must_be_subject_tokens() {
     let at_limit = envelope(&["ia"], &topic, b"a 64-character topic");
     bench.accepted(at_limit).await;
 
-    let recipients = [
-        ["IA", "ia"],
-        ["ia.>", "ia"],
-        ["*", "ia"],
-        ["i a", "ia"],
-        ["", "ia"],
-    ];
+    let recipients = [["IA", "ia"], ["ia.>", "ia"], ["*", "ia"], ["i a", "ia"], ["", "ia"]];
     for (index, recipients) in recipients.into_iter().chain([["ia", "FBI"]]).enumerate() {
         let bad = if index < 5 { 0 } else { 1 };
         let case = format!("recipients {recipients:?}");
@@ -295,9 +257,7 @@ async fn required_fields_are_required_and_the_id_is_the_gateways() {
     let mut bench = Bench::new().await;
     let invalid = Code::InvalidArgument;
     let needle = "envelope: required";
-    bench
-        .check(needle, Call::Publish(None), invalid, needle)
-        .await;
+    bench.check(needle, Call::Publish(None), invalid, needle).await;
 
     let unclassified = |e: &mut pb::Envelope| e.markings.as_mut().unwrap().classification = 0;
     // Each needle is the field and rule the message must name.
@@ -305,9 +265,7 @@ async fn required_fields_are_required_and_the_id_is_the_gateways() {
         ("envelope.markings: required", |e| e.markings = None),
         ("envelope.kind: required", |e| e.kind = 0),
         ("envelope.markings.classification: required", unclassified),
-        ("envelope.id: assigned by the gateway", |e| {
-            e.id = "x".into()
-        }),
+        ("envelope.id: assigned by the gateway", |e| e.id = "x".into()),
     ];
     for (needle, spoil) in cases {
         bench.check(needle, spoiled(spoil), invalid, needle).await;
@@ -319,23 +277,17 @@ async fn origin_and_role_are_the_callers_own() {
     let mut bench = Bench::new().await;
     let denied = Code::PermissionDenied;
     let call = spoiled(|envelope| envelope.origin = "fbi".into());
-    bench
-        .check("origin fbi", call, denied, "envelope.origin")
-        .await;
+    bench.check("origin fbi", call, denied, "envelope.origin").await;
     let mut own = envelope(&["ia"], "money-laundering", b"own origin");
     own.origin = "cbp".into();
     bench.accepted(own).await;
 
     let mut analyst = bench.gateway.client("cbp", Role::Analyst).await;
     let needle = "role analyst may not publish";
-    bench
-        .check(needle, Call::PublishAs(&mut analyst), denied, needle)
-        .await;
+    bench.check(needle, Call::PublishAs(&mut analyst), denied, needle).await;
     let mut operator = bench.gateway.client("ia", Role::Operator).await;
     let needle = "role operator may not subscribe";
-    bench
-        .check(needle, Call::SubscribeAs(&mut operator), denied, needle)
-        .await;
+    bench.check(needle, Call::SubscribeAs(&mut operator), denied, needle).await;
 }
 
 #[tokio::test]
@@ -344,9 +296,7 @@ async fn subscribe_opens_are_validated() {
     let invalid = Code::InvalidArgument;
     let ack = Request::Ack(pb::Acknowledge::default());
     let needle = "open: the first request must open the subscription";
-    bench
-        .check(needle, Call::Subscribe(ack), invalid, needle)
-        .await;
+    bench.check(needle, Call::Subscribe(ack), invalid, needle).await;
 
     let call = Call::Subscribe(opening(|open| open.feed = "fbi".into()));
     let denied = Code::PermissionDenied;

@@ -14,34 +14,18 @@ const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
 
 /// Asserts that a command failed and returns what it printed on stderr.
 fn failure(output: std::process::Output) -> String {
-    assert!(
-        !output.status.success(),
-        "expected a failure, got {}",
-        output.status
-    );
+    assert!(!output.status.success(), "expected a failure, got {}", output.status);
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 async fn issue_token(gateway: &TestGateway, party: &str, role: &str) -> String {
     let output = Command::new(LIAISON)
-        .args([
-            "token",
-            "issue",
-            "--party",
-            party,
-            "--role",
-            role,
-            "--data-dir",
-        ])
+        .args(["token", "issue", "--party", party, "--role", role, "--data-dir"])
         .arg(gateway.data_dir.path())
         .output()
         .await
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
@@ -62,69 +46,29 @@ async fn publish_in_one_terminal_arrives_in_subscribe_in_another() {
         .unwrap();
     // The subscriber reports on stderr once its subscription is open; publish only then.
     let mut status_lines = BufReader::new(subscriber.stderr.take().unwrap()).lines();
-    let opened = tokio::time::timeout(Duration::from_secs(15), status_lines.next_line())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        opened
-            .unwrap_or_default()
-            .starts_with("subscribed as ia_eph_"),
-        "subscriber did not open"
-    );
+    let opened = tokio::time::timeout(Duration::from_secs(15), status_lines.next_line()).await.unwrap().unwrap();
+    assert!(opened.unwrap_or_default().starts_with("subscribed as ia_eph_"), "subscriber did not open");
 
     let publish = Command::new(LIAISON)
-        .args([
-            "publish",
-            "--to",
-            "ia",
-            "--to",
-            "fbi",
-            "--topic",
-            "money-laundering",
-        ])
-        .args([
-            "--title",
-            "Wire transfers",
-            "--body",
-            "Structured deposits at the port of entry",
-        ])
+        .args(["publish", "--to", "ia", "--to", "fbi", "--topic", "money-laundering"])
+        .args(["--title", "Wire transfers", "--body", "Structured deposits at the port of entry"])
         .args(["--gateway", &gateway.url(), "--token", &cbp_token])
         .output()
         .await
         .unwrap();
     let receipt = String::from_utf8_lossy(&publish.stdout);
-    assert!(
-        publish.status.success(),
-        "{}",
-        String::from_utf8_lossy(&publish.stderr)
-    );
-    assert!(
-        receipt
-            .contains("ia: delivered, sequence 1 on liaison.feed.ia.cbp.report.money-laundering"),
-        "{receipt}"
-    );
-    assert!(
-        receipt.contains("fbi: denied, DENIAL_REASON_NO_ROUTE"),
-        "{receipt}"
-    );
+    assert!(publish.status.success(), "{}", String::from_utf8_lossy(&publish.stderr));
+    assert!(receipt.contains("ia: delivered, sequence 1 on liaison.feed.ia.cbp.report.money-laundering"), "{receipt}");
+    assert!(receipt.contains("fbi: denied, DENIAL_REASON_NO_ROUTE"), "{receipt}");
 
-    let output = tokio::time::timeout(Duration::from_secs(15), subscriber.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(15), subscriber.wait_with_output()).await.unwrap().unwrap();
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
     assert!(
-        printed.contains(
-            "from cbp | KIND_REPORT money-laundering | CLASSIFICATION_UNCLASSIFIED | Wire transfers"
-        ),
+        printed.contains("from cbp | KIND_REPORT money-laundering | CLASSIFICATION_UNCLASSIFIED | Wire transfers"),
         "{printed}"
     );
-    assert!(
-        printed.contains("Structured deposits at the port of entry"),
-        "{printed}"
-    );
+    assert!(printed.contains("Structured deposits at the port of entry"), "{printed}");
 }
 
 #[tokio::test]
@@ -133,39 +77,20 @@ async fn publish_reports_bad_input_and_exits_non_zero() {
     let gateway = TestGateway::start(&nats).await;
     let token = issue_token(&gateway, "cbp", "agency-system").await;
     let output = Command::new(LIAISON)
-        .args([
-            "publish",
-            "--to",
-            "ia",
-            "--topic",
-            "Not.A.Topic",
-            "--body",
-            "x",
-        ])
+        .args(["publish", "--to", "ia", "--topic", "Not.A.Topic", "--body", "x"])
         .args(["--gateway", &gateway.url(), "--token", &token])
         .output()
         .await
         .unwrap();
     let stderr = failure(output);
-    assert!(
-        stderr.contains("InvalidArgument") && stderr.contains("envelope.topic"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("InvalidArgument") && stderr.contains("envelope.topic"), "{stderr}");
 }
 
 #[tokio::test]
 async fn token_issue_without_a_key_says_how_to_get_one() {
     let empty = tempfile::tempdir().unwrap();
     let output = Command::new(LIAISON)
-        .args([
-            "token",
-            "issue",
-            "--party",
-            "cbp",
-            "--role",
-            "analyst",
-            "--data-dir",
-        ])
+        .args(["token", "issue", "--party", "cbp", "--role", "analyst", "--data-dir"])
         .arg(empty.path())
         .output()
         .await
@@ -178,32 +103,16 @@ async fn serve_rejects_a_bad_configuration_before_binding() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("liaison.toml");
     std::fs::write(&config, "stream-replicas = 9\n").unwrap();
-    let output = Command::new(LIAISON)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .await
-        .unwrap();
+    let output = Command::new(LIAISON).args(["serve", "--config"]).arg(&config).output().await.unwrap();
     let stderr = failure(output);
-    assert!(
-        stderr.contains("invalid configuration") && stderr.contains("stream-replicas"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("invalid configuration") && stderr.contains("stream-replicas"), "{stderr}");
 }
 
 #[tokio::test]
 async fn serve_settings_come_from_flags_over_environment() {
-    let from_env = Command::new(LIAISON)
-        .arg("serve")
-        .env("LIAISON_STREAM_REPLICAS", "9")
-        .output()
-        .await
-        .unwrap();
+    let from_env = Command::new(LIAISON).arg("serve").env("LIAISON_STREAM_REPLICAS", "9").output().await.unwrap();
     let stderr = failure(from_env);
-    assert!(
-        stderr.contains("stream-replicas must be 1 to 5, got 9"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("stream-replicas must be 1 to 5, got 9"), "{stderr}");
 
     let flag_wins = Command::new(LIAISON)
         .args(["serve", "--stream-replicas", "7"])

@@ -14,17 +14,12 @@ const WAIT: Duration = Duration::from_secs(10);
 /// The short ack deadline used so that deliveries left unacked by a gone client come back quickly.
 const ACK_DEADLINE: Duration = Duration::from_secs(1);
 
-fn open_durable(
-    name: &str,
-    ack_deadline: Option<Duration>,
-    max_outstanding: u32,
-) -> pb::OpenSubscription {
+fn open_durable(name: &str, ack_deadline: Option<Duration>, max_outstanding: u32) -> pb::OpenSubscription {
     pb::OpenSubscription {
         durable_name: name.to_string(),
         // Used when the durable is created; ignored when it is re-opened.
         start: from_beginning(),
-        ack_deadline: ack_deadline
-            .map(|deadline| prost_types::Duration::try_from(deadline).unwrap()),
+        ack_deadline: ack_deadline.map(|deadline| prost_types::Duration::try_from(deadline).unwrap()),
         max_outstanding_messages: max_outstanding,
         ..Default::default()
     }
@@ -34,11 +29,7 @@ fn open_durable(
 async fn publish_reports(cbp: &mut Client, count: usize) -> BTreeMap<u64, String> {
     let mut published = BTreeMap::new();
     for index in 0..count {
-        let receipt = publish(
-            cbp,
-            envelope(&["ia"], "cyber-crime", format!("report {index}").as_bytes()),
-        )
-        .await;
+        let receipt = publish(cbp, envelope(&["ia"], "cyber-crime", format!("report {index}").as_bytes())).await;
         published.insert(delivered_sequence(&receipt, "ia"), receipt.message_id);
     }
     published
@@ -48,38 +39,25 @@ async fn publish_reports(cbp: &mut Client, count: usize) -> BTreeMap<u64, String
 /// dropping the client afterwards cannot lose an ack still in flight.
 async fn wait_ack_floor(nats: &NatsServer, consumer: &str, floor: u64) {
     let jetstream = async_nats::jetstream::new(nats.client().await);
-    let stream = jetstream
-        .get_stream(liaison::bus::FEED_STREAM)
-        .await
-        .expect("feed stream");
+    let stream = jetstream.get_stream(liaison::bus::FEED_STREAM).await.expect("feed stream");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let info = stream.consumer_info(consumer).await.expect("consumer info");
         if info.ack_floor.stream_sequence >= floor {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "ack floor of {consumer} stuck at {:?}",
-            info.ack_floor
-        );
+        assert!(tokio::time::Instant::now() < deadline, "ack floor of {consumer} stuck at {:?}", info.ack_floor);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// Receives and acks until every sequence in `expected` has arrived (bounded), then keeps listening past
 /// the ack deadline to catch anything that should not come. Returns every delivery received.
-async fn receive_all(
-    subscription: &mut Subscription,
-    expected: &BTreeSet<u64>,
-) -> Vec<pb::Delivery> {
+async fn receive_all(subscription: &mut Subscription, expected: &BTreeSet<u64>) -> Vec<pb::Delivery> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut received: Vec<pb::Delivery> = Vec::new();
     loop {
-        let seen: BTreeSet<u64> = received
-            .iter()
-            .map(|delivery| delivery.stream_sequence)
-            .collect();
+        let seen: BTreeSet<u64> = received.iter().map(|delivery| delivery.stream_sequence).collect();
         if expected.is_subset(&seen) {
             break;
         }
@@ -89,18 +67,13 @@ async fn receive_all(
         subscription.ack(&batch).await;
         received.extend(batch);
     }
-    let extra = subscription
-        .next_batch(ACK_DEADLINE * 2 + Duration::from_millis(500))
-        .await;
+    let extra = subscription.next_batch(ACK_DEADLINE * 2 + Duration::from_millis(500)).await;
     received.extend(extra);
     received
 }
 
 fn sequences(deliveries: &[pb::Delivery]) -> Vec<u64> {
-    deliveries
-        .iter()
-        .map(|delivery| delivery.stream_sequence)
-        .collect()
+    deliveries.iter().map(|delivery| delivery.stream_sequence).collect()
 }
 
 /// Checks a resumed session: exactly `expected` arrived, each once, with the right message ids, and every
@@ -113,23 +86,12 @@ fn check_resumed(
 ) {
     let mut got = sequences(received);
     got.sort();
-    assert_eq!(
-        got,
-        expected.iter().copied().collect::<Vec<_>>(),
-        "exactly the unacked and new messages, once each"
-    );
+    assert_eq!(got, expected.iter().copied().collect::<Vec<_>>(), "exactly the unacked and new messages, once each");
     for delivery in received {
         let sequence = delivery.stream_sequence;
-        assert_eq!(
-            delivery.envelope.as_ref().unwrap().id,
-            published[&sequence],
-            "message id of {sequence}"
-        );
+        assert_eq!(delivery.envelope.as_ref().unwrap().id, published[&sequence], "message id of {sequence}");
         if redelivered.contains(&sequence) {
-            assert!(
-                delivery.delivery_attempt >= 2,
-                "{sequence} was delivered before: {delivery:?}"
-            );
+            assert!(delivery.delivery_attempt >= 2, "{sequence} was delivered before: {delivery:?}");
         }
     }
 }
@@ -142,16 +104,11 @@ async fn durable_subscription_resumes_after_the_client_reconnects() {
     let mut published = publish_reports(&mut cbp, 5).await;
 
     let mut analyst = gateway.client("ia", Role::Analyst).await;
-    let mut first = subscribe(&mut analyst, open_durable("desk", Some(ACK_DEADLINE), 0))
-        .await
-        .unwrap();
+    let mut first = subscribe(&mut analyst, open_durable("desk", Some(ACK_DEADLINE), 0)).await.unwrap();
     assert_eq!(first.opened.subscription_id, "ia_desk");
     let mut deliveries = first.take(5, WAIT).await;
     deliveries.sort_by_key(|delivery| delivery.stream_sequence);
-    assert_eq!(
-        sequences(&deliveries),
-        published.keys().copied().collect::<Vec<_>>()
-    );
+    assert_eq!(sequences(&deliveries), published.keys().copied().collect::<Vec<_>>());
     let (acked, unacked) = deliveries.split_at(2);
     first.ack(acked).await;
     wait_ack_floor(&nats, "ia_desk", acked[1].stream_sequence).await;
@@ -161,9 +118,7 @@ async fn durable_subscription_resumes_after_the_client_reconnects() {
     published.extend(newer.clone());
 
     let mut analyst = gateway.client("ia", Role::Analyst).await;
-    let mut second = subscribe(&mut analyst, open_durable("desk", Some(ACK_DEADLINE), 0))
-        .await
-        .unwrap();
+    let mut second = subscribe(&mut analyst, open_durable("desk", Some(ACK_DEADLINE), 0)).await.unwrap();
     assert_eq!(second.opened.subscription_id, "ia_desk");
     let redelivered: BTreeSet<u64> = sequences(unacked).into_iter().collect();
     let expected: BTreeSet<u64> = redelivered.iter().chain(newer.keys()).copied().collect();
@@ -180,28 +135,16 @@ async fn durable_subscription_survives_a_gateway_restart() {
     let mut published = publish_reports(&mut cbp, 3).await;
 
     let mut analyst = gateway.client("ia", Role::Analyst).await;
-    let mut first = subscribe(
-        &mut analyst,
-        open_durable("night-desk", Some(ACK_DEADLINE), 0),
-    )
-    .await
-    .unwrap();
+    let mut first = subscribe(&mut analyst, open_durable("night-desk", Some(ACK_DEADLINE), 0)).await.unwrap();
     let mut deliveries = first.take(3, WAIT).await;
     deliveries.sort_by_key(|delivery| delivery.stream_sequence);
     first.ack(&deliveries[..2]).await;
     wait_ack_floor(&nats, "ia_night-desk", deliveries[1].stream_sequence).await;
 
     // Stop the gateway under the open subscription: the client's stream ends.
-    let data_dir = tokio::time::timeout(WAIT, gateway.stop())
-        .await
-        .expect("gateway stopped in time");
-    let end = tokio::time::timeout(WAIT, first.responses.message())
-        .await
-        .expect("stream ended in time");
-    assert!(
-        !matches!(end, Ok(Some(_))),
-        "subscription still delivering after stop: {end:?}"
-    );
+    let data_dir = tokio::time::timeout(WAIT, gateway.stop()).await.expect("gateway stopped in time");
+    let end = tokio::time::timeout(WAIT, first.responses.message()).await.expect("stream ended in time");
+    assert!(!matches!(end, Ok(Some(_))), "subscription still delivering after stop: {end:?}");
     drop(first);
 
     let gateway = TestGateway::start_in(data_dir, Some(nats.url()), |_| {}).await;
@@ -210,12 +153,7 @@ async fn durable_subscription_survives_a_gateway_restart() {
     published.extend(newer.clone());
 
     let mut analyst = gateway.client("ia", Role::Analyst).await;
-    let mut second = subscribe(
-        &mut analyst,
-        open_durable("night-desk", Some(ACK_DEADLINE), 0),
-    )
-    .await
-    .unwrap();
+    let mut second = subscribe(&mut analyst, open_durable("night-desk", Some(ACK_DEADLINE), 0)).await.unwrap();
     assert_eq!(second.opened.subscription_id, "ia_night-desk");
     let redelivered = BTreeSet::from([deliveries[2].stream_sequence]);
     let expected: BTreeSet<u64> = redelivered.iter().chain(newer.keys()).copied().collect();
@@ -248,12 +186,8 @@ async fn clients_sharing_a_durable_name_split_its_messages() {
     let mut alice = gateway.client("ia", Role::Analyst).await;
     let mut bob = gateway.client("ia", Role::Analyst).await;
     // The default 30 s deadline: nothing may be redelivered during the test, so any repeat is a fault.
-    let mut first = subscribe(&mut alice, open_durable("watch-floor", None, 2))
-        .await
-        .unwrap();
-    let mut second = subscribe(&mut bob, open_durable("watch-floor", None, 2))
-        .await
-        .unwrap();
+    let mut first = subscribe(&mut alice, open_durable("watch-floor", None, 2)).await.unwrap();
+    let mut second = subscribe(&mut bob, open_durable("watch-floor", None, 2)).await.unwrap();
     assert_eq!(first.opened.subscription_id, second.opened.subscription_id);
 
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
@@ -266,27 +200,18 @@ async fn clients_sharing_a_durable_name_split_its_messages() {
         work(&mut second, &seen, published.len(), deadline),
     );
     // Nothing further arrives on either client.
-    let (extra_first, extra_second) = tokio::join!(
-        first.next_batch(Duration::from_secs(1)),
-        second.next_batch(Duration::from_secs(1))
-    );
+    let (extra_first, extra_second) =
+        tokio::join!(first.next_batch(Duration::from_secs(1)), second.next_batch(Duration::from_secs(1)));
     got_first.extend(extra_first);
     got_second.extend(extra_second);
 
     let mut all = sequences(&got_first);
     all.extend(sequences(&got_second));
     all.sort();
-    assert_eq!(
-        all,
-        published.keys().copied().collect::<Vec<_>>(),
-        "every message exactly once across both"
-    );
+    assert_eq!(all, published.keys().copied().collect::<Vec<_>>(), "every message exactly once across both");
     for delivery in got_first.iter().chain(&got_second) {
         assert_eq!(delivery.delivery_attempt, 1);
-        assert_eq!(
-            delivery.envelope.as_ref().unwrap().id,
-            published[&delivery.stream_sequence]
-        );
+        assert_eq!(delivery.envelope.as_ref().unwrap().id, published[&delivery.stream_sequence]);
     }
     assert!(
         !got_first.is_empty() && !got_second.is_empty(),

@@ -13,18 +13,12 @@ const WAIT: Duration = Duration::from_secs(15);
 
 fn embedded_pid(gateway: &TestGateway) -> i32 {
     let pid_file = gateway.data_dir.path().join("nats/nats-server.pid");
-    std::fs::read_to_string(&pid_file)
-        .expect("pid file of the embedded server")
-        .trim()
-        .parse()
-        .unwrap()
+    std::fs::read_to_string(&pid_file).expect("pid file of the embedded server").trim().parse().unwrap()
 }
 
 fn alive(pid: i32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
 }
 
 #[tokio::test]
@@ -32,29 +26,18 @@ async fn serves_on_an_embedded_server_and_stops_it() {
     let gateway = TestGateway::start_with(None, |_| {}).await;
     let pid = embedded_pid(&gateway);
     assert!(alive(pid));
-    assert!(
-        gateway.data_dir.path().join("nats/jetstream").is_dir(),
-        "store under the data directory"
-    );
+    assert!(gateway.data_dir.path().join("nats/jetstream").is_dir(), "store under the data directory");
 
     let mut analyst = gateway.client("ia", Role::Analyst).await;
-    let mut subscription = subscribe(&mut analyst, pb::OpenSubscription::default())
-        .await
-        .unwrap();
+    let mut subscription = subscribe(&mut analyst, pb::OpenSubscription::default()).await.unwrap();
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
     publish(&mut cbp, envelope(&["ia"], "cyber-crime", b"embedded")).await;
     let deliveries = subscription.take(1, WAIT).await;
-    assert_eq!(
-        deliveries[0].envelope.as_ref().unwrap().body.as_ref(),
-        b"embedded"
-    );
+    assert_eq!(deliveries[0].envelope.as_ref().unwrap().body.as_ref(), b"embedded");
 
     drop(subscription);
     gateway.stop().await;
-    assert!(
-        !alive(pid),
-        "embedded nats-server {pid} still running after shutdown"
-    );
+    assert!(!alive(pid), "embedded nats-server {pid} still running after shutdown");
 }
 
 #[tokio::test]
@@ -65,39 +48,23 @@ async fn a_crashed_embedded_server_is_restarted_and_nothing_stored_is_lost() {
     delivered_sequence(&before, "ia");
 
     let pid = embedded_pid(&gateway);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
 
     // Publishing fails while the server is down and succeeds again once it is back.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let attempt = cbp.publish(pb::PublishRequest {
-            envelope: Some(envelope(&["ia"], "cyber-crime", b"after")),
-        });
+        let attempt = cbp.publish(pb::PublishRequest { envelope: Some(envelope(&["ia"], "cyber-crime", b"after")) });
         if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), attempt).await {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gateway did not recover from a nats-server crash"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "gateway did not recover from a nats-server crash");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_ne!(embedded_pid(&gateway), pid, "a new nats-server was started");
 
     let mut analyst = gateway.client("ia", Role::Analyst).await;
-    let mut subscription = subscribe(
-        &mut analyst,
-        pb::OpenSubscription {
-            start: from_beginning(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let mut subscription =
+        subscribe(&mut analyst, pb::OpenSubscription { start: from_beginning(), ..Default::default() }).await.unwrap();
     let bodies: Vec<Vec<u8>> = subscription
         .take(2, WAIT)
         .await

@@ -18,17 +18,11 @@ async fn published_message_arrives_with_every_field_intact() {
     let nats = NatsServer::start().await;
     let gateway = TestGateway::start(&nats).await;
     let mut analyst = gateway.client("ia", Role::Analyst).await;
-    let mut subscription = subscribe(&mut analyst, pb::OpenSubscription::default())
-        .await
-        .unwrap();
+    let mut subscription = subscribe(&mut analyst, pb::OpenSubscription::default()).await.unwrap();
     assert_eq!(subscription.opened.subjects, ["liaison.feed.ia.*.*.*"]);
 
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
-    let mut sent = envelope(
-        &["ia"],
-        "money-laundering",
-        b"Structured deposits at the San Ysidro port of entry",
-    );
+    let mut sent = envelope(&["ia"], "money-laundering", b"Structured deposits at the San Ysidro port of entry");
     sent.idempotency_key = "cbp-report-1".into();
     sent.in_reply_to = ulid::Ulid::new().to_string();
     let markings = sent.markings.as_mut().unwrap();
@@ -65,28 +59,14 @@ async fn copies_land_on_the_documented_subject() {
     raw.flush().await.unwrap();
 
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
-    let receipt = publish(
-        &mut cbp,
-        envelope(&["ia"], "counter-proliferation", b"dual-use export"),
-    )
-    .await;
-    let Some(pb::recipient_outcome::Outcome::Delivered(delivered)) = &receipt.outcomes[0].outcome
-    else {
+    let receipt = publish(&mut cbp, envelope(&["ia"], "counter-proliferation", b"dual-use export")).await;
+    let Some(pb::recipient_outcome::Outcome::Delivered(delivered)) = &receipt.outcomes[0].outcome else {
         panic!("not delivered: {receipt:?}");
     };
-    assert_eq!(
-        delivered.subject,
-        "liaison.feed.ia.cbp.report.counter-proliferation"
-    );
+    assert_eq!(delivered.subject, "liaison.feed.ia.cbp.report.counter-proliferation");
 
-    let message = tokio::time::timeout(WAIT, watcher.next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        message.subject.as_str(),
-        "liaison.feed.ia.cbp.report.counter-proliferation"
-    );
+    let message = tokio::time::timeout(WAIT, watcher.next()).await.unwrap().unwrap();
+    assert_eq!(message.subject.as_str(), "liaison.feed.ia.cbp.report.counter-proliferation");
     let stored = pb::Envelope::decode(message.payload).unwrap();
     assert_eq!(stored.id, receipt.message_id);
     assert_eq!(stored.recipients, ["ia"]);
@@ -98,11 +78,7 @@ async fn receipts_say_delivered_or_denied_with_a_reason() {
     let nats = NatsServer::start().await;
     let gateway = TestGateway::start(&nats).await;
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
-    let receipt = publish(
-        &mut cbp,
-        envelope(&["ia", "fbi", "atlantis"], "cyber-crime", b"x"),
-    )
-    .await;
+    let receipt = publish(&mut cbp, envelope(&["ia", "fbi", "atlantis"], "cyber-crime", b"x")).await;
     let summary: Vec<(String, String)> = receipt
         .outcomes
         .iter()
@@ -111,10 +87,7 @@ async fn receipts_say_delivered_or_denied_with_a_reason() {
                 Some(pb::recipient_outcome::Outcome::Delivered(_)) => "delivered".to_string(),
                 Some(pb::recipient_outcome::Outcome::Denied(denied)) => {
                     assert!(!denied.explanation.is_empty());
-                    pb::DenialReason::try_from(denied.reason)
-                        .unwrap()
-                        .as_str_name()
-                        .to_string()
+                    pb::DenialReason::try_from(denied.reason).unwrap().as_str_name().to_string()
                 }
                 None => "none".to_string(),
             };
@@ -126,10 +99,7 @@ async fn receipts_say_delivered_or_denied_with_a_reason() {
         [
             ("ia".to_string(), "delivered".to_string()),
             ("fbi".to_string(), "DENIAL_REASON_NO_ROUTE".to_string()),
-            (
-                "atlantis".to_string(),
-                "DENIAL_REASON_UNKNOWN_PARTY".to_string()
-            ),
+            ("atlantis".to_string(), "DENIAL_REASON_UNKNOWN_PARTY".to_string()),
         ]
     );
 
@@ -142,48 +112,16 @@ async fn receipts_say_delivered_or_denied_with_a_reason() {
     let delivered: Vec<&str> = receipt
         .outcomes
         .iter()
-        .filter(|outcome| {
-            matches!(
-                outcome.outcome,
-                Some(pb::recipient_outcome::Outcome::Delivered(_))
-            )
-        })
+        .filter(|outcome| matches!(outcome.outcome, Some(pb::recipient_outcome::Outcome::Delivered(_))))
         .map(|outcome| outcome.party.as_str())
         .collect();
-    assert_eq!(
-        delivered,
-        [
-            "ia-mc-cyber",
-            "cisa",
-            "fbi",
-            "nsa",
-            "hsi-nsps",
-            "hsi-jioc",
-            "fc-ca",
-            "can",
-            "gbr"
-        ]
-    );
-    assert_eq!(
-        delivered.len(),
-        receipt.outcomes.len(),
-        "nothing denied: {receipt:?}"
-    );
+    assert_eq!(delivered, ["ia-mc-cyber", "cisa", "fbi", "nsa", "hsi-nsps", "hsi-jioc", "fc-ca", "can", "gbr"]);
+    assert_eq!(delivered.len(), receipt.outcomes.len(), "nothing denied: {receipt:?}");
     let mut fbi = gateway.client("fbi", Role::Analyst).await;
-    let mut subscription = subscribe(
-        &mut fbi,
-        pb::OpenSubscription {
-            start: from_beginning(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let mut subscription =
+        subscribe(&mut fbi, pb::OpenSubscription { start: from_beginning(), ..Default::default() }).await.unwrap();
     let deliveries = subscription.take(1, WAIT).await;
-    assert_eq!(
-        deliveries[0].envelope.as_ref().unwrap().body.as_ref(),
-        b"bulletin"
-    );
+    assert_eq!(deliveries[0].envelope.as_ref().unwrap().body.as_ref(), b"bulletin");
     assert_eq!(deliveries[0].envelope.as_ref().unwrap().recipients, ["fbi"]);
 }
 
@@ -210,19 +148,8 @@ async fn filters_select_by_origin_kind_and_topic_on_the_server() {
         ..Default::default()
     };
     let mut subscription = subscribe(&mut analyst, open).await.unwrap();
-    assert_eq!(
-        subscription.opened.subjects,
-        ["liaison.feed.ia.cbp.report.money-laundering"]
-    );
+    assert_eq!(subscription.opened.subjects, ["liaison.feed.ia.cbp.report.money-laundering"]);
     let deliveries = subscription.take(1, WAIT).await;
-    assert_eq!(
-        deliveries[0].envelope.as_ref().unwrap().body.as_ref(),
-        b"cbp-ml"
-    );
-    assert!(
-        subscription
-            .next_batch(Duration::from_millis(500))
-            .await
-            .is_empty()
-    );
+    assert_eq!(deliveries[0].envelope.as_ref().unwrap().body.as_ref(), b"cbp-ml");
+    assert!(subscription.next_batch(Duration::from_millis(500)).await.is_empty());
 }

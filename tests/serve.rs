@@ -20,12 +20,7 @@ async fn serve_and_stop_with(signal: Signal) {
     let data_dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut gateway = Command::new(LIAISON)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data_dir.path())
         .env("LIAISON_NATS_SERVER_BIN", nats_server_bin())
         .stdout(Stdio::null())
@@ -38,40 +33,24 @@ async fn serve_and_stop_with(signal: Signal) {
     let url = format!("http://127.0.0.1:{port}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut client = loop {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gateway did not start"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "gateway did not start");
         if let Ok(key) = SigningKey::load(data_dir.path()) {
             let token = Issuer::new(&key)
                 .unwrap()
-                .issue(
-                    &Token::parse("cbp").unwrap(),
-                    Role::AgencySystem,
-                    "test",
-                    Duration::from_secs(60),
-                )
+                .issue(&Token::parse("cbp").unwrap(), Role::AgencySystem, "test", Duration::from_secs(60))
                 .unwrap();
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 break client_with_header(&url, Some(format!("Bearer {token}"))).await;
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let receipt = loop {
-        let request = pb::PublishRequest {
-            envelope: Some(envelope(&["ia"], "cyber-crime", b"via the binary")),
-        };
+        let request = pb::PublishRequest { envelope: Some(envelope(&["ia"], "cyber-crime", b"via the binary")) };
         match client.publish(request).await {
             Ok(response) => break response.into_inner().receipt.unwrap(),
             Err(status) if status.code() == tonic::Code::Unavailable => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "gateway not serving: {status}"
-                );
+                assert!(tokio::time::Instant::now() < deadline, "gateway not serving: {status}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(status) => panic!("publish failed: {status}"),
@@ -79,24 +58,12 @@ async fn serve_and_stop_with(signal: Signal) {
     };
     assert_eq!(delivered_sequence(&receipt, "ia"), 1);
 
-    let nats_pid: i32 = std::fs::read_to_string(data_dir.path().join("nats/nats-server.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let nats_pid: i32 =
+        std::fs::read_to_string(data_dir.path().join("nats/nats-server.pid")).unwrap().trim().parse().unwrap();
     kill(Pid::from_raw(gateway.id().unwrap() as i32), signal).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(20), gateway.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        status.success(),
-        "gateway exited with {status} after {signal}"
-    );
-    assert!(
-        kill(Pid::from_raw(nats_pid), None).is_err(),
-        "nats-server {nats_pid} outlived the gateway"
-    );
+    let status = tokio::time::timeout(Duration::from_secs(20), gateway.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "gateway exited with {status} after {signal}");
+    assert!(kill(Pid::from_raw(nats_pid), None).is_err(), "nats-server {nats_pid} outlived the gateway");
 }
 
 #[tokio::test]

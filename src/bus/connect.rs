@@ -70,11 +70,7 @@ impl Bus {
             .backpressure_on_inflight(true)
             .build(client.clone());
         ensure_stream(&jetstream, &config.stream).await?;
-        Ok(Bus {
-            max_payload: info.max_payload,
-            client,
-            jetstream,
-        })
+        Ok(Bus { max_payload: info.max_payload, client, jetstream })
     }
 }
 
@@ -85,10 +81,7 @@ async fn connect_with_retry(config: &BusConfig) -> Result<async_nats::Client, Bu
         match connect_once(config).await {
             Ok(client) => return Ok(client),
             Err(reason) if Instant::now() + delay >= deadline => {
-                return Err(BusError::Connect {
-                    url: config.url.clone(),
-                    reason,
-                });
+                return Err(BusError::Connect { url: config.url.clone(), reason });
             }
             Err(reason) => {
                 tracing::debug!(url = %config.url, %reason, "NATS not reachable yet, retrying");
@@ -112,25 +105,17 @@ async fn connect_once(config: &BusConfig) -> Result<async_nats::Client, String> 
         });
     let options = match &config.auth {
         NatsAuth::None => options,
-        NatsAuth::UserPassword { user, password } => {
-            options.user_and_password(user.clone(), password.clone())
-        }
+        NatsAuth::UserPassword { user, password } => options.user_and_password(user.clone(), password.clone()),
         NatsAuth::CredentialsFile(path) => options
             .credentials_file(path)
             .await
             .map_err(|error| format!("credentials file {}: {error}", path.display()))?,
     };
-    options
-        .connect(config.url.as_str())
-        .await
-        .map_err(|error| error.to_string())
+    options.connect(config.url.as_str()).await.map_err(|error| error.to_string())
 }
 
 fn check_version(version: &str) -> Result<(), BusError> {
-    let mut parts = version
-        .trim_start_matches('v')
-        .split(['.', '-'])
-        .map(|part| part.parse::<u64>().ok());
+    let mut parts = version.trim_start_matches('v').split(['.', '-']).map(|part| part.parse::<u64>().ok());
     let major = parts.next().flatten();
     let minor = parts.next().flatten();
     match (major, minor) {
@@ -142,10 +127,7 @@ fn check_version(version: &str) -> Result<(), BusError> {
     }
 }
 
-async fn ensure_stream(
-    jetstream: &jetstream::Context,
-    settings: &StreamSettings,
-) -> Result<(), BusError> {
+async fn ensure_stream(jetstream: &jetstream::Context, settings: &StreamSettings) -> Result<(), BusError> {
     let config = stream::Config {
         name: FEED_STREAM.to_string(),
         description: Some("Liaison: every recipient's stored copies".to_string()),

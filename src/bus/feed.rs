@@ -93,22 +93,15 @@ impl Feed {
         jetstream: jetstream::Context,
         spec: &FeedSpec,
     ) -> Result<Feed, BusError> {
-        let subjects =
-            feed_filter_subjects(&spec.recipient, &spec.origins, &spec.kinds, &spec.topics)
-                .ok_or_else(|| BusError::Subscription("too many filter subjects".to_string()))?;
+        let subjects = feed_filter_subjects(&spec.recipient, &spec.origins, &spec.kinds, &spec.topics)
+            .ok_or_else(|| BusError::Subscription("too many filter subjects".to_string()))?;
         let (name, ephemeral) = match &spec.durable {
             Some(durable) => (format!("{}_{durable}", spec.recipient), false),
-            None => (
-                format!("{}_eph_{}", spec.recipient, ulid::Ulid::new()),
-                true,
-            ),
+            None => (format!("{}_eph_{}", spec.recipient, ulid::Ulid::new()), true),
         };
         let config = consumer_config(spec, &name, ephemeral, subjects.clone());
-        let consumer = if ephemeral {
-            create(&jetstream, config).await?
-        } else {
-            open_durable(&jetstream, &name, config).await?
-        };
+        let consumer =
+            if ephemeral { create(&jetstream, config).await? } else { open_durable(&jetstream, &name, config).await? };
         let messages = consumer
             .stream()
             .max_messages_per_batch(spec.prefetch_messages.max(1))
@@ -118,14 +111,7 @@ impl Feed {
             .messages()
             .await
             .map_err(|error| BusError::Subscription(error.to_string()))?;
-        Ok(Feed {
-            name,
-            subjects,
-            messages,
-            ephemeral,
-            client,
-            jetstream,
-        })
+        Ok(Feed { name, subjects, messages, ephemeral, client, jetstream })
     }
 
     /// The consumer's name on the server.
@@ -173,10 +159,7 @@ impl Feed {
         if !self.ephemeral {
             return;
         }
-        let deleted = self
-            .jetstream
-            .delete_consumer_from_stream(&self.name, FEED_STREAM)
-            .await;
+        let deleted = self.jetstream.delete_consumer_from_stream(&self.name, FEED_STREAM).await;
         if let Err(error) = deleted {
             tracing::debug!(consumer = %self.name, %error, "could not delete ephemeral consumer");
         }
@@ -185,18 +168,10 @@ impl Feed {
 
 fn delivery(message: jetstream::Message) -> FeedMessage {
     let (stream_sequence, attempt, stored_at) = match message.info() {
-        Ok(info) => (
-            info.stream_sequence,
-            info.delivered.max(1) as u64,
-            info.published,
-        ),
+        Ok(info) => (info.stream_sequence, info.delivered.max(1) as u64, info.published),
         Err(_) => (0, 1, OffsetDateTime::UNIX_EPOCH),
     };
-    let reply = message
-        .message
-        .reply
-        .clone()
-        .unwrap_or_else(|| Subject::from_static(""));
+    let reply = message.message.reply.clone().unwrap_or_else(|| Subject::from_static(""));
     FeedMessage {
         payload: message.message.payload.clone(),
         stream_sequence,
@@ -206,12 +181,7 @@ fn delivery(message: jetstream::Message) -> FeedMessage {
     }
 }
 
-fn consumer_config(
-    spec: &FeedSpec,
-    name: &str,
-    ephemeral: bool,
-    subjects: Vec<String>,
-) -> pull::Config {
+fn consumer_config(spec: &FeedSpec, name: &str, ephemeral: bool, subjects: Vec<String>) -> pull::Config {
     let (filter_subject, filter_subjects) = match subjects.len() {
         1 => (subjects[0].clone(), Vec::new()),
         _ => (String::new(), subjects),
@@ -231,11 +201,7 @@ fn consumer_config(
         max_ack_pending: spec.max_ack_pending as i64,
         filter_subject,
         filter_subjects,
-        inactive_threshold: if ephemeral {
-            Duration::from_secs(60)
-        } else {
-            Duration::ZERO
-        },
+        inactive_threshold: if ephemeral { Duration::from_secs(60) } else { Duration::ZERO },
         ..Default::default()
     }
 }
@@ -245,10 +211,7 @@ fn is_not_found(error: &jetstream::stream::ConsumerError) -> bool {
         if inner.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND)
 }
 
-async fn create(
-    jetstream: &jetstream::Context,
-    config: pull::Config,
-) -> Result<consumer::PullConsumer, BusError> {
+async fn create(jetstream: &jetstream::Context, config: pull::Config) -> Result<consumer::PullConsumer, BusError> {
     jetstream
         .create_consumer_on_stream(config, FEED_STREAM)
         .await
@@ -263,10 +226,7 @@ async fn open_durable(
     mut config: pull::Config,
 ) -> Result<consumer::PullConsumer, BusError> {
     for _ in 0..2 {
-        match jetstream
-            .get_consumer_from_stream::<pull::Config, _, _>(name, FEED_STREAM)
-            .await
-        {
+        match jetstream.get_consumer_from_stream::<pull::Config, _, _>(name, FEED_STREAM).await {
             Ok(mut existing) => {
                 let current = &existing.cached_info().config;
                 config.deliver_policy = current.deliver_policy;
@@ -294,7 +254,5 @@ async fn open_durable(
             Err(error) => return Err(BusError::Subscription(error.to_string())),
         }
     }
-    Err(BusError::Subscription(format!(
-        "could not open durable subscription {name}"
-    )))
+    Err(BusError::Subscription(format!("could not open durable subscription {name}")))
 }

@@ -46,11 +46,7 @@ pub fn feed_filter_subjects(
         return None;
     }
     let or_any = |values: Vec<String>| {
-        if values.is_empty() {
-            vec!["*".to_string()]
-        } else {
-            values
-        }
+        if values.is_empty() { vec!["*".to_string()] } else { values }
     };
     let origins = or_any(origins.iter().map(ToString::to_string).collect());
     let kinds = or_any(kinds.iter().map(|kind| kind.token().to_string()).collect());
@@ -59,9 +55,7 @@ pub fn feed_filter_subjects(
     for origin in &origins {
         for kind in &kinds {
             for topic in &topics {
-                subjects.push(format!(
-                    "{SUBJECT_ROOT}.feed.{recipient}.{origin}.{kind}.{topic}"
-                ));
+                subjects.push(format!("{SUBJECT_ROOT}.feed.{recipient}.{origin}.{kind}.{topic}"));
             }
         }
     }
@@ -81,20 +75,9 @@ mod tests {
     fn filters_multiply_with_wildcards_for_empty_lists() {
         let all = feed_filter_subjects(&token("ia"), &[], &[], &[]).unwrap();
         assert_eq!(all, ["liaison.feed.ia.*.*.*"]);
-        let some = feed_filter_subjects(
-            &token("ia"),
-            &[token("cbp"), token("fbi")],
-            &[Kind::RfiResponse],
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            some,
-            [
-                "liaison.feed.ia.cbp.rfi-response.*",
-                "liaison.feed.ia.fbi.rfi-response.*"
-            ]
-        );
+        let some =
+            feed_filter_subjects(&token("ia"), &[token("cbp"), token("fbi")], &[Kind::RfiResponse], &[]).unwrap();
+        assert_eq!(some, ["liaison.feed.ia.cbp.rfi-response.*", "liaison.feed.ia.fbi.rfi-response.*"]);
     }
 
     #[test]

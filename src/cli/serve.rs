@@ -6,21 +6,17 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::config::{ServeArgs, ServeConfig};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = ServeConfig::load(&args)
-        .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))?;
+    let config = ServeConfig::load(&args).map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))?;
     super::init_tracing(config.log_format, "info");
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     crate::app::run(config, listener, shutdown_signal()).await
 }
 
 /// Completes on the first SIGINT or SIGTERM.
 async fn shutdown_signal() {
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
         tracing::error!("cannot install signal handlers; stop the gateway with SIGKILL");
         return std::future::pending().await;
     };

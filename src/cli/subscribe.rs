@@ -10,7 +10,7 @@ use crate::api as pb;
 use crate::model::Kind;
 
 use super::client::{self, ClientArgs};
-use super::publish::{kind_to_proto, parse_kind};
+use super::routing_args::{kind_to_proto, parse_kind};
 
 #[derive(Debug, clap::Args)]
 pub struct SubscribeArgs {
@@ -45,20 +45,15 @@ fn parse_start(value: &str) -> Result<pb::StartPosition, String> {
         "new" => Position::OnlyNew(()),
         "all" => Position::All(()),
         _ => match value.split_once(':') {
-            Some(("seq", sequence)) => {
-                Position::FromSequence(sequence.parse().map_err(|_| "seq:N needs a number")?)
-            }
+            Some(("seq", sequence)) => Position::FromSequence(sequence.parse().map_err(|_| "seq:N needs a number")?),
             Some(("time", time)) => {
-                let time =
-                    humantime::parse_rfc3339_weak(time).map_err(|error| error.to_string())?;
+                let time = humantime::parse_rfc3339_weak(time).map_err(|error| error.to_string())?;
                 Position::FromTime(time.into())
             }
             _ => return Err("one of new, all, seq:N, time:RFC3339".to_string()),
         },
     };
-    Ok(pb::StartPosition {
-        position: Some(position),
-    })
+    Ok(pb::StartPosition { position: Some(position) })
 }
 
 pub async fn run(args: SubscribeArgs) -> anyhow::Result<()> {
@@ -70,11 +65,7 @@ pub async fn run(args: SubscribeArgs) -> anyhow::Result<()> {
     let open = pb::OpenSubscription {
         filter: Some(pb::FeedFilter {
             origins: args.origins.clone(),
-            kinds: args
-                .kinds
-                .iter()
-                .map(|kind| kind_to_proto(*kind) as i32)
-                .collect(),
+            kinds: args.kinds.iter().map(|kind| kind_to_proto(*kind) as i32).collect(),
             topics: args.topics.clone(),
         }),
         start: Some(args.start),
@@ -82,46 +73,26 @@ pub async fn run(args: SubscribeArgs) -> anyhow::Result<()> {
         max_outstanding_messages: args.max_outstanding,
         ..Default::default()
     };
-    requests
-        .send(pb::SubscribeRequest {
-            request: Some(Request::Open(open)),
-        })
-        .await?;
+    requests.send(pb::SubscribeRequest { request: Some(Request::Open(open)) }).await?;
     let mut responses = client
         .subscribe(ReceiverStream::new(outgoing))
         .await
-        .map_err(|status| {
-            anyhow::anyhow!(
-                "subscribe failed: {:?}: {}",
-                status.code(),
-                status.message()
-            )
-        })?
+        .map_err(|status| anyhow::anyhow!("subscribe failed: {:?}: {}", status.code(), status.message()))?
         .into_inner();
 
     let mut received = 0u64;
     while let Some(response) = responses.message().await.context("subscription ended")? {
         match response.response {
             Some(Response::Opened(opened)) => {
-                eprintln!(
-                    "subscribed as {} to {}",
-                    opened.subscription_id,
-                    opened.subjects.join(", ")
-                );
+                eprintln!("subscribed as {} to {}", opened.subscription_id, opened.subjects.join(", "));
             }
             Some(Response::Deliveries(batch)) => {
-                let ack_ids = batch
-                    .deliveries
-                    .iter()
-                    .map(|delivery| delivery.ack_id.clone())
-                    .collect();
+                let ack_ids = batch.deliveries.iter().map(|delivery| delivery.ack_id.clone()).collect();
                 for delivery in &batch.deliveries {
                     print_delivery(delivery);
                 }
                 requests
-                    .send(pb::SubscribeRequest {
-                        request: Some(Request::Ack(pb::Acknowledge { ack_ids })),
-                    })
+                    .send(pb::SubscribeRequest { request: Some(Request::Ack(pb::Acknowledge { ack_ids })) })
                     .await?;
                 received += batch.deliveries.len() as u64;
                 if args.count.is_some_and(|count| received >= count) {
@@ -140,9 +111,7 @@ fn print_delivery(delivery: &pb::Delivery) {
     let Some(envelope) = &delivery.envelope else {
         return;
     };
-    let kind = pb::Kind::try_from(envelope.kind)
-        .map(|kind| kind.as_str_name())
-        .unwrap_or("?");
+    let kind = pb::Kind::try_from(envelope.kind).map(|kind| kind.as_str_name()).unwrap_or("?");
     let classification = envelope
         .markings
         .as_ref()
@@ -162,10 +131,6 @@ fn print_delivery(delivery: &pb::Delivery) {
     );
     match std::str::from_utf8(&envelope.body) {
         Ok(text) => println!("  {}", text.replace('\n', "\n  ")),
-        Err(_) => println!(
-            "  <{} bytes of {}>",
-            envelope.body.len(),
-            envelope.content_type
-        ),
+        Err(_) => println!("  <{} bytes of {}>", envelope.body.len(), envelope.content_type),
     }
 }

@@ -32,13 +32,7 @@ pub enum TokenCommand {
 
 pub fn run(command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Issue {
-            party,
-            role,
-            subject,
-            ttl,
-            data_dir,
-        } => {
+        TokenCommand::Issue { party, role, subject, ttl, data_dir } => {
             let party = Token::parse(&party).context("--party")?;
             let data_dir = data_dir.unwrap_or_else(crate::config::default_data_dir);
             let key = SigningKey::load(&data_dir)?;

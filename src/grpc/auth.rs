@@ -7,14 +7,9 @@ use super::GatewayError;
 use crate::identity::{Caller, Verifier};
 
 /// Builds the interceptor for the gateway service.
-pub fn interceptor(
-    verifier: Verifier,
-) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
+pub fn interceptor(verifier: Verifier) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |mut request: Request<()>| {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .map(|value| value.to_str().unwrap_or(""));
+        let header = request.metadata().get("authorization").map(|value| value.to_str().unwrap_or(""));
         let caller = verifier.verify_header(header).map_err(GatewayError::from)?;
         request.extensions_mut().insert(caller);
         Ok(request)
@@ -23,11 +18,7 @@ pub fn interceptor(
 
 /// The verified caller of a request that passed the interceptor.
 pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("missing bearer token"))
+    request.extensions().get::<Caller>().cloned().ok_or_else(|| Status::unauthenticated("missing bearer token"))
 }
 
 /// Refuses callers whose role may not publish.

@@ -5,8 +5,7 @@ use std::time::Duration;
 use crate::api as pb;
 use crate::identity::Caller;
 use crate::model::{
-    Classification, DisseminationControl, Kind, Markings, PartyId, Precedence, RouteRequest, Tlp,
-    Token,
+    Classification, DisseminationControl, Kind, Markings, PartyId, Precedence, RouteRequest, Tlp, Token,
 };
 use crate::router::DenialReason;
 
@@ -39,9 +38,7 @@ pub fn route_request(
     limits: &Limits,
 ) -> Result<RouteRequest, GatewayError> {
     if !envelope.id.is_empty() {
-        return Err(invalid(
-            "envelope.id: assigned by the gateway; leave it empty".into(),
-        ));
+        return Err(invalid("envelope.id: assigned by the gateway; leave it empty".into()));
     }
     if !envelope.origin.is_empty() && envelope.origin != caller.party.as_str() {
         return Err(GatewayError::PermissionDenied(format!(
@@ -61,22 +58,13 @@ pub fn route_request(
     let topic = token("envelope.topic", &envelope.topic)?;
     let markings = markings(envelope.markings.as_ref())?;
     if markings.tlp == Some(Tlp::Red) && recipients.is_empty() {
-        return Err(invalid(
-            "envelope.markings.tlp: TLP:RED goes only to named recipients; name them".into(),
-        ));
+        return Err(invalid("envelope.markings.tlp: TLP:RED goes only to named recipients; name them".into()));
     }
     let precedence = precedence(envelope.precedence)?;
     if envelope.precedence == pb::Precedence::Unspecified as i32 {
         envelope.precedence = pb::Precedence::Routine as i32;
     }
-    Ok(RouteRequest {
-        origin: caller.party.clone(),
-        recipients,
-        kind,
-        topic,
-        markings,
-        precedence,
-    })
+    Ok(RouteRequest { origin: caller.party.clone(), recipients, kind, topic, markings, precedence })
 }
 
 fn check_body(envelope: &pb::Envelope, limits: &Limits) -> Result<(), GatewayError> {
@@ -95,45 +83,29 @@ fn check_body(envelope: &pb::Envelope, limits: &Limits) -> Result<(), GatewayErr
 
 fn check_metadata(envelope: &pb::Envelope, limits: &Limits) -> Result<(), GatewayError> {
     let too_large = |field: &str, size: usize, limit: usize| {
-        GatewayError::TooLarge(format!(
-            "{field}: {size} bytes exceeds the limit of {limit} bytes"
-        ))
+        GatewayError::TooLarge(format!("{field}: {size} bytes exceeds the limit of {limit} bytes"))
     };
     if envelope.title.len() > MAX_TITLE_BYTES {
-        return Err(too_large(
-            "envelope.title",
-            envelope.title.len(),
-            MAX_TITLE_BYTES,
-        ));
+        return Err(too_large("envelope.title", envelope.title.len(), MAX_TITLE_BYTES));
     }
     if envelope.content_type.len() > MAX_CONTENT_TYPE_BYTES {
-        return Err(too_large(
-            "envelope.content_type",
-            envelope.content_type.len(),
-            MAX_CONTENT_TYPE_BYTES,
-        ));
+        return Err(too_large("envelope.content_type", envelope.content_type.len(), MAX_CONTENT_TYPE_BYTES));
     }
     let key = &envelope.idempotency_key;
     if key.len() > MAX_IDEMPOTENCY_KEY_BYTES
-        || !key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        || !key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
     {
         return Err(invalid(format!(
             "envelope.idempotency_key: at most {MAX_IDEMPOTENCY_KEY_BYTES} characters of letters, digits, '-', '_', '.', ':'"
         )));
     }
     if !envelope.in_reply_to.is_empty() && ulid::Ulid::from_string(&envelope.in_reply_to).is_err() {
-        return Err(invalid(
-            "envelope.in_reply_to: must be a message id (ULID)".into(),
-        ));
+        return Err(invalid("envelope.in_reply_to: must be a message id (ULID)".into()));
     }
     if let Some(created_at) = &envelope.created_at
         && !(0..1_000_000_000).contains(&created_at.nanos)
     {
-        return Err(invalid(
-            "envelope.created_at: nanos must be within 0..1e9".into(),
-        ));
+        return Err(invalid("envelope.created_at: nanos must be within 0..1e9".into()));
     }
     if envelope.attributes.len() > MAX_ATTRIBUTES {
         return Err(GatewayError::TooLarge(format!(
@@ -150,11 +122,7 @@ fn check_metadata(envelope: &pb::Envelope, limits: &Limits) -> Result<(), Gatewa
             )));
         }
         if value.len() > MAX_ATTRIBUTE_VALUE_BYTES {
-            return Err(too_large(
-                &format!("envelope.attributes[{key}]"),
-                value.len(),
-                MAX_ATTRIBUTE_VALUE_BYTES,
-            ));
+            return Err(too_large(&format!("envelope.attributes[{key}]"), value.len(), MAX_ATTRIBUTE_VALUE_BYTES));
         }
         metadata_bytes += key.len() + value.len();
     }
@@ -188,9 +156,7 @@ pub fn precedence(value: i32) -> Result<Precedence, GatewayError> {
         Ok(pb::Precedence::Priority) => Ok(Precedence::Priority),
         Ok(pb::Precedence::Immediate) => Ok(Precedence::Immediate),
         Ok(pb::Precedence::Flash) => Ok(Precedence::Flash),
-        Err(_) => Err(invalid(format!(
-            "envelope.precedence: unknown value {value}"
-        ))),
+        Err(_) => Err(invalid(format!("envelope.precedence: unknown value {value}"))),
     }
 }
 
@@ -207,9 +173,7 @@ pub fn markings(markings: Option<&pb::Markings>) -> Result<Markings, GatewayErro
         Ok(pb::Classification::TopSecret) => Classification::TopSecret,
         Err(_) => {
             let value = markings.classification;
-            return Err(invalid(format!(
-                "envelope.markings.classification: unknown value {value}"
-            )));
+            return Err(invalid(format!("envelope.markings.classification: unknown value {value}")));
         }
     };
     let mut controls = Vec::with_capacity(markings.controls.len());
@@ -219,15 +183,11 @@ pub fn markings(markings: Option<&pb::Markings>) -> Result<Markings, GatewayErro
             Ok(pb::DisseminationControl::Les) => DisseminationControl::Les,
             Ok(pb::DisseminationControl::Fouo) => DisseminationControl::Fouo,
             _ => {
-                return Err(invalid(format!(
-                    "envelope.markings.controls[{index}]: unknown value {value}"
-                )));
+                return Err(invalid(format!("envelope.markings.controls[{index}]: unknown value {value}")));
             }
         };
         if controls.contains(&control) {
-            return Err(invalid(format!(
-                "envelope.markings.controls[{index}]: {control:?} repeated"
-            )));
+            return Err(invalid(format!("envelope.markings.controls[{index}]: {control:?} repeated")));
         }
         controls.push(control);
     }
@@ -247,21 +207,11 @@ pub fn markings(markings: Option<&pb::Markings>) -> Result<Markings, GatewayErro
         Ok(pb::Tlp::AmberStrict) => Some(Tlp::AmberStrict),
         Ok(pb::Tlp::Red) => Some(Tlp::Red),
         Err(_) => {
-            return Err(invalid(format!(
-                "envelope.markings.tlp: unknown value {}",
-                markings.tlp
-            )));
+            return Err(invalid(format!("envelope.markings.tlp: unknown value {}", markings.tlp)));
         }
     };
-    let markings = Markings {
-        classification,
-        controls,
-        rel_to: markings.rel_to.clone(),
-        tlp,
-    };
-    markings
-        .validate()
-        .map_err(|error| invalid(error.to_string()))?;
+    let markings = Markings { classification, controls, rel_to: markings.rel_to.clone(), tlp };
+    markings.validate().map_err(|error| invalid(error.to_string()))?;
     Ok(markings)
 }
 
@@ -283,14 +233,10 @@ pub fn denial_reason(reason: DenialReason) -> pb::DenialReason {
 
 /// A protobuf duration as a std duration, refusing negatives.
 pub fn duration(field: &str, value: &prost_types::Duration) -> Result<Duration, GatewayError> {
-    Duration::try_from(*value)
-        .map_err(|_| invalid(format!("{field}: must be a non-negative duration")))
+    Duration::try_from(*value).map_err(|_| invalid(format!("{field}: must be a non-negative duration")))
 }
 
 /// A protobuf timestamp for a point in time.
 pub fn timestamp(time: time::OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.unix_timestamp(),
-        nanos: time.nanosecond() as i32,
-    }
+    prost_types::Timestamp { seconds: time.unix_timestamp(), nanos: time.nanosecond() as i32 }
 }

@@ -38,9 +38,7 @@ impl GatewayError {
             GatewayError::Route(RouteError::TooManyRecipients(_)) => Code::InvalidArgument,
             GatewayError::Bus(BusError::Timeout) => Code::DeadlineExceeded,
             GatewayError::Bus(BusError::TooLarge { .. }) => Code::ResourceExhausted,
-            GatewayError::Bus(_)
-            | GatewayError::PartiallyStored(_)
-            | GatewayError::ShuttingDown => Code::Unavailable,
+            GatewayError::Bus(_) | GatewayError::PartiallyStored(_) | GatewayError::ShuttingDown => Code::Unavailable,
         }
     }
 }
@@ -62,10 +60,7 @@ pub fn request_status(status: Status, max_body_bytes: usize) -> Status {
 }
 
 /// The same translation for a unary response already on its way out as HTTP headers.
-pub fn rewrite_decode_limit<B>(
-    mut response: http::Response<B>,
-    max_body_bytes: usize,
-) -> http::Response<B> {
+pub fn rewrite_decode_limit<B>(mut response: http::Response<B>, max_body_bytes: usize) -> http::Response<B> {
     let Some(status) = Status::from_header_map(response.headers()) else {
         return response;
     };

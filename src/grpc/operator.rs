@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 
 use crate::api::{self as pb, operator_service_server::OperatorService};
 use crate::model::RouteRequest;
-use crate::router::Outcome;
+use crate::router::{Outcome, Router};
 
 use super::server::Gateway;
 use super::{GatewayError, auth, convert};
@@ -18,16 +18,29 @@ impl OperatorService for Gateway {
     ) -> Result<Response<pb::CheckRouteResponse>, Status> {
         let caller = auth::caller(&request)?;
         auth::require_operator(&caller)?;
-        let request = request.into_inner();
-        let route = route_request(&request)?;
-        let router = self.policy.current();
-        let routing = router.route(&route).map_err(GatewayError::from)?;
-        let decisions = routing.outcomes.into_iter().map(decision).collect();
-        Ok(Response::new(pb::CheckRouteResponse {
-            policy_version: routing.policy_version.to_string(),
-            decisions,
-        }))
+        Ok(Response::new(check_route(&self.policy.current(), &request.into_inner())?))
     }
+
+    async fn list_denial_counts(
+        &self,
+        request: Request<pb::ListDenialCountsRequest>,
+    ) -> Result<Response<pb::ListDenialCountsResponse>, Status> {
+        auth::require_operator(&auth::caller(&request)?)?;
+        let mut counts: Vec<pb::DenialCount> = self
+            .denials
+            .iter()
+            .map(|entry| pb::DenialCount { reason: convert::denial_reason(*entry.key()) as i32, count: *entry.value() })
+            .collect();
+        counts.sort_by_key(|count| count.reason);
+        Ok(Response::new(pb::ListDenialCountsResponse { counts }))
+    }
+}
+
+/// Decides a hypothetical message under `router`: the RPC, and `liaison route check --offline`.
+pub fn check_route(router: &Router, request: &pb::CheckRouteRequest) -> Result<pb::CheckRouteResponse, Status> {
+    let routing = router.route(&route_request(request)?).map_err(GatewayError::from)?;
+    let decisions = routing.outcomes.into_iter().map(decision).collect();
+    Ok(pb::CheckRouteResponse { policy_version: routing.policy_version.to_string(), decisions })
 }
 
 fn route_request(request: &pb::CheckRouteRequest) -> Result<RouteRequest, GatewayError> {

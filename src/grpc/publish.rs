@@ -56,8 +56,7 @@ impl Gateway {
         envelope: Option<pb::Envelope>,
     ) -> Result<Prepared, GatewayError> {
         auth::require_publisher(caller)?;
-        let mut envelope =
-            envelope.ok_or_else(|| GatewayError::InvalidArgument("envelope: required".into()))?;
+        let mut envelope = envelope.ok_or_else(|| GatewayError::InvalidArgument("envelope: required".into()))?;
         let request = convert::route_request(caller, &mut envelope, &self.limits)?;
         let routing = self.policy.current().route(&request)?;
 
@@ -69,9 +68,7 @@ impl Gateway {
         envelope.id = message_id.clone();
         envelope.origin = caller.party.to_string();
         envelope.recipients.clear();
-        envelope
-            .created_at
-            .get_or_insert_with(|| convert::timestamp(time::OffsetDateTime::now_utc()));
+        envelope.created_at.get_or_insert_with(|| convert::timestamp(time::OffsetDateTime::now_utc()));
         let base = envelope.encode_to_vec();
 
         let mut outcomes = Vec::with_capacity(routing.outcomes.len());
@@ -99,11 +96,7 @@ impl Gateway {
                 }
             }
         }
-        Ok(Prepared {
-            message_id,
-            policy_version: routing.policy_version,
-            outcomes,
-        })
+        Ok(Prepared { message_id, policy_version: routing.policy_version, outcomes })
     }
 }
 
@@ -122,11 +115,7 @@ fn copy_for(base: &[u8], recipient: &PartyId) -> Bytes {
 impl Prepared {
     /// Waits until JetStream has stored every copy and builds the receipt.
     pub async fn finish(self) -> Result<pb::Receipt, GatewayError> {
-        let total = self
-            .outcomes
-            .iter()
-            .filter(|outcome| matches!(outcome, PreparedOutcome::Sent(..)))
-            .count();
+        let total = self.outcomes.iter().filter(|outcome| matches!(outcome, PreparedOutcome::Sent(..))).count();
         let mut stored_count = 0;
         let mut first_error = None;
         let mut outcomes = Vec::with_capacity(self.outcomes.len());

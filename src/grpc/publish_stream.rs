@@ -28,10 +28,7 @@ pub fn start(
     auth::require_publisher(&caller)?;
     let (responses, receiver) = mpsc::channel(gateway.limits.publish_window.max(1));
     let span = tracing::info_span!("publish_stream", party = %caller.party);
-    tokio::spawn(tracing::Instrument::instrument(
-        run(gateway, caller, requests, responses),
-        span,
-    ));
+    tokio::spawn(tracing::Instrument::instrument(run(gateway, caller, requests, responses), span));
     Ok(ReceiverStream::new(receiver))
 }
 
@@ -79,10 +76,7 @@ async fn run(
     let end = match broken {
         Some(status) => Some(Status::new(
             status.code(),
-            format!(
-                "request {next_index}: {}; requests before it were answered",
-                status.message()
-            ),
+            format!("request {next_index}: {}; requests before it were answered", status.message()),
         )),
         None if gateway.shutdown.is_cancelled() => Some(GatewayError::ShuttingDown.into()),
         None => None,
@@ -96,13 +90,7 @@ fn respond(index: u64, result: Result<pb::Receipt, GatewayError>) -> pb::Publish
     use pb::publish_stream_response::Result as Answer;
     let result = match result {
         Ok(receipt) => Answer::Receipt(receipt),
-        Err(error) => Answer::Error(pb::PublishError {
-            code: error.code() as i32,
-            message: error.to_string(),
-        }),
+        Err(error) => Answer::Error(pb::PublishError { code: error.code() as i32, message: error.to_string() }),
     };
-    pb::PublishStreamResponse {
-        request_index: index,
-        result: Some(result),
-    }
+    pb::PublishStreamResponse { request_index: index, result: Some(result) }
 }

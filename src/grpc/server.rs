@@ -71,13 +71,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(policy: Arc<PolicyStore>, bus: Bus, limits: Limits) -> Gateway {
-        Gateway {
-            policy,
-            denials: Arc::default(),
-            bus,
-            limits: Arc::new(limits),
-            shutdown: CancellationToken::new(),
-        }
+        Gateway { policy, denials: Arc::default(), bus, limits: Arc::new(limits), shutdown: CancellationToken::new() }
     }
 
     /// Counts one denial.
@@ -96,9 +90,7 @@ pub async fn serve(
     grace: Duration,
 ) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<GatewayServiceServer<Gateway>>()
-        .await;
+    health_reporter.set_serving::<GatewayServiceServer<Gateway>>().await;
     // Both reflection versions: grpcurl and older tools still ask v1alpha.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -143,9 +135,7 @@ pub async fn serve(
         () = shutdown => {}
     }
     tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
-    health_reporter
-        .set_not_serving::<GatewayServiceServer<Gateway>>()
-        .await;
+    health_reporter.set_not_serving::<GatewayServiceServer<Gateway>>().await;
     stop_streams.cancel();
     let _ = stop_server.send(());
     match tokio::time::timeout(grace, &mut server).await {

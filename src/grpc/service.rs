@@ -14,16 +14,11 @@ type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + '
 
 #[tonic::async_trait]
 impl GatewayService for Gateway {
-    async fn publish(
-        &self,
-        request: Request<pb::PublishRequest>,
-    ) -> Result<Response<pb::PublishResponse>, Status> {
+    async fn publish(&self, request: Request<pb::PublishRequest>) -> Result<Response<pb::PublishResponse>, Status> {
         let caller = auth::caller(&request)?;
         let envelope = request.into_inner().envelope;
         let receipt = self.publish_one(&caller, envelope).await?;
-        Ok(Response::new(pb::PublishResponse {
-            receipt: Some(receipt),
-        }))
+        Ok(Response::new(pb::PublishResponse { receipt: Some(receipt) }))
     }
 
     type PublishStreamStream = ResponseStream<pb::PublishStreamResponse>;

@@ -49,18 +49,13 @@ pub async fn start(
     let open = match first.and_then(|request| request.request) {
         Some(pb::subscribe_request::Request::Open(open)) => open,
         _ => {
-            return Err(GatewayError::InvalidArgument(
-                "open: the first request must open the subscription".into(),
-            )
-            .into());
+            return Err(
+                GatewayError::InvalidArgument("open: the first request must open the subscription".into()).into()
+            );
         }
     };
     let (spec, window) = feed_spec(&caller, &open, &gateway)?;
-    let feed = gateway
-        .bus
-        .open_feed(&spec)
-        .await
-        .map_err(GatewayError::from)?;
+    let feed = gateway.bus.open_feed(&spec).await.map_err(GatewayError::from)?;
     tracing::info!(party = %caller.party, subject = %caller.subject, consumer = feed.name(), "subscription opened");
 
     let opened = pb::SubscriptionOpened {
@@ -71,19 +66,11 @@ pub async fn start(
         ack_deadline: prost_types::Duration::try_from(window.ack_deadline).ok(),
     };
     let (responses, receiver) = mpsc::channel(16);
-    let opened = pb::SubscribeResponse {
-        response: Some(pb::subscribe_response::Response::Opened(opened)),
-    };
-    responses
-        .send(Ok(opened))
-        .await
-        .map_err(|_| Status::cancelled("client went away"))?;
+    let opened = pb::SubscribeResponse { response: Some(pb::subscribe_response::Response::Opened(opened)) };
+    responses.send(Ok(opened)).await.map_err(|_| Status::cancelled("client went away"))?;
     let span = tracing::info_span!("subscribe", party = %caller.party, consumer = feed.name());
     let session = session::Session::new(feed, window, gateway.shutdown.clone());
-    tokio::spawn(tracing::Instrument::instrument(
-        session.run(requests, responses),
-        span,
-    ));
+    tokio::spawn(tracing::Instrument::instrument(session.run(requests, responses), span));
     Ok(ReceiverStream::new(receiver))
 }
 
@@ -139,10 +126,7 @@ fn feed_spec(
         max_ack_pending: window.max_messages,
         ack_wait: window.ack_deadline,
         prefetch_messages: window.max_messages.min(256),
-        prefetch_bytes: window
-            .max_bytes
-            .min(8 * 1024 * 1024)
-            .max(gateway.limits.max_payload()),
+        prefetch_bytes: window.max_bytes.min(8 * 1024 * 1024).max(gateway.limits.max_payload()),
     };
     Ok((spec, window))
 }
@@ -171,11 +155,7 @@ fn window(open: &pb::OpenSubscription, gateway: &Gateway) -> Result<Window, Gate
             longest.as_secs()
         )));
     }
-    Ok(Window {
-        max_messages: max_messages as usize,
-        max_bytes: max_bytes as usize,
-        ack_deadline,
-    })
+    Ok(Window { max_messages: max_messages as usize, max_bytes: max_bytes as usize, ack_deadline })
 }
 
 fn start_position(start: Option<&pb::StartPosition>) -> Result<Start, GatewayError> {
@@ -184,16 +164,13 @@ fn start_position(start: Option<&pb::StartPosition>) -> Result<Start, GatewayErr
         None | Some(Position::OnlyNew(_)) => Start::New,
         Some(Position::All(_)) => Start::All,
         Some(Position::FromSequence(0)) => {
-            return Err(GatewayError::InvalidArgument(
-                "open.start.from_sequence: sequences start at 1".into(),
-            ));
+            return Err(GatewayError::InvalidArgument("open.start.from_sequence: sequences start at 1".into()));
         }
         Some(Position::FromSequence(sequence)) => Start::Sequence(*sequence),
         Some(Position::FromTime(timestamp)) => {
             let nanos = i128::from(timestamp.seconds) * 1_000_000_000 + i128::from(timestamp.nanos);
-            let time = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| {
-                GatewayError::InvalidArgument("open.start.from_time: out of range".into())
-            })?;
+            let time = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+                .map_err(|_| GatewayError::InvalidArgument("open.start.from_time: out of range".into()))?;
             Start::Time(time)
         }
     })

@@ -106,20 +106,11 @@ impl Issuer {
     pub fn new(signing_key: &SigningKey) -> Result<Issuer, AuthError> {
         let key = EncodingKey::from_ed_pem(signing_key.private_pem().as_bytes())
             .map_err(|error| AuthError::Invalid(error.to_string()))?;
-        Ok(Issuer {
-            kid: signing_key.kid().to_string(),
-            key,
-        })
+        Ok(Issuer { kid: signing_key.kid().to_string(), key })
     }
 
     /// Mints a token for `subject` acting for `party` in `role`, valid for `ttl`.
-    pub fn issue(
-        &self,
-        party: &PartyId,
-        role: Role,
-        subject: &str,
-        ttl: Duration,
-    ) -> Result<String, AuthError> {
+    pub fn issue(&self, party: &PartyId, role: Role, subject: &str, ttl: Duration) -> Result<String, AuthError> {
         let now = unix_now();
         let claims = Claims {
             sub: subject.to_string(),
@@ -136,8 +127,7 @@ impl Issuer {
     pub fn issue_claims(&self, claims: &Claims) -> Result<String, AuthError> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key)
-            .map_err(|error| AuthError::Invalid(error.to_string()))
+        jsonwebtoken::encode(&header, claims, &self.key).map_err(|error| AuthError::Invalid(error.to_string()))
     }
 }
 
@@ -156,54 +146,35 @@ impl Verifier {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 5;
-        Ok(Verifier {
-            keys: decoding,
-            validation,
-        })
+        Ok(Verifier { keys: decoding, validation })
     }
 
     /// Checks an `authorization` header value and returns the caller.
     pub fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or(AuthError::Malformed)?;
+        let token =
+            header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).ok_or(AuthError::Malformed)?;
         self.verify(token.trim())
     }
 
     /// Checks a token's signature, issuer and expiry, and that its party is a valid token.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|error| AuthError::Invalid(error.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|error| AuthError::Invalid(error.to_string()))?;
         let kid = header.kid.unwrap_or_default();
-        let key = self
-            .keys
-            .get(&kid)
-            .ok_or_else(|| AuthError::UnknownKey(kid.clone()))?;
+        let key = self.keys.get(&kid).ok_or_else(|| AuthError::UnknownKey(kid.clone()))?;
         let data =
-            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|error| {
-                match error.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                    _ => AuthError::Invalid(error.to_string()),
-                }
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid(error.to_string()),
             })?;
         let claims = data.claims;
-        let party = Token::parse(&claims.party)
-            .map_err(|error| AuthError::Invalid(format!("party: {error}")))?;
-        Ok(Caller {
-            party,
-            role: claims.role,
-            subject: claims.sub,
-        })
+        let party = Token::parse(&claims.party).map_err(|error| AuthError::Invalid(format!("party: {error}")))?;
+        Ok(Caller { party, role: claims.role, subject: claims.sub })
     }
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -43,12 +43,7 @@ pub struct Markings {
 impl Markings {
     /// Unclassified with no controls: the markings of an example or test message.
     pub fn unclassified() -> Markings {
-        Markings {
-            classification: Classification::Unclassified,
-            controls: Vec::new(),
-            rel_to: Vec::new(),
-            tlp: None,
-        }
+        Markings { classification: Classification::Unclassified, controls: Vec::new(), rel_to: Vec::new(), tlp: None }
     }
 }
 
@@ -96,9 +91,7 @@ impl Markings {
                 }
             }
         }
-        if self.has(DisseminationControl::Fouo)
-            && self.classification > Classification::Unclassified
-        {
+        if self.has(DisseminationControl::Fouo) && self.classification > Classification::Unclassified {
             return Err(MarkingError::FouoOnClassified);
         }
         Ok(())
@@ -113,12 +106,8 @@ impl Markings {
 // === impl Classification ===
 
 impl Classification {
-    pub const ALL: [Classification; 4] = [
-        Classification::Unclassified,
-        Classification::Confidential,
-        Classification::Secret,
-        Classification::TopSecret,
-    ];
+    pub const ALL: [Classification; 4] =
+        [Classification::Unclassified, Classification::Confidential, Classification::Secret, Classification::TopSecret];
 
     /// The configuration-file name (`unclassified`, `confidential`, `secret`, `top-secret`).
     pub fn name(self) -> &'static str {
@@ -141,9 +130,7 @@ impl Classification {
     }
 
     pub fn from_name(name: &str) -> Option<Classification> {
-        Classification::ALL
-            .into_iter()
-            .find(|level| level.name() == name)
+        Classification::ALL.into_iter().find(|level| level.name() == name)
     }
 }
 
@@ -151,11 +138,7 @@ impl Classification {
 mod tests {
     use super::*;
 
-    fn markings(
-        classification: Classification,
-        controls: &[DisseminationControl],
-        rel_to: &[&str],
-    ) -> Markings {
+    fn markings(classification: Classification, controls: &[DisseminationControl], rel_to: &[&str]) -> Markings {
         Markings {
             classification,
             controls: controls.to_vec(),
@@ -173,30 +156,12 @@ mod tests {
             (markings(Secret, &[], &["USA", "CAN"]), Ok(())),
             (markings(Secret, &[Noforn], &[]), Ok(())),
             (markings(Unclassified, &[Fouo, Les], &[]), Ok(())),
-            (
-                markings(Secret, &[Noforn], &["USA", "CAN"]),
-                Err(MarkingError::NofornWithRelTo),
-            ),
-            (
-                markings(Unclassified, &[], &["USA", "CAN"]),
-                Err(MarkingError::RelToBelowConfidential),
-            ),
-            (
-                markings(Secret, &[], &["USA"]),
-                Err(MarkingError::RelToUsaOnly),
-            ),
-            (
-                markings(Secret, &[], &["CAN", "USA"]),
-                Err(MarkingError::RelToWithoutUsaFirst),
-            ),
-            (
-                markings(Secret, &[], &["USA", "CAN", "CAN"]),
-                Err(MarkingError::RelToRepeated("CAN".into())),
-            ),
-            (
-                markings(Confidential, &[Fouo], &[]),
-                Err(MarkingError::FouoOnClassified),
-            ),
+            (markings(Secret, &[Noforn], &["USA", "CAN"]), Err(MarkingError::NofornWithRelTo)),
+            (markings(Unclassified, &[], &["USA", "CAN"]), Err(MarkingError::RelToBelowConfidential)),
+            (markings(Secret, &[], &["USA"]), Err(MarkingError::RelToUsaOnly)),
+            (markings(Secret, &[], &["CAN", "USA"]), Err(MarkingError::RelToWithoutUsaFirst)),
+            (markings(Secret, &[], &["USA", "CAN", "CAN"]), Err(MarkingError::RelToRepeated("CAN".into()))),
+            (markings(Confidential, &[Fouo], &[]), Err(MarkingError::FouoOnClassified)),
         ];
         for (markings, expected) in cases {
             assert_eq!(&markings.validate(), expected, "{markings:?}");

@@ -39,14 +39,7 @@ pub struct RouteRequest {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
-        Kind::Report,
-        Kind::Alert,
-        Kind::Tip,
-        Kind::Rfi,
-        Kind::RfiResponse,
-        Kind::Product,
-    ];
+    pub const ALL: [Kind; 6] = [Kind::Report, Kind::Alert, Kind::Tip, Kind::Rfi, Kind::RfiResponse, Kind::Product];
 
     /// The subject token for this kind.
     pub fn token(self) -> &'static str {

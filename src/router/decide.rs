@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use fixedbitset::FixedBitSet;
 
-use super::{
-    Approval, Denial, DenialReason, MAX_RECIPIENTS, Outcome, RouteError, Router, Routing, markings,
-};
+use super::{Approval, Denial, DenialReason, MAX_RECIPIENTS, Outcome, RouteError, Router, Routing, markings};
 use crate::model::{PartyId, RouteRequest};
 
 /// No rule chosen yet for a fan-out candidate.
@@ -43,26 +41,13 @@ impl Router {
         if !relays.is_empty() {
             self.apply_relays(&mut outcomes, &relays, origin);
         }
-        Ok(Routing {
-            policy_version: self.version.clone(),
-            outcomes,
-        })
+        Ok(Routing { policy_version: self.version.clone(), outcomes })
     }
 
     /// One named recipient: the relay party returned, if the delivery depends on one.
-    fn decide_named(
-        &self,
-        request: &RouteRequest,
-        origin: u32,
-        recipient: &PartyId,
-    ) -> (Outcome, Option<u32>) {
+    fn decide_named(&self, request: &RouteRequest, origin: u32, recipient: &PartyId) -> (Outcome, Option<u32>) {
         let deny = |reason, explanation, rule| {
-            Outcome::Deny(Denial {
-                recipient: recipient.clone(),
-                reason,
-                explanation,
-                rule,
-            })
+            Outcome::Deny(Denial { recipient: recipient.clone(), reason, explanation, rule })
         };
         let Some(index) = self.directory.index_of(recipient) else {
             let why = format!("{recipient} is not a party in the directory");
@@ -97,53 +82,29 @@ impl Router {
         if let Some((reason, why)) = markings::check(request, origin_party, party, true, rule) {
             return (deny(reason, why, Some(rule.name.clone())), None);
         }
-        (
-            Outcome::Deliver(self.approve(request, recipient, rule_index)),
-            rule.relay,
-        )
+        (Outcome::Deliver(self.approve(request, recipient, rule_index)), rule.relay)
     }
 
-    fn no_rule(
-        &self,
-        request: &RouteRequest,
-        recipient: &PartyId,
-        limited: Option<u32>,
-    ) -> Outcome {
+    fn no_rule(&self, request: &RouteRequest, recipient: &PartyId, limited: Option<u32>) -> Outcome {
         let origin = &request.origin;
         let (reason, explanation, rule) = match limited {
             None => (
                 DenialReason::NoRoute,
-                format!(
-                    "no rule of policy {} lets {origin} send to {recipient}",
-                    self.version
-                ),
+                format!("no rule of policy {} lets {origin} send to {recipient}", self.version),
                 None,
             ),
             Some(rule_index) => {
                 let rule = self.policy.rule(rule_index);
                 let limit = rule.limit_failed(request).unwrap_or_default();
-                let why = format!(
-                    "rule {} lets {origin} send to {recipient}, but not {limit}",
-                    rule.name
-                );
+                let why = format!("rule {} lets {origin} send to {recipient}, but not {limit}", rule.name);
                 (DenialReason::RuleLimits, why, Some(rule.name.clone()))
             }
         };
-        Outcome::Deny(Denial {
-            recipient: recipient.clone(),
-            reason,
-            explanation,
-            rule,
-        })
+        Outcome::Deny(Denial { recipient: recipient.clone(), reason, explanation, rule })
     }
 
     /// Route by policy: every party a rule reaches for this message and whose topics include its topic.
-    fn fan_out(
-        &self,
-        request: &RouteRequest,
-        origin: u32,
-        relays: &mut Vec<(usize, u32)>,
-    ) -> Vec<Outcome> {
+    fn fan_out(&self, request: &RouteRequest, origin: u32, relays: &mut Vec<(usize, u32)>) -> Vec<Outcome> {
         let mut best = vec![NONE; self.directory.len()];
         for &rule_index in self.policy.rules_from(origin) {
             let rule = self.policy.rule(rule_index);
@@ -152,9 +113,7 @@ impl Router {
             }
             for recipient in rule.to.ones() {
                 let current = best[recipient];
-                if current == NONE
-                    || (self.policy.rule(current).relay.is_some() && rule.relay.is_none())
-                {
+                if current == NONE || (self.policy.rule(current).relay.is_some() && rule.relay.is_none()) {
                     best[recipient] = rule_index;
                 }
             }
@@ -163,8 +122,7 @@ impl Router {
         let mut outcomes = Vec::new();
         for (index, &rule_index) in best.iter().enumerate() {
             let party = self.directory.party(index as u32);
-            if rule_index == NONE || index as u32 == origin || !party.interested_in(&request.topic)
-            {
+            if rule_index == NONE || index as u32 == origin || !party.interested_in(&request.topic) {
                 continue;
             }
             let rule = self.policy.rule(rule_index);
@@ -179,9 +137,7 @@ impl Router {
                     if let Some(relay) = rule.relay {
                         relays.push((outcomes.len(), relay));
                     }
-                    outcomes.push(Outcome::Deliver(
-                        self.approve(request, &party.id, rule_index),
-                    ));
+                    outcomes.push(Outcome::Deliver(self.approve(request, &party.id, rule_index)));
                 }
             }
         }

@@ -136,9 +136,7 @@ impl PartyKind {
 impl Party {
     /// Does the party want messages on `topic` when routing by policy?
     pub fn interested_in(&self, topic: &Topic) -> bool {
-        self.topics
-            .as_ref()
-            .is_none_or(|topics| topics.contains(topic))
+        self.topics.as_ref().is_none_or(|topics| topics.contains(topic))
     }
 }
 
@@ -166,26 +164,16 @@ impl Directory {
             let party = party(&source, position, raw_party)?;
             if let Some(first) = seen.insert(party.id.clone(), position) {
                 let message = format!("{} is already party[{first}]", party.id);
-                return Err(source.error(
-                    raw_party.id.span(),
-                    format!("party[{position}].id"),
-                    message,
-                ));
+                return Err(source.error(raw_party.id.span(), format!("party[{position}].id"), message));
             }
             parties.push(party);
         }
         for (position, raw_party) in raw.parties.iter().enumerate() {
             if let Some(center) = &raw_party.fusion_center {
-                let known = seen
-                    .get(center.get_ref().as_str())
-                    .map(|&index| parties[index].kind);
+                let known = seen.get(center.get_ref().as_str()).map(|&index| parties[index].kind);
                 if known != Some(PartyKind::FusionCenter) {
                     let message = format!("{:?} is not a fusion-center party", center.get_ref());
-                    return Err(source.error(
-                        center.span(),
-                        format!("party[{position}].fusion-center"),
-                        message,
-                    ));
+                    return Err(source.error(center.span(), format!("party[{position}].fusion-center"), message));
                 }
             }
         }
@@ -220,17 +208,12 @@ impl Directory {
 fn party(source: &Source<'_>, position: usize, raw: &RawParty) -> Result<Party, LoadError> {
     let field = |name: &str| format!("party[{position}].{name}");
     let token = |value: &Spanned<String>, name: &str| {
-        Token::parse(value.get_ref())
-            .map_err(|error| source.error(value.span(), field(name), error.to_string()))
+        Token::parse(value.get_ref()).map_err(|error| source.error(value.span(), field(name), error.to_string()))
     };
     let id = token(&raw.id, "id")?;
     let kind = PartyKind::from_name(raw.kind.get_ref()).ok_or_else(|| {
         let kinds: Vec<&str> = PartyKind::ALL.iter().map(|kind| kind.name()).collect();
-        source.error(
-            raw.kind.span(),
-            field("kind"),
-            format!("unknown kind; one of {}", kinds.join(", ")),
-        )
+        source.error(raw.kind.span(), field("kind"), format!("unknown kind; one of {}", kinds.join(", ")))
     })?;
     let nationality = raw.nationality.get_ref();
     if nationality.len() != 3 || !nationality.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -254,11 +237,7 @@ fn party(source: &Source<'_>, position: usize, raw: &RawParty) -> Result<Party, 
         Some(organisation) => token(organisation, "organisation")?,
         None => id.clone(),
     };
-    let fusion_center = raw
-        .fusion_center
-        .as_ref()
-        .map(|center| token(center, "fusion-center"))
-        .transpose()?;
+    let fusion_center = raw.fusion_center.as_ref().map(|center| token(center, "fusion-center")).transpose()?;
     let tags = raw
         .tags
         .iter()

@@ -39,29 +39,14 @@ impl Source<'_> {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> LoadError {
-        let line = self
-            .text
-            .get(..span.start)
-            .map(|before| before.matches('\n').count() + 1);
-        LoadError {
-            file: self.file.to_string(),
-            line,
-            field: field.into(),
-            message: message.into(),
-        }
+        let line = self.text.get(..span.start).map(|before| before.matches('\n').count() + 1);
+        LoadError { file: self.file.to_string(), line, field: field.into(), message: message.into() }
     }
 
     /// A TOML syntax or shape error, with the line toml reports.
     pub fn toml_error(&self, error: toml::de::Error) -> LoadError {
-        let line = error
-            .span()
-            .and_then(|span| self.text.get(..span.start))
-            .map(|before| before.matches('\n').count() + 1);
-        LoadError {
-            file: self.file.to_string(),
-            line,
-            field: "toml".to_string(),
-            message: error.message().to_string(),
-        }
+        let line =
+            error.span().and_then(|span| self.text.get(..span.start)).map(|before| before.matches('\n').count() + 1);
+        LoadError { file: self.file.to_string(), line, field: "toml".to_string(), message: error.message().to_string() }
     }
 }

@@ -32,18 +32,11 @@ pub(super) fn check(
     }
     let foreign = recipient.nationality != "USA";
     if foreign && markings.has(DisseminationControl::Noforn) {
-        let why = format!(
-            "NOFORN: {who} is a {} party, not USA",
-            recipient.nationality
-        );
+        let why = format!("NOFORN: {who} is a {} party, not USA", recipient.nationality);
         return Some((DenialReason::Noforn, why));
     }
     if !markings.rel_to.is_empty() && !markings.released_to(&recipient.nationality) {
-        let why = format!(
-            "REL TO {} does not include {} ({who})",
-            markings.rel_to.join(", "),
-            recipient.nationality
-        );
+        let why = format!("REL TO {} does not include {} ({who})", markings.rel_to.join(", "), recipient.nationality);
         return Some((DenialReason::NotReleasable, why));
     }
     if foreign && classification > Classification::Unclassified && markings.rel_to.is_empty() {
@@ -60,9 +53,7 @@ pub(super) fn check(
     }
     match markings.tlp {
         Some(Tlp::Red) if !named => {
-            let why = format!(
-                "TLP:RED goes only to recipients the publisher names; {who} was selected by policy"
-            );
+            let why = format!("TLP:RED goes only to recipients the publisher names; {who} was selected by policy");
             return Some((DenialReason::Tlp, why));
         }
         Some(Tlp::AmberStrict) if recipient.organisation != origin.organisation => {

@@ -114,10 +114,7 @@ impl Rule {
 }
 
 fn kind_bit(kind: Kind) -> u8 {
-    1 << Kind::ALL
-        .iter()
-        .position(|candidate| *candidate == kind)
-        .unwrap_or(0)
+    1 << Kind::ALL.iter().position(|candidate| *candidate == kind).unwrap_or(0)
 }
 
 fn precedence_bit(precedence: Precedence) -> u8 {
@@ -137,11 +134,7 @@ impl Policy {
         for (position, raw_rule) in raw.rules.iter().enumerate() {
             if !names.insert(raw_rule.name.get_ref().clone()) {
                 let message = format!("{:?} is used by an earlier rule", raw_rule.name.get_ref());
-                return Err(source.error(
-                    raw_rule.name.span(),
-                    format!("rule[{position}].name"),
-                    message,
-                ));
+                return Err(source.error(raw_rule.name.span(), format!("rule[{position}].name"), message));
             }
             let (rule, from) = compile(&source, position, raw_rule, directory)?;
             rules.push(rule);
@@ -171,10 +164,7 @@ impl Policy {
 
     /// Rules that apply to messages from `origin`, in file order.
     pub fn rules_from(&self, origin: u32) -> &[u32] {
-        self.by_origin
-            .get(origin as usize)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.by_origin.get(origin as usize).map(Vec::as_slice).unwrap_or(&[])
     }
 }
 
@@ -186,11 +176,7 @@ fn compile(
 ) -> Result<(Rule, FixedBitSet), LoadError> {
     let field = |name: &str| format!("rule[{position}].{name}");
     if raw.from.is_empty() || raw.to.is_empty() {
-        return Err(source.error(
-            raw.name.span(),
-            field("from/to"),
-            "a rule needs at least one `from` and one `to`",
-        ));
+        return Err(source.error(raw.name.span(), field("from/to"), "a rule needs at least one `from` and one `to`"));
     }
     let from = selectors(source, &raw.from, &field("from"), directory)?;
     let to = selectors(source, &raw.to, &field("to"), directory)?;
@@ -208,11 +194,7 @@ fn compile(
         let mut topics = FxHashSet::default();
         for (index, topic) in raw.topics.iter().enumerate() {
             let parsed = Token::parse(topic.get_ref()).map_err(|error| {
-                source.error(
-                    topic.span(),
-                    format!("{}[{index}]", field("topics")),
-                    error.to_string(),
-                )
+                source.error(topic.span(), format!("{}[{index}]", field("topics")), error.to_string())
             })?;
             topics.insert(parsed);
         }
@@ -237,11 +219,7 @@ fn compile(
             "flash" => Precedence::Flash,
             _ => {
                 let message = "one of routine, priority, immediate, flash";
-                return Err(source.error(
-                    precedence.span(),
-                    format!("{}[{index}]", field("precedences")),
-                    message,
-                ));
+                return Err(source.error(precedence.span(), format!("{}[{index}]", field("precedences")), message));
             }
         };
         precedences |= precedence_bit(parsed);
@@ -250,16 +228,9 @@ fn compile(
         .relay
         .as_ref()
         .map(|relay| {
-            Token::parse(relay.get_ref())
-                .ok()
-                .and_then(|party| directory.index_of(&party))
-                .ok_or_else(|| {
-                    source.error(
-                        relay.span(),
-                        field("relay"),
-                        format!("unknown party {:?}", relay.get_ref()),
-                    )
-                })
+            Token::parse(relay.get_ref()).ok().and_then(|party| directory.index_of(&party)).ok_or_else(|| {
+                source.error(relay.span(), field("relay"), format!("unknown party {:?}", relay.get_ref()))
+            })
         })
         .transpose()?;
     let rule = Rule {
@@ -285,14 +256,12 @@ fn selectors(
 ) -> Result<FixedBitSet, LoadError> {
     let mut set = FixedBitSet::with_capacity(directory.len());
     for (index, selector) in selectors.iter().enumerate() {
-        let error =
-            |message: String| source.error(selector.span(), format!("{field}[{index}]"), message);
+        let error = |message: String| source.error(selector.span(), format!("{field}[{index}]"), message);
         let value = selector.get_ref().as_str();
         let matches: Box<dyn Fn(&super::directory::Party) -> bool> = if value == "*" {
             Box::new(|_| true)
         } else if let Some(kind) = value.strip_prefix("kind:") {
-            let kind = PartyKind::from_name(kind)
-                .ok_or_else(|| error(format!("unknown party kind {kind:?}")))?;
+            let kind = PartyKind::from_name(kind).ok_or_else(|| error(format!("unknown party kind {kind:?}")))?;
             Box::new(move |party| party.kind == kind)
         } else if let Some(tag) = value.strip_prefix("tag:") {
             let tag = Token::parse(tag).map_err(|problem| error(problem.to_string()))?;

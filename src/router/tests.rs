@@ -2,9 +2,7 @@
 //! and file-error cases.
 
 use super::*;
-use crate::model::{
-    Classification, DisseminationControl, Markings, Precedence, RouteRequest, Tlp, Token,
-};
+use crate::model::{Classification, DisseminationControl, Markings, Precedence, RouteRequest, Tlp, Token};
 
 fn party(id: &str) -> PartyId {
     Token::parse(id).unwrap()
@@ -21,10 +19,7 @@ fn markings(spec: &str) -> Markings {
         "TS" => Classification::TopSecret,
         other => panic!("bad classification {other}"),
     };
-    let mut markings = Markings {
-        classification,
-        ..Markings::unclassified()
-    };
+    let mut markings = Markings { classification, ..Markings::unclassified() };
     for part in parts {
         match part {
             "NF" => markings.controls.push(DisseminationControl::Noforn),
@@ -71,185 +66,59 @@ fn summary(routing: &Routing) -> Vec<String> {
 /// Routes with the shipped default directory and policy and compares the outcomes.
 fn check(origin: &str, recipients: &[&str], topic: &str, spec: &str, expected: &[&str]) {
     let router = Router::embedded_default().unwrap();
-    let routing = router
-        .route(&request(origin, recipients, topic, spec))
-        .unwrap();
-    assert_eq!(
-        summary(&routing),
-        expected,
-        "{origin} -> {recipients:?} on {topic} marked {spec}"
-    );
+    let routing = router.route(&request(origin, recipients, topic, spec)).unwrap();
+    assert_eq!(summary(&routing), expected, "{origin} -> {recipients:?} on {topic} marked {spec}");
 }
 
 #[test]
 fn host_agencies_and_the_hub() {
     check("cbp", &["ia"], "border-security", "U", &["ia"]);
-    check(
-        "ia",
-        &["cbp", "fbi", "nsa"],
-        "counter-terrorism",
-        "TS",
-        &["cbp", "fbi", "nsa"],
-    );
+    check("ia", &["cbp", "fbi", "nsa"], "counter-terrorism", "TS", &["cbp", "fbi", "nsa"]);
     check("jsoc", &["ia"], "counter-terrorism", "S", &["ia"]);
     check("cbp", &["fbi"], "border-security", "U", &["fbi:NO_ROUTE"]);
-    check(
-        "cbp",
-        &["ia", "nobody"],
-        "border-security",
-        "U",
-        &["ia", "nobody:UNKNOWN_PARTY"],
-    );
-    check(
-        "cbp",
-        &["cbp"],
-        "border-security",
-        "U",
-        &["cbp:SELF_ADDRESSED"],
-    );
+    check("cbp", &["ia", "nobody"], "border-security", "U", &["ia", "nobody:UNKNOWN_PARTY"]);
+    check("cbp", &["cbp"], "border-security", "U", &["cbp:SELF_ADDRESSED"]);
     check("cbp", &["ia", "ia"], "border-security", "U", &["ia"]);
 }
 
 #[test]
 fn mission_centers_only_through_ia() {
-    check(
-        "ia",
-        &["ia-mc-ct"],
-        "counter-terrorism",
-        "TS",
-        &["ia-mc-ct"],
-    );
+    check("ia", &["ia-mc-ct"], "counter-terrorism", "TS", &["ia-mc-ct"]);
     check("ia-mc-ct", &["ia"], "counter-terrorism", "TS", &["ia"]);
-    check(
-        "ia-mc-ct",
-        &["fbi"],
-        "counter-terrorism",
-        "S",
-        &["fbi:NO_ROUTE"],
-    );
-    check(
-        "cbp",
-        &["ia-mc-toc"],
-        "narcotics",
-        "U",
-        &["ia-mc-toc:NO_ROUTE"],
-    );
+    check("ia-mc-ct", &["fbi"], "counter-terrorism", "S", &["fbi:NO_ROUTE"]);
+    check("cbp", &["ia-mc-toc"], "narcotics", "U", &["ia-mc-toc:NO_ROUTE"]);
 }
 
 #[test]
 fn host_to_host_only_through_the_ia_relay() {
-    check(
-        "cbp",
-        &["ice"],
-        "money-laundering",
-        "U",
-        &["ice:RELAY_REQUIRED"],
-    );
-    check(
-        "cbp",
-        &["ice", "ia"],
-        "money-laundering",
-        "U",
-        &["ice", "ia"],
-    );
-    check(
-        "cbp",
-        &["ia", "ice"],
-        "cyber-crime",
-        "U",
-        &["ia", "ice:RULE_LIMITS"],
-    );
-    check(
-        "fbi",
-        &["nctc", "ia"],
-        "counter-terrorism",
-        "S",
-        &["nctc", "ia"],
-    );
+    check("cbp", &["ice"], "money-laundering", "U", &["ice:RELAY_REQUIRED"]);
+    check("cbp", &["ice", "ia"], "money-laundering", "U", &["ice", "ia"]);
+    check("cbp", &["ia", "ice"], "cyber-crime", "U", &["ia", "ice:RULE_LIMITS"]);
+    check("fbi", &["nctc", "ia"], "counter-terrorism", "S", &["nctc", "ia"]);
     check("ia", &["ice"], "money-laundering", "U", &["ice"]);
 }
 
 #[test]
 fn field_agencies_their_fusion_center_and_ia() {
     check("nypd", &["fc-ny"], "narcotics", "U//LES", &["fc-ny"]);
-    check(
-        "nypd",
-        &["fc-tx", "ia"],
-        "narcotics",
-        "U",
-        &["fc-tx:NO_ROUTE", "ia:NO_ROUTE"],
-    );
-    check(
-        "fc-ny",
-        &["ia", "nypd"],
-        "narcotics",
-        "U//LES",
-        &["ia", "nypd"],
-    );
-    check(
-        "fc-ny",
-        &["nypd"],
-        "narcotics",
-        "S",
-        &["nypd:CLASSIFICATION"],
-    );
+    check("nypd", &["fc-tx", "ia"], "narcotics", "U", &["fc-tx:NO_ROUTE", "ia:NO_ROUTE"]);
+    check("fc-ny", &["ia", "nypd"], "narcotics", "U//LES", &["ia", "nypd"]);
+    check("fc-ny", &["nypd"], "narcotics", "S", &["nypd:CLASSIFICATION"]);
     check("ia", &["fc-tx"], "human-smuggling", "S", &["fc-tx"]);
-    check(
-        "ia",
-        &["fc-tx"],
-        "human-smuggling",
-        "TS",
-        &["fc-tx:CLASSIFICATION"],
-    );
+    check("ia", &["fc-tx"], "human-smuggling", "TS", &["fc-tx:CLASSIFICATION"]);
 }
 
 #[test]
 fn foreign_partners_only_for_material_released_to_them() {
-    check(
-        "ia",
-        &["can"],
-        "border-security",
-        "S",
-        &["can:NOT_RELEASABLE"],
-    );
-    check(
-        "ia",
-        &["can"],
-        "border-security",
-        "S//REL USA CAN",
-        &["can"],
-    );
-    check(
-        "ia",
-        &["gbr"],
-        "counter-terrorism",
-        "S//REL USA CAN",
-        &["gbr:NOT_RELEASABLE"],
-    );
+    check("ia", &["can"], "border-security", "S", &["can:NOT_RELEASABLE"]);
+    check("ia", &["can"], "border-security", "S//REL USA CAN", &["can"]);
+    check("ia", &["gbr"], "counter-terrorism", "S//REL USA CAN", &["gbr:NOT_RELEASABLE"]);
     check("ia", &["can"], "border-security", "S//NF", &["can:NOFORN"]);
-    check(
-        "ia",
-        &["mex"],
-        "narcotics",
-        "S//REL USA MEX",
-        &["mex:CLASSIFICATION"],
-    );
+    check("ia", &["mex"], "narcotics", "S//REL USA MEX", &["mex:CLASSIFICATION"]);
     check("ia", &["mex"], "narcotics", "C//REL USA MEX", &["mex"]);
-    check(
-        "ia",
-        &["can"],
-        "border-security",
-        "U",
-        &["can:NOT_RELEASABLE"],
-    );
+    check("ia", &["can"], "border-security", "U", &["can:NOT_RELEASABLE"]);
     check("ia", &["can"], "border-security", "U//TLP:GREEN", &["can"]);
-    check(
-        "ia",
-        &["can"],
-        "border-security",
-        "U//NF//TLP:GREEN",
-        &["can:NOFORN"],
-    );
+    check("ia", &["can"], "border-security", "U//NF//TLP:GREEN", &["can:NOFORN"]);
     check("can", &["ia"], "border-security", "S//REL USA CAN", &["ia"]);
     check("can", &["cbp"], "border-security", "U", &["cbp:NO_ROUTE"]);
 }
@@ -257,47 +126,17 @@ fn foreign_partners_only_for_material_released_to_them() {
 #[test]
 fn les_and_accreditation() {
     check("cbp", &["ia"], "border-security", "U//LES", &["ia"]);
-    check(
-        "ia",
-        &["cisa", "fbi"],
-        "cyber-crime",
-        "U//LES",
-        &["cisa:LES", "fbi"],
-    );
-    check(
-        "ia",
-        &["fema"],
-        "emergency-management",
-        "TS",
-        &["fema:CLASSIFICATION"],
-    );
+    check("ia", &["cisa", "fbi"], "cyber-crime", "U//LES", &["cisa:LES", "fbi"]);
+    check("ia", &["fema"], "emergency-management", "TS", &["fema:CLASSIFICATION"]);
     check("ia", &["fema"], "emergency-management", "S", &["fema"]);
 }
 
 #[test]
 fn tlp() {
     check("cbp", &["ia"], "border-security", "U//TLP:RED", &["ia"]);
-    check(
-        "hsi-tfcu",
-        &["ice", "ia"],
-        "money-laundering",
-        "U//TLP:AMBER+STRICT",
-        &["ice", "ia:TLP"],
-    );
-    check(
-        "ia",
-        &["ia-mc-toc", "cbp"],
-        "narcotics",
-        "U//TLP:AMBER+STRICT",
-        &["ia-mc-toc", "cbp:TLP"],
-    );
-    check(
-        "ia",
-        &[],
-        "emergency-management",
-        "U//TLP:RED",
-        &["fema:TLP", "hsi-jioc:TLP"],
-    );
+    check("hsi-tfcu", &["ice", "ia"], "money-laundering", "U//TLP:AMBER+STRICT", &["ice", "ia:TLP"]);
+    check("ia", &["ia-mc-toc", "cbp"], "narcotics", "U//TLP:AMBER+STRICT", &["ia-mc-toc", "cbp:TLP"]);
+    check("ia", &[], "emergency-management", "U//TLP:RED", &["fema:TLP", "hsi-jioc:TLP"]);
 }
 
 #[test]
@@ -308,18 +147,7 @@ fn route_by_policy_follows_rules_and_topics_of_interest() {
         &[],
         "human-smuggling",
         "U//TLP:GREEN",
-        &[
-            "ia-mc-toc",
-            "cbp",
-            "ice",
-            "uscg",
-            "southcom",
-            "hsi-iiu",
-            "hsi-jioc",
-            "fc-tx",
-            "fc-ca",
-            "mex",
-        ],
+        &["ia-mc-toc", "cbp", "ice", "uscg", "southcom", "hsi-iiu", "hsi-jioc", "fc-tx", "fc-ca", "mex"],
     );
     // Markings still apply to parties the rules select; they are reported, not dropped.
     check(
@@ -348,35 +176,21 @@ fn route_by_policy_follows_rules_and_topics_of_interest() {
 #[test]
 fn every_decision_carries_the_policy_version_and_rule() {
     let router = Router::embedded_default().unwrap();
-    let routing = router
-        .route(&request("cbp", &["ia", "fbi"], "border-security", "U"))
-        .unwrap();
+    let routing = router.route(&request("cbp", &["ia", "fbi"], "border-security", "U")).unwrap();
     assert_eq!(&*routing.policy_version, router.version());
     assert_eq!(router.version().len(), 12);
-    let Outcome::Deliver(approval) = &routing.outcomes[0] else {
-        panic!("ia delivered")
-    };
+    let Outcome::Deliver(approval) = &routing.outcomes[0] else { panic!("ia delivered") };
     assert_eq!(approval.rule(), "host-reporting-to-ia");
     assert!(approval.basis().contains("liaison officers"));
-    let Outcome::Deny(denial) = &routing.outcomes[1] else {
-        panic!("fbi denied")
-    };
-    assert!(
-        denial.explanation.contains(router.version()),
-        "{}",
-        denial.explanation
-    );
+    let Outcome::Deny(denial) = &routing.outcomes[1] else { panic!("fbi denied") };
+    assert!(denial.explanation.contains(router.version()), "{}", denial.explanation);
 }
 
 /// A change to a request.
 type Change = fn(&mut RouteRequest);
 
 fn custom(policy: &str) -> Router {
-    Router::load(
-        ("directory.toml", DEFAULT_DIRECTORY),
-        ("policy.toml", policy),
-    )
-    .unwrap()
+    Router::load(("directory.toml", DEFAULT_DIRECTORY), ("policy.toml", policy)).unwrap()
 }
 
 #[test]
@@ -399,32 +213,18 @@ fn rule_limits_kind_topic_classification_precedence() {
     request.precedence = Precedence::Flash;
     assert_eq!(summary(&router.route(&request).unwrap()), ["ia"]);
     let cases: [(&str, Change); 4] = [
-        ("kinds other than report", |request| {
-            request.kind = Kind::Report
-        }),
-        ("topics other than narcotics", |request| {
-            request.topic = party("narcotics")
-        }),
-        ("material above CONFIDENTIAL", |request| {
-            request.markings.classification = Classification::Secret
-        }),
-        ("ROUTINE precedence", |request| {
-            request.precedence = Precedence::Routine
-        }),
+        ("kinds other than report", |request| request.kind = Kind::Report),
+        ("topics other than narcotics", |request| request.topic = party("narcotics")),
+        ("material above CONFIDENTIAL", |request| request.markings.classification = Classification::Secret),
+        ("ROUTINE precedence", |request| request.precedence = Precedence::Routine),
     ];
     for (phrase, change) in cases {
         let mut limited = request.clone();
         change(&mut limited);
         let routing = router.route(&limited).unwrap();
-        let Outcome::Deny(denial) = &routing.outcomes[0] else {
-            panic!("{phrase}: expected a denial")
-        };
+        let Outcome::Deny(denial) = &routing.outcomes[0] else { panic!("{phrase}: expected a denial") };
         assert_eq!(denial.reason, DenialReason::RuleLimits, "{phrase}");
-        assert!(
-            denial.explanation.contains(phrase),
-            "{phrase}: {}",
-            denial.explanation
-        );
+        assert!(denial.explanation.contains(phrase), "{phrase}: {}", denial.explanation);
         assert_eq!(denial.rule.as_deref(), Some("flash-alerts"));
     }
 }
@@ -443,38 +243,20 @@ fn selectors_kind_tag_members_and_any() {
         to = ["kind:foreign-partner"]
         "#,
     );
-    let routing = router
-        .route(&request(
-            "uscg",
-            &["txdps", "houston-pd", "nypd", "gbr"],
-            "narcotics",
-            "U//TLP:CLEAR",
-        ))
-        .unwrap();
-    assert_eq!(
-        summary(&routing),
-        ["txdps", "houston-pd", "nypd:NO_ROUTE", "gbr"]
-    );
+    let routing =
+        router.route(&request("uscg", &["txdps", "houston-pd", "nypd", "gbr"], "narcotics", "U//TLP:CLEAR")).unwrap();
+    assert_eq!(summary(&routing), ["txdps", "houston-pd", "nypd:NO_ROUTE", "gbr"]);
 }
 
 #[test]
 fn unknown_origin_and_too_many_recipients_are_refused() {
     let router = Router::embedded_default().unwrap();
     let unknown = request("ia", &["cbp"], "narcotics", "U");
-    let unknown = RouteRequest {
-        origin: party("nobody"),
-        ..unknown
-    };
-    assert_eq!(
-        router.route(&unknown).unwrap_err(),
-        RouteError::UnknownOrigin(party("nobody"))
-    );
+    let unknown = RouteRequest { origin: party("nobody"), ..unknown };
+    assert_eq!(router.route(&unknown).unwrap_err(), RouteError::UnknownOrigin(party("nobody")));
     let mut big = request("cbp", &[], "narcotics", "U");
     big.recipients = vec![party("ia"); MAX_RECIPIENTS + 1];
-    assert_eq!(
-        router.route(&big).unwrap_err(),
-        RouteError::TooManyRecipients(MAX_RECIPIENTS + 1)
-    );
+    assert_eq!(router.route(&big).unwrap_err(), RouteError::TooManyRecipients(MAX_RECIPIENTS + 1));
 }
 
 /// Bad files are refused with file, line and field.
@@ -497,27 +279,18 @@ fn load_errors_name_file_line_and_field() {
             "[[rule]]\nname = \"a\"\nfrom = [\"ia\"]\nto = [\"cbp\"]\nmax-classification = \"cosmic\"\n",
             "policy.toml:5: rule[0].max-classification: one of unclassified, confidential, secret, top-secret",
         ),
-        (
-            "[[rule]]\nname = \"a\"\nfrom = [\"ia\"]\nto = [\"cbp\"]\nwhen = 1\n",
-            "policy.toml:5: toml:",
-        ),
+        ("[[rule]]\nname = \"a\"\nfrom = [\"ia\"]\nto = [\"cbp\"]\nwhen = 1\n", "policy.toml:5: toml:"),
         (
             "[[rule]]\nname = \"a\"\nfrom = [\"ia\"]\nto = [\"cbp\"]\nrelay = \"nobody\"\n",
             "policy.toml:5: rule[0].relay: unknown party \"nobody\"",
         ),
     ];
     for (policy, expected) in cases {
-        let error = Router::load(
-            ("directory.toml", DEFAULT_DIRECTORY),
-            ("policy.toml", policy),
-        )
-        .unwrap_err();
-        assert!(
-            error.to_string().starts_with(expected),
-            "got {error}, expected {expected}"
-        );
+        let error = Router::load(("directory.toml", DEFAULT_DIRECTORY), ("policy.toml", policy)).unwrap_err();
+        assert!(error.to_string().starts_with(expected), "got {error}, expected {expected}");
     }
-    let directory = "[[party]]\nid = \"ia\"\nname = \"I&A\"\nkind = \"hub\"\nnationality = \"usa\"\nclearance = \"secret\"\n";
+    let directory =
+        "[[party]]\nid = \"ia\"\nname = \"I&A\"\nkind = \"hub\"\nnationality = \"usa\"\nclearance = \"secret\"\n";
     let error = Router::load(("directory.toml", directory), ("policy.toml", "")).unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -559,17 +332,11 @@ fn the_shipped_files_model_the_seed_organisations() {
         "mex",
         "gbr",
     ] {
-        assert!(
-            directory.get(&party(id)).is_some(),
-            "{id} missing from the default directory"
-        );
+        assert!(directory.get(&party(id)).is_some(), "{id} missing from the default directory");
     }
     let kinds: Vec<PartyKind> = directory.parties().iter().map(|party| party.kind).collect();
     for kind in PartyKind::ALL {
-        assert!(
-            kinds.contains(&kind),
-            "no {kind:?} in the default directory"
-        );
+        assert!(kinds.contains(&kind), "no {kind:?} in the default directory");
     }
     let field = directory.get(&party("nypd")).unwrap();
     assert_eq!(field.fusion_center, Some(party("fc-ny")));

@@ -29,22 +29,9 @@ impl Outstanding {
     }
 
     /// Records a delivery; a redelivery of a held sequence replaces it.
-    pub fn insert(
-        &mut self,
-        sequence: u64,
-        handle: AckHandle,
-        bytes: usize,
-        ack_deadline: Duration,
-    ) {
+    pub fn insert(&mut self, sequence: u64, handle: AckHandle, bytes: usize, ack_deadline: Duration) {
         let deadline = Instant::now() + ack_deadline;
-        if let Some(previous) = self.entries.insert(
-            sequence,
-            Entry {
-                handle,
-                bytes,
-                deadline,
-            },
-        ) {
+        if let Some(previous) = self.entries.insert(sequence, Entry { handle, bytes, deadline }) {
             self.bytes -= previous.bytes;
         }
         self.bytes += bytes;
@@ -74,11 +61,7 @@ impl Outstanding {
                 break;
             }
             self.deadlines.pop_front();
-            if self
-                .entries
-                .get(&sequence)
-                .is_some_and(|entry| entry.deadline == deadline)
-            {
+            if self.entries.get(&sequence).is_some_and(|entry| entry.deadline == deadline) {
                 self.remove(sequence);
             }
         }
@@ -87,11 +70,7 @@ impl Outstanding {
     /// The earliest deadline still to come, if any.
     pub fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(&(deadline, sequence)) = self.deadlines.front() {
-            if self
-                .entries
-                .get(&sequence)
-                .is_some_and(|entry| entry.deadline == deadline)
-            {
+            if self.entries.get(&sequence).is_some_and(|entry| entry.deadline == deadline) {
                 return Some(deadline);
             }
             self.deadlines.pop_front();

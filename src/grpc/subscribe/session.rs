@@ -29,25 +29,14 @@ pub struct Session {
 
 impl Session {
     pub fn new(feed: Feed, window: Window, shutdown: CancellationToken) -> Session {
-        Session {
-            feed,
-            window,
-            outstanding: Outstanding::default(),
-            shutdown,
-        }
+        Session { feed, window, outstanding: Outstanding::default(), shutdown }
     }
 
     /// Runs until the client half-closes or goes away, the feed ends, or the gateway shuts down.
-    pub async fn run(
-        mut self,
-        mut requests: Streaming<pb::SubscribeRequest>,
-        responses: Responses,
-    ) {
+    pub async fn run(mut self, mut requests: Streaming<pb::SubscribeRequest>, responses: Responses) {
         let end = loop {
             self.outstanding.expire(tokio::time::Instant::now());
-            let room = self
-                .outstanding
-                .has_room(self.window.max_messages, self.window.max_bytes);
+            let room = self.outstanding.has_room(self.window.max_messages, self.window.max_bytes);
             let next_deadline = self.outstanding.next_deadline();
             tokio::select! {
                 biased;
@@ -100,11 +89,7 @@ impl Session {
                 batch.push(delivery);
             }
             let full = batch.len() >= MAX_BATCH || batch_bytes >= MAX_BATCH_BYTES;
-            if full
-                || !self
-                    .outstanding
-                    .has_room(self.window.max_messages, self.window.max_bytes)
-            {
+            if full || !self.outstanding.has_room(self.window.max_messages, self.window.max_bytes) {
                 break;
             }
             next = match self.feed.next().now_or_never() {
@@ -127,12 +112,7 @@ impl Session {
             }
         };
         let sequence = message.stream_sequence;
-        self.outstanding.insert(
-            sequence,
-            message.ack,
-            message.payload.len(),
-            self.window.ack_deadline,
-        );
+        self.outstanding.insert(sequence, message.ack, message.payload.len(), self.window.ack_deadline);
         Some(pb::Delivery {
             ack_id: sequence.to_string(),
             stream_sequence: sequence,
@@ -146,40 +126,29 @@ impl Session {
     async fn handle(&mut self, request: pb::SubscribeRequest) -> Result<(), Status> {
         use pb::subscribe_request::Request;
         match request.request {
-            Some(Request::Open(_)) => Err(GatewayError::InvalidArgument(
-                "open: may only be sent once, as the first request".into(),
-            )
-            .into()),
+            Some(Request::Open(_)) => {
+                Err(GatewayError::InvalidArgument("open: may only be sent once, as the first request".into()).into())
+            }
             Some(Request::Ack(ack)) => self.settle_removed(&ack.ack_ids, Settle::Ack).await,
             Some(Request::Nack(nack)) => {
                 let delay = match &nack.redelivery_delay {
                     None => None,
                     Some(delay) => Some(convert::duration("nack.redelivery_delay", delay)?),
                 };
-                self.settle_removed(&nack.ack_ids, Settle::Nack(delay))
-                    .await
+                self.settle_removed(&nack.ack_ids, Settle::Nack(delay)).await
             }
             Some(Request::Extend(extend)) => {
-                for sequence in extend
-                    .ack_ids
-                    .iter()
-                    .filter_map(|id| id.parse::<u64>().ok())
-                {
-                    if let Some(handle) =
-                        self.outstanding.extend(sequence, self.window.ack_deadline)
-                    {
-                        self.feed
-                            .settle(&handle, Settle::Extend)
-                            .await
-                            .map_err(GatewayError::from)?;
+                for sequence in extend.ack_ids.iter().filter_map(|id| id.parse::<u64>().ok()) {
+                    if let Some(handle) = self.outstanding.extend(sequence, self.window.ack_deadline) {
+                        self.feed.settle(&handle, Settle::Extend).await.map_err(GatewayError::from)?;
                     }
                 }
                 Ok(())
             }
-            None => Err(GatewayError::InvalidArgument(
-                "request: one of open, ack, nack or extend is required".into(),
-            )
-            .into()),
+            None => {
+                Err(GatewayError::InvalidArgument("request: one of open, ack, nack or extend is required".into())
+                    .into())
+            }
         }
     }
 
@@ -187,10 +156,7 @@ impl Session {
     async fn settle_removed(&mut self, ack_ids: &[String], settle: Settle) -> Result<(), Status> {
         for sequence in ack_ids.iter().filter_map(|id| id.parse::<u64>().ok()) {
             if let Some(handle) = self.outstanding.remove(sequence) {
-                self.feed
-                    .settle(&handle, settle)
-                    .await
-                    .map_err(GatewayError::from)?;
+                self.feed.settle(&handle, settle).await.map_err(GatewayError::from)?;
             }
         }
         Ok(())
