@@ -123,3 +123,31 @@ async fn serve_settings_come_from_flags_over_environment() {
     let stderr = failure(flag_wins);
     assert!(stderr.contains("got 7"), "{stderr}");
 }
+
+#[tokio::test]
+async fn route_check_explains_decisions_through_the_gateway_and_offline() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let token = issue_token(&gateway, "ia", "operator").await;
+    let output = Command::new(LIAISON)
+        .args(["route", "check", "--from", "cbp", "--to", "ia", "--to", "fbi", "--topic", "border-security"])
+        .args(["--classification", "secret", "--gateway", &gateway.url(), "--token", &token])
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(printed.contains("ia: delivered by rule host-reporting-to-ia"), "{printed}");
+    assert!(printed.contains("fbi: denied, DENIAL_REASON_NO_ROUTE"), "{printed}");
+
+    // Without --to: who route-by-policy would select.
+    let output = Command::new(LIAISON)
+        .args(["route", "check", "--offline", "--from", "cbp", "--topic", "money-laundering"])
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("ia: delivered by rule host-reporting-to-ia"), "{printed}");
+    assert!(printed.contains("ice: delivered by rule border-crime-relay-cbp-ice"), "{printed}");
+    assert_eq!(printed.lines().count(), 3, "{printed}");
+}

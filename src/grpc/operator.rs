@@ -38,7 +38,13 @@ impl OperatorService for Gateway {
 
 /// Decides a hypothetical message under `router`: the RPC, and `liaison route check --offline`.
 pub fn check_route(router: &Router, request: &pb::CheckRouteRequest) -> Result<pb::CheckRouteResponse, Status> {
-    let routing = router.route(&route_request(request)?).map_err(GatewayError::from)?;
+    let route = route_request(request)?;
+    if !router.knows(&route.origin) {
+        return Err(
+            GatewayError::InvalidArgument(format!("origin: {} is not a party in the directory", route.origin)).into()
+        );
+    }
+    let routing = router.route(&route).map_err(GatewayError::from)?;
     let decisions = routing.outcomes.into_iter().map(decision).collect();
     Ok(pb::CheckRouteResponse { policy_version: routing.policy_version.to_string(), decisions })
 }
