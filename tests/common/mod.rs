@@ -22,9 +22,7 @@ use tonic::transport::Channel;
 
 /// The nats-server binary: `NATS_SERVER_BIN` or `nats-server` on PATH.
 pub fn nats_server_bin() -> PathBuf {
-    std::env::var_os("NATS_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("nats-server"))
+    std::env::var_os("NATS_SERVER_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("nats-server"))
 }
 
 /// A nats-server with JetStream on a random loopback port, killed on drop.
@@ -66,10 +64,7 @@ impl NatsServer {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -83,9 +78,7 @@ impl NatsServer {
 
     /// A plain NATS client, for checking what the gateway wrote.
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.url())
-            .await
-            .expect("connect to test nats-server")
+        async_nats::connect(self.url()).await.expect("connect to test nats-server")
     }
 }
 
@@ -97,11 +90,7 @@ impl Drop for NatsServer {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A gateway running in-process on 127.0.0.1:0 against a given NATS URL (or the embedded server).
@@ -119,10 +108,7 @@ impl TestGateway {
     }
 
     /// Starts a gateway; `tweak` adjusts the configuration first. `nats_url: None` uses the embedded server.
-    pub async fn start_with(
-        nats_url: Option<String>,
-        tweak: impl FnOnce(&mut ServeConfig),
-    ) -> TestGateway {
+    pub async fn start_with(nats_url: Option<String>, tweak: impl FnOnce(&mut ServeConfig)) -> TestGateway {
         let data_dir = tempfile::tempdir().expect("temp dir");
         Self::start_in(data_dir, nats_url, tweak).await
     }
@@ -144,35 +130,23 @@ impl TestGateway {
         tweak(&mut config);
         let key = SigningKey::load_or_create(data_dir.path()).expect("signing key");
         let issuer = Issuer::new(&key).expect("issuer");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(liaison::app::run(config, listener, async {
             let _ = stopped.await;
         }));
-        let mut gateway = TestGateway {
-            addr,
-            data_dir,
-            issuer,
-            stop: Some(stop),
-            task: Some(task),
-        };
+        let mut gateway = TestGateway { addr, data_dir, issuer, stop: Some(stop), task: Some(task) };
         gateway.wait_serving().await;
         gateway
     }
 
     async fn wait_serving(&mut self) {
-        use tonic_health::pb::{
-            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-        };
+        use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
         for _ in 0..400 {
             if let Ok(channel) = Channel::from_shared(self.url()).unwrap().connect().await {
                 let mut health = HealthClient::new(channel);
-                let request = HealthCheckRequest {
-                    service: "liaison.v1.GatewayService".into(),
-                };
+                let request = HealthCheckRequest { service: "liaison.v1.GatewayService".into() };
                 if let Ok(response) = health.check(request).await
                     && response.into_inner().status == ServingStatus::Serving as i32
                 {
@@ -194,12 +168,7 @@ impl TestGateway {
 
     pub fn token(&self, party: &str, role: Role) -> String {
         self.issuer
-            .issue(
-                &Token::parse(party).unwrap(),
-                role,
-                &format!("{party}-test"),
-                Duration::from_secs(600),
-            )
+            .issue(&Token::parse(party).unwrap(), role, &format!("{party}-test"), Duration::from_secs(600))
             .unwrap()
     }
 
@@ -209,11 +178,7 @@ impl TestGateway {
 
     /// A client authenticated as `party` in `role`.
     pub async fn client(&self, party: &str, role: Role) -> Client {
-        client_with_header(
-            &self.url(),
-            Some(format!("Bearer {}", self.token(party, role))),
-        )
-        .await
+        client_with_header(&self.url(), Some(format!("Bearer {}", self.token(party, role)))).await
     }
 
     /// Stops the gateway and waits for it; returns the data directory for a restart.
@@ -228,9 +193,7 @@ impl TestGateway {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await
-                .expect("gateway task")
-                .expect("gateway ran cleanly");
+            task.await.expect("gateway task").expect("gateway ran cleanly");
         }
     }
 }
@@ -243,37 +206,26 @@ impl Drop for TestGateway {
     }
 }
 
-type Authorize =
-    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
+type Authorize = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
 pub type Client = GatewayServiceClient<InterceptedService<Channel, Authorize>>;
 
 /// A client sending `authorization: <header>` (or nothing).
 pub async fn client_with_header(url: &str, header: Option<String>) -> Client {
-    let channel = Channel::from_shared(url.to_string())
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect to gateway");
+    let channel = Channel::from_shared(url.to_string()).unwrap().connect().await.expect("connect to gateway");
     let header: Option<MetadataValue<_>> = header.map(|header| header.parse().unwrap());
     let authorize: Authorize = Box::new(move |mut request| {
         if let Some(header) = &header {
-            request
-                .metadata_mut()
-                .insert("authorization", header.clone());
+            request.metadata_mut().insert("authorization", header.clone());
         }
         Ok(request)
     });
-    GatewayServiceClient::with_interceptor(channel, authorize)
-        .max_decoding_message_size(64 * 1024 * 1024)
+    GatewayServiceClient::with_interceptor(channel, authorize).max_decoding_message_size(64 * 1024 * 1024)
 }
 
 /// An unclassified report to `recipients` on `topic` with `body`, every optional field filled.
 pub fn envelope(recipients: &[&str], topic: &str, body: &[u8]) -> pb::Envelope {
     pb::Envelope {
-        recipients: recipients
-            .iter()
-            .map(|recipient| recipient.to_string())
-            .collect(),
+        recipients: recipients.iter().map(|recipient| recipient.to_string()).collect(),
         kind: pb::Kind::Report as i32,
         topic: topic.to_string(),
         markings: Some(pb::Markings {
@@ -283,16 +235,11 @@ pub fn envelope(recipients: &[&str], topic: &str, body: &[u8]) -> pb::Envelope {
             tlp: pb::Tlp::Amber as i32,
         }),
         precedence: pb::Precedence::Priority as i32,
-        created_at: Some(prost_types::Timestamp {
-            seconds: 1_790_000_000,
-            nanos: 123_000_000,
-        }),
+        created_at: Some(prost_types::Timestamp { seconds: 1_790_000_000, nanos: 123_000_000 }),
         title: "Structured deposits".to_string(),
         body: body.to_vec().into(),
         content_type: "text/plain".to_string(),
-        attributes: [("case".to_string(), "2026-0042".to_string())]
-            .into_iter()
-            .collect(),
+        attributes: [("case".to_string(), "2026-0042".to_string())].into_iter().collect(),
         ..Default::default()
     }
 }
@@ -300,9 +247,7 @@ pub fn envelope(recipients: &[&str], topic: &str, body: &[u8]) -> pb::Envelope {
 /// Publishes and returns the receipt, panicking on error.
 pub async fn publish(client: &mut Client, envelope: pb::Envelope) -> pb::Receipt {
     client
-        .publish(pb::PublishRequest {
-            envelope: Some(envelope),
-        })
+        .publish(pb::PublishRequest { envelope: Some(envelope) })
         .await
         .expect("publish accepted")
         .into_inner()
@@ -318,39 +263,22 @@ pub struct Subscription {
 }
 
 /// Opens a subscription with `open` and waits for `opened`.
-pub async fn subscribe(
-    client: &mut Client,
-    open: pb::OpenSubscription,
-) -> Result<Subscription, tonic::Status> {
+pub async fn subscribe(client: &mut Client, open: pb::OpenSubscription) -> Result<Subscription, tonic::Status> {
     use pb::subscribe_request::Request;
     let (requests, outgoing) = mpsc::channel(64);
-    requests
-        .send(pb::SubscribeRequest {
-            request: Some(Request::Open(open)),
-        })
-        .await
-        .unwrap();
-    let mut responses = client
-        .subscribe(ReceiverStream::new(outgoing))
-        .await?
-        .into_inner();
+    requests.send(pb::SubscribeRequest { request: Some(Request::Open(open)) }).await.unwrap();
+    let mut responses = client.subscribe(ReceiverStream::new(outgoing)).await?.into_inner();
     match responses.message().await? {
-        Some(pb::SubscribeResponse {
-            response: Some(pb::subscribe_response::Response::Opened(opened)),
-        }) => Ok(Subscription {
-            requests,
-            responses,
-            opened,
-        }),
+        Some(pb::SubscribeResponse { response: Some(pb::subscribe_response::Response::Opened(opened)) }) => {
+            Ok(Subscription { requests, responses, opened })
+        }
         other => panic!("expected opened, got {other:?}"),
     }
 }
 
 /// A start position reading everything retained.
 pub fn from_beginning() -> Option<pb::StartPosition> {
-    Some(pb::StartPosition {
-        position: Some(pb::start_position::Position::All(())),
-    })
+    Some(pb::StartPosition { position: Some(pb::start_position::Position::All(())) })
 }
 
 impl Subscription {
@@ -371,11 +299,7 @@ impl Subscription {
         let mut deliveries = Vec::new();
         while deliveries.len() < count {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(
-                !left.is_zero(),
-                "got {} of {count} deliveries in time",
-                deliveries.len()
-            );
+            assert!(!left.is_zero(), "got {} of {count} deliveries in time", deliveries.len());
             deliveries.extend(self.next_batch(left).await);
         }
         assert_eq!(deliveries.len(), count, "more deliveries than expected");
@@ -383,17 +307,9 @@ impl Subscription {
     }
 
     pub async fn ack(&self, deliveries: &[pb::Delivery]) {
-        let ack_ids = deliveries
-            .iter()
-            .map(|delivery| delivery.ack_id.clone())
-            .collect();
+        let ack_ids = deliveries.iter().map(|delivery| delivery.ack_id.clone()).collect();
         let request = pb::subscribe_request::Request::Ack(pb::Acknowledge { ack_ids });
-        self.requests
-            .send(pb::SubscribeRequest {
-                request: Some(request),
-            })
-            .await
-            .unwrap();
+        self.requests.send(pb::SubscribeRequest { request: Some(request) }).await.unwrap();
     }
 }
 
@@ -404,9 +320,7 @@ pub fn delivered_sequence(receipt: &pb::Receipt, party: &str) -> u64 {
         .iter()
         .find(|outcome| outcome.party == party)
         .and_then(|outcome| match &outcome.outcome {
-            Some(pb::recipient_outcome::Outcome::Delivered(delivered)) => {
-                Some(delivered.stream_sequence)
-            }
+            Some(pb::recipient_outcome::Outcome::Delivered(delivered)) => Some(delivered.stream_sequence),
             _ => None,
         })
         .unwrap_or_else(|| panic!("{party} not delivered in {receipt:?}"))
