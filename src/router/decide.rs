@@ -146,32 +146,41 @@ impl Router {
 
     /// Denies deliveries whose rule needs a relay party that is not receiving the message.
     fn apply_relays(&self, outcomes: &mut [Outcome], relays: &[(usize, u32)], origin: u32) {
-        let mut delivered = FixedBitSet::with_capacity(self.directory.len());
-        for outcome in outcomes.iter() {
-            if let Outcome::Deliver(approval) = outcome
-                && let Some(index) = self.directory.index_of(approval.recipient())
-            {
-                delivered.insert(index as usize);
+        // A denial can take away the relay another delivery depends on, so repeat until nothing changes
+        // (at most once per relayed delivery).
+        loop {
+            let mut delivered = FixedBitSet::with_capacity(self.directory.len());
+            for outcome in outcomes.iter() {
+                if let Outcome::Deliver(approval) = outcome
+                    && let Some(index) = self.directory.index_of(approval.recipient())
+                {
+                    delivered.insert(index as usize);
+                }
             }
-        }
-        for &(position, relay) in relays {
-            if relay == origin || delivered.contains(relay as usize) {
-                continue;
+            let mut changed = false;
+            for &(position, relay) in relays {
+                if relay == origin || delivered.contains(relay as usize) {
+                    continue;
+                }
+                let Outcome::Deliver(approval) = &outcomes[position] else {
+                    continue;
+                };
+                let relay_party = &self.directory.party(relay).id;
+                let explanation = format!(
+                    "rule {} lets {} send to {} only through {relay_party}: {relay_party} must receive the message too",
+                    approval.rule, approval.origin, approval.recipient
+                );
+                outcomes[position] = Outcome::Deny(Denial {
+                    recipient: approval.recipient.clone(),
+                    reason: DenialReason::RelayRequired,
+                    explanation,
+                    rule: Some(approval.rule.clone()),
+                });
+                changed = true;
             }
-            let Outcome::Deliver(approval) = &outcomes[position] else {
-                continue;
-            };
-            let relay_party = &self.directory.party(relay).id;
-            let explanation = format!(
-                "rule {} lets {} send to {} only through {relay_party}: {relay_party} must receive the message too",
-                approval.rule, approval.origin, approval.recipient
-            );
-            outcomes[position] = Outcome::Deny(Denial {
-                recipient: approval.recipient.clone(),
-                reason: DenialReason::RelayRequired,
-                explanation,
-                rule: Some(approval.rule.clone()),
-            });
+            if !changed {
+                return;
+            }
         }
     }
 
