@@ -66,11 +66,13 @@ impl Router {
             }
             if !rule.admits(request) {
                 limited.get_or_insert(rule_index);
-            } else if rule.relay.is_none() {
+                continue;
+            }
+            if chosen.is_none_or(|current| self.strictness(rule_index) < self.strictness(current)) {
                 chosen = Some(rule_index);
-                break;
-            } else {
-                chosen.get_or_insert(rule_index);
+                if self.strictness(rule_index) == (false, false) {
+                    break;
+                }
             }
         }
         let Some(rule_index) = chosen else {
@@ -113,7 +115,7 @@ impl Router {
             }
             for recipient in rule.to.ones() {
                 let current = best[recipient];
-                if current == NONE || (self.policy.rule(current).relay.is_some() && rule.relay.is_none()) {
+                if current == NONE || self.strictness(rule_index) < self.strictness(current) {
                     best[recipient] = rule_index;
                 }
             }
@@ -182,6 +184,13 @@ impl Router {
                 return;
             }
         }
+    }
+
+    /// Among rules admitting a message, the least strict decides: no relay before relay, then no release
+    /// requirement before one; ties go to the earlier rule.
+    fn strictness(&self, rule_index: u32) -> (bool, bool) {
+        let rule = self.policy.rule(rule_index);
+        (rule.relay.is_some(), rule.release_required)
     }
 
     fn approve(&self, request: &RouteRequest, recipient: &PartyId, rule_index: u32) -> Approval {

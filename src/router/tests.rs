@@ -341,3 +341,30 @@ fn the_shipped_files_model_the_seed_organisations() {
     let field = directory.get(&party("nypd")).unwrap();
     assert_eq!(field.fusion_center, Some(party("fc-ny")));
 }
+
+#[test]
+fn the_least_strict_admitting_rule_decides() {
+    let router = custom(
+        r#"
+        [[rule]]
+        name = "released-only"
+        from = ["ia"]
+        to = ["can"]
+        release-required = true
+        [[rule]]
+        name = "relayed"
+        from = ["ia"]
+        to = ["can"]
+        relay = "cbp"
+        [[rule]]
+        name = "plain"
+        from = ["ia"]
+        to = ["can"]
+        "#,
+    );
+    for recipients in [&["can"][..], &[][..]] {
+        let routing = router.route(&request("ia", recipients, "border-security", "U")).unwrap();
+        let Outcome::Deliver(approval) = &routing.outcomes[0] else { panic!("can denied: {routing:?}") };
+        assert_eq!(approval.rule(), "plain");
+    }
+}
