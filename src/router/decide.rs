@@ -66,13 +66,11 @@ impl Router {
             }
             if !rule.admits(request) {
                 limited.get_or_insert(rule_index);
-                continue;
-            }
-            if chosen.is_none_or(|current| self.strictness(rule_index) < self.strictness(current)) {
+            } else if rule.relay.is_none() {
                 chosen = Some(rule_index);
-                if self.strictness(rule_index) == (false, false) {
-                    break;
-                }
+                break;
+            } else {
+                chosen.get_or_insert(rule_index);
             }
         }
         let Some(rule_index) = chosen else {
@@ -81,10 +79,37 @@ impl Router {
         let rule = self.policy.rule(rule_index);
         let origin_party = self.directory.party(origin);
         let party = self.directory.party(index);
-        if let Some((reason, why)) = markings::check(request, origin_party, party, true, rule) {
-            return (deny(reason, why, Some(rule.name.clone())), None);
+        let Some((reason, why)) = markings::check(request, origin_party, party, true, rule) else {
+            return (Outcome::Deliver(self.approve(request, recipient, rule_index)), rule.relay);
+        };
+        // The rule's own requirements (release) may be what failed: another admitting rule may allow it.
+        if let Some(other) = self.alternative_rule(request, origin, index, rule_index) {
+            let relay = self.policy.rule(other).relay;
+            return (Outcome::Deliver(self.approve(request, recipient, other)), relay);
         }
-        (Outcome::Deliver(self.approve(request, recipient, rule_index)), rule.relay)
+        (deny(reason, why, Some(rule.name.clone())), None)
+    }
+
+    /// After `refused` failed the marking checks, the least strict other rule covering the edge that
+    /// admits the message and passes them (off the hot path: only on denials).
+    fn alternative_rule(&self, request: &RouteRequest, origin: u32, recipient: u32, refused: u32) -> Option<u32> {
+        let origin_party = self.directory.party(origin);
+        let party = self.directory.party(recipient);
+        let mut candidates: Vec<u32> = self
+            .policy
+            .rules_from(origin)
+            .iter()
+            .copied()
+            .filter(|&index| index != refused)
+            .filter(|&index| {
+                let rule = self.policy.rule(index);
+                rule.to.contains(recipient as usize) && rule.admits(request)
+            })
+            .collect();
+        candidates.sort_by_key(|&index| self.strictness(index));
+        candidates
+            .into_iter()
+            .find(|&index| markings::check(request, origin_party, party, true, self.policy.rule(index)).is_none())
     }
 
     fn no_rule(&self, request: &RouteRequest, recipient: &PartyId, limited: Option<u32>) -> Outcome {

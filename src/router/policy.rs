@@ -85,32 +85,48 @@ struct RawRule {
 // === impl Rule ===
 
 impl Rule {
-    /// Does the message fall within the rule's limits?
+    /// Does the message fall within the rule's limits? Allocation-free: this is on the hot path.
     pub fn admits(&self, request: &RouteRequest) -> bool {
-        self.limit_failed(request).is_none()
+        self.failed_limit(request).is_none()
     }
 
     /// The first limit the message falls outside of, as a phrase for explanations.
     pub fn limit_failed(&self, request: &RouteRequest) -> Option<String> {
+        Some(match self.failed_limit(request)? {
+            Limit::Kind => format!("kinds other than {}", request.kind),
+            Limit::Topic => format!("topics other than {}", request.topic),
+            Limit::Classification(max) => format!("material above {}", max.banner()),
+            Limit::Precedence => format!("{} precedence", format!("{:?}", request.precedence).to_uppercase()),
+        })
+    }
+
+    fn failed_limit(&self, request: &RouteRequest) -> Option<Limit> {
         if self.kinds != 0 && self.kinds & kind_bit(request.kind) == 0 {
-            return Some(format!("kinds other than {}", request.kind));
+            return Some(Limit::Kind);
         }
         if let Some(topics) = &self.topics
             && !topics.contains(&request.topic)
         {
-            return Some(format!("topics other than {}", request.topic));
+            return Some(Limit::Topic);
         }
         if let Some(max) = self.max_classification
             && request.markings.classification > max
         {
-            return Some(format!("material above {}", max.banner()));
+            return Some(Limit::Classification(max));
         }
         if self.precedences != 0 && self.precedences & precedence_bit(request.precedence) == 0 {
-            let precedence = format!("{:?}", request.precedence).to_uppercase();
-            return Some(format!("{precedence} precedence"));
+            return Some(Limit::Precedence);
         }
         None
     }
+}
+
+/// Which limit of a rule a message falls outside of.
+enum Limit {
+    Kind,
+    Topic,
+    Classification(Classification),
+    Precedence,
 }
 
 fn kind_bit(kind: Kind) -> u8 {
