@@ -23,33 +23,22 @@ pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
 
 /// Refuses callers whose role may not publish.
 pub fn require_publisher(caller: &Caller) -> Result<(), GatewayError> {
-    if caller.role.may_publish() {
-        return Ok(());
-    }
-    Err(GatewayError::PermissionDenied(format!(
-        "role {} may not publish; publishing needs role agency-system",
-        caller.role.name()
-    )))
+    require(caller, caller.role.may_publish(), "publish; publishing needs role agency-system")
 }
 
 /// Refuses callers whose role may not subscribe.
 pub fn require_subscriber(caller: &Caller) -> Result<(), GatewayError> {
-    if caller.role.may_subscribe() {
-        return Ok(());
-    }
-    Err(GatewayError::PermissionDenied(format!(
-        "role {} may not subscribe; subscribing needs role agency-system or analyst",
-        caller.role.name()
-    )))
+    require(caller, caller.role.may_subscribe(), "subscribe; subscribing needs role agency-system or analyst")
 }
 
 /// Refuses callers whose role may not use the operator services.
 pub fn require_operator(caller: &Caller) -> Result<(), GatewayError> {
-    if caller.role.may_operate() {
-        return Ok(());
+    require(caller, caller.role.may_operate(), "use the operator services; they need role operator or admin")
+}
+
+fn require(caller: &Caller, allowed: bool, what: &str) -> Result<(), GatewayError> {
+    match allowed {
+        true => Ok(()),
+        false => Err(GatewayError::PermissionDenied(format!("role {} may not {what}", caller.role.name()))),
     }
-    Err(GatewayError::PermissionDenied(format!(
-        "role {} may not use the operator services; they need role operator or admin",
-        caller.role.name()
-    )))
 }
