@@ -39,13 +39,44 @@ impl NatsServer {
 
     /// Starts with extra command-line arguments (e.g. `-c config`).
     pub async fn start_with_args(extra: &[&str]) -> NatsServer {
+        Self::start_with_env(extra, &[]).await
+    }
+
+    /// Starts with extra arguments and environment variables.
+    pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> NatsServer {
+        Self::spawn(
+            |store| {
+                let mut args = vec!["-js".to_string(), "-sd".to_string(), store.display().to_string()];
+                args.extend(extra.iter().map(|arg| arg.to_string()));
+                args
+            },
+            env,
+        )
+        .await
+    }
+
+    /// Starts from a configuration file that `config` writes given the temp store directory (the file
+    /// owns JetStream and its store), with environment variables for its `$VAR` references.
+    pub async fn start_configured(config: impl Fn(&std::path::Path) -> String, env: &[(&str, &str)]) -> NatsServer {
+        Self::spawn(
+            |store| {
+                let path = store.join("nats-server.conf");
+                std::fs::write(&path, config(&store.join("jetstream"))).expect("write test config");
+                vec!["-c".to_string(), path.display().to_string()]
+            },
+            env,
+        )
+        .await
+    }
+
+    async fn spawn(args: impl Fn(&std::path::Path) -> Vec<String>, env: &[(&str, &str)]) -> NatsServer {
         for _attempt in 0..5 {
             let store = tempfile::tempdir().expect("temp dir");
             let port = free_port();
             let child = Command::new(nats_server_bin())
-                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-                .arg(store.path())
-                .args(extra)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+                .args(args(store.path()))
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
