@@ -12,14 +12,14 @@ use crate::bus::Bus;
 use crate::config::ServeConfig;
 use crate::embedded::{EmbeddedNats, EmbeddedOptions};
 use crate::grpc::{self, Gateway};
-use crate::identity::{SigningKey, Verifier};
+use crate::identity::{SigningKey, Verifier, trusted_public_keys};
 use crate::policy_store::PolicyStore;
 
 /// Runs a gateway on `listener` until `shutdown` completes, then drains and stops.
 pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let policy = Arc::new(PolicyStore::load(config.policy_files.clone())?);
     let signing_key = SigningKey::load_or_create(&config.data_dir)?;
-    let verifier = Verifier::new(&[&signing_key])?;
+    let verifier = Verifier::new(&[&signing_key])?.trust(&trusted_public_keys(&config.data_dir)?)?;
 
     let embedded = match &config.nats_url {
         Some(_) => None,

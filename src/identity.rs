@@ -6,5 +6,5 @@
 mod keys;
 mod token;
 
-pub use keys::{KeyError, SigningKey};
-pub use token::{AuthError, Caller, Claims, Issuer, Role, Verifier};
+pub use keys::{KeyError, SigningKey, trusted_public_keys};
+pub use token::{AuthError, Caller, Claims, Grant, Issuer, Role, Verifier};

@@ -151,3 +151,27 @@ async fn route_check_explains_decisions_through_the_gateway_and_offline() {
     assert!(printed.contains("ice: delivered by rule border-crime-relay-cbp-ice"), "{printed}");
     assert_eq!(printed.lines().count(), 3, "{printed}");
 }
+
+#[tokio::test]
+async fn rotating_the_signing_key_keeps_issued_tokens_valid() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let before = issue_token(&gateway, "cbp", "agency-system").await;
+    let output = Command::new(LIAISON)
+        .args(["token", "rotate-key", "--data-dir"])
+        .arg(gateway.data_dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("now signing with key "));
+    let after = issue_token(&gateway, "cbp", "agency-system").await;
+
+    // Restart the gateway on the same data directory: both tokens work.
+    let data_dir = gateway.stop().await;
+    let gateway = TestGateway::start_in(data_dir, Some(nats.url()), |_| {}).await;
+    for token in [&before, &after] {
+        let mut client = client_with_header(&gateway.url(), Some(format!("Bearer {token}"))).await;
+        publish(&mut client, envelope(&["ia"], "border-security", b"after rotation")).await;
+    }
+}

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::identity::{Issuer, Role, SigningKey};
-use crate::model::Token;
+use crate::identity::{Grant, Issuer, Role, SigningKey};
+use crate::model::{Classification, Token};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TokenCommand {
@@ -24,21 +24,45 @@ pub enum TokenCommand {
         /// How long the token is valid, e.g. `12h`.
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         ttl: Duration,
+        /// The person's own clearance, which limits what they receive: unclassified, confidential, secret,
+        /// top-secret.
+        #[arg(long, value_parser = parse_clearance)]
+        clearance: Option<Classification>,
+        /// The person's nationality (ISO 3166 alpha-3), checked against NOFORN and REL TO.
+        #[arg(long)]
+        nationality: Option<String>,
+        /// The gateway's data directory, which holds the signing key.
+        #[arg(long, env = "LIAISON_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Start signing with a new key; the old one stays trusted so its tokens work until they expire.
+    /// Restart the gateway (one at a time) to pick it up.
+    RotateKey {
         /// The gateway's data directory, which holds the signing key.
         #[arg(long, env = "LIAISON_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
 }
 
+fn parse_clearance(value: &str) -> Result<Classification, String> {
+    Classification::from_name(value).ok_or_else(|| "one of unclassified, confidential, secret, top-secret".to_string())
+}
+
 pub fn run(command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Issue { party, role, subject, ttl, data_dir } => {
+        TokenCommand::Issue { party, role, subject, ttl, clearance, nationality, data_dir } => {
             let party = Token::parse(&party).context("--party")?;
             let data_dir = data_dir.unwrap_or_else(crate::config::default_data_dir);
             let key = SigningKey::load(&data_dir)?;
             let subject = subject.unwrap_or_else(|| format!("{party}-{}", role.name()));
-            let token = Issuer::new(&key)?.issue(&party, role, &subject, ttl)?;
-            println!("{token}");
+            let grant = Grant { party, role, subject, clearance, nationality, ttl };
+            println!("{}", Issuer::new(&key)?.grant(&grant)?);
+            Ok(())
+        }
+        TokenCommand::RotateKey { data_dir } => {
+            let data_dir = data_dir.unwrap_or_else(crate::config::default_data_dir);
+            let key = SigningKey::rotate(&data_dir)?;
+            println!("now signing with key {}; earlier keys stay trusted", key.kid());
             Ok(())
         }
     }

@@ -32,7 +32,8 @@ impl OperatorService for Gateway {
             .map(|entry| pb::DenialCount { reason: convert::denial_reason(*entry.key()) as i32, count: *entry.value() })
             .collect();
         counts.sort_by_key(|count| count.reason);
-        Ok(Response::new(pb::ListDenialCountsResponse { counts }))
+        let withheld = self.withheld.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(Response::new(pb::ListDenialCountsResponse { counts, withheld }))
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Gateway {
     pub(super) policy: Arc<PolicyStore>,
     /// Denials since start, by reason.
     pub(super) denials: Arc<dashmap::DashMap<DenialReason, u64>>,
+    /// Deliveries withheld since start because they exceeded a subscriber's personal clearance.
+    pub(super) withheld: Arc<std::sync::atomic::AtomicU64>,
     pub(super) bus: Bus,
     pub(super) limits: Arc<Limits>,
     /// Cancelled when shutdown starts: open streams end so the server can drain.
@@ -71,7 +73,19 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(policy: Arc<PolicyStore>, bus: Bus, limits: Limits) -> Gateway {
-        Gateway { policy, denials: Arc::default(), bus, limits: Arc::new(limits), shutdown: CancellationToken::new() }
+        Gateway {
+            policy,
+            denials: Arc::default(),
+            withheld: Arc::default(),
+            bus,
+            limits: Arc::new(limits),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Counts one delivery withheld from a subscriber.
+    pub(super) fn count_withheld(&self) {
+        self.withheld.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Counts one denial.

@@ -5,6 +5,7 @@
 //! deliveries (bounded by max outstanding messages and bytes) with the client's acks, nacks and extensions.
 
 mod outstanding;
+mod personal;
 mod session;
 
 use std::time::Duration;
@@ -69,7 +70,7 @@ pub async fn start(
     let opened = pb::SubscribeResponse { response: Some(pb::subscribe_response::Response::Opened(opened)) };
     responses.send(Ok(opened)).await.map_err(|_| Status::cancelled("client went away"))?;
     let span = tracing::info_span!("subscribe", party = %caller.party, consumer = feed.name());
-    let session = session::Session::new(feed, window, gateway.shutdown.clone());
+    let session = session::Session::new(feed, window, caller, gateway.clone());
     tokio::spawn(tracing::Instrument::instrument(session.run(requests, responses), span));
     Ok(ReceiverStream::new(receiver))
 }

@@ -5,10 +5,16 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
+use ed25519_dalek::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding,
+};
 
 /// File name of the signing key inside the data directory.
 pub const SIGNING_KEY_FILE: &str = "signing-key.pem";
+
+/// Folder of trusted public keys (SPKI PEM, one per file) inside the data directory: keys retired by a
+/// rotation, or other gateways' keys. Tokens signed by any of them verify.
+pub const TRUSTED_KEYS_DIR: &str = "trusted-keys";
 
 /// A loaded signing key with its key id.
 pub struct SigningKey {
@@ -65,9 +71,26 @@ impl SigningKey {
         Ok(SigningKey::from_key(key))
     }
 
+    /// Retires the current key into the trusted keys (so tokens it signed stay valid until they expire) and
+    /// starts signing with a new one.
+    pub fn rotate(data_dir: &Path) -> Result<SigningKey, KeyError> {
+        let current = SigningKey::load(data_dir)?;
+        let trusted = data_dir.join(TRUSTED_KEYS_DIR);
+        let file_error =
+            |path: &Path, error: std::io::Error| KeyError::File { path: path.to_path_buf(), reason: error.to_string() };
+        fs::create_dir_all(&trusted).map_err(|error| file_error(&trusted, error))?;
+        let retired = trusted.join(format!("{}.pem", current.kid()));
+        fs::write(&retired, current.public_pem()).map_err(|error| file_error(&retired, error))?;
+        let path = data_dir.join(SIGNING_KEY_FILE);
+        let replaced = data_dir.join(format!("{SIGNING_KEY_FILE}.retired"));
+        fs::rename(&path, &replaced).map_err(|error| file_error(&path, error))?;
+        let new = SigningKey::load_or_create(data_dir)?;
+        fs::remove_file(&replaced).map_err(|error| file_error(&replaced, error))?;
+        Ok(new)
+    }
+
     fn from_key(key: ed25519_dalek::SigningKey) -> SigningKey {
-        let public = key.verifying_key().to_bytes();
-        let kid = public[..8].iter().map(|byte| format!("{byte:02x}")).collect();
+        let kid = kid_of(&key.verifying_key());
         SigningKey { key, kid }
     }
 
@@ -84,4 +107,28 @@ impl SigningKey {
     pub(super) fn public_pem(&self) -> String {
         self.key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap_or_default()
     }
+}
+
+fn kid_of(key: &ed25519_dalek::VerifyingKey) -> String {
+    key.to_bytes()[..8].iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The trusted public keys of a data directory, as (key id, SPKI PEM), sorted by key id.
+pub fn trusted_public_keys(data_dir: &Path) -> Result<Vec<(String, String)>, KeyError> {
+    let dir = data_dir.join(TRUSTED_KEYS_DIR);
+    let Ok(entries) = fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let mut keys = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|extension| extension != "pem") {
+            continue;
+        }
+        let file_error = |reason: String| KeyError::File { path: path.clone(), reason };
+        let pem = fs::read_to_string(&path).map_err(|error| file_error(error.to_string()))?;
+        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem)
+            .map_err(|error| file_error(format!("not an Ed25519 public key: {error}")))?;
+        keys.push((kid_of(&key), pem));
+    }
+    keys.sort();
+    Ok(keys)
 }

@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::SigningKey;
-use crate::model::{PartyId, Token};
+use crate::model::{Classification, PartyId, Token};
 
 /// Issuer name written into and required in every token.
 const ISSUER: &str = "liaison";
@@ -36,6 +36,24 @@ pub struct Claims {
     pub iss: String,
     pub iat: u64,
     pub exp: u64,
+    /// The person's own clearance (`unclassified` ... `top-secret`), which may be below the party's
+    /// accreditation; deliveries above it are withheld.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clearance: Option<String>,
+    /// The person's nationality (ISO 3166 alpha-3), checked against NOFORN and REL TO at delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nationality: Option<String>,
+}
+
+/// What a new token grants.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub party: PartyId,
+    pub role: Role,
+    pub subject: String,
+    pub clearance: Option<Classification>,
+    pub nationality: Option<String>,
+    pub ttl: Duration,
 }
 
 /// A verified caller.
@@ -44,6 +62,10 @@ pub struct Caller {
     pub party: PartyId,
     pub role: Role,
     pub subject: String,
+    /// Personal clearance, if the token limits it.
+    pub clearance: Option<Classification>,
+    /// Personal nationality, if the token states it.
+    pub nationality: Option<String>,
 }
 
 /// Why a token was not accepted.
@@ -111,14 +133,23 @@ impl Issuer {
 
     /// Mints a token for `subject` acting for `party` in `role`, valid for `ttl`.
     pub fn issue(&self, party: &PartyId, role: Role, subject: &str, ttl: Duration) -> Result<String, AuthError> {
+        let grant =
+            Grant { party: party.clone(), role, subject: subject.to_string(), clearance: None, nationality: None, ttl };
+        self.grant(&grant)
+    }
+
+    /// Mints a token for a grant, including personal clearance and nationality.
+    pub fn grant(&self, grant: &Grant) -> Result<String, AuthError> {
         let now = unix_now();
         let claims = Claims {
-            sub: subject.to_string(),
-            party: party.to_string(),
-            role,
+            sub: grant.subject.clone(),
+            party: grant.party.to_string(),
+            role: grant.role,
             iss: ISSUER.to_string(),
             iat: now,
-            exp: now + ttl.as_secs().max(1),
+            exp: now + grant.ttl.as_secs().max(1),
+            clearance: grant.clearance.map(|level| level.name().to_string()),
+            nationality: grant.nationality.clone(),
         };
         self.issue_claims(&claims)
     }
@@ -149,6 +180,17 @@ impl Verifier {
         Ok(Verifier { keys: decoding, validation })
     }
 
+    /// Also trusts public keys (SPKI PEM) by key id: earlier signing keys kept after a rotation, or other
+    /// gateways' keys.
+    pub fn trust(mut self, public_keys: &[(String, String)]) -> Result<Verifier, AuthError> {
+        for (kid, pem) in public_keys {
+            let public =
+                DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|error| AuthError::Invalid(error.to_string()))?;
+            self.keys.insert(kid.clone(), public);
+        }
+        Ok(self)
+    }
+
     /// Checks an `authorization` header value and returns the caller.
     pub fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
@@ -169,7 +211,19 @@ impl Verifier {
             })?;
         let claims = data.claims;
         let party = Token::parse(&claims.party).map_err(|error| AuthError::Invalid(format!("party: {error}")))?;
-        Ok(Caller { party, role: claims.role, subject: claims.sub })
+        let clearance = claims
+            .clearance
+            .map(|name| {
+                Classification::from_name(&name)
+                    .ok_or_else(|| AuthError::Invalid(format!("clearance: unknown level {name:?}")))
+            })
+            .transpose()?;
+        if let Some(nationality) = &claims.nationality
+            && (nationality.len() != 3 || !nationality.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(AuthError::Invalid(format!("nationality: {nationality:?} is not an ISO 3166 alpha-3 code")));
+        }
+        Ok(Caller { party, role: claims.role, subject: claims.sub, clearance, nationality: claims.nationality })
     }
 }
 

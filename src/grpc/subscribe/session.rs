@@ -11,7 +11,9 @@ use crate::bus::{Feed, FeedMessage, Settle};
 
 use super::Window;
 use super::outstanding::Outstanding;
+use crate::grpc::server::Gateway;
 use crate::grpc::{GatewayError, convert};
+use crate::identity::Caller;
 
 /// Most deliveries per response message.
 const MAX_BATCH: usize = 128;
@@ -24,12 +26,16 @@ pub struct Session {
     feed: Feed,
     window: Window,
     outstanding: Outstanding,
+    /// Whose session this is: every delivery is re-checked against their personal clearance.
+    caller: Caller,
+    gateway: Gateway,
     shutdown: CancellationToken,
 }
 
 impl Session {
-    pub fn new(feed: Feed, window: Window, shutdown: CancellationToken) -> Session {
-        Session { feed, window, outstanding: Outstanding::default(), shutdown }
+    pub fn new(feed: Feed, window: Window, caller: Caller, gateway: Gateway) -> Session {
+        let shutdown = gateway.shutdown.clone();
+        Session { feed, window, outstanding: Outstanding::default(), caller, gateway, shutdown }
     }
 
     /// Runs until the client half-closes or goes away, the feed ends, or the gateway shuts down.
@@ -112,6 +118,19 @@ impl Session {
             }
         };
         let sequence = message.stream_sequence;
+        if let Some(why) = super::personal::withhold_reason(&self.caller, &envelope) {
+            // Settled for this subscriber so it does not come back; the person never sees it.
+            tracing::warn!(
+                party = %self.caller.party,
+                subject = %self.caller.subject,
+                message_id = %envelope.id,
+                sequence,
+                "delivery withheld: {why}"
+            );
+            self.gateway.count_withheld();
+            let _ = self.feed.settle(&message.ack, Settle::Reject).await;
+            return None;
+        }
         self.outstanding.insert(sequence, message.ack, message.payload.len(), self.window.ack_deadline);
         Some(pb::Delivery {
             ack_id: sequence.to_string(),

@@ -15,7 +15,10 @@ fn round_trip() {
     let party = Token::parse("cbp").unwrap();
     let token = issuer.issue(&party, Role::AgencySystem, "cbp-ingest", Duration::from_secs(60)).unwrap();
     let caller = verifier.verify_header(Some(&format!("Bearer {token}"))).unwrap();
-    assert_eq!(caller, Caller { party, role: Role::AgencySystem, subject: "cbp-ingest".into() });
+    assert_eq!(
+        caller,
+        Caller { party, role: Role::AgencySystem, subject: "cbp-ingest".into(), clearance: None, nationality: None }
+    );
 }
 
 #[test]
@@ -24,8 +27,7 @@ fn rejections() {
     let (_other_dir, other) = new_key();
     let issuer = Issuer::new(&key).unwrap();
     let verifier = Verifier::new(&[&key]).unwrap();
-    let expired =
-        Claims { sub: "x".into(), party: "cbp".into(), role: Role::Analyst, iss: ISSUER.into(), iat: 1, exp: 2 };
+    let expired = Claims { exp: 2, iat: 1, ..issuer_claims() };
     let expired = issuer.issue_claims(&expired).unwrap();
     assert_eq!(verifier.verify(&expired), Err(AuthError::Expired));
     let foreign =
@@ -39,7 +41,16 @@ fn rejections() {
 }
 
 fn issuer_claims() -> Claims {
-    Claims { sub: "x".into(), party: "cbp".into(), role: Role::Analyst, iss: ISSUER.into(), iat: 0, exp: 0 }
+    Claims {
+        sub: "x".into(),
+        party: "cbp".into(),
+        role: Role::Analyst,
+        iss: ISSUER.into(),
+        iat: 0,
+        exp: 0,
+        clearance: None,
+        nationality: None,
+    }
 }
 
 #[test]
@@ -51,4 +62,47 @@ fn key_is_persistent_and_private() {
     let mode =
         std::fs::metadata(dir.path().join(crate::identity::keys::SIGNING_KEY_FILE)).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn personal_clearance_and_nationality_travel_in_the_token() {
+    let (_dir, key) = new_key();
+    let issuer = Issuer::new(&key).unwrap();
+    let verifier = Verifier::new(&[&key]).unwrap();
+    let grant = Grant {
+        party: Token::parse("ia").unwrap(),
+        role: Role::Analyst,
+        subject: "analyst-7".into(),
+        clearance: Some(crate::model::Classification::Confidential),
+        nationality: Some("USA".into()),
+        ttl: Duration::from_secs(60),
+    };
+    let caller = verifier.verify(&issuer.grant(&grant).unwrap()).unwrap();
+    assert_eq!(caller.clearance, Some(crate::model::Classification::Confidential));
+    assert_eq!(caller.nationality.as_deref(), Some("USA"));
+    let bad = Claims { clearance: Some("cosmic".into()), exp: unix_now() + 60, ..issuer_claims() };
+    assert!(matches!(verifier.verify(&issuer.issue_claims(&bad).unwrap()), Err(AuthError::Invalid(_))));
+    let bad = Claims { nationality: Some("us".into()), exp: unix_now() + 60, ..issuer_claims() };
+    assert!(matches!(verifier.verify(&issuer.issue_claims(&bad).unwrap()), Err(AuthError::Invalid(_))));
+}
+
+#[test]
+fn rotation_keeps_tokens_of_the_previous_key_valid() {
+    let (dir, old_key) = new_key();
+    let party = Token::parse("cbp").unwrap();
+    let old_token =
+        Issuer::new(&old_key).unwrap().issue(&party, Role::AgencySystem, "x", Duration::from_secs(60)).unwrap();
+    let new_key = SigningKey::rotate(dir.path()).unwrap();
+    assert_ne!(new_key.kid(), old_key.kid());
+    assert_eq!(SigningKey::load(dir.path()).unwrap().kid(), new_key.kid());
+    let trusted = crate::identity::trusted_public_keys(dir.path()).unwrap();
+    assert_eq!(trusted.iter().map(|(kid, _)| kid.as_str()).collect::<Vec<_>>(), [old_key.kid()]);
+    let verifier = Verifier::new(&[&new_key]).unwrap().trust(&trusted).unwrap();
+    assert_eq!(verifier.verify(&old_token).unwrap().party, party);
+    let new_token =
+        Issuer::new(&new_key).unwrap().issue(&party, Role::AgencySystem, "x", Duration::from_secs(60)).unwrap();
+    assert_eq!(verifier.verify(&new_token).unwrap().party, party);
+    // Without the trusted key the old token is refused.
+    let strict = Verifier::new(&[&new_key]).unwrap();
+    assert!(matches!(strict.verify(&old_token), Err(AuthError::UnknownKey(_))));
 }
