@@ -153,6 +153,8 @@ async fn bad_credentials_are_unauthenticated_for_publish_and_subscribe() {
         iss: "liaison".into(),
         iat,
         exp,
+        clearance: None,
+        nationality: None,
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let now = now.as_secs();
