@@ -59,6 +59,15 @@ pub struct ServeArgs {
     /// Most unanswered publishes per PublishStream [default: 256].
     #[arg(long, env = "LIAISON_PUBLISH_WINDOW")]
     pub publish_window: Option<usize>,
+    /// Publishes per second per credential (token party and subject); 0 is unlimited [default: 5000].
+    #[arg(long, env = "LIAISON_PUBLISH_RATE")]
+    pub publish_rate: Option<u32>,
+    /// Open subscriptions per credential; 0 is unlimited [default: 32].
+    #[arg(long, env = "LIAISON_MAX_SUBSCRIPTIONS")]
+    pub max_subscriptions: Option<usize>,
+    /// Close a PublishStream that sends nothing for this long [default: 5m].
+    #[arg(long, env = "LIAISON_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Option<Duration>,
     /// How long shutdown waits for in-flight requests [default: 10s].
     #[arg(long, env = "LIAISON_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Option<Duration>,
@@ -101,6 +110,10 @@ struct FileConfig {
     duplicate_window: Option<Duration>,
     max_body_bytes: Option<usize>,
     publish_window: Option<usize>,
+    publish_rate: Option<u32>,
+    max_subscriptions: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    idle_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     shutdown_grace: Option<Duration>,
     log_format: Option<LogFormat>,
@@ -150,6 +163,12 @@ impl ServeConfig {
         let limits = Limits {
             max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(default_limits.max_body_bytes),
             publish_window: args.publish_window.or(file.publish_window).unwrap_or(default_limits.publish_window),
+            publish_rate: args.publish_rate.or(file.publish_rate).unwrap_or(default_limits.publish_rate),
+            max_subscriptions: args
+                .max_subscriptions
+                .or(file.max_subscriptions)
+                .unwrap_or(default_limits.max_subscriptions),
+            idle_timeout: args.idle_timeout.or(file.idle_timeout).unwrap_or(default_limits.idle_timeout),
             ..default_limits
         };
         if limits.max_body_bytes == 0 || limits.publish_window == 0 {

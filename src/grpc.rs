@@ -9,6 +9,7 @@ mod error;
 mod operator;
 mod publish;
 mod publish_stream;
+mod quota;
 mod server;
 mod service;
 mod subscribe;

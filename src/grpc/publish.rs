@@ -56,6 +56,7 @@ impl Gateway {
         envelope: Option<pb::Envelope>,
     ) -> Result<Prepared, GatewayError> {
         auth::require_publisher(caller)?;
+        self.quotas.check_publish(caller)?;
         let mut envelope = envelope.ok_or_else(|| GatewayError::InvalidArgument("envelope: required".into()))?;
         let request = convert::route_request(caller, &mut envelope, &self.limits)?;
         let routing = self.policy.current().route(&request)?;

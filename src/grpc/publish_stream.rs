@@ -42,6 +42,7 @@ async fn run(
     let mut in_flight = FuturesOrdered::new();
     let mut next_index: u64 = 0;
     let mut reading = true;
+    let idle = gateway.limits.idle_timeout;
     // Why reading stopped, if the request stream failed: sent after the answers already owed.
     let mut broken = None;
     loop {
@@ -52,8 +53,14 @@ async fn run(
                     return;
                 }
             }
-            request = requests.message(), if reading && in_flight.len() < window => match request {
-                Ok(Some(request)) => {
+            request = tokio::time::timeout(idle, requests.message()), if reading && in_flight.len() < window => match request {
+                Err(_elapsed) if in_flight.is_empty() => {
+                    broken = Some(Status::deadline_exceeded(format!("idle for {}s with nothing sent", idle.as_secs())));
+                    reading = false;
+                }
+                // Idle only counts while nothing is in flight.
+                Err(_elapsed) => {}
+                Ok(Ok(Some(request))) => {
                     let index = next_index;
                     next_index += 1;
                     let answer = match gateway.prepare(&caller, request.envelope).await {
@@ -62,8 +69,8 @@ async fn run(
                     };
                     in_flight.push_back(answer);
                 }
-                Ok(None) => reading = false,
-                Err(status) => {
+                Ok(Ok(None)) => reading = false,
+                Ok(Err(status)) => {
                     tracing::debug!(%status, request_index = next_index, "publish stream broke");
                     broken = Some(error::request_status(status, gateway.limits.max_body_bytes));
                     reading = false;

@@ -17,6 +17,7 @@ use crate::policy_store::PolicyStore;
 use crate::router::DenialReason;
 
 use super::auth;
+use super::quota::Quotas;
 
 /// Request limits. Everything a client controls is bounded by one of these.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,12 @@ pub struct Limits {
     pub max_outstanding_bytes: u64,
     /// How long a Subscribe stream may take to send its `open` request.
     pub open_timeout: Duration,
+    /// Publishes per second per credential (party and subject); 0 is unlimited.
+    pub publish_rate: u32,
+    /// Open subscriptions per credential; 0 is unlimited.
+    pub max_subscriptions: usize,
+    /// A PublishStream that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -43,6 +50,9 @@ impl Default for Limits {
             max_outstanding_messages: 10_000,
             max_outstanding_bytes: 64 * 1024 * 1024,
             open_timeout: Duration::from_secs(10),
+            publish_rate: 5_000,
+            max_subscriptions: 32,
+            idle_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -61,6 +71,8 @@ pub struct Gateway {
     pub(super) policy: Arc<PolicyStore>,
     /// Denials since start, by reason.
     pub(super) denials: Arc<dashmap::DashMap<DenialReason, u64>>,
+    /// Per-credential publish rate and subscription caps.
+    pub(super) quotas: Arc<Quotas>,
     /// Deliveries withheld since start because they exceeded a subscriber's personal clearance.
     pub(super) withheld: Arc<std::sync::atomic::AtomicU64>,
     pub(super) bus: Bus,
@@ -77,6 +89,7 @@ impl Gateway {
             policy,
             denials: Arc::default(),
             withheld: Arc::default(),
+            quotas: Arc::new(Quotas::new(limits.publish_rate, limits.max_subscriptions)),
             bus,
             limits: Arc::new(limits),
             shutdown: CancellationToken::new(),

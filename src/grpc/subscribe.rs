@@ -44,6 +44,7 @@ pub async fn start(
     mut requests: Streaming<pb::SubscribeRequest>,
 ) -> Result<impl Stream<Item = Result<pb::SubscribeResponse, Status>>, Status> {
     auth::require_subscriber(&caller)?;
+    let slot = gateway.quotas.open_subscription(&caller)?;
     let first = tokio::time::timeout(gateway.limits.open_timeout, requests.message())
         .await
         .map_err(|_| GatewayError::InvalidArgument("open: not received in time".into()))??;
@@ -70,7 +71,7 @@ pub async fn start(
     let opened = pb::SubscribeResponse { response: Some(pb::subscribe_response::Response::Opened(opened)) };
     responses.send(Ok(opened)).await.map_err(|_| Status::cancelled("client went away"))?;
     let span = tracing::info_span!("subscribe", party = %caller.party, consumer = feed.name());
-    let session = session::Session::new(feed, window, caller, gateway.clone());
+    let session = session::Session::new(feed, window, caller, gateway.clone(), slot);
     tokio::spawn(tracing::Instrument::instrument(session.run(requests, responses), span));
     Ok(ReceiverStream::new(receiver))
 }

@@ -11,6 +11,7 @@ use crate::bus::{Feed, FeedMessage, Settle};
 
 use super::Window;
 use super::outstanding::Outstanding;
+use crate::grpc::quota::SubscriptionSlot;
 use crate::grpc::server::Gateway;
 use crate::grpc::{GatewayError, convert};
 use crate::identity::Caller;
@@ -30,12 +31,14 @@ pub struct Session {
     caller: Caller,
     gateway: Gateway,
     shutdown: CancellationToken,
+    /// Counts this subscription against its credential's cap until the session ends.
+    _slot: SubscriptionSlot,
 }
 
 impl Session {
-    pub fn new(feed: Feed, window: Window, caller: Caller, gateway: Gateway) -> Session {
+    pub fn new(feed: Feed, window: Window, caller: Caller, gateway: Gateway, slot: SubscriptionSlot) -> Session {
         let shutdown = gateway.shutdown.clone();
-        Session { feed, window, outstanding: Outstanding::default(), caller, gateway, shutdown }
+        Session { feed, window, outstanding: Outstanding::default(), caller, gateway, shutdown, _slot: slot }
     }
 
     /// Runs until the client half-closes or goes away, the feed ends, or the gateway shuts down.
