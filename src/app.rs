@@ -9,9 +9,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::bus::Bus;
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, Transport};
 use crate::embedded::{EmbeddedNats, EmbeddedOptions};
-use crate::grpc::{self, Gateway};
+use crate::grpc::{self, Gateway, ServerTls};
 use crate::identity::{SigningKey, Verifier, trusted_public_keys};
 use crate::policy_store::PolicyStore;
 
@@ -44,7 +44,8 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         let stop_watching = tokio_util::sync::CancellationToken::new();
         let watcher = policy.watch(stop_watching.clone());
         tracing::info!(listen = %listener.local_addr()?, nats = %url, "gateway serving");
-        let served = grpc::serve(gateway, verifier, listener, shutdown, config.shutdown_grace).await;
+        let tls = server_tls(&config)?;
+        let served = grpc::serve(gateway, verifier, listener, tls, shutdown, config.shutdown_grace).await;
         stop_watching.cancel();
         let _ = watcher.await;
         served
@@ -54,4 +55,30 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         embedded.stop().await;
     }
     result
+}
+
+/// Reads (or, with no certificate configured, creates) the TLS material for the gRPC port.
+fn server_tls(config: &ServeConfig) -> anyhow::Result<Option<ServerTls>> {
+    let settings = match &config.transport {
+        Transport::Insecure => {
+            tracing::warn!(listen = %config.listen, "serving plaintext gRPC (--insecure): tokens and messages are not encrypted");
+            return Ok(None);
+        }
+        Transport::Tls(settings) => settings,
+    };
+    let (cert, key) = match &settings.identity {
+        Some((cert, key)) => (cert.clone(), key.clone()),
+        None => {
+            let files = crate::tls::ensure_local(&config.data_dir, &[config.listen.ip().to_string()])?;
+            (files.cert, files.key)
+        }
+    };
+    let read =
+        |path: &std::path::Path| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+    Ok(Some(ServerTls {
+        cert_pem: read(&cert)?,
+        key_pem: read(&key)?,
+        client_ca_pem: settings.client_ca.as_deref().map(read).transpose()?,
+        client_parties: settings.client_parties.clone(),
+    }))
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::bus::{BusConfig, NatsAuth, StreamSettings};
 use crate::grpc::Limits;
+use crate::model::PartyId;
 use crate::policy_store::PolicyFiles;
 
 /// Default gRPC listen address.
@@ -80,6 +81,48 @@ pub struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, env = "LIAISON_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Serve plaintext gRPC, without TLS. Only for loopback and tests; logs a warning.
+    #[arg(long, env = "LIAISON_INSECURE")]
+    pub insecure: bool,
+    /// Server certificate (PEM) [default: a local CA and certificate created under <data-dir>/tls/].
+    #[arg(long, env = "LIAISON_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, env = "LIAISON_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (mutual TLS).
+    #[arg(long, env = "LIAISON_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// With mutual TLS: a client certificate name (subject CN or DNS SAN) and the party it speaks for, as
+    /// NAME=PARTY; repeat for several.
+    #[arg(long = "tls-client", value_parser = parse_client_party)]
+    pub tls_clients: Vec<(String, String)>,
+}
+
+fn parse_client_party(value: &str) -> Result<(String, String), String> {
+    value
+        .split_once('=')
+        .map(|(name, party)| (name.to_string(), party.to_string()))
+        .ok_or_else(|| "expected NAME=PARTY".to_string())
+}
+
+/// How the gRPC port is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Plaintext (`--insecure`).
+    Insecure,
+    Tls(TlsSettings),
+}
+
+/// TLS on the gRPC port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Certificate and key files; `None` creates a local CA and certificate in the data directory.
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// With a client CA, clients must present a certificate it signed.
+    pub client_ca: Option<PathBuf>,
+    /// Client certificate name -> party.
+    pub client_parties: Vec<(String, PartyId)>,
 }
 
 /// How logs are written.
@@ -117,6 +160,13 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     shutdown_grace: Option<Duration>,
     log_format: Option<LogFormat>,
+    #[serde(default)]
+    insecure: bool,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    #[serde(default)]
+    tls_clients: std::collections::BTreeMap<String, String>,
     directory: Option<PathBuf>,
     policy: Option<PathBuf>,
 }
@@ -134,6 +184,7 @@ pub struct ServeConfig {
     pub stream: StreamSettings,
     pub limits: Limits,
     pub policy_files: PolicyFiles,
+    pub transport: Transport,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
 }
@@ -174,6 +225,7 @@ impl ServeConfig {
         if limits.max_body_bytes == 0 || limits.publish_window == 0 {
             return Err("max-body-bytes and publish-window must be at least 1".into());
         }
+        let transport = transport(args, &file)?;
         let nats_auth = match (
             args.nats_creds.clone().or(file.nats_creds),
             args.nats_user.clone().or(file.nats_user),
@@ -188,6 +240,7 @@ impl ServeConfig {
             (None, None, None) => NatsAuth::None,
         };
         let config = ServeConfig {
+            transport,
             listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
             data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(default_data_dir),
             nats_url: args.nats_url.clone().or(file.nats_url),
@@ -229,6 +282,33 @@ impl ServeConfig {
             ack_timeout: Duration::from_secs(10),
         }
     }
+}
+
+fn transport(args: &ServeArgs, file: &FileConfig) -> Result<Transport, String> {
+    let identity =
+        match (args.tls_cert.clone().or(file.tls_cert.clone()), args.tls_key.clone().or(file.tls_key.clone())) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err("tls-cert and tls-key go together".into()),
+        };
+    let client_ca = args.tls_client_ca.clone().or(file.tls_client_ca.clone());
+    if args.insecure || file.insecure {
+        if identity.is_some() || client_ca.is_some() {
+            return Err("insecure cannot be combined with tls-cert, tls-key or tls-client-ca".into());
+        }
+        return Ok(Transport::Insecure);
+    }
+    let mut named: Vec<(String, String)> = file.tls_clients.clone().into_iter().collect();
+    named.extend(args.tls_clients.iter().cloned());
+    let mut client_parties = Vec::new();
+    for (name, party) in named {
+        let party = crate::model::Token::parse(&party).map_err(|error| format!("tls-client {name}: {error}"))?;
+        client_parties.push((name, party));
+    }
+    if !client_parties.is_empty() && client_ca.is_none() {
+        return Err("tls-client mappings need tls-client-ca".into());
+    }
+    Ok(Transport::Tls(TlsSettings { identity, client_ca, client_parties }))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {

@@ -16,4 +16,4 @@ mod subscribe;
 
 pub use error::GatewayError;
 pub use operator::check_route;
-pub use server::{Gateway, Limits, serve};
+pub use server::{Gateway, Limits, ServerTls, serve};

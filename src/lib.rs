@@ -16,6 +16,7 @@
 //! - [`embedded`]: the supervised local nats-server of the default `liaison serve`.
 //! - [`config`]: `liaison serve` settings from flags, environment and a TOML file.
 //! - [`app`]: assembles and runs a gateway from its configuration.
+//! - [`tls`]: the local CA and server certificate made on first start; certificate names for mTLS.
 //! - [`cli`]: the `liaison` command line (serve, token, publish, subscribe).
 //!
 //! Dependencies point one way: `grpc` -> `router` -> `model`, and `grpc` -> `bus`; only `grpc`, `api`
@@ -32,3 +33,4 @@ pub mod identity;
 pub mod model;
 pub mod policy_store;
 pub mod router;
+pub mod tls;

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use common::*;
 use liaison::api as pb;
+use liaison::api::gateway_service_client::GatewayServiceClient;
 use liaison::identity::{Issuer, Role, SigningKey};
 use liaison::model::Token;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::Command;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
 
@@ -30,7 +32,8 @@ async fn serve_and_stop_with(signal: Signal) {
         .unwrap();
 
     // Wait for the signing key and the port, then publish once to show it serves.
-    let url = format!("http://127.0.0.1:{port}");
+    // The default is TLS with a local CA created under the data directory.
+    let url = format!("https://127.0.0.1:{port}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut client = loop {
         assert!(tokio::time::Instant::now() < deadline, "gateway did not start");
@@ -39,8 +42,15 @@ async fn serve_and_stop_with(signal: Signal) {
                 .unwrap()
                 .issue(&Token::parse("cbp").unwrap(), Role::AgencySystem, "test", Duration::from_secs(60))
                 .unwrap();
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                break client_with_header(&url, Some(format!("Bearer {token}"))).await;
+            let ca = data_dir.path().join("tls/ca.pem");
+            if ca.exists() && tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(&ca).unwrap()));
+                let channel = Channel::from_shared(url.clone()).unwrap().tls_config(tls).unwrap().connect_lazy();
+                let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+                break GatewayServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+                    request.metadata_mut().insert("authorization", header.clone());
+                    Ok(request)
+                });
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,9 +1,11 @@
 //! Connecting the CLI to a gateway with a bearer token.
 
 use anyhow::Context;
+use std::path::PathBuf;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::api::gateway_service_client::GatewayServiceClient;
 use crate::api::operator_service_client::OperatorServiceClient;
@@ -11,12 +13,43 @@ use crate::api::operator_service_client::OperatorServiceClient;
 /// Where the gateway is and who we are.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
-    /// Gateway URL.
-    #[arg(long, env = "LIAISON_GATEWAY", default_value = "http://127.0.0.1:7400")]
+    /// Gateway URL: https:// for TLS (the default), http:// for a gateway run with --insecure.
+    #[arg(long, env = "LIAISON_GATEWAY", default_value = "https://127.0.0.1:7400")]
     pub gateway: String,
     /// Bearer token (see `liaison token issue`).
     #[arg(long, env = "LIAISON_TOKEN", hide_env_values = true)]
     pub token: String,
+    #[command(flatten)]
+    pub tls: ClientTls,
+}
+
+/// TLS settings of a client.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClientTls {
+    /// CA certificate to trust [default: <data-dir>/tls/ca.pem, the local CA `liaison serve` created].
+    #[arg(long, env = "LIAISON_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate for mutual TLS (PEM).
+    #[arg(long, env = "LIAISON_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Client private key for mutual TLS (PEM).
+    #[arg(long, env = "LIAISON_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl ClientTls {
+    fn config(&self) -> anyhow::Result<ClientTlsConfig> {
+        let ca = self.ca_cert.clone().unwrap_or_else(|| crate::config::default_data_dir().join("tls/ca.pem"));
+        let pem =
+            std::fs::read_to_string(&ca).with_context(|| format!("CA certificate {} (set --ca-cert)", ca.display()))?;
+        let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+        if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
+            let read =
+                |path: &PathBuf| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+            config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        Ok(config)
+    }
 }
 
 type Authorize = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
@@ -35,11 +68,11 @@ pub async fn operator(args: &ClientArgs) -> anyhow::Result<Operator> {
 }
 
 async fn authorized(args: &ClientArgs) -> anyhow::Result<InterceptedService<Channel, Authorize>> {
-    let channel = Channel::from_shared(args.gateway.clone())
-        .context("--gateway")?
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {}", args.gateway))?;
+    let mut endpoint = Channel::from_shared(args.gateway.clone()).context("--gateway")?;
+    if args.gateway.starts_with("https://") {
+        endpoint = endpoint.tls_config(args.tls.config()?)?;
+    }
+    let channel = endpoint.connect().await.with_context(|| format!("connecting to {}", args.gateway))?;
     let header: MetadataValue<_> = format!("Bearer {}", args.token.trim()).parse().context("--token")?;
     let authorize: Authorize = Box::new(move |mut request: tonic::Request<()>| {
         request.metadata_mut().insert("authorization", header.clone());

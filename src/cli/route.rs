@@ -33,11 +33,13 @@ pub struct CheckArgs {
     #[arg(long, requires = "offline")]
     policy: Option<PathBuf>,
     /// Gateway URL (not with --offline).
-    #[arg(long, env = "LIAISON_GATEWAY", default_value = "http://127.0.0.1:7400")]
+    #[arg(long, env = "LIAISON_GATEWAY", default_value = "https://127.0.0.1:7400")]
     gateway: String,
     /// Bearer token of an operator or admin (not with --offline).
     #[arg(long, env = "LIAISON_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    #[command(flatten)]
+    tls: super::client::ClientTls,
 }
 
 pub async fn run(command: RouteCommand) -> anyhow::Result<()> {
@@ -59,7 +61,8 @@ pub async fn run(command: RouteCommand) -> anyhow::Result<()> {
             .token
             .clone()
             .ok_or_else(|| anyhow::anyhow!("--token (or LIAISON_TOKEN) is required without --offline"))?;
-        let mut operator = client::operator(&ClientArgs { gateway: args.gateway.clone(), token }).await?;
+        let mut operator =
+            client::operator(&ClientArgs { gateway: args.gateway.clone(), token, tls: args.tls.clone() }).await?;
         operator
             .check_route(request)
             .await

@@ -4,15 +4,45 @@
 use tonic::{Request, Status};
 
 use super::GatewayError;
-use crate::identity::{Caller, Verifier};
+use std::sync::Arc;
 
-/// Builds the interceptor for the gateway service.
-pub fn interceptor(verifier: Verifier) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
+use crate::identity::{Caller, Verifier};
+use crate::model::PartyId;
+
+/// Builds the interceptor for the gateway services. With mutual TLS (`client_parties` is `Some`), the
+/// client certificate must map to a party and that party must be the token's.
+pub fn interceptor(
+    verifier: Verifier,
+    client_parties: Option<Arc<Vec<(String, PartyId)>>>,
+) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |mut request: Request<()>| {
         let header = request.metadata().get("authorization").map(|value| value.to_str().unwrap_or(""));
         let caller = verifier.verify_header(header).map_err(GatewayError::from)?;
+        if let Some(client_parties) = &client_parties {
+            check_certificate(&request, client_parties, &caller)?;
+        }
         request.extensions_mut().insert(caller);
         Ok(request)
+    }
+}
+
+fn check_certificate(
+    request: &Request<()>,
+    client_parties: &[(String, PartyId)],
+    caller: &Caller,
+) -> Result<(), GatewayError> {
+    let certificates = request.peer_certs().unwrap_or_default();
+    let names = certificates.first().map(|certificate| crate::tls::certificate_names(certificate)).unwrap_or_default();
+    let party = client_parties.iter().find(|(name, _)| names.contains(name)).map(|(_, party)| party);
+    match party {
+        None => Err(GatewayError::PermissionDenied(format!(
+            "client certificate {names:?} is not mapped to a party (see --tls-client)"
+        ))),
+        Some(party) if *party != caller.party => Err(GatewayError::PermissionDenied(format!(
+            "the client certificate speaks for {party} but the token for {}",
+            caller.party
+        ))),
+        Some(_) => Ok(()),
     }
 }
 

@@ -13,8 +13,10 @@ use crate::api::gateway_service_server::GatewayServiceServer;
 use crate::api::operator_service_server::OperatorServiceServer;
 use crate::bus::Bus;
 use crate::identity::Verifier;
+use crate::model::PartyId;
 use crate::policy_store::PolicyStore;
 use crate::router::DenialReason;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use super::auth;
 use super::quota::Quotas;
@@ -62,6 +64,17 @@ impl Limits {
     pub fn max_payload(&self) -> usize {
         self.max_body_bytes + self.max_metadata_bytes + 8 * 1024
     }
+}
+
+/// TLS for the gRPC port, as PEM text.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// Mutual TLS: clients must present a certificate this CA signed...
+    pub client_ca_pem: Option<String>,
+    /// ...whose subject CN or DNS SAN maps to the party the token speaks for.
+    pub client_parties: Vec<(String, PartyId)>,
 }
 
 /// Everything the RPC handlers share. Cheap to clone.
@@ -113,6 +126,7 @@ pub async fn serve(
     gateway: Gateway,
     verifier: Verifier,
     listener: TcpListener,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> anyhow::Result<()> {
@@ -137,7 +151,17 @@ pub async fn serve(
     let oversized = tower::util::MapResponseLayer::new(move |response| {
         super::error::rewrite_decode_limit(response, max_body_bytes)
     });
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    let mut client_parties = None;
+    if let Some(tls) = tls {
+        let mut config = ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+        if let Some(client_ca) = &tls.client_ca_pem {
+            config = config.client_ca_root(Certificate::from_pem(client_ca));
+            client_parties = Some(Arc::new(tls.client_parties.clone()));
+        }
+        builder = builder.tls_config(config)?;
+    }
+    let server = builder
         .layer(oversized)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -146,11 +170,11 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             gateway_service,
-            auth::interceptor(verifier.clone()),
+            auth::interceptor(verifier.clone(), client_parties.clone()),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             OperatorServiceServer::new(gateway.clone()),
-            auth::interceptor(verifier),
+            auth::interceptor(verifier, client_parties),
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = server_stopped.await;

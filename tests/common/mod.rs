@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 
 /// The nats-server binary: `NATS_SERVER_BIN` or `nats-server` on PATH.
 pub fn nats_server_bin() -> PathBuf {
@@ -129,6 +129,8 @@ pub struct TestGateway {
     pub addr: SocketAddr,
     pub data_dir: tempfile::TempDir,
     issuer: Issuer,
+    /// Set when the gateway serves TLS: how the harness's own clients connect.
+    pub client_tls: Option<ClientTlsConfig>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -150,11 +152,21 @@ impl TestGateway {
         nats_url: Option<String>,
         tweak: impl FnOnce(&mut ServeConfig),
     ) -> TestGateway {
+        Self::start_inner(data_dir, nats_url, None, tweak).await
+    }
+
+    async fn start_inner(
+        data_dir: tempfile::TempDir,
+        nats_url: Option<String>,
+        mut client_tls: Option<ClientTlsConfig>,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> TestGateway {
         let args = ServeArgs {
             data_dir: Some(data_dir.path().to_path_buf()),
             nats_url,
             nats_server_bin: Some(nats_server_bin()),
             shutdown_grace: Some(Duration::from_secs(3)),
+            insecure: true,
             ..Default::default()
         };
         let mut config = ServeConfig::load(&args).expect("valid test configuration");
@@ -167,15 +179,35 @@ impl TestGateway {
         let task = tokio::spawn(liaison::app::run(config, listener, async {
             let _ = stopped.await;
         }));
-        let mut gateway = TestGateway { addr, data_dir, issuer, stop: Some(stop), task: Some(task) };
+        let client_tls = client_tls.take();
+        let mut gateway = TestGateway { addr, data_dir, issuer, client_tls, stop: Some(stop), task: Some(task) };
         gateway.wait_serving().await;
         gateway
+    }
+
+    /// A gateway serving TLS as `tweak` configures it; the harness connects with `client_tls`.
+    pub async fn start_tls(
+        nats: &NatsServer,
+        client_tls: ClientTlsConfig,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> TestGateway {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_inner(data_dir, Some(nats.url()), Some(client_tls), tweak).await
+    }
+
+    /// A channel to the gateway, over TLS when it serves TLS.
+    pub async fn channel(&self) -> Result<Channel, tonic::transport::Error> {
+        let mut endpoint = Channel::from_shared(self.url()).unwrap();
+        if let Some(tls) = &self.client_tls {
+            endpoint = endpoint.tls_config(tls.clone())?;
+        }
+        endpoint.connect().await
     }
 
     async fn wait_serving(&mut self) {
         use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
         for _ in 0..400 {
-            if let Ok(channel) = Channel::from_shared(self.url()).unwrap().connect().await {
+            if let Ok(channel) = self.channel().await {
                 let mut health = HealthClient::new(channel);
                 let request = HealthCheckRequest { service: "liaison.v1.GatewayService".into() };
                 if let Ok(response) = health.check(request).await
@@ -194,7 +226,10 @@ impl TestGateway {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.client_tls {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     pub fn token(&self, party: &str, role: Role) -> String {
