@@ -17,7 +17,7 @@ impl OperatorService for Gateway {
         request: Request<pb::CheckRouteRequest>,
     ) -> Result<Response<pb::CheckRouteResponse>, Status> {
         let caller = auth::caller(&request)?;
-        auth::require_operator(&caller)?;
+        self.require_operator(&caller)?;
         Ok(Response::new(check_route(&self.policy.current(), &request.into_inner())?))
     }
 
@@ -25,7 +25,7 @@ impl OperatorService for Gateway {
         &self,
         request: Request<pb::ListDenialCountsRequest>,
     ) -> Result<Response<pb::ListDenialCountsResponse>, Status> {
-        auth::require_operator(&auth::caller(&request)?)?;
+        self.require_operator(&auth::caller(&request)?)?;
         let mut counts: Vec<pb::DenialCount> = self
             .denials
             .iter()
@@ -33,7 +33,9 @@ impl OperatorService for Gateway {
             .collect();
         counts.sort_by_key(|count| count.reason);
         let withheld = self.withheld.load(std::sync::atomic::Ordering::Relaxed);
-        Ok(Response::new(pb::ListDenialCountsResponse { counts, withheld }))
+        let unauthenticated = self.auth_counters.unauthenticated.load(std::sync::atomic::Ordering::Relaxed);
+        let permission_denied = self.auth_counters.permission_denied.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(Response::new(pb::ListDenialCountsResponse { counts, withheld, unauthenticated, permission_denied }))
     }
 }
 

@@ -16,7 +16,7 @@ use crate::model::PartyId;
 use crate::router::{Approval, Denial, Outcome};
 
 use super::server::Gateway;
-use super::{GatewayError, auth, convert};
+use super::{GatewayError, convert};
 
 /// A publish whose copies have been sent to JetStream but not yet confirmed.
 pub struct Prepared {
@@ -55,11 +55,12 @@ impl Gateway {
         caller: &Caller,
         envelope: Option<pb::Envelope>,
     ) -> Result<Prepared, GatewayError> {
-        auth::require_publisher(caller)?;
+        self.require_publisher(caller)?;
         self.quotas.check_publish(caller)?;
         let mut envelope = envelope.ok_or_else(|| GatewayError::InvalidArgument("envelope: required".into()))?;
-        let request = convert::route_request(caller, &mut envelope, &self.limits)?;
-        let routing = self.policy.current().route(&request)?;
+        let request =
+            convert::route_request(caller, &mut envelope, &self.limits).map_err(|error| self.counted(error))?;
+        let routing = self.policy.current().route(&request).map_err(|error| self.counted(error.into()))?;
 
         let message_id = ulid::Ulid::new().to_string();
         let dedup_base = match envelope.idempotency_key.as_str() {

@@ -15,7 +15,7 @@ use crate::api as pb;
 use crate::identity::Caller;
 
 use super::server::Gateway;
-use super::{GatewayError, auth, error};
+use super::{GatewayError, error};
 
 type Response = Result<pb::PublishStreamResponse, Status>;
 
@@ -25,7 +25,7 @@ pub fn start(
     caller: Caller,
     requests: Streaming<pb::PublishStreamRequest>,
 ) -> Result<impl Stream<Item = Response>, Status> {
-    auth::require_publisher(&caller)?;
+    gateway.require_publisher(&caller)?;
     let (responses, receiver) = mpsc::channel(gateway.limits.publish_window.max(1));
     let span = tracing::info_span!("publish_stream", party = %caller.party);
     tokio::spawn(tracing::Instrument::instrument(run(gateway, caller, requests, responses), span));

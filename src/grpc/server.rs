@@ -84,6 +84,8 @@ pub struct Gateway {
     pub(super) policy: Arc<PolicyStore>,
     /// Denials since start, by reason.
     pub(super) denials: Arc<dashmap::DashMap<DenialReason, u64>>,
+    /// Authentication and authorization refusals.
+    pub(super) auth_counters: Arc<auth::AuthCounters>,
     /// Per-credential publish rate and subscription caps.
     pub(super) quotas: Arc<Quotas>,
     /// Deliveries withheld since start because they exceeded a subscriber's personal clearance.
@@ -102,6 +104,7 @@ impl Gateway {
             policy,
             denials: Arc::default(),
             withheld: Arc::default(),
+            auth_counters: Arc::default(),
             quotas: Arc::new(Quotas::new(limits.publish_rate, limits.max_subscriptions)),
             bus,
             limits: Arc::new(limits),
@@ -170,11 +173,11 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             gateway_service,
-            auth::interceptor(verifier.clone(), client_parties.clone()),
+            auth::interceptor(verifier.clone(), client_parties.clone(), gateway.auth_counters.clone()),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             OperatorServiceServer::new(gateway.clone()),
-            auth::interceptor(verifier, client_parties),
+            auth::interceptor(verifier, client_parties, gateway.auth_counters.clone()),
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = server_stopped.await;

@@ -20,8 +20,8 @@ use crate::bus::{FeedSpec, MAX_FILTER_SUBJECTS, Start};
 use crate::identity::Caller;
 
 use super::GatewayError;
+use super::convert;
 use super::server::Gateway;
-use super::{auth, convert};
 
 /// Defaults for what a subscriber leaves unset.
 const DEFAULT_MAX_MESSAGES: u32 = 1000;
@@ -43,7 +43,7 @@ pub async fn start(
     caller: Caller,
     mut requests: Streaming<pb::SubscribeRequest>,
 ) -> Result<impl Stream<Item = Result<pb::SubscribeResponse, Status>>, Status> {
-    auth::require_subscriber(&caller)?;
+    gateway.require_subscriber(&caller)?;
     let slot = gateway.quotas.open_subscription(&caller)?;
     let first = tokio::time::timeout(gateway.limits.open_timeout, requests.message())
         .await
@@ -56,7 +56,7 @@ pub async fn start(
             );
         }
     };
-    let (spec, window) = feed_spec(&caller, &open, &gateway)?;
+    let (spec, window) = feed_spec(&caller, &open, &gateway).map_err(|error| gateway.counted(error))?;
     let feed = gateway.bus.open_feed(&spec).await.map_err(GatewayError::from)?;
     tracing::info!(party = %caller.party, subject = %caller.subject, consumer = feed.name(), "subscription opened");
 
