@@ -33,9 +33,8 @@ pub fn interceptor(
             GatewayError::from(error)
         })?;
         if let Some(client_parties) = &client_parties {
-            check_certificate(&request, client_parties, &caller).map_err(|error| {
+            check_certificate(&request, client_parties, &caller).inspect_err(|_| {
                 counters.permission_denied.fetch_add(1, Ordering::Relaxed);
-                error
             })?;
         }
         request.extensions_mut().insert(caller);
