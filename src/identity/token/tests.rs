@@ -106,3 +106,19 @@ fn rotation_keeps_tokens_of_the_previous_key_valid() {
     let strict = Verifier::new(&[&new_key]).unwrap();
     assert!(matches!(strict.verify(&old_token), Err(AuthError::UnknownKey(_))));
 }
+
+#[test]
+fn a_tampered_token_with_a_known_key_id_is_refused() {
+    let (_dir, key) = new_key();
+    let issuer = Issuer::new(&key).unwrap();
+    let verifier = Verifier::new(&[&key]).unwrap();
+    let token = issuer.issue(&Token::parse("cbp").unwrap(), Role::AgencySystem, "x", Duration::from_secs(60)).unwrap();
+    // Swap the payload for one claiming another party, keeping header (and key id) and signature.
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let forged = Claims { party: "fbi".into(), role: Role::Admin, exp: unix_now() + 60, ..issuer_claims() };
+    let forged_token = issuer.issue_claims(&forged).unwrap();
+    parts[1] = forged_token.split('.').nth(1).unwrap().to_string();
+    let tampered = parts.join(".");
+    assert!(matches!(verifier.verify(&tampered), Err(AuthError::Invalid(_))), "{:?}", verifier.verify(&tampered));
+    assert!(verifier.verify(&token).is_ok());
+}
