@@ -292,6 +292,10 @@ fn transport(args: &ServeArgs, file: &FileConfig) -> Result<Transport, String> {
             _ => return Err("tls-cert and tls-key go together".into()),
         };
     let client_ca = args.tls_client_ca.clone().or(file.tls_client_ca.clone());
+    let files = identity.iter().flat_map(|(cert, key)| [cert, key]).chain(client_ca.iter());
+    for path in files {
+        std::fs::metadata(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    }
     if args.insecure || file.insecure {
         if identity.is_some() || client_ca.is_some() {
             return Err("insecure cannot be combined with tls-cert, tls-key or tls-client-ca".into());

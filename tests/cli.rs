@@ -175,3 +175,14 @@ async fn rotating_the_signing_key_keeps_issued_tokens_valid() {
         publish(&mut client, envelope(&["ia"], "border-security", b"after rotation")).await;
     }
 }
+
+#[tokio::test]
+async fn serve_refuses_missing_tls_files_before_binding() {
+    let output = Command::new(LIAISON)
+        .args(["serve", "--tls-cert", "/nonexistent/server.pem", "--tls-key", "/nonexistent/server-key.pem"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = failure(output);
+    assert!(stderr.contains("invalid configuration") && stderr.contains("/nonexistent/server.pem"), "{stderr}");
+}
