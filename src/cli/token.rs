@@ -45,7 +45,7 @@ pub enum TokenCommand {
 }
 
 fn parse_clearance(value: &str) -> Result<Classification, String> {
-    Classification::from_name(value).ok_or_else(|| "one of unclassified, confidential, secret, top-secret".to_string())
+    Classification::from_name(value).ok_or_else(|| Classification::NAMES.to_string())
 }
 
 pub fn run(command: TokenCommand) -> anyhow::Result<()> {

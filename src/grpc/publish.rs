@@ -105,10 +105,13 @@ impl Gateway {
 /// The stored copy for one recipient: the encoded envelope with that recipient appended as its only
 /// `recipients` entry (protobuf concatenates repeated fields, so the base is encoded once).
 fn copy_for(base: &[u8], recipient: &PartyId) -> Bytes {
-    let recipient = recipient.as_str();
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    let recipient = recipient.as_str().as_bytes();
     let mut buffer = BytesMut::with_capacity(base.len() + recipient.len() + 4);
     buffer.extend_from_slice(base);
-    prost::encoding::string::encode(4, &recipient.to_string(), &mut buffer);
+    encode_key(4, WireType::LengthDelimited, &mut buffer);
+    encode_varint(recipient.len() as u64, &mut buffer);
+    buffer.extend_from_slice(recipient);
     buffer.freeze()
 }
 

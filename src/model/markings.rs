@@ -129,6 +129,9 @@ impl Classification {
         }
     }
 
+    /// The accepted names, for error messages.
+    pub const NAMES: &'static str = "one of unclassified, confidential, secret, top-secret";
+
     pub fn from_name(name: &str) -> Option<Classification> {
         Classification::ALL.into_iter().find(|level| level.name() == name)
     }

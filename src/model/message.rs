@@ -36,6 +36,27 @@ pub struct RouteRequest {
     pub precedence: Precedence,
 }
 
+// === impl Precedence ===
+
+impl Precedence {
+    pub const ALL: [Precedence; 4] =
+        [Precedence::Routine, Precedence::Priority, Precedence::Immediate, Precedence::Flash];
+
+    /// The configuration-file name (`routine`, `priority`, `immediate`, `flash`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Precedence::Routine => "routine",
+            Precedence::Priority => "priority",
+            Precedence::Immediate => "immediate",
+            Precedence::Flash => "flash",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Precedence> {
+        Precedence::ALL.into_iter().find(|precedence| precedence.name() == name)
+    }
+}
+
 // === impl Kind ===
 
 impl Kind {

@@ -220,10 +220,8 @@ fn party(source: &Source<'_>, position: usize, raw: &RawParty) -> Result<Party, 
         let message = "an ISO 3166 alpha-3 trigraph such as \"USA\"";
         return Err(source.error(raw.nationality.span(), field("nationality"), message));
     }
-    let clearance = Classification::from_name(raw.clearance.get_ref()).ok_or_else(|| {
-        let message = "one of unclassified, confidential, secret, top-secret";
-        source.error(raw.clearance.span(), field("clearance"), message)
-    })?;
+    let clearance = Classification::from_name(raw.clearance.get_ref())
+        .ok_or_else(|| source.error(raw.clearance.span(), field("clearance"), Classification::NAMES))?;
     let topics = if raw.topics.iter().any(|topic| topic.get_ref() == "*") {
         None
     } else {

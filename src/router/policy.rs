@@ -96,7 +96,7 @@ impl Rule {
             Limit::Kind => format!("kinds other than {}", request.kind),
             Limit::Topic => format!("topics other than {}", request.topic),
             Limit::Classification(max) => format!("material above {}", max.banner()),
-            Limit::Precedence => format!("{} precedence", format!("{:?}", request.precedence).to_uppercase()),
+            Limit::Precedence => format!("{} precedence", request.precedence.name().to_uppercase()),
         })
     }
 
@@ -220,24 +220,16 @@ fn compile(
         .max_classification
         .as_ref()
         .map(|level| {
-            Classification::from_name(level.get_ref()).ok_or_else(|| {
-                let message = "one of unclassified, confidential, secret, top-secret";
-                source.error(level.span(), field("max-classification"), message)
-            })
+            Classification::from_name(level.get_ref())
+                .ok_or_else(|| source.error(level.span(), field("max-classification"), Classification::NAMES))
         })
         .transpose()?;
     let mut precedences = 0u8;
     for (index, precedence) in raw.precedences.iter().enumerate() {
-        let parsed = match precedence.get_ref().as_str() {
-            "routine" => Precedence::Routine,
-            "priority" => Precedence::Priority,
-            "immediate" => Precedence::Immediate,
-            "flash" => Precedence::Flash,
-            _ => {
-                let message = "one of routine, priority, immediate, flash";
-                return Err(source.error(precedence.span(), format!("{}[{index}]", field("precedences")), message));
-            }
-        };
+        let parsed = Precedence::from_name(precedence.get_ref()).ok_or_else(|| {
+            let message = "one of routine, priority, immediate, flash";
+            source.error(precedence.span(), format!("{}[{index}]", field("precedences")), message)
+        })?;
         precedences |= precedence_bit(parsed);
     }
     let relay = raw
