@@ -4,7 +4,9 @@
 //! code path writes to NATS without a routing decision.
 
 mod connect;
+mod dead_letter;
 mod feed;
+mod headers;
 mod subjects;
 
 use std::time::Duration;
@@ -15,8 +17,12 @@ use bytes::Bytes;
 use crate::router::Approval;
 
 pub use connect::{BusConfig, NatsAuth, StreamSettings};
-pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Settle, Start};
-pub use subjects::{FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, delivery_subject, feed_filter_subjects};
+pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
+pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};
+pub use subjects::{
+    DEAD_LETTER_STREAM, FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, dead_letter_subject, delivery_subject,
+    feed_filter_subjects,
+};
 
 /// A connection to NATS with the Liaison stream in place. Cheap to clone.
 #[derive(Clone)]
@@ -25,6 +31,20 @@ pub struct Bus {
     jetstream: jetstream::Context,
     /// The server's largest accepted payload, checked before publishing.
     max_payload: usize,
+    /// The server drops messages at their `Nats-TTL` (nats-server 2.11 and later).
+    message_ttl: bool,
+}
+
+/// How one copy is stored.
+#[derive(Debug, Clone)]
+pub struct CopyOptions<'a> {
+    /// JetStream de-duplication id (`Nats-Msg-Id`).
+    pub dedup_id: String,
+    /// The message id, kept in a header so a duplicate's original can be found and metadata read without
+    /// the payload.
+    pub message_id: &'a str,
+    /// Time left until the message expires, if it does.
+    pub expires_in: Option<Duration>,
 }
 
 /// A copy sent to JetStream whose storage acknowledgement has not been awaited yet.
@@ -57,6 +77,8 @@ pub enum BusError {
     Unavailable(String),
     #[error("subscription failed: {0}")]
     Subscription(String),
+    #[error("no durable subscription {0}")]
+    NotFound(String),
     #[error("envelope: encoded message of {size} bytes exceeds the NATS server's max_payload of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
 }
@@ -70,19 +92,47 @@ impl Bus {
         &self,
         approval: &Approval,
         payload: Bytes,
-        dedup_id: String,
+        options: CopyOptions<'_>,
+    ) -> Result<PendingStore, BusError> {
+        self.store(delivery_subject(approval), payload, options, None).await
+    }
+
+    /// Sends one copy to `subject`; `redrive_for` marks a redriven copy meant for one subscription only.
+    async fn store(
+        &self,
+        subject: String,
+        payload: Bytes,
+        options: CopyOptions<'_>,
+        redrive_for: Option<&str>,
     ) -> Result<PendingStore, BusError> {
         if payload.len() > self.max_payload {
             return Err(BusError::TooLarge { size: payload.len(), limit: self.max_payload });
         }
-        let subject = delivery_subject(approval);
-        let message = jetstream::message::PublishMessage::build().payload(payload).message_id(dedup_id);
+        let mut message = jetstream::message::PublishMessage::build()
+            .payload(payload)
+            .message_id(options.dedup_id)
+            .header(headers::MESSAGE_ID, options.message_id);
+        if let Some(left) = options.expires_in.filter(|_| self.message_ttl) {
+            // TTLs are whole seconds; round up so a message is never dropped early (delivery checks the exact time).
+            let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            message = message.header(async_nats::header::NATS_MESSAGE_TTL, seconds.max(1).to_string());
+        }
+        if let Some(subscription) = redrive_for {
+            message = message.header(headers::REDRIVE_FOR, subscription);
+        }
         let ack = self
             .jetstream
             .send_publish(subject.clone(), message)
             .await
             .map_err(|error| BusError::Unavailable(error.to_string()))?;
         Ok(PendingStore { ack, subject })
+    }
+
+    /// The message id of a stored copy, read from its header: how a duplicate's original is named.
+    pub async fn message_id_at(&self, sequence: u64) -> Option<String> {
+        let stream = self.jetstream.get_stream_no_info(FEED_STREAM).await.ok()?;
+        let stored = stream.get_raw_message(sequence).await.ok()?;
+        stored.headers.get(headers::MESSAGE_ID).map(|value| value.as_str().to_string())
     }
 
     /// Opens a pull consumer over one recipient's feed.

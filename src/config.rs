@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::bus::{BusConfig, NatsAuth, StreamSettings};
-use crate::grpc::Limits;
+use crate::grpc::{Limits, MAX_DELIVERY_ATTEMPTS};
 use crate::model::PartyId;
 use crate::policy_store::PolicyFiles;
 
@@ -54,6 +54,12 @@ pub struct ServeArgs {
     /// Window in which an idempotency key is recognised [default: 2m].
     #[arg(long, env = "LIAISON_DUPLICATE_WINDOW", value_parser = humantime::parse_duration)]
     pub duplicate_window: Option<Duration>,
+    /// How long dead letters are kept, e.g. `90d`; `0s` keeps them until redriven [default: 90d].
+    #[arg(long, env = "LIAISON_DEAD_LETTER_MAX_AGE", value_parser = humantime::parse_duration)]
+    pub dead_letter_max_age: Option<Duration>,
+    /// Delivery attempts before a message is dead-lettered, for subscriptions that do not choose [default: 10].
+    #[arg(long, env = "LIAISON_MAX_DELIVERY_ATTEMPTS")]
+    pub max_delivery_attempts: Option<u32>,
     /// Largest message body in bytes [default: 1048576].
     #[arg(long, env = "LIAISON_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -151,6 +157,9 @@ struct FileConfig {
     stream_max_age: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     duplicate_window: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    dead_letter_max_age: Option<Duration>,
+    max_delivery_attempts: Option<u32>,
     max_body_bytes: Option<usize>,
     publish_window: Option<usize>,
     publish_rate: Option<u32>,
@@ -189,6 +198,8 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
 }
 
+const NINETY_DAYS: Duration = Duration::from_secs(90 * 86_400);
+
 /// The data directory used when none is configured: `$XDG_DATA_HOME/liaison`, else
 /// `$HOME/.local/share/liaison`, else `./liaison-data`.
 pub fn default_data_dir() -> PathBuf {
@@ -220,10 +231,17 @@ impl ServeConfig {
                 .or(file.max_subscriptions)
                 .unwrap_or(default_limits.max_subscriptions),
             idle_timeout: args.idle_timeout.or(file.idle_timeout).unwrap_or(default_limits.idle_timeout),
+            max_delivery_attempts: args
+                .max_delivery_attempts
+                .or(file.max_delivery_attempts)
+                .unwrap_or(default_limits.max_delivery_attempts),
             ..default_limits
         };
         if limits.max_body_bytes == 0 || limits.publish_window == 0 {
             return Err("max-body-bytes and publish-window must be at least 1".into());
+        }
+        if !(1..=MAX_DELIVERY_ATTEMPTS).contains(&limits.max_delivery_attempts) {
+            return Err(format!("max-delivery-attempts must be 1 to {MAX_DELIVERY_ATTEMPTS}"));
         }
         let transport = transport(args, &file)?;
         let nats_auth = match (
@@ -253,8 +271,9 @@ impl ServeConfig {
             embedded_nats_port: args.embedded_nats_port.or(file.embedded_nats_port),
             stream: StreamSettings {
                 replicas: args.stream_replicas.or(file.stream_replicas).unwrap_or(1),
-                max_age: args.stream_max_age.or(file.stream_max_age).unwrap_or(Duration::from_secs(90 * 86_400)),
+                max_age: args.stream_max_age.or(file.stream_max_age).unwrap_or(NINETY_DAYS),
                 duplicate_window: args.duplicate_window.or(file.duplicate_window).unwrap_or(Duration::from_secs(120)),
+                dead_letter_max_age: args.dead_letter_max_age.or(file.dead_letter_max_age).unwrap_or(NINETY_DAYS),
             },
             limits,
             policy_files: PolicyFiles {

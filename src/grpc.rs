@@ -5,15 +5,17 @@
 
 mod auth;
 mod convert;
+mod dead_letters;
 mod error;
 mod operator;
 mod publish;
 mod publish_stream;
 mod quota;
+mod seek;
 mod server;
 mod service;
 mod subscribe;
 
 pub use error::GatewayError;
 pub use operator::check_route;
-pub use server::{Gateway, Limits, ServerTls, serve};
+pub use server::{Gateway, Limits, MAX_DELIVERY_ATTEMPTS, ServerTls, serve};

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
 
-use super::subjects::{FEED_STREAM, feed_wildcard};
+use super::subjects::{DEAD_LETTER_STREAM, FEED_STREAM, dead_letter_wildcard, feed_wildcard};
 use super::{Bus, BusError};
 
 /// How to reach NATS and how the stream is kept.
@@ -43,10 +43,14 @@ pub struct StreamSettings {
     pub max_age: Duration,
     /// Window in which a repeated de-duplication id is recognised.
     pub duplicate_window: Duration,
+    /// How long dead letters are kept; zero keeps them until redriven or removed by other limits.
+    pub dead_letter_max_age: Duration,
 }
 
 /// Oldest server with everything the bus uses (multiple filter subjects per consumer).
 const MIN_SERVER: (u64, u64) = (2, 10);
+/// Oldest server that drops messages at a per-message TTL; older ones rely on the check at delivery.
+const MESSAGE_TTL_SERVER: (u64, u64) = (2, 11);
 
 // === impl Bus ===
 
@@ -55,7 +59,8 @@ impl Bus {
     pub async fn connect(config: &BusConfig) -> Result<Bus, BusError> {
         let client = connect_with_retry(config).await?;
         let info = client.server_info();
-        check_version(&info.version)?;
+        let version = check_version(&info.version)?;
+        let message_ttl = version >= MESSAGE_TTL_SERVER;
         if info.max_payload < config.max_payload {
             tracing::warn!(
                 server_max_payload = info.max_payload,
@@ -69,8 +74,8 @@ impl Bus {
             .max_ack_inflight(16_384)
             .backpressure_on_inflight(true)
             .build(client.clone());
-        ensure_stream(&jetstream, &config.stream).await?;
-        Ok(Bus { max_payload: info.max_payload, client, jetstream })
+        ensure_streams(&jetstream, &config.stream, message_ttl).await?;
+        Ok(Bus { max_payload: info.max_payload, message_ttl, client, jetstream })
     }
 }
 
@@ -114,12 +119,13 @@ async fn connect_once(config: &BusConfig) -> Result<async_nats::Client, String> 
     options.connect(config.url.as_str()).await.map_err(|error| error.to_string())
 }
 
-fn check_version(version: &str) -> Result<(), BusError> {
+/// The server's (major, minor) version, if it is new enough.
+fn check_version(version: &str) -> Result<(u64, u64), BusError> {
     let mut parts = version.trim_start_matches('v').split(['.', '-']).map(|part| part.parse::<u64>().ok());
     let major = parts.next().flatten();
     let minor = parts.next().flatten();
     match (major, minor) {
-        (Some(major), Some(minor)) if (major, minor) >= MIN_SERVER => Ok(()),
+        (Some(major), Some(minor)) if (major, minor) >= MIN_SERVER => Ok((major, minor)),
         _ => Err(BusError::Unsupported(format!(
             "nats-server {version} is too old; Liaison needs {}.{} or newer",
             MIN_SERVER.0, MIN_SERVER.1
@@ -127,8 +133,13 @@ fn check_version(version: &str) -> Result<(), BusError> {
     }
 }
 
-async fn ensure_stream(jetstream: &jetstream::Context, settings: &StreamSettings) -> Result<(), BusError> {
-    let config = stream::Config {
+/// Creates or updates the feed stream and the dead-letter stream.
+async fn ensure_streams(
+    jetstream: &jetstream::Context,
+    settings: &StreamSettings,
+    message_ttl: bool,
+) -> Result<(), BusError> {
+    let feed = stream::Config {
         name: FEED_STREAM.to_string(),
         description: Some("Liaison: every recipient's stored copies".to_string()),
         subjects: vec![feed_wildcard()],
@@ -137,12 +148,24 @@ async fn ensure_stream(jetstream: &jetstream::Context, settings: &StreamSettings
         num_replicas: settings.replicas,
         max_age: settings.max_age,
         duplicate_window: settings.duplicate_window,
+        allow_message_ttl: message_ttl,
         ..Default::default()
     };
-    jetstream
-        .create_or_update_stream(config)
-        .await
-        .map_err(|error| BusError::Setup(format!("stream {FEED_STREAM}: {error}")))?;
+    let dead_letters = stream::Config {
+        name: DEAD_LETTER_STREAM.to_string(),
+        description: Some("Liaison: messages whose delivery attempts ran out, per recipient".to_string()),
+        subjects: vec![dead_letter_wildcard()],
+        max_age: settings.dead_letter_max_age,
+        allow_message_ttl: false,
+        ..feed.clone()
+    };
+    for config in [feed, dead_letters] {
+        let name = config.name.clone();
+        jetstream
+            .create_or_update_stream(config)
+            .await
+            .map_err(|error| BusError::Setup(format!("stream {name}: {error}")))?;
+    }
     Ok(())
 }
 
@@ -152,7 +175,7 @@ mod tests {
 
     #[test]
     fn server_versions() {
-        assert!(check_version("2.10.0").is_ok());
+        assert_eq!(check_version("2.10.0").unwrap(), (2, 10));
         assert!(check_version("v2.15.1").is_ok());
         assert!(check_version("3.0.0-beta").is_ok());
         assert!(check_version("2.9.10").is_err());

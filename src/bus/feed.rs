@@ -4,6 +4,9 @@
 //! names never collide); it survives disconnects and gateway restarts, and every client that opens the
 //! same name shares its messages. Other feeds are ephemeral consumers, deleted when the subscription ends
 //! and removed by the server after a minute of inactivity if the gateway dies.
+//!
+//! A durable can be moved ([`Bus::seek`]): its consumer is recreated at the new position, and every open
+//! feed on it re-attaches by name and reports a reset, so sessions drop what they held.
 
 use std::time::Duration;
 
@@ -16,8 +19,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use time::OffsetDateTime;
 
-use super::BusError;
 use super::subjects::{FEED_STREAM, feed_filter_subjects};
+use super::{Bus, BusError, headers};
 use crate::model::{Kind, PartyId, Token, Topic};
 
 /// What a feed reads and how.
@@ -32,10 +35,22 @@ pub struct FeedSpec {
     /// Most unacknowledged messages the server hands out on this consumer.
     pub max_ack_pending: usize,
     pub ack_wait: Duration,
+    /// Backoff between attempts, if the subscriber asked for it.
+    pub retry: Option<Retry>,
     /// Bound on what the client library buffers ahead of the subscriber.
     pub prefetch_messages: usize,
     pub prefetch_bytes: usize,
 }
+
+/// Exponential backoff: attempt `n` waits `min(minimum * 2^(n-1), maximum)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub minimum: Duration,
+    pub maximum: Duration,
+}
+
+/// Most backoff steps given to JetStream; later attempts reuse the last one.
+const MAX_BACKOFF_STEPS: u32 = 16;
 
 /// Where a new feed starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +66,9 @@ pub struct Feed {
     name: String,
     subjects: Vec<String>,
     messages: pull::Stream,
+    prefetch: (usize, usize),
+    /// Set when the consumer was recreated under this feed (a seek); taken by [`Feed::take_reset`].
+    reset: bool,
     /// Ephemeral consumers are deleted on close; durable ones stay.
     ephemeral: bool,
     client: async_nats::Client,
@@ -60,6 +78,11 @@ pub struct Feed {
 /// One delivery from a feed.
 pub struct FeedMessage {
     pub payload: Bytes,
+    pub subject: Subject,
+    /// The message id header, when the copy has one.
+    pub message_id: Option<String>,
+    /// On a redriven copy: the one subscription it is meant for.
+    pub redrive_for: Option<String>,
     pub stream_sequence: u64,
     /// 1 for the first delivery.
     pub attempt: u64,
@@ -102,16 +125,9 @@ impl Feed {
         let config = consumer_config(spec, &name, ephemeral, subjects.clone());
         let consumer =
             if ephemeral { create(&jetstream, config).await? } else { open_durable(&jetstream, &name, config).await? };
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(spec.prefetch_messages.max(1))
-            .max_bytes_per_batch(spec.prefetch_bytes)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
-            .messages()
-            .await
-            .map_err(|error| BusError::Subscription(error.to_string()))?;
-        Ok(Feed { name, subjects, messages, ephemeral, client, jetstream })
+        let prefetch = (spec.prefetch_messages.max(1), spec.prefetch_bytes);
+        let messages = messages(&consumer, prefetch).await?;
+        Ok(Feed { name, subjects, messages, prefetch, reset: false, ephemeral, client, jetstream })
     }
 
     /// The consumer's name on the server.
@@ -125,7 +141,8 @@ impl Feed {
     }
 
     /// The next delivery. `None` means the feed has ended for good; transient errors (a missed heartbeat
-    /// while NATS reconnects) are logged and skipped.
+    /// while NATS reconnects) are logged and skipped, and a durable whose consumer was recreated (a seek)
+    /// is re-attached.
     pub async fn next(&mut self) -> Option<Result<FeedMessage, BusError>> {
         use async_nats::jetstream::consumer::pull::MessagesErrorKind;
         loop {
@@ -134,9 +151,46 @@ impl Feed {
                 Err(error) if error.kind() == MessagesErrorKind::MissingHeartbeat => {
                     tracing::debug!(consumer = %self.name, "missed heartbeat, continuing");
                 }
+                Err(error)
+                    if !self.ephemeral
+                        && matches!(
+                            error.kind(),
+                            MessagesErrorKind::ConsumerDeleted | MessagesErrorKind::NoResponders
+                        ) =>
+                {
+                    if let Err(error) = self.reattach().await {
+                        return Some(Err(error));
+                    }
+                }
                 Err(error) => return Some(Err(BusError::Subscription(error.to_string()))),
             }
         }
+    }
+
+    /// True once after the consumer was recreated under this feed: deliveries held from before are void.
+    pub fn take_reset(&mut self) -> bool {
+        std::mem::take(&mut self.reset)
+    }
+
+    /// Finds the durable consumer again after it was deleted, waiting a little for a seek to recreate it.
+    async fn reattach(&mut self) -> Result<(), BusError> {
+        let mut delay = Duration::from_millis(20);
+        for _ in 0..10 {
+            match self.jetstream.get_consumer_from_stream::<pull::Config, _, _>(&self.name, FEED_STREAM).await {
+                Ok(consumer) => {
+                    self.messages = messages(&consumer, self.prefetch).await?;
+                    self.reset = true;
+                    tracing::info!(consumer = %self.name, "re-attached to the recreated durable consumer");
+                    return Ok(());
+                }
+                Err(error) if is_not_found(&error) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(500));
+                }
+                Err(error) => return Err(BusError::Subscription(error.to_string())),
+            }
+        }
+        Err(BusError::Subscription(format!("durable subscription {} was deleted", self.name)))
     }
 
     /// Settles one delivery. Acks are fire-and-forget publishes, flushed with the client's buffer.
@@ -153,6 +207,24 @@ impl Feed {
             .map_err(|error| BusError::Unavailable(error.to_string()))
     }
 
+    /// Acknowledges one delivery and waits until the stream has recorded it (a JetStream double ack).
+    pub async fn ack_confirmed(&self, handle: &AckHandle) -> Result<(), BusError> {
+        let reply = self
+            .client
+            .request(handle.reply.clone(), Bytes::from(AckKind::Ack))
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        match std::str::from_utf8(&reply.payload) {
+            Ok(text) if text.contains("error") => Err(BusError::Subscription(format!("ack refused: {text}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The client, for the dead-letter path.
+    pub(super) fn jetstream(&self) -> &jetstream::Context {
+        &self.jetstream
+    }
+
     /// Ends the feed; an ephemeral consumer is deleted, a durable one kept.
     pub async fn close(self) {
         let _ = self.client.flush().await;
@@ -166,14 +238,33 @@ impl Feed {
     }
 }
 
+async fn messages(consumer: &consumer::PullConsumer, (batch, bytes): (usize, usize)) -> Result<pull::Stream, BusError> {
+    consumer
+        .stream()
+        .max_messages_per_batch(batch)
+        .max_bytes_per_batch(bytes)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|error| BusError::Subscription(error.to_string()))
+}
+
 fn delivery(message: jetstream::Message) -> FeedMessage {
     let (stream_sequence, attempt, stored_at) = match message.info() {
         Ok(info) => (info.stream_sequence, info.delivered.max(1) as u64, info.published),
         Err(_) => (0, 1, OffsetDateTime::UNIX_EPOCH),
     };
-    let reply = message.message.reply.clone().unwrap_or_else(|| Subject::from_static(""));
+    let message = message.message;
+    let reply = message.reply.unwrap_or_else(|| Subject::from_static(""));
+    let header = |name: &str| {
+        message.headers.as_ref().and_then(|headers| headers.get(name)).map(|value| value.as_str().to_string())
+    };
     FeedMessage {
-        payload: message.message.payload.clone(),
+        message_id: header(headers::MESSAGE_ID),
+        redrive_for: header(headers::REDRIVE_FOR),
+        payload: message.payload,
+        subject: message.subject,
         stream_sequence,
         attempt,
         stored_at,
@@ -190,19 +281,34 @@ fn consumer_config(spec: &FeedSpec, name: &str, ephemeral: bool, subjects: Vec<S
         name: Some(name.to_string()),
         durable_name: (!ephemeral).then(|| name.to_string()),
         description: Some(format!("Liaison feed of {}", spec.recipient)),
-        deliver_policy: match spec.start {
-            Start::New => DeliverPolicy::New,
-            Start::All => DeliverPolicy::All,
-            Start::Sequence(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
-            Start::Time(start_time) => DeliverPolicy::ByStartTime { start_time },
-        },
+        deliver_policy: deliver_policy(spec.start),
         ack_policy: AckPolicy::Explicit,
         ack_wait: spec.ack_wait,
+        // Attempts are counted and dead-lettered by the gateway (see grpc::subscribe), so JetStream never
+        // stops redelivering on its own: a message cannot be dropped without reaching the dead-letter stream.
+        max_deliver: -1,
+        backoff: spec.retry.map(|retry| backoff(spec.ack_wait, retry)).unwrap_or_default(),
         max_ack_pending: spec.max_ack_pending as i64,
         filter_subject,
         filter_subjects,
         inactive_threshold: if ephemeral { Duration::from_secs(60) } else { Duration::ZERO },
         ..Default::default()
+    }
+}
+
+/// JetStream's per-attempt redelivery waits: attempt `n` is redelivered `ack_wait + retry.delay(n)` after
+/// it was handed out, so an expired deadline is followed by the backoff.
+fn backoff(ack_wait: Duration, retry: Retry) -> Vec<Duration> {
+    (1..=MAX_BACKOFF_STEPS).map(|attempt| ack_wait + retry.delay(attempt)).collect()
+}
+
+// === impl Retry ===
+
+impl Retry {
+    /// The wait before attempt `attempt + 1`, after attempt `attempt` failed.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(30);
+        self.minimum.saturating_mul(1 << doublings).min(self.maximum)
     }
 }
 
@@ -233,6 +339,8 @@ async fn open_durable(
                 let unchanged = current.filter_subject == config.filter_subject
                     && current.filter_subjects == config.filter_subjects
                     && current.ack_wait == config.ack_wait
+                    && current.backoff == config.backoff
+                    && current.max_deliver == config.max_deliver
                     && current.max_ack_pending == config.max_ack_pending;
                 if !unchanged {
                     existing = jetstream
@@ -255,4 +363,43 @@ async fn open_durable(
         }
     }
     Err(BusError::Subscription(format!("could not open durable subscription {name}")))
+}
+
+// === impl Bus ===
+
+impl Bus {
+    /// Moves an existing durable consumer to `start`: it is recreated with the same settings at the new
+    /// position (JetStream cannot move a consumer in place). Returns its name and the messages now pending.
+    pub async fn seek(&self, recipient: &PartyId, durable: &Token, start: Start) -> Result<(String, u64), BusError> {
+        let name = format!("{recipient}_{durable}");
+        let existing = match self.jetstream.get_consumer_from_stream::<consumer::Config, _, _>(&name, FEED_STREAM).await
+        {
+            Ok(existing) => existing,
+            Err(error) if is_not_found(&error) => return Err(BusError::NotFound(name)),
+            Err(error) => return Err(BusError::Subscription(error.to_string())),
+        };
+        let mut config = existing.cached_info().config.clone();
+        config.deliver_policy = deliver_policy(start);
+        self.jetstream
+            .delete_consumer_from_stream(&name, FEED_STREAM)
+            .await
+            .map_err(|error| BusError::Subscription(error.to_string()))?;
+        let mut created = self
+            .jetstream
+            .create_consumer_on_stream(config, FEED_STREAM)
+            .await
+            .map_err(|error| BusError::Subscription(error.to_string()))?;
+        let info = created.info().await.map_err(|error| BusError::Subscription(error.to_string()))?;
+        tracing::info!(consumer = %name, ?start, pending = info.num_pending, "durable subscription moved");
+        Ok((name, info.num_pending))
+    }
+}
+
+fn deliver_policy(start: Start) -> DeliverPolicy {
+    match start {
+        Start::New => DeliverPolicy::New,
+        Start::All => DeliverPolicy::All,
+        Start::Sequence(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
+        Start::Time(start_time) => DeliverPolicy::ByStartTime { start_time },
+    }
 }

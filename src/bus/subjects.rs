@@ -15,11 +15,31 @@ pub const SUBJECT_ROOT: &str = "liaison";
 /// The JetStream stream holding every recipient's copies (`liaison.feed.>`).
 pub const FEED_STREAM: &str = "LIAISON_FEED";
 
+/// The JetStream stream holding dead letters (`liaison.dead.>`), kept apart from the feeds.
+pub const DEAD_LETTER_STREAM: &str = "LIAISON_DEAD";
+
 /// Most filter subjects one subscription may expand to (origins x kinds x topics).
 pub const MAX_FILTER_SUBJECTS: usize = 256;
 
 pub(crate) fn feed_wildcard() -> String {
     format!("{SUBJECT_ROOT}.feed.>")
+}
+
+pub(crate) fn dead_letter_wildcard() -> String {
+    format!("{SUBJECT_ROOT}.dead.>")
+}
+
+/// The dead-letter subject for a feed subject: `liaison.feed.X...` becomes `liaison.dead.X...`; the
+/// wildcard of one party's dead letters for a party token.
+pub fn dead_letter_subject(feed_subject: &str) -> String {
+    let rest = feed_subject.strip_prefix(SUBJECT_ROOT).and_then(|rest| rest.strip_prefix(".feed.")).unwrap_or("_");
+    format!("{SUBJECT_ROOT}.dead.{rest}")
+}
+
+/// The feed subject a dead letter came from (the inverse of [`dead_letter_subject`]).
+pub(crate) fn feed_subject_of_dead_letter(dead_subject: &str) -> Option<String> {
+    let rest = dead_subject.strip_prefix(SUBJECT_ROOT)?.strip_prefix(".dead.")?;
+    Some(format!("{SUBJECT_ROOT}.feed.{rest}"))
 }
 
 /// The subject of one approved copy.

@@ -66,21 +66,9 @@ pub fn parse_kind(value: &str) -> Result<Kind, String> {
     Kind::from_token(value).ok_or_else(|| "one of report, alert, tip, rfi, rfi-response, product".to_string())
 }
 
-/// The protobuf kind of a domain kind.
-pub fn kind_to_proto(kind: Kind) -> pb::Kind {
-    match kind {
-        Kind::Report => pb::Kind::Report,
-        Kind::Alert => pb::Kind::Alert,
-        Kind::Tip => pb::Kind::Tip,
-        Kind::Rfi => pb::Kind::Rfi,
-        Kind::RfiResponse => pb::Kind::RfiResponse,
-        Kind::Product => pb::Kind::Product,
-    }
-}
-
 impl RoutingArgs {
     pub fn kind(&self) -> i32 {
-        kind_to_proto(self.kind) as i32
+        pb::Kind::from(self.kind) as i32
     }
 
     pub fn markings(&self) -> pb::Markings {

@@ -1,7 +1,5 @@
 //! `liaison subscribe`: print deliveries of the caller's feed as they arrive, and acknowledge them.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -10,7 +8,7 @@ use crate::api as pb;
 use crate::model::Kind;
 
 use super::client::{self, ClientArgs};
-use super::routing_args::{kind_to_proto, parse_kind};
+use super::routing_args::parse_kind;
 
 #[derive(Debug, clap::Args)]
 pub struct SubscribeArgs {
@@ -65,12 +63,14 @@ pub async fn run(args: SubscribeArgs) -> anyhow::Result<()> {
     let open = pb::OpenSubscription {
         filter: Some(pb::FeedFilter {
             origins: args.origins.clone(),
-            kinds: args.kinds.iter().map(|kind| kind_to_proto(*kind) as i32).collect(),
+            kinds: args.kinds.iter().map(|kind| pb::Kind::from(*kind) as i32).collect(),
             topics: args.topics.clone(),
         }),
         start: Some(args.start),
         durable_name: args.durable.clone().unwrap_or_default(),
         max_outstanding_messages: args.max_outstanding,
+        // With --count the command exits once its acks are recorded, not after a guessed pause.
+        confirm_acks: args.count.is_some(),
         ..Default::default()
     };
     requests.send(pb::SubscribeRequest { request: Some(Request::Open(open)) }).await?;
@@ -80,7 +80,7 @@ pub async fn run(args: SubscribeArgs) -> anyhow::Result<()> {
         .map_err(|status| anyhow::anyhow!("subscribe failed: {:?}: {}", status.code(), status.message()))?
         .into_inner();
 
-    let mut received = 0u64;
+    let mut confirmed = 0u64;
     while let Some(response) = responses.message().await.context("subscription ended")? {
         match response.response {
             Some(Response::Opened(opened)) => {
@@ -94,10 +94,10 @@ pub async fn run(args: SubscribeArgs) -> anyhow::Result<()> {
                 requests
                     .send(pb::SubscribeRequest { request: Some(Request::Ack(pb::Acknowledge { ack_ids })) })
                     .await?;
-                received += batch.deliveries.len() as u64;
-                if args.count.is_some_and(|count| received >= count) {
-                    // Give the acks a moment to leave before the stream closes.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Some(Response::Acknowledged(confirmation)) => {
+                confirmed += confirmation.ack_ids.len() as u64;
+                if args.count.is_some_and(|count| confirmed >= count) {
                     return Ok(());
                 }
             }

@@ -136,6 +136,19 @@ fn check_metadata(envelope: &pb::Envelope, limits: &Limits) -> Result<(), Gatewa
     Ok(())
 }
 
+impl From<Kind> for pb::Kind {
+    fn from(kind: Kind) -> pb::Kind {
+        match kind {
+            Kind::Report => pb::Kind::Report,
+            Kind::Alert => pb::Kind::Alert,
+            Kind::Tip => pb::Kind::Tip,
+            Kind::Rfi => pb::Kind::Rfi,
+            Kind::RfiResponse => pb::Kind::RfiResponse,
+            Kind::Product => pb::Kind::Product,
+        }
+    }
+}
+
 /// A required message kind.
 pub fn kind(field: &str, value: i32) -> Result<Kind, GatewayError> {
     match pb::Kind::try_from(value) {
@@ -234,6 +247,29 @@ pub fn denial_reason(reason: DenialReason) -> pb::DenialReason {
 /// A protobuf duration as a std duration, refusing negatives.
 pub fn duration(field: &str, value: &prost_types::Duration) -> Result<Duration, GatewayError> {
     Duration::try_from(*value).map_err(|_| invalid(format!("{field}: must be a non-negative duration")))
+}
+
+/// A point in time from a protobuf timestamp.
+pub fn time(field: &str, value: &prost_types::Timestamp) -> Result<time::OffsetDateTime, GatewayError> {
+    let nanos = i128::from(value.seconds) * 1_000_000_000 + i128::from(value.nanos);
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid(format!("{field}: out of range")))
+}
+
+/// How long until a message being published expires, if it does. A time already past is refused.
+pub fn expires_in(envelope: &pb::Envelope, now: time::OffsetDateTime) -> Result<Option<Duration>, GatewayError> {
+    let Some(expires_at) = &envelope.expires_at else {
+        return Ok(None);
+    };
+    let left = time("envelope.expires_at", expires_at)? - now;
+    match Duration::try_from(left) {
+        Ok(left) if !left.is_zero() => Ok(Some(left)),
+        _ => Err(invalid("envelope.expires_at: must be in the future".into())),
+    }
+}
+
+/// True when a stored message's expiry has passed.
+pub fn expired(envelope: &pb::Envelope, now: time::OffsetDateTime) -> bool {
+    envelope.expires_at.as_ref().is_some_and(|expires_at| time("", expires_at).is_ok_and(|at| at <= now))
 }
 
 /// A protobuf timestamp for a point in time.

@@ -1,5 +1,5 @@
-//! `liaison.v1.OperatorService`: routing dry-runs for operators and admins. Metadata in, decisions out;
-//! no message content is involved.
+//! `liaison.v1.OperatorService`: routing dry-runs, counters and dead letters for operators and admins.
+//! Metadata in, metadata out; no message content is ever returned.
 
 use tonic::{Request, Response, Status};
 
@@ -36,6 +36,22 @@ impl OperatorService for Gateway {
         let unauthenticated = self.auth_counters.unauthenticated.load(std::sync::atomic::Ordering::Relaxed);
         let permission_denied = self.auth_counters.permission_denied.load(std::sync::atomic::Ordering::Relaxed);
         Ok(Response::new(pb::ListDenialCountsResponse { counts, withheld, unauthenticated, permission_denied }))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<pb::ListDeadLettersRequest>,
+    ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::list_dead_letters(self, &caller, request.into_inner()).await?))
+    }
+
+    async fn redrive_dead_letters(
+        &self,
+        request: Request<pb::RedriveDeadLettersRequest>,
+    ) -> Result<Response<pb::RedriveDeadLettersResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::redrive_dead_letters(self, &caller, request.into_inner()).await?))
     }
 }
 

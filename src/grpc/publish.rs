@@ -10,7 +10,7 @@ use prost::Message;
 use tracing::Instrument;
 
 use crate::api as pb;
-use crate::bus::{PendingStore, Stored};
+use crate::bus::{Bus, CopyOptions, PendingStore, Stored};
 use crate::identity::Caller;
 use crate::model::PartyId;
 use crate::router::{Approval, Denial, Outcome};
@@ -23,6 +23,8 @@ pub struct Prepared {
     message_id: String,
     policy_version: Arc<str>,
     outcomes: Vec<PreparedOutcome>,
+    /// To look up the original id when a copy turns out to be a duplicate.
+    bus: Arc<Bus>,
 }
 
 enum PreparedOutcome {
@@ -60,6 +62,8 @@ impl Gateway {
         let mut envelope = envelope.ok_or_else(|| GatewayError::InvalidArgument("envelope: required".into()))?;
         let request =
             convert::route_request(caller, &mut envelope, &self.limits).map_err(|error| self.counted(error))?;
+        let now = time::OffsetDateTime::now_utc();
+        let expires_in = convert::expires_in(&envelope, now)?;
         let routing = self.policy.current().route(&request).map_err(|error| self.counted(error.into()))?;
 
         let message_id = ulid::Ulid::new().to_string();
@@ -70,7 +74,7 @@ impl Gateway {
         envelope.id = message_id.clone();
         envelope.origin = caller.party.to_string();
         envelope.recipients.clear();
-        envelope.created_at.get_or_insert_with(|| convert::timestamp(time::OffsetDateTime::now_utc()));
+        envelope.created_at.get_or_insert_with(|| convert::timestamp(now));
         let base = envelope.encode_to_vec();
 
         let mut outcomes = Vec::with_capacity(routing.outcomes.len());
@@ -79,8 +83,12 @@ impl Gateway {
                 Outcome::Deliver(approval) => {
                     let recipient = approval.recipient();
                     let payload = copy_for(&base, recipient);
-                    let dedup_id = format!("{dedup_base}:{recipient}");
-                    let pending = self.bus.publish(&approval, payload, dedup_id).await?;
+                    let options = CopyOptions {
+                        dedup_id: format!("{dedup_base}:{recipient}"),
+                        message_id: &message_id,
+                        expires_in,
+                    };
+                    let pending = self.bus.publish(&approval, payload, options).await?;
                     outcomes.push(PreparedOutcome::Sent(approval, pending));
                 }
                 Outcome::Deny(denial) => {
@@ -98,7 +106,7 @@ impl Gateway {
                 }
             }
         }
-        Ok(Prepared { message_id, policy_version: routing.policy_version, outcomes })
+        Ok(Prepared { message_id, policy_version: routing.policy_version, outcomes, bus: self.bus.clone() })
     }
 }
 
@@ -123,12 +131,16 @@ impl Prepared {
         let total = self.outcomes.iter().filter(|outcome| matches!(outcome, PreparedOutcome::Sent(..))).count();
         let mut stored_count = 0;
         let mut first_error = None;
+        let mut original_message_id = None;
         let mut outcomes = Vec::with_capacity(self.outcomes.len());
         for outcome in self.outcomes {
             match outcome {
                 PreparedOutcome::Sent(approval, pending) => match pending.stored().await {
                     Ok(stored) => {
                         stored_count += 1;
+                        if stored.duplicate && original_message_id.is_none() {
+                            original_message_id = self.bus.message_id_at(stored.sequence).await;
+                        }
                         outcomes.push(delivered(&approval, stored));
                     }
                     Err(error) => {
@@ -139,8 +151,9 @@ impl Prepared {
             }
         }
         match first_error {
+            // A retry of an idempotent publish reports the id the message was first stored under.
             None => Ok(pb::Receipt {
-                message_id: self.message_id,
+                message_id: original_message_id.unwrap_or(self.message_id),
                 outcomes,
                 policy_version: self.policy_version.to_string(),
             }),

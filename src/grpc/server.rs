@@ -41,7 +41,12 @@ pub struct Limits {
     pub max_subscriptions: usize,
     /// A PublishStream that sends nothing for this long is closed.
     pub idle_timeout: Duration,
+    /// Delivery attempts before dead-lettering, for subscriptions that do not choose.
+    pub max_delivery_attempts: u32,
 }
+
+/// Most delivery attempts a subscription may ask for.
+pub const MAX_DELIVERY_ATTEMPTS: u32 = 1000;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -55,6 +60,7 @@ impl Default for Limits {
             publish_rate: 5_000,
             max_subscriptions: 32,
             idle_timeout: Duration::from_secs(300),
+            max_delivery_attempts: 10,
         }
     }
 }
@@ -90,7 +96,7 @@ pub struct Gateway {
     pub(super) quotas: Arc<Quotas>,
     /// Deliveries withheld since start because they exceeded a subscriber's personal clearance.
     pub(super) withheld: Arc<std::sync::atomic::AtomicU64>,
-    pub(super) bus: Bus,
+    pub(super) bus: Arc<Bus>,
     pub(super) limits: Arc<Limits>,
     /// Cancelled when shutdown starts: open streams end so the server can drain.
     pub(super) shutdown: CancellationToken,
@@ -106,7 +112,7 @@ impl Gateway {
             withheld: Arc::default(),
             auth_counters: Arc::default(),
             quotas: Arc::new(Quotas::new(limits.publish_rate, limits.max_subscriptions)),
-            bus,
+            bus: Arc::new(bus),
             limits: Arc::new(limits),
             shutdown: CancellationToken::new(),
         }

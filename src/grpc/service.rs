@@ -42,4 +42,9 @@ impl GatewayService for Gateway {
         let responses = subscribe::start(self.clone(), caller, request.into_inner()).await?;
         Ok(Response::new(Box::pin(responses)))
     }
+
+    async fn seek(&self, request: Request<pb::SeekRequest>) -> Result<Response<pb::SeekResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(self.seek_durable(&caller, request.into_inner()).await?))
+    }
 }

@@ -16,25 +16,32 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
 use crate::api as pb;
-use crate::bus::{FeedSpec, MAX_FILTER_SUBJECTS, Start};
+use crate::bus::{FeedSpec, MAX_FILTER_SUBJECTS, Retry, Start, dead_letter_subject, feed_filter_subjects};
 use crate::identity::Caller;
 
 use super::GatewayError;
 use super::convert;
-use super::server::Gateway;
+use super::server::{Gateway, MAX_DELIVERY_ATTEMPTS};
 
 /// Defaults for what a subscriber leaves unset.
 const DEFAULT_MAX_MESSAGES: u32 = 1000;
 const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
 const DEFAULT_ACK_DEADLINE: Duration = Duration::from_secs(30);
 const ACK_DEADLINE_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
+const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(600);
+const BACKOFF_RANGE: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(3600));
 
-/// The effective window of one subscription.
+/// The effective window and delivery settings of one subscription.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
     pub max_messages: usize,
     pub max_bytes: usize,
     pub ack_deadline: Duration,
+    /// Attempts before dead-lettering.
+    pub max_attempts: u32,
+    pub retry: Option<Retry>,
+    /// Confirm acks once the stream has recorded them.
+    pub confirm_acks: bool,
 }
 
 /// Reads the `open` request, opens the feed and starts the session.
@@ -66,6 +73,10 @@ pub async fn start(
         max_outstanding_messages: window.max_messages as u32,
         max_outstanding_bytes: window.max_bytes as u64,
         ack_deadline: prost_types::Duration::try_from(window.ack_deadline).ok(),
+        max_delivery_attempts: window.max_attempts,
+        dead_letter_subject: feed_filter_subjects(&caller.party, &[], &[], &[])
+            .and_then(|subjects| subjects.first().map(|subject| dead_letter_subject(subject)))
+            .unwrap_or_default(),
     };
     let (responses, receiver) = mpsc::channel(16);
     let opened = pb::SubscribeResponse { response: Some(pb::subscribe_response::Response::Opened(opened)) };
@@ -127,6 +138,7 @@ fn feed_spec(
         start: start_position(open.start.as_ref())?,
         max_ack_pending: window.max_messages,
         ack_wait: window.ack_deadline,
+        retry: window.retry,
         prefetch_messages: window.max_messages.min(256),
         prefetch_bytes: window.max_bytes.min(8 * 1024 * 1024).max(gateway.limits.max_payload()),
     };
@@ -157,7 +169,43 @@ fn window(open: &pb::OpenSubscription, gateway: &Gateway) -> Result<Window, Gate
             longest.as_secs()
         )));
     }
-    Ok(Window { max_messages: max_messages as usize, max_bytes: max_bytes as usize, ack_deadline })
+    let max_attempts = match open.max_delivery_attempts {
+        0 => limits.max_delivery_attempts,
+        requested if requested > MAX_DELIVERY_ATTEMPTS => {
+            return Err(GatewayError::InvalidArgument(format!(
+                "open.max_delivery_attempts: at most {MAX_DELIVERY_ATTEMPTS}"
+            )));
+        }
+        requested => requested,
+    };
+    Ok(Window {
+        max_messages: max_messages as usize,
+        max_bytes: max_bytes as usize,
+        ack_deadline,
+        max_attempts,
+        retry: open.retry_policy.as_ref().map(retry).transpose()?,
+        confirm_acks: open.confirm_acks,
+    })
+}
+
+fn retry(policy: &pb::RetryPolicy) -> Result<Retry, GatewayError> {
+    let (shortest, longest) = BACKOFF_RANGE;
+    let minimum = match &policy.minimum_backoff {
+        None => shortest,
+        Some(minimum) => convert::duration("open.retry_policy.minimum_backoff", minimum)?,
+    };
+    let maximum = match &policy.maximum_backoff {
+        None => DEFAULT_MAX_BACKOFF.max(minimum),
+        Some(maximum) => convert::duration("open.retry_policy.maximum_backoff", maximum)?,
+    };
+    if minimum < shortest || maximum > longest || minimum > maximum {
+        return Err(GatewayError::InvalidArgument(format!(
+            "open.retry_policy: need {}ms <= minimum_backoff <= maximum_backoff <= {}s",
+            shortest.as_millis(),
+            longest.as_secs()
+        )));
+    }
+    Ok(Retry { minimum, maximum })
 }
 
 fn start_position(start: Option<&pb::StartPosition>) -> Result<Start, GatewayError> {
@@ -169,11 +217,6 @@ fn start_position(start: Option<&pb::StartPosition>) -> Result<Start, GatewayErr
             return Err(GatewayError::InvalidArgument("open.start.from_sequence: sequences start at 1".into()));
         }
         Some(Position::FromSequence(sequence)) => Start::Sequence(*sequence),
-        Some(Position::FromTime(timestamp)) => {
-            let nanos = i128::from(timestamp.seconds) * 1_000_000_000 + i128::from(timestamp.nanos);
-            let time = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-                .map_err(|_| GatewayError::InvalidArgument("open.start.from_time: out of range".into()))?;
-            Start::Time(time)
-        }
+        Some(Position::FromTime(timestamp)) => Start::Time(convert::time("open.start.from_time", timestamp)?),
     })
 }

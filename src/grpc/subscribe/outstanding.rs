@@ -19,6 +19,8 @@ pub struct Outstanding {
 struct Entry {
     handle: AckHandle,
     bytes: usize,
+    /// Which delivery attempt this is (1 for the first).
+    attempt: u32,
     deadline: Instant,
 }
 
@@ -29,20 +31,25 @@ impl Outstanding {
     }
 
     /// Records a delivery; a redelivery of a held sequence replaces it.
-    pub fn insert(&mut self, sequence: u64, handle: AckHandle, bytes: usize, ack_deadline: Duration) {
+    pub fn insert(&mut self, sequence: u64, handle: AckHandle, bytes: usize, attempt: u32, ack_deadline: Duration) {
         let deadline = Instant::now() + ack_deadline;
-        if let Some(previous) = self.entries.insert(sequence, Entry { handle, bytes, deadline }) {
+        if let Some(previous) = self.entries.insert(sequence, Entry { handle, bytes, attempt, deadline }) {
             self.bytes -= previous.bytes;
         }
         self.bytes += bytes;
         self.deadlines.push_back((deadline, sequence));
     }
 
-    /// Removes a delivery (acked or nacked) and returns its handle.
-    pub fn remove(&mut self, sequence: u64) -> Option<AckHandle> {
+    /// Removes a delivery (acked or nacked) and returns its handle and attempt number.
+    pub fn remove(&mut self, sequence: u64) -> Option<(AckHandle, u32)> {
         let entry = self.entries.remove(&sequence)?;
         self.bytes -= entry.bytes;
-        Some(entry.handle)
+        Some((entry.handle, entry.attempt))
+    }
+
+    /// Forgets everything held: the deliveries are void (their consumer was recreated).
+    pub fn clear(&mut self) {
+        *self = Outstanding::default();
     }
 
     /// Restarts a delivery's deadline; returns its handle if it is still held.

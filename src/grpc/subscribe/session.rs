@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
 use crate::api as pb;
-use crate::bus::{Feed, FeedMessage, Settle};
+use crate::bus::{DeadLetterInfo, Feed, FeedMessage, Settle};
 
 use super::Window;
 use super::outstanding::Outstanding;
@@ -53,7 +53,7 @@ impl Session {
                 () = responses.closed() => break None,
                 request = requests.message() => match request {
                     Ok(Some(request)) => {
-                        if let Err(status) = self.handle(request).await {
+                        if let Err(status) = self.handle(request, &responses).await {
                             break Some(status);
                         }
                     }
@@ -89,6 +89,10 @@ impl Session {
 
     /// Turns the first message and whatever else is ready (within the window) into one batch.
     async fn batch(&mut self, first: FeedMessage) -> Vec<pb::Delivery> {
+        if self.feed.take_reset() {
+            // The durable was moved (a seek): what this session held belongs to the old consumer.
+            self.outstanding.clear();
+        }
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
         let mut next = Some(first);
@@ -109,18 +113,46 @@ impl Session {
         batch
     }
 
-    /// Decodes one message and records it as outstanding. An undecodable payload (something other than
-    /// Liaison wrote to the subject) is terminated so it is never redelivered.
+    /// Decodes one message and records it as outstanding, unless it must not be delivered here:
+    /// - a redriven copy meant for another subscription is skipped;
+    /// - an undecodable payload (something other than Liaison wrote to the subject) or an expired message is
+    ///   terminated so it is never redelivered;
+    /// - a message past its last attempt is moved to the dead-letter subject;
+    /// - a message above the person's own clearance or nationality is withheld.
     async fn deliver(&mut self, message: FeedMessage) -> Option<pb::Delivery> {
+        let sequence = message.stream_sequence;
+        if message.redrive_for.as_deref().is_some_and(|target| target != self.feed.name()) {
+            let _ = self.feed.skip(&message.ack).await;
+            return None;
+        }
         let envelope = match pb::Envelope::decode(message.payload.clone()) {
             Ok(envelope) => envelope,
             Err(error) => {
-                tracing::warn!(sequence = message.stream_sequence, %error, "undecodable message terminated");
+                tracing::warn!(sequence, %error, "undecodable message terminated");
                 let _ = self.feed.settle(&message.ack, Settle::Reject).await;
                 return None;
             }
         };
-        let sequence = message.stream_sequence;
+        if convert::expired(&envelope, time::OffsetDateTime::now_utc()) {
+            tracing::debug!(sequence, message_id = %envelope.id, "expired message not delivered");
+            let _ = self.feed.settle(&message.ack, Settle::Reject).await;
+            return None;
+        }
+        if message.attempt > u64::from(self.window.max_attempts) {
+            let info = DeadLetterInfo {
+                message_id: envelope.id.clone(),
+                attempts: message.attempt - 1,
+                reason: format!("{} delivery attempts made, none acknowledged", message.attempt - 1),
+            };
+            match self.feed.dead_letter(&message, &info).await {
+                Ok(()) => {
+                    tracing::warn!(sequence, message_id = %envelope.id, attempts = info.attempts, "dead-lettered")
+                }
+                // Left unacknowledged: JetStream hands it out again and the move is retried.
+                Err(error) => tracing::warn!(sequence, %error, "could not dead-letter; will retry"),
+            }
+            return None;
+        }
         if let Some(why) = super::personal::withhold_reason(&self.caller, &envelope) {
             // Settled for this subscriber so it does not come back; the person never sees it.
             tracing::warn!(
@@ -134,30 +166,45 @@ impl Session {
             let _ = self.feed.settle(&message.ack, Settle::Reject).await;
             return None;
         }
-        self.outstanding.insert(sequence, message.ack, message.payload.len(), self.window.ack_deadline);
+        let attempt = u32::try_from(message.attempt).unwrap_or(u32::MAX);
+        self.outstanding.insert(sequence, message.ack, message.payload.len(), attempt, self.window.ack_deadline);
         Some(pb::Delivery {
             ack_id: sequence.to_string(),
             stream_sequence: sequence,
-            delivery_attempt: u32::try_from(message.attempt).unwrap_or(u32::MAX),
+            delivery_attempt: attempt,
             stored_at: Some(convert::timestamp(message.stored_at)),
             envelope: Some(envelope),
         })
     }
 
     /// Applies one client request after `open`.
-    async fn handle(&mut self, request: pb::SubscribeRequest) -> Result<(), Status> {
+    async fn handle(&mut self, request: pb::SubscribeRequest, responses: &Responses) -> Result<(), Status> {
         use pb::subscribe_request::Request;
         match request.request {
             Some(Request::Open(_)) => {
                 Err(GatewayError::InvalidArgument("open: may only be sent once, as the first request".into()).into())
             }
-            Some(Request::Ack(ack)) => self.settle_removed(&ack.ack_ids, Settle::Ack).await,
+            Some(Request::Ack(ack)) if self.window.confirm_acks => self.ack_confirmed(&ack.ack_ids, responses).await,
+            Some(Request::Ack(ack)) => {
+                for (handle, _) in self.take_held(&ack.ack_ids) {
+                    self.feed.settle(&handle, Settle::Ack).await.map_err(GatewayError::from)?;
+                }
+                Ok(())
+            }
             Some(Request::Nack(nack)) => {
                 let delay = match &nack.redelivery_delay {
                     None => None,
                     Some(delay) => Some(convert::duration("nack.redelivery_delay", delay)?),
                 };
-                self.settle_removed(&nack.ack_ids, Settle::Nack(delay)).await
+                for (handle, attempt) in self.take_held(&nack.ack_ids) {
+                    // The last attempt comes back at once, to be dead-lettered without waiting.
+                    let delay = match attempt >= self.window.max_attempts {
+                        true => None,
+                        false => delay.or_else(|| self.window.retry.map(|retry| retry.delay(attempt))),
+                    };
+                    self.feed.settle(&handle, Settle::Nack(delay)).await.map_err(GatewayError::from)?;
+                }
+                Ok(())
             }
             Some(Request::Extend(extend)) => {
                 for sequence in extend.ack_ids.iter().filter_map(|id| id.parse::<u64>().ok()) {
@@ -174,14 +221,39 @@ impl Session {
         }
     }
 
-    /// Settles and forgets deliveries; unknown or expired ack ids are ignored.
-    async fn settle_removed(&mut self, ack_ids: &[String], settle: Settle) -> Result<(), Status> {
-        for sequence in ack_ids.iter().filter_map(|id| id.parse::<u64>().ok()) {
-            if let Some(handle) = self.outstanding.remove(sequence) {
-                self.feed.settle(&handle, settle).await.map_err(GatewayError::from)?;
-            }
-        }
-        Ok(())
+    /// Forgets the held deliveries among `ack_ids`, returning their handles and attempts; unknown or
+    /// expired ack ids are ignored.
+    fn take_held(&mut self, ack_ids: &[String]) -> Vec<(crate::bus::AckHandle, u32)> {
+        ack_ids
+            .iter()
+            .filter_map(|id| id.parse::<u64>().ok())
+            .filter_map(|sequence| self.outstanding.remove(sequence))
+            .collect()
+    }
+
+    /// Acknowledges and waits for the stream to record each ack, then tells the client which ones it has.
+    /// An ack that could not be confirmed is left out: the client may see that message again.
+    async fn ack_confirmed(&mut self, ack_ids: &[String], responses: &Responses) -> Result<(), Status> {
+        let held: Vec<_> =
+            ack_ids.iter().filter_map(|id| Some((id, self.outstanding.remove(id.parse::<u64>().ok()?)?.0))).collect();
+        let feed = &self.feed;
+        let results = futures::future::join_all(held.iter().map(|(_, handle)| feed.ack_confirmed(handle))).await;
+        let confirmed: Vec<String> = held
+            .iter()
+            .zip(results)
+            .filter_map(|((id, _), result)| match result {
+                Ok(()) => Some(id.to_string()),
+                Err(error) => {
+                    tracing::debug!(ack_id = %id, %error, "ack not confirmed");
+                    None
+                }
+            })
+            .collect();
+        let response = pb::subscribe_response::Response::Acknowledged(pb::AckConfirmation { ack_ids: confirmed });
+        responses
+            .send(Ok(pb::SubscribeResponse { response: Some(response) }))
+            .await
+            .map_err(|_| Status::cancelled("client went away"))
     }
 }
 

@@ -1,0 +1,119 @@
+//! Dead letters for operators and admins: listing (metadata only, for operators and admins) and redriving
+//! (an admin of the recipient party only; every redriven message is routed again under the current policy).
+
+use prost::Message;
+
+use crate::api as pb;
+use crate::bus::DeadLetterRecord;
+use crate::identity::{Caller, Role};
+use crate::model::{Kind, RouteRequest};
+use crate::router::Outcome;
+
+use super::server::Gateway;
+use super::{GatewayError, convert};
+
+const DEFAULT_LIMIT: u32 = 1000;
+const MAX_LIMIT: u32 = 10_000;
+
+// === impl Gateway ===
+
+impl Gateway {
+    pub(super) async fn list_dead_letters(
+        &self,
+        caller: &Caller,
+        request: pb::ListDeadLettersRequest,
+    ) -> Result<pb::ListDeadLettersResponse, GatewayError> {
+        self.require_operator(caller)?;
+        let party = match request.party.as_str() {
+            "" => None,
+            party => Some(convert::token("party", party)?),
+        };
+        let limit = match request.limit {
+            0 => DEFAULT_LIMIT,
+            limit => limit.min(MAX_LIMIT),
+        };
+        let (records, truncated) = self.bus.dead_letters(party.as_ref(), limit as usize).await?;
+        Ok(pb::ListDeadLettersResponse { dead_letters: records.into_iter().map(dead_letter).collect(), truncated })
+    }
+
+    pub(super) async fn redrive_dead_letters(
+        &self,
+        caller: &Caller,
+        request: pb::RedriveDeadLettersRequest,
+    ) -> Result<pb::RedriveDeadLettersResponse, GatewayError> {
+        let party = convert::token("party", &request.party)?;
+        if caller.role != Role::Admin || caller.party != party {
+            return Err(self.refuse(
+                caller,
+                format!("redrive dead letters of {party}; only an admin of {party} may (role admin, party {party})"),
+            ));
+        }
+        let sequences = match request.sequences.is_empty() {
+            false => request.sequences,
+            true => {
+                let (records, _) = self.bus.dead_letters(Some(&party), MAX_LIMIT as usize).await?;
+                records.into_iter().map(|record| record.sequence).collect()
+            }
+        };
+        let mut response = pb::RedriveDeadLettersResponse::default();
+        for sequence in sequences {
+            let refuse = |explanation: String| pb::RedriveRefusal { sequence, explanation };
+            let Some(dead) = self.bus.dead_letter(sequence).await? else {
+                response.refused.push(refuse("no such dead letter".into()));
+                continue;
+            };
+            if dead.recipient != party.as_str() {
+                response.refused.push(refuse(format!("dead letter of {}, not of {party}", dead.recipient)));
+                continue;
+            }
+            let envelope = match pb::Envelope::decode(dead.payload.clone()) {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    response.refused.push(refuse(format!("undecodable message: {error}")));
+                    continue;
+                }
+            };
+            if convert::expired(&envelope, time::OffsetDateTime::now_utc()) {
+                response.refused.push(refuse("the message has expired".into()));
+                continue;
+            }
+            let route = RouteRequest {
+                origin: convert::token("origin", &envelope.origin)?,
+                recipients: vec![party.clone()],
+                kind: convert::kind("kind", envelope.kind)?,
+                topic: convert::token("topic", &envelope.topic)?,
+                markings: convert::markings(envelope.markings.as_ref())?,
+                precedence: convert::precedence(envelope.precedence)?,
+            };
+            let routing = self.policy.current().route(&route)?;
+            match routing.outcomes.into_iter().next() {
+                Some(Outcome::Deliver(approval)) => {
+                    self.bus.redrive(&approval, &dead, &envelope.id).await?;
+                    tracing::info!(party = %party, subject = %caller.subject, sequence, message_id = %envelope.id, "dead letter redriven");
+                    response.redriven.push(sequence);
+                }
+                Some(Outcome::Deny(denial)) => response.refused.push(refuse(denial.explanation)),
+                None => response.refused.push(refuse("the router made no decision".into())),
+            }
+        }
+        Ok(response)
+    }
+}
+
+fn dead_letter(record: DeadLetterRecord) -> pb::DeadLetter {
+    pb::DeadLetter {
+        sequence: record.sequence,
+        subject: record.subject,
+        party: record.recipient,
+        origin: record.origin,
+        kind: Kind::from_token(&record.kind).map(pb::Kind::from).unwrap_or(pb::Kind::Unspecified) as i32,
+        topic: record.topic,
+        message_id: record.message_id,
+        feed_sequence: record.feed_sequence,
+        subscription_id: record.subscription,
+        delivery_attempts: u32::try_from(record.attempts).unwrap_or(u32::MAX),
+        reason: record.reason,
+        dead_lettered_at: Some(convert::timestamp(record.dead_lettered_at)),
+        size_bytes: record.size_bytes,
+    }
+}

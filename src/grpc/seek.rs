@@ -1,0 +1,35 @@
+//! Seek: moves an existing durable subscription of the caller's party to a time, a sequence or the
+//! beginning. Open sessions on it re-attach and continue from there (see `bus::feed`).
+
+use crate::api as pb;
+use crate::bus::Start;
+use crate::identity::Caller;
+
+use super::server::Gateway;
+use super::{GatewayError, convert};
+
+// === impl Gateway ===
+
+impl Gateway {
+    pub(super) async fn seek_durable(
+        &self,
+        caller: &Caller,
+        request: pb::SeekRequest,
+    ) -> Result<pb::SeekResponse, GatewayError> {
+        use pb::seek_request::Target;
+        self.require_subscriber(caller)?;
+        let durable = convert::token("durable_name", &request.durable_name)?;
+        let start = match &request.target {
+            None => return Err(GatewayError::InvalidArgument("target: one of time, sequence or beginning".into())),
+            Some(Target::Time(time)) => Start::Time(convert::time("time", time)?),
+            Some(Target::Sequence(0)) => {
+                return Err(GatewayError::InvalidArgument("sequence: sequences start at 1".into()));
+            }
+            Some(Target::Sequence(sequence)) => Start::Sequence(*sequence),
+            Some(Target::Beginning(())) => Start::All,
+        };
+        let (subscription_id, pending) = self.bus.seek(&caller.party, &durable, start).await?;
+        tracing::info!(party = %caller.party, subject = %caller.subject, durable = %durable, ?start, "seek");
+        Ok(pb::SeekResponse { subscription_id, pending })
+    }
+}
