@@ -1,0 +1,190 @@
+//! Dead letters: after its last delivery attempt (by nack or by expired deadline) a message moves to the
+//! recipient's dead-letter subject; operators list it by metadata only; only an admin of the recipient party
+//! can redrive it, and the redriven copy goes back to the subscription that gave up on it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use liaison::api as pb;
+use liaison::api::operator_service_client::OperatorServiceClient;
+use liaison::identity::Role;
+use prost::Message;
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+const MARKER: &str = "okapi-91d2-content-marker";
+const WAIT: Duration = Duration::from_secs(10);
+
+type Operator = OperatorServiceClient<
+    InterceptedService<Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>>,
+>;
+
+async fn operator(gateway: &TestGateway, party: &str, role: Role) -> Operator {
+    let channel = Channel::from_shared(gateway.url()).unwrap().connect().await.unwrap();
+    let header: MetadataValue<_> = format!("Bearer {}", gateway.token(party, role)).parse().unwrap();
+    OperatorServiceClient::with_interceptor(
+        channel,
+        Box::new(move |mut request: tonic::Request<()>| {
+            request.metadata_mut().insert("authorization", header.clone());
+            Ok(request)
+        }),
+    )
+}
+
+fn nack(subscription: &Subscription, delivery: &pb::Delivery) -> impl Future<Output = ()> {
+    let request = pb::subscribe_request::Request::Nack(pb::NegativeAcknowledge {
+        ack_ids: vec![delivery.ack_id.clone()],
+        redelivery_delay: None,
+    });
+    let requests = subscription.requests.clone();
+    async move { requests.send(pb::SubscribeRequest { request: Some(request) }).await.unwrap() }
+}
+
+/// A durable "desk" for ia with two attempts and a one-second deadline.
+fn desk() -> pb::OpenSubscription {
+    pb::OpenSubscription {
+        durable_name: "desk".into(),
+        start: from_beginning(),
+        max_delivery_attempts: 2,
+        ack_deadline: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
+        ..Default::default()
+    }
+}
+
+fn marked(body: &str) -> pb::Envelope {
+    let mut envelope = envelope(&["ia"], "money-laundering", format!("{MARKER} {body}").as_bytes());
+    envelope.title = MARKER.into();
+    envelope.attributes.insert("note".into(), MARKER.into());
+    envelope
+}
+
+/// Publishes `poison` and `fine`; the desk nacks `poison` on both attempts and acks `fine`. Returns the
+/// poison message's id and feed sequence, with the desk session still open.
+async fn dead_letter_by_nack(gateway: &TestGateway) -> (String, u64, Subscription) {
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let poison = publish(&mut cbp, marked("poison")).await;
+    publish(&mut cbp, envelope(&["ia"], "money-laundering", b"fine")).await;
+    let mut ia = gateway.client("ia", Role::Analyst).await;
+    let mut desk = subscribe(&mut ia, desk()).await.unwrap();
+    assert_eq!(desk.opened.max_delivery_attempts, 2);
+    assert_eq!(desk.opened.dead_letter_subject, "liaison.dead.ia.*.*.*");
+
+    let first = desk.take(2, WAIT).await;
+    let (bad, good): (Vec<_>, Vec<_>) =
+        first.into_iter().partition(|delivery| delivery.envelope.as_ref().unwrap().id == poison.message_id);
+    desk.ack(&good).await;
+    assert_eq!(bad[0].delivery_attempt, 1);
+    nack(&desk, &bad[0]).await;
+    let again = desk.take(1, WAIT).await.remove(0);
+    assert_eq!(again.envelope.as_ref().unwrap().id, poison.message_id);
+    assert_eq!(again.delivery_attempt, 2, "every delivery carries its attempt number");
+    nack(&desk, &again).await;
+    // The third attempt never reaches the subscriber: it is dead-lettered instead.
+    assert!(desk.next_batch(Duration::from_secs(2)).await.is_empty(), "a message came back after its last attempt");
+    (poison.message_id, again.stream_sequence, desk)
+}
+
+#[tokio::test]
+async fn the_last_attempt_moves_a_message_to_its_dead_letter_subject_seen_by_operators_as_metadata() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let (poison_id, poison_sequence, mut desk) = dead_letter_by_nack(&gateway).await;
+
+    // A message nobody acknowledges runs out of attempts by deadline.
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let ignored = publish(&mut cbp, envelope(&["ia"], "cyber-crime", b"ignored")).await;
+    let attempts: Vec<u32> = desk.take(1, WAIT).await.iter().map(|delivery| delivery.delivery_attempt).collect();
+    assert_eq!(attempts, [1]);
+    let attempts: Vec<u32> = desk.take(1, WAIT).await.iter().map(|delivery| delivery.delivery_attempt).collect();
+    assert_eq!(attempts, [2]);
+    assert!(desk.next_batch(Duration::from_secs(3)).await.is_empty());
+
+    let mut operations = operator(&gateway, "ia", Role::Operator).await;
+    let request = pb::ListDeadLettersRequest { party: "ia".into(), limit: 0 };
+    let listed = operations.list_dead_letters(request).await.unwrap().into_inner();
+    assert!(!listed.truncated);
+    let ids: Vec<&str> = listed.dead_letters.iter().map(|dead| dead.message_id.as_str()).collect();
+    assert_eq!(ids, [poison_id.as_str(), ignored.message_id.as_str()]);
+    let poison = &listed.dead_letters[0];
+    assert_eq!(poison.subject, "liaison.dead.ia.cbp.report.money-laundering");
+    assert_eq!((poison.party.as_str(), poison.origin.as_str()), ("ia", "cbp"));
+    assert_eq!((poison.kind, poison.topic.as_str()), (pb::Kind::Report as i32, "money-laundering"));
+    assert_eq!(poison.feed_sequence, poison_sequence);
+    assert_eq!(poison.subscription_id, "ia_desk");
+    assert_eq!(poison.delivery_attempts, 2);
+    assert!(poison.size_bytes > MARKER.len() as u64, "size of the stored message: {}", poison.size_bytes);
+    assert!(poison.reason.contains("2 delivery attempts"), "{}", poison.reason);
+    assert!(poison.dead_lettered_at.is_some());
+    assert!(
+        !String::from_utf8_lossy(&listed.encode_to_vec()).contains(MARKER),
+        "a dead-letter listing carried message content"
+    );
+
+    // Another party's listing is empty; a listing of every party has both.
+    let fbi = pb::ListDeadLettersRequest { party: "fbi".into(), limit: 0 };
+    assert!(operations.list_dead_letters(fbi).await.unwrap().into_inner().dead_letters.is_empty());
+    let one = pb::ListDeadLettersRequest { party: String::new(), limit: 1 };
+    let one = operations.list_dead_letters(one).await.unwrap().into_inner();
+    assert_eq!((one.dead_letters.len(), one.truncated), (1, true));
+
+    // The dead letter keeps the whole message for the recipient (the marker is there, so the check above
+    // can fail), and the analyst role cannot list dead letters.
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let stream = jetstream.get_stream("LIAISON_DEAD").await.unwrap();
+    let stored = stream.get_raw_message(poison.sequence).await.unwrap();
+    let envelope = pb::Envelope::decode(stored.payload).unwrap();
+    assert_eq!(envelope.id, poison_id);
+    assert!(String::from_utf8_lossy(&envelope.body).contains(MARKER));
+    let mut as_analyst = operator(&gateway, "ia", Role::Analyst).await;
+    let denied = as_analyst.list_dead_letters(pb::ListDeadLettersRequest::default()).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn only_the_recipients_admin_redrives_and_the_copy_returns_to_the_subscription_that_gave_up() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    // A second durable of the same party that took the poison message fine.
+    let mut ia = gateway.client("ia", Role::Analyst).await;
+    let archive_open =
+        pb::OpenSubscription { durable_name: "archive".into(), start: from_beginning(), ..Default::default() };
+    let mut archive = subscribe(&mut ia, archive_open).await.unwrap();
+    let (poison_id, _, mut desk) = dead_letter_by_nack(&gateway).await;
+    let archived = archive.take(2, WAIT).await;
+    archive.ack(&archived).await;
+
+    let mut operations = operator(&gateway, "ia", Role::Operator).await;
+    let listed = operations.list_dead_letters(pb::ListDeadLettersRequest::default()).await.unwrap().into_inner();
+    let sequence = listed.dead_letters[0].sequence;
+    let redrive = |party: &str, sequences: Vec<u64>| pb::RedriveDeadLettersRequest { party: party.into(), sequences };
+
+    // An operator, and an admin of another party, may not redrive ia's dead letters.
+    let refused = operations.redrive_dead_letters(redrive("ia", vec![])).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let mut fbi_admin = operator(&gateway, "fbi", Role::Admin).await;
+    let refused = fbi_admin.redrive_dead_letters(redrive("ia", vec![])).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    // fbi's own redrive cannot reach ia's dead letter by sequence either.
+    let own = fbi_admin.redrive_dead_letters(redrive("fbi", vec![sequence])).await.unwrap().into_inner();
+    assert!(own.redriven.is_empty());
+    assert!(own.refused[0].explanation.contains("not of fbi"), "{:?}", own.refused);
+
+    let mut ia_admin = operator(&gateway, "ia", Role::Admin).await;
+    let done = ia_admin.redrive_dead_letters(redrive("ia", vec![sequence, 999])).await.unwrap().into_inner();
+    assert_eq!(done.redriven, [sequence]);
+    assert_eq!(done.refused.len(), 1);
+    assert_eq!(done.refused[0].sequence, 999);
+    let after = operations.list_dead_letters(pb::ListDeadLettersRequest::default()).await.unwrap().into_inner();
+    assert!(after.dead_letters.is_empty(), "a redriven message is no longer a dead letter");
+
+    // The desk gets the message again (a fresh delivery); the archive, which had acknowledged it, does not.
+    let back = desk.take(1, WAIT).await.remove(0);
+    assert_eq!(back.envelope.as_ref().unwrap().id, poison_id);
+    assert_eq!(back.delivery_attempt, 1);
+    desk.ack(std::slice::from_ref(&back)).await;
+    assert!(archive.next_batch(Duration::from_secs(2)).await.is_empty(), "the redrive reached another subscription");
+}
