@@ -64,5 +64,5 @@ async fn reflection_lists_and_describes_the_api() {
         .find(|file| file.name() == "liaison/v1/gateway.proto")
         .expect("gateway.proto is served");
     let methods: Vec<&str> = descriptor.service[0].method.iter().map(|method| method.name()).collect();
-    assert_eq!(methods, ["Publish", "PublishStream", "Subscribe"]);
+    assert_eq!(methods, ["Publish", "PublishStream", "Subscribe", "Seek"]);
 }
