@@ -129,10 +129,20 @@ impl Bus {
     }
 
     /// The message id of a stored copy, read from its header: how a duplicate's original is named.
-    pub async fn message_id_at(&self, sequence: u64) -> Option<String> {
-        let stream = self.jetstream.get_stream_no_info(FEED_STREAM).await.ok()?;
-        let stored = stream.get_raw_message(sequence).await.ok()?;
-        stored.headers.get(headers::MESSAGE_ID).map(|value| value.as_str().to_string())
+    /// `None` when the copy is gone (expired or purged while its idempotency key was still remembered) or
+    /// carries no id.
+    pub async fn message_id_at(&self, sequence: u64) -> Result<Option<String>, BusError> {
+        use async_nats::jetstream::stream::RawMessageErrorKind;
+        let stream = self
+            .jetstream
+            .get_stream_no_info(FEED_STREAM)
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        match stream.get_raw_message(sequence).await {
+            Ok(stored) => Ok(stored.headers.get(headers::MESSAGE_ID).map(|value| value.as_str().to_string())),
+            Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(error) => Err(BusError::Unavailable(error.to_string())),
+        }
     }
 
     /// Opens a pull consumer over one recipient's feed.

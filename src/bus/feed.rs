@@ -69,6 +69,8 @@ pub struct Feed {
     prefetch: (usize, usize),
     /// Set when the consumer was recreated under this feed (a seek); taken by [`Feed::take_reset`].
     reset: bool,
+    /// Set while re-attaching to a durable, so a re-attach cut short (the caller dropped `next`) resumes.
+    detached: bool,
     /// Ephemeral consumers are deleted on close; durable ones stay.
     ephemeral: bool,
     client: async_nats::Client,
@@ -127,7 +129,7 @@ impl Feed {
             if ephemeral { create(&jetstream, config).await? } else { open_durable(&jetstream, &name, config).await? };
         let prefetch = (spec.prefetch_messages.max(1), spec.prefetch_bytes);
         let messages = messages(&consumer, prefetch).await?;
-        Ok(Feed { name, subjects, messages, prefetch, reset: false, ephemeral, client, jetstream })
+        Ok(Feed { name, subjects, messages, prefetch, reset: false, detached: false, ephemeral, client, jetstream })
     }
 
     /// The consumer's name on the server.
@@ -142,10 +144,15 @@ impl Feed {
 
     /// The next delivery. `None` means the feed has ended for good; transient errors (a missed heartbeat
     /// while NATS reconnects) are logged and skipped, and a durable whose consumer was recreated (a seek)
-    /// is re-attached.
+    /// is re-attached. Cancel-safe: dropping the future loses no message.
     pub async fn next(&mut self) -> Option<Result<FeedMessage, BusError>> {
         use async_nats::jetstream::consumer::pull::MessagesErrorKind;
         loop {
+            if self.detached
+                && let Err(error) = self.reattach().await
+            {
+                return Some(Err(error));
+            }
             match self.messages.next().await? {
                 Ok(message) => return Some(Ok(delivery(message))),
                 Err(error) if error.kind() == MessagesErrorKind::MissingHeartbeat => {
@@ -158,9 +165,7 @@ impl Feed {
                             MessagesErrorKind::ConsumerDeleted | MessagesErrorKind::NoResponders
                         ) =>
                 {
-                    if let Err(error) = self.reattach().await {
-                        return Some(Err(error));
-                    }
+                    self.detached = true;
                 }
                 Err(error) => return Some(Err(BusError::Subscription(error.to_string()))),
             }
@@ -179,6 +184,7 @@ impl Feed {
             match self.jetstream.get_consumer_from_stream::<pull::Config, _, _>(&self.name, FEED_STREAM).await {
                 Ok(consumer) => {
                     self.messages = messages(&consumer, self.prefetch).await?;
+                    self.detached = false;
                     self.reset = true;
                     tracing::info!(consumer = %self.name, "re-attached to the recreated durable consumer");
                     return Ok(());
@@ -207,16 +213,19 @@ impl Feed {
             .map_err(|error| BusError::Unavailable(error.to_string()))
     }
 
-    /// Acknowledges one delivery and waits until the stream has recorded it (a JetStream double ack).
-    pub async fn ack_confirmed(&self, handle: &AckHandle) -> Result<(), BusError> {
-        let reply = self
-            .client
-            .request(handle.reply.clone(), Bytes::from(AckKind::Ack))
-            .await
-            .map_err(|error| BusError::Unavailable(error.to_string()))?;
-        match std::str::from_utf8(&reply.payload) {
-            Ok(text) if text.contains("error") => Err(BusError::Subscription(format!("ack refused: {text}"))),
-            _ => Ok(()),
+    /// Acknowledges one delivery and waits until the stream has recorded it (a JetStream double ack). The
+    /// future owns what it needs, so a session can await confirmations while it goes on delivering.
+    pub fn ack_confirmed(&self, handle: AckHandle) -> impl Future<Output = Result<(), BusError>> + Send + 'static {
+        let client = self.client.clone();
+        async move {
+            let reply = client
+                .request(handle.reply, Bytes::from(AckKind::Ack))
+                .await
+                .map_err(|error| BusError::Unavailable(error.to_string()))?;
+            match std::str::from_utf8(&reply.payload) {
+                Ok(text) if text.contains("error") => Err(BusError::Subscription(format!("ack refused: {text}"))),
+                _ => Ok(()),
+            }
         }
     }
 
@@ -384,14 +393,15 @@ impl Bus {
             .delete_consumer_from_stream(&name, FEED_STREAM)
             .await
             .map_err(|error| BusError::Subscription(error.to_string()))?;
-        let mut created = self
+        let created = self
             .jetstream
             .create_consumer_on_stream(config, FEED_STREAM)
             .await
             .map_err(|error| BusError::Subscription(error.to_string()))?;
-        let info = created.info().await.map_err(|error| BusError::Subscription(error.to_string()))?;
-        tracing::info!(consumer = %name, ?start, pending = info.num_pending, "durable subscription moved");
-        Ok((name, info.num_pending))
+        // Counted at creation, before any re-attached feed can pull from it.
+        let pending = created.cached_info().num_pending;
+        tracing::info!(consumer = %name, ?start, pending, "durable subscription moved");
+        Ok((name, pending))
     }
 }
 

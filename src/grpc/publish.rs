@@ -10,7 +10,7 @@ use prost::Message;
 use tracing::Instrument;
 
 use crate::api as pb;
-use crate::bus::{Bus, CopyOptions, PendingStore, Stored};
+use crate::bus::{Bus, BusError, CopyOptions, PendingStore, Stored};
 use crate::identity::Caller;
 use crate::model::PartyId;
 use crate::router::{Approval, Denial, Outcome};
@@ -132,6 +132,7 @@ impl Prepared {
         let mut stored_count = 0;
         let mut first_error = None;
         let mut original_message_id = None;
+        let mut lookup_error = None;
         let mut outcomes = Vec::with_capacity(self.outcomes.len());
         for outcome in self.outcomes {
             match outcome {
@@ -139,7 +140,11 @@ impl Prepared {
                     Ok(stored) => {
                         stored_count += 1;
                         if stored.duplicate && original_message_id.is_none() {
-                            original_message_id = self.bus.message_id_at(stored.sequence).await;
+                            // Not knowing the original id is an error: the client would record a wrong one.
+                            match self.bus.message_id_at(stored.sequence).await {
+                                Ok(id) => original_message_id = id,
+                                Err(error) => lookup_error = Some(error),
+                            }
                         }
                         outcomes.push(delivered(&approval, stored));
                     }
@@ -151,7 +156,11 @@ impl Prepared {
             }
         }
         match first_error {
-            // A retry of an idempotent publish reports the id the message was first stored under.
+            None if let Some(error) = lookup_error => Err(GatewayError::Bus(BusError::Unavailable(format!(
+                "the message was stored by an earlier publish with this idempotency key, but its id could not be read ({error}); retry"
+            )))),
+            // A retry of an idempotent publish reports the id the message was first stored under (or, if
+            // that copy has since expired or been purged, the retry's own id).
             None => Ok(pb::Receipt {
                 message_id: original_message_id.unwrap_or(self.message_id),
                 outcomes,

@@ -1,19 +1,27 @@
 //! The deliveries a subscriber holds unacknowledged, with their deadlines: the flow-control window.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::bus::AckHandle;
 
-/// Unacknowledged deliveries by stream sequence.
+/// Most acknowledged sequences remembered per subscription to recognise stale copies.
+const MAX_REMEMBERED_ACKS: usize = 16 * 1024;
+
+/// Unacknowledged deliveries by stream sequence, and the sequences acknowledged lately.
 #[derive(Default)]
 pub struct Outstanding {
     entries: HashMap<u64, Entry>,
     /// Deadlines in the order they were set (so, sorted); stale ones are skipped when popped.
     deadlines: VecDeque<(Instant, u64)>,
     bytes: usize,
+    /// Sequences this session acknowledged, oldest first, bounded by [`MAX_REMEMBERED_ACKS`]. A copy of one
+    /// of them that arrives later (a redelivery already in flight, or one the server sent because the ack
+    /// was lost while NATS was away) is settled again instead of being handed to the client a second time.
+    acked: HashSet<u64>,
+    acked_order: VecDeque<u64>,
 }
 
 struct Entry {
@@ -47,7 +55,26 @@ impl Outstanding {
         Some((entry.handle, entry.attempt))
     }
 
-    /// Forgets everything held: the deliveries are void (their consumer was recreated).
+    /// Remembers that `sequence` was acknowledged by the client.
+    pub fn remember_ack(&mut self, sequence: u64) {
+        if !self.acked.insert(sequence) {
+            return;
+        }
+        self.acked_order.push_back(sequence);
+        if self.acked_order.len() > MAX_REMEMBERED_ACKS
+            && let Some(oldest) = self.acked_order.pop_front()
+        {
+            self.acked.remove(&oldest);
+        }
+    }
+
+    /// Was `sequence` acknowledged by the client lately?
+    pub fn was_acked(&self, sequence: u64) -> bool {
+        self.acked.contains(&sequence)
+    }
+
+    /// Forgets everything held and acknowledged: the deliveries are void (their consumer was recreated,
+    /// possibly at an earlier position, so acknowledged sequences may rightly come again).
     pub fn clear(&mut self) {
         *self = Outstanding::default();
     }
@@ -83,5 +110,32 @@ impl Outstanding {
             self.deadlines.pop_front();
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_acks_are_bounded_oldest_first() {
+        let mut outstanding = Outstanding::default();
+        for sequence in 1..=(MAX_REMEMBERED_ACKS as u64 + 10) {
+            outstanding.remember_ack(sequence);
+        }
+        assert!(!outstanding.was_acked(10), "the oldest are forgotten");
+        assert!(outstanding.was_acked(11));
+        assert!(outstanding.was_acked(MAX_REMEMBERED_ACKS as u64 + 10));
+        assert_eq!(outstanding.acked.len(), MAX_REMEMBERED_ACKS);
+        outstanding.remember_ack(11);
+        assert_eq!(outstanding.acked_order.len(), MAX_REMEMBERED_ACKS, "a repeated ack is not counted twice");
+    }
+
+    #[test]
+    fn clear_forgets_acks_so_a_seek_can_replay_them() {
+        let mut outstanding = Outstanding::default();
+        outstanding.remember_ack(7);
+        outstanding.clear();
+        assert!(!outstanding.was_acked(7));
     }
 }

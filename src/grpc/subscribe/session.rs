@@ -1,6 +1,8 @@
 //! One subscription's session: deliveries out, acks in, within the window, until either side ends.
 
-use futures::FutureExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +29,11 @@ pub struct Session {
     feed: Feed,
     window: Window,
     outstanding: Outstanding,
+    /// A message that arrived while the window was full (a redelivery, or the first one after a seek):
+    /// delivered as soon as there is room. Polling on while full is how a seek is noticed at once.
+    stash: Option<FeedMessage>,
+    /// Ack confirmations being awaited, each resolving to the ack ids the stream recorded.
+    confirmations: FuturesUnordered<BoxFuture<'static, Vec<String>>>,
     /// Whose session this is: every delivery is re-checked against their personal clearance.
     caller: Caller,
     gateway: Gateway,
@@ -38,14 +45,31 @@ pub struct Session {
 impl Session {
     pub fn new(feed: Feed, window: Window, caller: Caller, gateway: Gateway, slot: SubscriptionSlot) -> Session {
         let shutdown = gateway.shutdown.clone();
-        Session { feed, window, outstanding: Outstanding::default(), caller, gateway, shutdown, _slot: slot }
+        Session {
+            feed,
+            window,
+            outstanding: Outstanding::default(),
+            stash: None,
+            confirmations: FuturesUnordered::new(),
+            caller,
+            gateway,
+            shutdown,
+            _slot: slot,
+        }
     }
 
     /// Runs until the client half-closes or goes away, the feed ends, or the gateway shuts down.
     pub async fn run(mut self, mut requests: Streaming<pb::SubscribeRequest>, responses: Responses) {
         let end = loop {
             self.outstanding.expire(tokio::time::Instant::now());
-            let room = self.outstanding.has_room(self.window.max_messages, self.window.max_bytes);
+            if self.has_room()
+                && let Some(message) = self.stash.take()
+            {
+                if !self.send_batch(message, &responses).await {
+                    break None;
+                }
+                continue;
+            }
             let next_deadline = self.outstanding.next_deadline();
             tokio::select! {
                 biased;
@@ -53,7 +77,7 @@ impl Session {
                 () = responses.closed() => break None,
                 request = requests.message() => match request {
                     Ok(Some(request)) => {
-                        if let Err(status) = self.handle(request, &responses).await {
+                        if let Err(status) = self.handle(request).await {
                             break Some(status);
                         }
                     }
@@ -63,14 +87,18 @@ impl Session {
                         break Some(status);
                     }
                 },
-                message = self.feed.next(), if room => match message {
+                Some(ack_ids) = self.confirmations.next(), if !self.confirmations.is_empty() => {
+                    let response = pb::subscribe_response::Response::Acknowledged(pb::AckConfirmation { ack_ids });
+                    if responses.send(Ok(pb::SubscribeResponse { response: Some(response) })).await.is_err() {
+                        break None;
+                    }
+                }
+                message = self.feed.next(), if self.stash.is_none() => match message {
                     Some(Ok(message)) => {
-                        let batch = self.batch(message).await;
-                        if batch.is_empty() {
-                            continue;
-                        }
-                        let response = pb::subscribe_response::Response::Deliveries(pb::DeliveryBatch { deliveries: batch });
-                        if responses.send(Ok(pb::SubscribeResponse { response: Some(response) })).await.is_err() {
+                        self.notice_reset();
+                        if !self.has_room() {
+                            self.stash = Some(message);
+                        } else if !self.send_batch(message, &responses).await {
                             break None;
                         }
                     }
@@ -87,12 +115,31 @@ impl Session {
         self.feed.close().await;
     }
 
-    /// Turns the first message and whatever else is ready (within the window) into one batch.
-    async fn batch(&mut self, first: FeedMessage) -> Vec<pb::Delivery> {
-        if self.feed.take_reset() {
-            // The durable was moved (a seek): what this session held belongs to the old consumer.
+    fn has_room(&self) -> bool {
+        self.outstanding.has_room(self.window.max_messages, self.window.max_bytes)
+    }
+
+    /// After the durable was moved (a seek), what this session held belongs to the old consumer.
+    fn notice_reset(&mut self) -> bool {
+        let reset = self.feed.take_reset();
+        if reset {
             self.outstanding.clear();
         }
+        reset
+    }
+
+    /// Delivers `first` and whatever else is ready as one response; false if the client has gone.
+    async fn send_batch(&mut self, first: FeedMessage, responses: &Responses) -> bool {
+        let deliveries = self.batch(first).await;
+        if deliveries.is_empty() {
+            return true;
+        }
+        let response = pb::subscribe_response::Response::Deliveries(pb::DeliveryBatch { deliveries });
+        responses.send(Ok(pb::SubscribeResponse { response: Some(response) })).await.is_ok()
+    }
+
+    /// Turns the first message and whatever else is ready (within the window) into one batch.
+    async fn batch(&mut self, first: FeedMessage) -> Vec<pb::Delivery> {
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
         let mut next = Some(first);
@@ -101,14 +148,17 @@ impl Session {
             if let Some(delivery) = self.deliver(message).await {
                 batch.push(delivery);
             }
-            let full = batch.len() >= MAX_BATCH || batch_bytes >= MAX_BATCH_BYTES;
-            if full || !self.outstanding.has_room(self.window.max_messages, self.window.max_bytes) {
+            if batch.len() >= MAX_BATCH || batch_bytes >= MAX_BATCH_BYTES || !self.has_room() {
                 break;
             }
             next = match self.feed.next().now_or_never() {
                 Some(Some(Ok(message))) => Some(message),
                 _ => None,
             };
+            if self.notice_reset() {
+                batch.clear();
+                batch_bytes = 0;
+            }
         }
         batch
     }
@@ -121,6 +171,12 @@ impl Session {
     /// - a message above the person's own clearance or nationality is withheld.
     async fn deliver(&mut self, message: FeedMessage) -> Option<pb::Delivery> {
         let sequence = message.stream_sequence;
+        if self.outstanding.was_acked(sequence) {
+            // A copy that was already on its way when the client acked: settle it again, never show it twice.
+            tracing::debug!(sequence, attempt = message.attempt, "stale copy of an acknowledged message");
+            let _ = self.feed.settle(&message.ack, Settle::Ack).await;
+            return None;
+        }
         if message.redrive_for.as_deref().is_some_and(|target| target != self.feed.name()) {
             let _ = self.feed.skip(&message.ack).await;
             return None;
@@ -178,15 +234,19 @@ impl Session {
     }
 
     /// Applies one client request after `open`.
-    async fn handle(&mut self, request: pb::SubscribeRequest, responses: &Responses) -> Result<(), Status> {
+    async fn handle(&mut self, request: pb::SubscribeRequest) -> Result<(), Status> {
         use pb::subscribe_request::Request;
         match request.request {
             Some(Request::Open(_)) => {
                 Err(GatewayError::InvalidArgument("open: may only be sent once, as the first request".into()).into())
             }
-            Some(Request::Ack(ack)) if self.window.confirm_acks => self.ack_confirmed(&ack.ack_ids, responses).await,
+            Some(Request::Ack(ack)) if self.window.confirm_acks => {
+                self.ack_confirmed(&ack.ack_ids);
+                Ok(())
+            }
             Some(Request::Ack(ack)) => {
-                for (handle, _) in self.take_held(&ack.ack_ids) {
+                for (sequence, handle, _) in self.take_held(&ack.ack_ids) {
+                    self.outstanding.remember_ack(sequence);
                     self.feed.settle(&handle, Settle::Ack).await.map_err(GatewayError::from)?;
                 }
                 Ok(())
@@ -196,7 +256,7 @@ impl Session {
                     None => None,
                     Some(delay) => Some(convert::duration("nack.redelivery_delay", delay)?),
                 };
-                for (handle, attempt) in self.take_held(&nack.ack_ids) {
+                for (_, handle, attempt) in self.take_held(&nack.ack_ids) {
                     // The last attempt comes back at once, to be dead-lettered without waiting.
                     let delay = match attempt >= self.window.max_attempts {
                         true => None,
@@ -221,39 +281,43 @@ impl Session {
         }
     }
 
-    /// Forgets the held deliveries among `ack_ids`, returning their handles and attempts; unknown or
-    /// expired ack ids are ignored.
-    fn take_held(&mut self, ack_ids: &[String]) -> Vec<(crate::bus::AckHandle, u32)> {
+    /// Forgets the held deliveries among `ack_ids`, returning their sequences, handles and attempts;
+    /// unknown or expired ack ids are ignored.
+    fn take_held(&mut self, ack_ids: &[String]) -> Vec<(u64, crate::bus::AckHandle, u32)> {
         ack_ids
             .iter()
             .filter_map(|id| id.parse::<u64>().ok())
-            .filter_map(|sequence| self.outstanding.remove(sequence))
+            .filter_map(|sequence| {
+                self.outstanding.remove(sequence).map(|(handle, attempt)| (sequence, handle, attempt))
+            })
             .collect()
     }
 
-    /// Acknowledges and waits for the stream to record each ack, then tells the client which ones it has.
-    /// An ack that could not be confirmed is left out: the client may see that message again.
-    async fn ack_confirmed(&mut self, ack_ids: &[String], responses: &Responses) -> Result<(), Status> {
-        let held: Vec<_> =
-            ack_ids.iter().filter_map(|id| Some((id, self.outstanding.remove(id.parse::<u64>().ok()?)?.0))).collect();
-        let feed = &self.feed;
-        let results = futures::future::join_all(held.iter().map(|(_, handle)| feed.ack_confirmed(handle))).await;
-        let confirmed: Vec<String> = held
+    /// Acknowledges and, without holding up deliveries, waits for the stream to record each ack; the
+    /// client is then told which ones it has. An ack that could not be confirmed is left out: the client
+    /// may see that message again (from another session; this one re-acks any copy that reaches it).
+    fn ack_confirmed(&mut self, ack_ids: &[String]) {
+        let confirmations: Vec<_> = ack_ids
             .iter()
-            .zip(results)
-            .filter_map(|((id, _), result)| match result {
-                Ok(()) => Some(id.to_string()),
-                Err(error) => {
-                    tracing::debug!(ack_id = %id, %error, "ack not confirmed");
-                    None
-                }
+            .filter_map(|id| {
+                let sequence = id.parse::<u64>().ok()?;
+                let (handle, _) = self.outstanding.remove(sequence)?;
+                self.outstanding.remember_ack(sequence);
+                let confirmed = self.feed.ack_confirmed(handle);
+                let id = id.clone();
+                Some(async move {
+                    match confirmed.await {
+                        Ok(()) => Some(id),
+                        Err(error) => {
+                            tracing::debug!(ack_id = %id, %error, "ack not confirmed");
+                            None
+                        }
+                    }
+                })
             })
             .collect();
-        let response = pb::subscribe_response::Response::Acknowledged(pb::AckConfirmation { ack_ids: confirmed });
-        responses
-            .send(Ok(pb::SubscribeResponse { response: Some(response) }))
-            .await
-            .map_err(|_| Status::cancelled("client went away"))
+        self.confirmations
+            .push(futures::future::join_all(confirmations).map(|ids| ids.into_iter().flatten().collect()).boxed());
     }
 }
 
