@@ -8,23 +8,9 @@ use std::time::Duration;
 
 use common::*;
 use liaison::api as pb;
-use liaison::identity::Role;
 use pb::subscribe_request::Request;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A gateway on its own nats-server, with a publisher (`cbp`) and the analyst client of `ia`.
-async fn setup() -> (NatsServer, TestGateway, Client, Client) {
-    let nats = NatsServer::start().await;
-    let gateway = TestGateway::start(&nats).await;
-    let cbp = gateway.client("cbp", Role::AgencySystem).await;
-    let analyst = gateway.client("ia", Role::Analyst).await;
-    (nats, gateway, cbp, analyst)
-}
-
-fn proto_duration(duration: Duration) -> prost_types::Duration {
-    prost_types::Duration::try_from(duration).unwrap()
-}
 
 /// Opens the analyst's subscription with an ack deadline (None: the default) and window (0: the default).
 async fn open(analyst: &mut Client, ack_deadline: Option<Duration>, max_outstanding: u32) -> Subscription {
@@ -76,7 +62,7 @@ async fn assert_quiet(subscription: &mut Subscription, wait: Duration, why: &str
 
 #[tokio::test]
 async fn acked_messages_are_not_redelivered() {
-    let (_nats, _gateway, mut cbp, mut analyst) = setup().await;
+    let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
     let published = publish_reports(&mut cbp, 3).await;
     let mut subscription = open(&mut analyst, Some(Duration::from_secs(1)), 0).await;
     assert_eq!(subscription.opened.ack_deadline, Some(proto_duration(Duration::from_secs(1))));
@@ -98,7 +84,7 @@ async fn acked_messages_are_not_redelivered() {
 
 #[tokio::test]
 async fn unacked_messages_come_back_after_the_ack_deadline() {
-    let (_nats, _gateway, mut cbp, mut analyst) = setup().await;
+    let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
     let published = publish_reports(&mut cbp, 1).await;
     let mut subscription = open(&mut analyst, Some(Duration::from_secs(1)), 0).await;
 
@@ -123,7 +109,7 @@ async fn unacked_messages_come_back_after_the_ack_deadline() {
 
 #[tokio::test]
 async fn nack_without_delay_redelivers_at_once() {
-    let (_nats, _gateway, mut cbp, mut analyst) = setup().await;
+    let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
     let published = publish_reports(&mut cbp, 1).await;
     // The default 30 s deadline: a prompt redelivery can only be the nack's doing.
     let mut subscription = open(&mut analyst, None, 0).await;
@@ -141,7 +127,7 @@ async fn nack_without_delay_redelivers_at_once() {
 
 #[tokio::test]
 async fn nack_with_delay_redelivers_after_the_delay() {
-    let (_nats, _gateway, mut cbp, mut analyst) = setup().await;
+    let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
     let published = publish_reports(&mut cbp, 1).await;
     let mut subscription = open(&mut analyst, None, 0).await;
 
@@ -161,7 +147,7 @@ async fn nack_with_delay_redelivers_after_the_delay() {
 
 #[tokio::test]
 async fn extend_deadline_holds_a_delivery_past_its_deadline() {
-    let (_nats, _gateway, mut cbp, mut analyst) = setup().await;
+    let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
     publish_reports(&mut cbp, 1).await;
     let mut subscription = open(&mut analyst, Some(Duration::from_secs(1)), 0).await;
 
@@ -181,7 +167,7 @@ async fn extend_deadline_holds_a_delivery_past_its_deadline() {
 
 #[tokio::test]
 async fn max_outstanding_messages_bounds_unacked_deliveries() {
-    let (_nats, _gateway, mut cbp, mut analyst) = setup().await;
+    let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
     let published = publish_reports(&mut cbp, 10).await;
     let mut subscription = open(&mut analyst, None, 3).await;
     assert_eq!(subscription.opened.max_outstanding_messages, 3);

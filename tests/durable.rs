@@ -35,22 +35,6 @@ async fn publish_reports(cbp: &mut Client, count: usize) -> BTreeMap<u64, String
     published
 }
 
-/// Waits (bounded) until the server records every sequence up to `floor` as acked on `consumer`, so that
-/// dropping the client afterwards cannot lose an ack still in flight.
-async fn wait_ack_floor(nats: &NatsServer, consumer: &str, floor: u64) {
-    let jetstream = async_nats::jetstream::new(nats.client().await);
-    let stream = jetstream.get_stream(liaison::bus::FEED_STREAM).await.expect("feed stream");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let info = stream.consumer_info(consumer).await.expect("consumer info");
-        if info.ack_floor.stream_sequence >= floor {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "ack floor of {consumer} stuck at {:?}", info.ack_floor);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Receives and acks until every sequence in `expected` has arrived (bounded), then keeps listening past
 /// the ack deadline to catch anything that should not come. Returns every delivery received.
 async fn receive_all(subscription: &mut Subscription, expected: &BTreeSet<u64>) -> Vec<pb::Delivery> {

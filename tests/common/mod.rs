@@ -391,3 +391,33 @@ pub fn delivered_sequence(receipt: &pb::Receipt, party: &str) -> u64 {
         })
         .unwrap_or_else(|| panic!("{party} not delivered in {receipt:?}"))
 }
+pub mod process;
+
+/// A gateway on its own nats-server, with a publisher (`cbp`) and the analyst client of `ia`.
+pub async fn cbp_and_ia() -> (NatsServer, TestGateway, Client, Client) {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let analyst = gateway.client("ia", Role::Analyst).await;
+    (nats, gateway, cbp, analyst)
+}
+
+pub fn proto_duration(duration: Duration) -> prost_types::Duration {
+    prost_types::Duration::try_from(duration).unwrap()
+}
+
+/// Waits (at most ten seconds) until the server records every sequence up to `floor` as acked on
+/// `consumer`, so that dropping the client afterwards cannot lose an ack still in flight.
+pub async fn wait_ack_floor(nats: &NatsServer, consumer: &str, floor: u64) {
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let stream = jetstream.get_stream(liaison::bus::FEED_STREAM).await.expect("feed stream");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = stream.consumer_info(consumer).await.expect("consumer info");
+        if info.ack_floor.stream_sequence >= floor {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "ack floor of {consumer} stuck at {:?}", info.ack_floor);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
