@@ -79,6 +79,8 @@ pub enum BusError {
     Subscription(String),
     #[error("no durable subscription {0}")]
     NotFound(String),
+    #[error("the feed stream has as many subscriptions as it may (the gateway's --max-consumers); try again later")]
+    ConsumerLimit,
     #[error("envelope: encoded message of {size} bytes exceeds the NATS server's max_payload of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
 }

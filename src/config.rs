@@ -12,6 +12,9 @@ use crate::grpc::{Limits, MAX_DELIVERY_ATTEMPTS};
 use crate::model::PartyId;
 use crate::policy_store::PolicyFiles;
 
+/// Default consumer limit of the feed stream.
+const DEFAULT_MAX_CONSUMERS: usize = 100_000;
+
 /// Default gRPC listen address.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7400);
 
@@ -57,6 +60,9 @@ pub struct ServeArgs {
     /// How long dead letters are kept, e.g. `90d`; `0s` keeps them until redriven [default: 90d].
     #[arg(long, env = "LIAISON_DEAD_LETTER_MAX_AGE", value_parser = humantime::parse_duration)]
     pub dead_letter_max_age: Option<Duration>,
+    /// Most subscriptions (JetStream consumers) on the feed stream, across all gateways [default: 100000].
+    #[arg(long, env = "LIAISON_MAX_CONSUMERS")]
+    pub max_consumers: Option<usize>,
     /// Delivery attempts before a message is dead-lettered, for subscriptions that do not choose [default: 10].
     #[arg(long, env = "LIAISON_MAX_DELIVERY_ATTEMPTS")]
     pub max_delivery_attempts: Option<u32>,
@@ -160,6 +166,7 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     dead_letter_max_age: Option<Duration>,
     max_delivery_attempts: Option<u32>,
+    max_consumers: Option<usize>,
     max_body_bytes: Option<usize>,
     publish_window: Option<usize>,
     publish_rate: Option<u32>,
@@ -274,6 +281,7 @@ impl ServeConfig {
                 max_age: args.stream_max_age.or(file.stream_max_age).unwrap_or(NINETY_DAYS),
                 duplicate_window: args.duplicate_window.or(file.duplicate_window).unwrap_or(Duration::from_secs(120)),
                 dead_letter_max_age: args.dead_letter_max_age.or(file.dead_letter_max_age).unwrap_or(NINETY_DAYS),
+                max_consumers: args.max_consumers.or(file.max_consumers).unwrap_or(DEFAULT_MAX_CONSUMERS),
             },
             limits,
             policy_files: PolicyFiles {
@@ -283,6 +291,9 @@ impl ServeConfig {
             shutdown_grace: args.shutdown_grace.or(file.shutdown_grace).unwrap_or(Duration::from_secs(10)),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         };
+        if !(1..=i32::MAX as usize).contains(&config.stream.max_consumers) {
+            return Err(format!("max-consumers must be 1 to {}, got {}", i32::MAX, config.stream.max_consumers));
+        }
         if !(1..=5).contains(&config.stream.replicas) {
             return Err(format!("stream-replicas must be 1 to 5, got {}", config.stream.replicas));
         }

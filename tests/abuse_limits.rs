@@ -1,5 +1,6 @@
 //! Abuse limits per credential: publish rate and concurrent subscriptions -> RESOURCE_EXHAUSTED naming
-//! the limit, an idle PublishStream is closed, and the gateway keeps serving everyone else.
+//! the limit, an idle PublishStream is closed, and the gateway keeps serving everyone else. The feed
+//! stream's consumer limit is set explicitly and reaching it is named too.
 
 mod common;
 
@@ -81,4 +82,34 @@ async fn an_idle_publish_stream_is_closed() {
     assert_eq!(status.code(), Code::DeadlineExceeded);
     assert!(status.message().contains("idle"), "{}", status.message());
     drop(requests);
+}
+
+#[tokio::test]
+async fn the_feed_streams_consumer_limit_is_set_and_reaching_it_is_named() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start_with(Some(nats.url()), |config| config.stream.max_consumers = 2).await;
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let mut stream = jetstream.get_stream(liaison::bus::FEED_STREAM).await.unwrap();
+    // Explicit, not the server's default (1,000 on nats-server 2.15).
+    assert_eq!(stream.info().await.unwrap().config.max_consumers, 2);
+
+    let mut ia = gateway.client("ia", Role::Analyst).await;
+    let mut fbi = gateway.client("fbi", Role::Analyst).await;
+    let first = subscribe(&mut ia, pb::OpenSubscription::default()).await.unwrap();
+    let _second = subscribe(&mut fbi, pb::OpenSubscription::default()).await.unwrap();
+    let status = subscribe(&mut ia, pb::OpenSubscription::default()).await.err().expect("over the limit");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("--max-consumers"), "{}", status.message());
+
+    // Ending a subscription frees its consumer for the next one.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match subscribe(&mut ia, pb::OpenSubscription::default()).await {
+            Ok(_) => break,
+            Err(status) => assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}"),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the ended subscription's consumer was not removed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -45,6 +45,9 @@ pub struct StreamSettings {
     pub duplicate_window: Duration,
     /// How long dead letters are kept; zero keeps them until redriven or removed by other limits.
     pub dead_letter_max_age: Duration,
+    /// Most consumers (subscriptions, durable or not) on the feed stream. Set explicitly because
+    /// nats-server 2.15 otherwise limits every stream to 1,000.
+    pub max_consumers: usize,
 }
 
 /// Oldest server with everything the bus uses (multiple filter subjects per consumer).
@@ -149,6 +152,7 @@ async fn ensure_streams(
         max_age: settings.max_age,
         duplicate_window: settings.duplicate_window,
         allow_message_ttl: message_ttl,
+        max_consumers: i32::try_from(settings.max_consumers).unwrap_or(i32::MAX),
         ..Default::default()
     };
     let dead_letters = stream::Config {
@@ -159,12 +163,28 @@ async fn ensure_streams(
         allow_message_ttl: false,
         ..feed.clone()
     };
-    for config in [feed, dead_letters] {
+    for mut config in [feed, dead_letters] {
         let name = config.name.clone();
-        jetstream
-            .create_or_update_stream(config)
-            .await
-            .map_err(|error| BusError::Setup(format!("stream {name}: {error}")))?;
+        let error = match jetstream.create_or_update_stream(config.clone()).await {
+            Ok(_) => continue,
+            Err(error) => error,
+        };
+        // Servers before 2.12 cannot change a stream's consumer limit: keep the one it has.
+        let existing = match jetstream.get_stream(&name).await {
+            Ok(mut stream) => stream.info().await.map(|info| info.config.max_consumers).ok(),
+            Err(_) => None,
+        };
+        match existing {
+            Some(max_consumers) if max_consumers != config.max_consumers => {
+                tracing::warn!(stream = %name, max_consumers, "this server cannot change the stream's consumer limit; keeping it");
+                config.max_consumers = max_consumers;
+                jetstream
+                    .create_or_update_stream(config)
+                    .await
+                    .map_err(|error| BusError::Setup(format!("stream {name}: {error}")))?;
+            }
+            _ => return Err(BusError::Setup(format!("stream {name}: {error}"))),
+        }
     }
     Ok(())
 }

@@ -327,10 +327,14 @@ fn is_not_found(error: &jetstream::stream::ConsumerError) -> bool {
 }
 
 async fn create(jetstream: &jetstream::Context, config: pull::Config) -> Result<consumer::PullConsumer, BusError> {
-    jetstream
-        .create_consumer_on_stream(config, FEED_STREAM)
-        .await
-        .map_err(|error| BusError::Subscription(error.to_string()))
+    jetstream.create_consumer_on_stream(config, FEED_STREAM).await.map_err(|error| match error.kind() {
+        jetstream::stream::ConsumerErrorKind::JetStream(inner)
+            if inner.error_code() == jetstream::ErrorCode::MAXIMUM_CONSUMERS_LIMIT =>
+        {
+            BusError::ConsumerLimit
+        }
+        _ => BusError::Subscription(error.to_string()),
+    })
 }
 
 /// Opens an existing durable (updating what may change: filters, ack wait, window) or creates it. The
