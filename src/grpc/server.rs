@@ -48,6 +48,12 @@ pub struct Limits {
 /// Most delivery attempts a subscription may ask for.
 pub const MAX_DELIVERY_ATTEMPTS: u32 = 1000;
 
+/// HTTP/2 flow-control windows: how much a client may send on one stream (and on one connection) before
+/// the gateway has read it. Large enough to keep a PublishStream of 1 KiB messages flowing; small enough
+/// that what a stalled stream can park in the gateway stays bounded.
+const STREAM_WINDOW: u32 = 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -174,6 +180,9 @@ pub async fn serve(
         .layer(oversized)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        // HTTP/2's default 64 KiB windows stall a stream of 1 KiB messages every few dozen messages.
+        .initial_stream_window_size(Some(STREAM_WINDOW))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -185,7 +194,7 @@ pub async fn serve(
             OperatorServiceServer::new(gateway.clone()),
             auth::interceptor(verifier, client_parties, gateway.auth_counters.clone()),
         ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(incoming(listener), async {
             let _ = server_stopped.await;
         });
     let mut server = tokio::spawn(server);
@@ -207,4 +216,17 @@ pub async fn serve(
     }
     gateway.bus.flush(Duration::from_secs(2)).await;
     Ok(())
+}
+
+/// Accepted connections, with Nagle's algorithm off: small gRPC frames (acks, receipts) go out at once.
+fn incoming(listener: TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        if let Ok(stream) = &accepted
+            && let Err(error) = stream.set_nodelay(true)
+        {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        accepted
+    })
 }
