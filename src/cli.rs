@@ -1,5 +1,6 @@
 //! The `liaison` command line: one file per subcommand.
 
+mod bench;
 mod client;
 mod policy;
 mod publish;
@@ -38,6 +39,8 @@ enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Benchmark a gateway beside raw NATS in one run (starts its own nats-server and gateway).
+    Bench(bench::BenchArgs),
 }
 
 impl Cli {
@@ -64,6 +67,10 @@ impl Cli {
             Command::Policy(command) => {
                 init_tracing(LogFormat::Text, "warn");
                 policy::run(command)
+            }
+            Command::Bench(args) => {
+                init_tracing(LogFormat::Text, "error");
+                bench::run(args).await
             }
         }
     }

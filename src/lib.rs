@@ -17,13 +17,16 @@
 //! - [`config`]: `liaison serve` settings from flags, environment and a TOML file.
 //! - [`app`]: assembles and runs a gateway from its configuration.
 //! - [`tls`]: the local CA and server certificate made on first start; certificate names for mTLS.
-//! - [`cli`]: the `liaison` command line (serve, token, publish, subscribe).
+//! - [`cli`]: the `liaison` command line (serve, token, publish, subscribe, bench).
+//! - [`bench`]: the benchmark harness, the gateway beside raw NATS; its raw baseline talks to NATS
+//!   directly by design.
 //!
 //! Dependencies point one way: `grpc` -> `router` -> `model`, and `grpc` -> `bus`; only `grpc`, `api`
 //! and the CLI clients know protobuf, and only `bus` (and the embedded supervisor) know NATS.
 
 pub mod api;
 pub mod app;
+pub mod bench;
 pub mod bus;
 pub mod cli;
 pub mod config;

@@ -1,0 +1,395 @@
+//! `liaison bench`: the gateway beside raw NATS in one run, with the same payloads, reporting ratios.
+//!
+//! One nats-server and one gateway (the real `liaison serve`, in its own process) are started; each
+//! scenario runs first straight on async-nats + JetStream (the floor), then through the gateway:
+//! throughput with publish and consume concurrent, unary publish with C clients, latency at a fixed
+//! offered rate, fan-out to many subscriptions, and the gateway's memory with many idle subscriptions.
+//! Figures are reported, never asserted: see BENCHMARKS.md for results and how to read them.
+
+mod measure;
+mod raw;
+mod report;
+mod rig;
+mod through_gateway;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::identity::Role;
+use measure::{Clock, Counter, Latencies, LatencySummary, rate_over};
+use raw::Raw;
+pub use report::{Report, table};
+use rig::{Rig, RigOptions};
+use through_gateway::{Offered, PUBLISHER, RECIPIENT};
+
+/// What to run and for how long.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Measured time of each phase (after its warm-up).
+    pub seconds: Duration,
+    pub sizes: Vec<usize>,
+    /// Publish acks in flight, raw and on PublishStream.
+    pub window: usize,
+    pub clients: Vec<usize>,
+    pub latency_rate: u32,
+    pub latency_size: usize,
+    pub fanout: usize,
+    pub fanout_rate: u32,
+    pub idle: Vec<usize>,
+    pub nats_url: Option<String>,
+    pub nats_server_bin: PathBuf,
+    pub replicas: usize,
+    /// The command line, for the report.
+    pub command: String,
+}
+
+/// Subscribe streams per HTTP/2 connection when opening many.
+const STREAMS_PER_CONNECTION: usize = 100;
+/// Subscriptions opened at a time.
+const OPEN_PARALLEL: usize = 64;
+
+/// Runs every scenario and returns the report.
+pub async fn run(options: &BenchOptions) -> anyhow::Result<Report> {
+    let progress = Progress::new();
+    progress.phase("starting nats-server and the gateway");
+    let rig = Rig::start(&RigOptions {
+        nats_url: options.nats_url.clone(),
+        nats_server_bin: options.nats_server_bin.clone(),
+        replicas: options.replicas,
+        gateway_args: vec![
+            "--publish-rate".into(),
+            "0".into(),
+            "--max-subscriptions".into(),
+            "0".into(),
+            "--publish-window".into(),
+            options.window.to_string(),
+        ],
+    })
+    .await?;
+    let result = scenarios(options, &rig, &progress).await;
+    progress.phase("stopping");
+    if result.is_err() {
+        progress.note(&format!("gateway log:\n{}", rig.gateway_log()));
+    }
+    rig.stop().await;
+    progress.finish();
+    result
+}
+
+async fn scenarios(options: &BenchOptions, rig: &Rig, progress: &Progress) -> anyhow::Result<Report> {
+    let nats = rig.nats_client().await?;
+    let nats_server = nats.server_info().version;
+    let raw = Raw::new(nats, options.replicas).await?;
+    let warmup = (options.seconds / 4).min(Duration::from_secs(2));
+    let gateway_idle = rig.gateway_rss();
+    let nats_idle = rig.nats_rss();
+
+    let mut throughput = Vec::new();
+    let mut unary = Vec::new();
+    for &size in &options.sizes {
+        progress.phase(&format!("raw JetStream publish + consume, {size} B"));
+        let raw_rates = raw_throughput(&raw, size, options, warmup).await?;
+        progress.phase(&format!("gateway PublishStream + Subscribe, {size} B"));
+        let gateway_rates = gateway_throughput(rig, size, options, warmup).await?;
+        progress.note(&format!("{size} B: raw {:.0} msg/s, gateway {:.0} msg/s", raw_rates.1, gateway_rates.1));
+        throughput.push(report::throughput(size, raw_rates, gateway_rates));
+        for &clients in &options.clients {
+            progress.phase(&format!("gateway unary Publish, {clients} clients, {size} B"));
+            let rate = unary_rate(rig, size, clients, options.seconds / 2, warmup / 2).await?;
+            unary.push(report::unary(size, clients, rate, gateway_rates.0));
+        }
+    }
+
+    progress.phase(&format!("raw latency at {} msg/s", options.latency_rate));
+    let raw_latency = raw_latency(&raw, options, warmup).await?;
+    progress.phase(&format!("gateway latency at {} msg/s", options.latency_rate));
+    let gateway_latency = gateway_latency(rig, options, warmup).await?;
+    let latency = report::latency(options.latency_size, options.latency_rate, raw_latency, gateway_latency);
+
+    let fanout = fanout(rig, &raw, options, warmup, progress).await?;
+    raw.remove().await;
+    let memory = memory(rig, options, gateway_idle, nats_idle, progress).await?;
+
+    let mut report = Report {
+        environment: report::Environment {
+            cores: std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+            nats_server,
+            liaison: env!("CARGO_PKG_VERSION").to_string(),
+            build: if cfg!(debug_assertions) { "debug" } else { "release" }.to_string(),
+            date: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            command: options.command.clone(),
+        },
+        settings: report::Settings {
+            seconds_per_phase: options.seconds.as_secs_f64(),
+            warmup_seconds: warmup.as_secs_f64(),
+            publish_window: options.window,
+            replicas: options.replicas,
+            external_nats: options.nats_url.is_some(),
+        },
+        throughput,
+        unary,
+        latency,
+        fanout,
+        memory,
+        targets: Vec::new(),
+    };
+    report.targets = report::targets(&report);
+    Ok(report)
+}
+
+/// Raw publish (window of acks) and a durable pull consumer, concurrently: (published/s, delivered/s).
+async fn raw_throughput(
+    raw: &Raw,
+    size: usize,
+    options: &BenchOptions,
+    warmup: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    raw.reset().await?;
+    let (stored, delivered, stop) = (Counter::default(), Counter::default(), CancellationToken::new());
+    raw.consume(Some("bench"), delivered.clone(), None, stop.clone()).await?;
+    raw.publish_flat_out(size, options.window, stored.clone(), stop.clone());
+    let rates = both_rates(&stored, &delivered, warmup, options.seconds).await;
+    stop.cancel();
+    Ok(rates)
+}
+
+/// PublishStream (same window) and Subscribe with acks, concurrently: (published/s, delivered/s).
+async fn gateway_throughput(
+    rig: &Rig,
+    size: usize,
+    options: &BenchOptions,
+    warmup: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    let (stored, delivered, stop) = (Counter::default(), Counter::default(), CancellationToken::new());
+    let subscription = through_gateway::open(&mut rig.client(RECIPIENT, Role::Analyst).await?).await?;
+    subscription.consume(delivered.clone(), None, stop.clone());
+    let publisher = rig.client(PUBLISHER, Role::AgencySystem).await?;
+    let offered = Offered::FlatOut { window: options.window };
+    through_gateway::publish_stream(publisher, size, offered, stored.clone(), stop.clone()).await?;
+    let rates = both_rates(&stored, &delivered, warmup, options.seconds).await;
+    stop.cancel();
+    settle().await;
+    Ok(rates)
+}
+
+/// Rates of two counters over the same measured interval.
+async fn both_rates(first: &Counter, second: &Counter, warmup: Duration, measure: Duration) -> (f64, f64) {
+    tokio::time::sleep(warmup).await;
+    let (start, first_before, second_before) = (Instant::now(), first.get(), second.get());
+    tokio::time::sleep(measure).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    ((first.get() - first_before) as f64 / elapsed, (second.get() - second_before) as f64 / elapsed)
+}
+
+/// Gives the gateway a moment to finish what a stopped scenario left in flight.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+async fn unary_rate(
+    rig: &Rig,
+    size: usize,
+    clients: usize,
+    measure: Duration,
+    warmup: Duration,
+) -> anyhow::Result<f64> {
+    let (stored, stop) = (Counter::default(), CancellationToken::new());
+    for _ in 0..clients {
+        let client = rig.client(PUBLISHER, Role::AgencySystem).await?;
+        through_gateway::publish_unary(client, size, stored.clone(), stop.clone());
+    }
+    let rate = rate_over(&stored, warmup, measure).await;
+    stop.cancel();
+    settle().await;
+    Ok(rate)
+}
+
+async fn raw_latency(raw: &Raw, options: &BenchOptions, warmup: Duration) -> anyhow::Result<LatencySummary> {
+    raw.reset().await?;
+    let (clock, latencies, stop) = (Clock::new(), Latencies::new(), CancellationToken::new());
+    raw.consume(Some("latency"), Counter::default(), Some((clock, latencies.clone())), stop.clone()).await?;
+    raw.publish_paced(options.latency_size, options.latency_rate, clock, stop.clone());
+    let summary = measured_latency(&latencies, warmup, options.seconds).await;
+    stop.cancel();
+    Ok(summary)
+}
+
+async fn gateway_latency(rig: &Rig, options: &BenchOptions, warmup: Duration) -> anyhow::Result<LatencySummary> {
+    let (clock, latencies, stop) = (Clock::new(), Latencies::new(), CancellationToken::new());
+    let subscription = through_gateway::open(&mut rig.client(RECIPIENT, Role::Analyst).await?).await?;
+    subscription.consume(Counter::default(), Some((clock, latencies.clone())), stop.clone());
+    let publisher = rig.client(PUBLISHER, Role::AgencySystem).await?;
+    let offered = Offered::Paced { rate: options.latency_rate, clock };
+    through_gateway::publish_stream(publisher, options.latency_size, offered, Counter::default(), stop.clone()).await?;
+    let summary = measured_latency(&latencies, warmup, options.seconds).await;
+    stop.cancel();
+    settle().await;
+    Ok(summary)
+}
+
+/// Latencies recorded after the warm-up.
+async fn measured_latency(latencies: &Latencies, warmup: Duration, measure: Duration) -> LatencySummary {
+    tokio::time::sleep(warmup).await;
+    latencies.reset();
+    tokio::time::sleep(measure).await;
+    latencies.summary()
+}
+
+/// One publisher at a fixed rate, `options.fanout` subscriptions each receiving every message.
+async fn fanout(
+    rig: &Rig,
+    raw: &Raw,
+    options: &BenchOptions,
+    warmup: Duration,
+    progress: &Progress,
+) -> anyhow::Result<report::Fanout> {
+    let size = options.latency_size;
+    progress.phase(&format!("raw fan-out to {} consumers", options.fanout));
+    raw.reset().await?;
+    let (clock, raw_latencies, raw_delivered, stop) =
+        (Clock::new(), Latencies::new(), Counter::default(), CancellationToken::new());
+    for _ in 0..options.fanout {
+        raw.consume(None, raw_delivered.clone(), Some((clock, raw_latencies.clone())), stop.clone()).await?;
+    }
+    raw.publish_paced(size, options.fanout_rate, clock, stop.clone());
+    tokio::time::sleep(warmup).await;
+    raw_latencies.reset();
+    let raw_rate = rate_over(&raw_delivered, Duration::ZERO, options.seconds).await;
+    let raw_summary = raw_latencies.summary();
+    stop.cancel();
+    raw.reset().await?;
+
+    progress.phase(&format!("gateway fan-out: opening {} subscriptions", options.fanout));
+    let (latencies, delivered, stop) = (Latencies::new(), Counter::default(), CancellationToken::new());
+    let subscriptions = through_gateway::open_many(
+        options.fanout,
+        STREAMS_PER_CONNECTION,
+        OPEN_PARALLEL,
+        || rig.client(RECIPIENT, Role::Analyst),
+        |opened| progress.update(&format!("{opened} open")),
+    )
+    .await?;
+    for subscription in subscriptions {
+        subscription.consume(delivered.clone(), Some((clock, latencies.clone())), stop.clone());
+    }
+    progress.phase(&format!("gateway fan-out to {} subscriptions", options.fanout));
+    let publisher = rig.client(PUBLISHER, Role::AgencySystem).await?;
+    let offered = Offered::Paced { rate: options.fanout_rate, clock };
+    through_gateway::publish_stream(publisher, size, offered, Counter::default(), stop.clone()).await?;
+    tokio::time::sleep(warmup).await;
+    latencies.reset();
+    let rate = rate_over(&delivered, Duration::ZERO, options.seconds).await;
+    let summary = latencies.summary();
+    stop.cancel();
+    settle().await;
+    Ok(report::Fanout {
+        subscribers: options.fanout,
+        payload_bytes: size,
+        published_per_s: options.fanout_rate,
+        offered_deliveries_per_s: f64::from(options.fanout_rate) * options.fanout as f64,
+        raw_deliveries_per_s: raw_rate,
+        gateway_deliveries_per_s: rate,
+        ratio: if raw_rate > 0.0 { rate / raw_rate } else { 0.0 },
+        raw: raw_summary,
+        gateway: summary,
+    })
+}
+
+/// The gateway's resident memory with growing numbers of idle subscriptions.
+async fn memory(
+    rig: &Rig,
+    options: &BenchOptions,
+    gateway_idle: Option<u64>,
+    nats_idle: Option<u64>,
+    progress: &Progress,
+) -> anyhow::Result<report::Memory> {
+    let mut subscriptions = Vec::new();
+    let mut held = Vec::new();
+    for &count in &options.idle {
+        progress.phase(&format!("{count} idle subscriptions"));
+        let started = Instant::now();
+        let more = count.saturating_sub(held.len());
+        held.extend(
+            through_gateway::open_many(
+                more,
+                STREAMS_PER_CONNECTION,
+                OPEN_PARALLEL,
+                || rig.client(RECIPIENT, Role::Analyst),
+                |opened| progress.update(&format!("{} open", held.len() + opened)),
+            )
+            .await?,
+        );
+        let open_seconds = started.elapsed().as_secs_f64();
+        // Let heartbeats and pull requests settle into their steady state.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let gateway_mib = report::mib(rig.gateway_rss());
+        let idle_mib = report::mib(gateway_idle);
+        subscriptions.push(report::IdleSubscriptions {
+            count,
+            gateway_mib,
+            gateway_kib_per_subscription: (gateway_mib - idle_mib) * 1024.0 / count.max(1) as f64,
+            nats_mib: rig.nats_rss().map(|bytes| report::mib(Some(bytes))),
+            open_seconds,
+        });
+    }
+    progress.phase("closing idle subscriptions");
+    drop(held);
+    Ok(report::Memory {
+        gateway_idle_mib: report::mib(gateway_idle),
+        nats_idle_mib: nats_idle.map(|bytes| report::mib(Some(bytes))),
+        subscriptions,
+    })
+}
+
+/// Progress on stderr: a spinner on a terminal, one line per phase otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    started: std::time::Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("template"));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress { bar, started: std::time::Instant::now() }
+    }
+
+    fn phase(&self, name: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(name.to_string()),
+            None => eprintln!("[{:>5.1} s] {name}", self.started.elapsed().as_secs_f64()),
+        }
+    }
+
+    fn update(&self, detail: &str) {
+        if let Some(bar) = &self.bar {
+            let message = bar.message();
+            let phase = message.split(" — ").next().unwrap_or_default().to_string();
+            bar.set_message(format!("{phase} — {detail}"));
+        }
+    }
+
+    fn note(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("          {line}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

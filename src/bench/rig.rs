@@ -1,0 +1,186 @@
+//! The system under test: one nats-server (started here, or an existing one) and one gateway, the real
+//! `liaison serve` binary in its own process so that its resident memory is its own.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::process::{Child, Command};
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::api::gateway_service_client::GatewayServiceClient;
+use crate::embedded::{EmbeddedNats, EmbeddedOptions};
+use crate::identity::{Issuer, Role, SigningKey};
+use crate::model::Token;
+
+/// How long the gateway may take to report SERVING.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+pub type Client = GatewayServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// Adds the bearer token to every request; cloneable, so one connection serves many streams.
+#[derive(Clone)]
+pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// Where NATS comes from.
+pub enum Nats {
+    Started(EmbeddedNats),
+    Existing(String),
+}
+
+/// nats-server and the gateway, stopped on [`Rig::stop`] (and killed on drop).
+pub struct Rig {
+    pub nats: Nats,
+    gateway: Child,
+    gateway_url: String,
+    issuer: Issuer,
+    /// Holds the gateway's data directory (signing key, log) and the nats-server store.
+    dir: tempfile::TempDir,
+}
+
+/// What the rig needs to know.
+pub struct RigOptions {
+    pub nats_url: Option<String>,
+    pub nats_server_bin: PathBuf,
+    pub replicas: usize,
+    /// Extra `liaison serve` flags.
+    pub gateway_args: Vec<String>,
+}
+
+impl Rig {
+    pub async fn start(options: &RigOptions) -> anyhow::Result<Rig> {
+        let dir = tempfile::tempdir().context("temporary directory")?;
+        let nats = match &options.nats_url {
+            Some(url) => Nats::Existing(url.clone()),
+            None => Nats::Started(
+                EmbeddedNats::start(EmbeddedOptions {
+                    binary: options.nats_server_bin.clone(),
+                    data_dir: dir.path().to_path_buf(),
+                    port: None,
+                    max_payload: 8 * 1024 * 1024,
+                })
+                .await?,
+            ),
+        };
+        let gateway_dir = dir.path().join("gateway");
+        std::fs::create_dir_all(&gateway_dir)?;
+        // Created before the gateway starts, which then loads it: the tokens minted here are trusted.
+        let issuer = Issuer::new(&SigningKey::load_or_create(&gateway_dir)?)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = std::fs::File::create(gateway_dir.join("gateway.log"))?;
+        let gateway = Command::new(std::env::current_exe().context("the liaison binary")?)
+            .args(["serve", "--insecure", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(&gateway_dir)
+            .args(["--nats-url", nats.url(), "--stream-replicas", &options.replicas.to_string()])
+            .args(&options.gateway_args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting liaison serve")?;
+        let mut rig = Rig { nats, gateway, gateway_url: format!("http://127.0.0.1:{port}"), issuer, dir };
+        rig.wait_serving().await?;
+        Ok(rig)
+    }
+
+    async fn wait_serving(&mut self) -> anyhow::Result<()> {
+        use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+        let deadline = tokio::time::Instant::now() + START_DEADLINE;
+        loop {
+            if let Ok(channel) = Channel::from_shared(self.gateway_url.clone())?.connect().await {
+                let request = HealthCheckRequest { service: "liaison.v1.GatewayService".into() };
+                if let Ok(response) = HealthClient::new(channel).check(request).await
+                    && response.into_inner().status == ServingStatus::Serving as i32
+                {
+                    return Ok(());
+                }
+            }
+            if let Some(status) = self.gateway.try_wait()? {
+                anyhow::bail!("the gateway exited during start-up with {status}; log:\n{}", self.gateway_log());
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("the gateway was not SERVING after {START_DEADLINE:?}; log:\n{}", self.gateway_log());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The last lines of the gateway's log.
+    pub fn gateway_log(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("gateway/gateway.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// A new connection to the gateway as `party` in `role`.
+    pub async fn client(&self, party: &str, role: Role) -> anyhow::Result<Client> {
+        let party = Token::parse(party)?;
+        let token = self.issuer.issue(&party, role, &format!("bench-{party}"), Duration::from_secs(24 * 3600))?;
+        let channel = Channel::from_shared(self.gateway_url.clone())?
+            .tcp_nodelay(true)
+            .initial_stream_window_size(1024 * 1024)
+            .initial_connection_window_size(4 * 1024 * 1024)
+            .connect()
+            .await?;
+        let bearer = Bearer(format!("Bearer {token}").parse()?);
+        Ok(GatewayServiceClient::new(InterceptedService::new(channel, bearer)))
+    }
+
+    /// A plain NATS connection for the raw baseline.
+    pub async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
+        Ok(async_nats::ConnectOptions::new().connect(self.nats.url()).await?)
+    }
+
+    /// The gateway's resident memory in bytes.
+    pub fn gateway_rss(&self) -> Option<u64> {
+        resident_bytes(self.gateway.id()?)
+    }
+
+    /// nats-server's resident memory in bytes, when it was started here.
+    pub fn nats_rss(&self) -> Option<u64> {
+        let Nats::Started(_) = &self.nats else { return None };
+        let pid = std::fs::read_to_string(self.dir.path().join("nats/nats-server.pid")).ok()?;
+        resident_bytes(pid.trim().parse().ok()?)
+    }
+
+    /// Stops the gateway (SIGTERM, so it drains) and the nats-server this rig started.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.gateway.id() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        }
+        if tokio::time::timeout(Duration::from_secs(15), self.gateway.wait()).await.is_err() {
+            let _ = self.gateway.kill().await;
+        }
+        if let Nats::Started(nats) = self.nats {
+            nats.stop().await;
+        }
+    }
+}
+
+impl Nats {
+    pub fn url(&self) -> &str {
+        match self {
+            Nats::Started(nats) => nats.url(),
+            Nats::Existing(url) => url,
+        }
+    }
+}
+
+/// VmRSS of a process, from /proc (Linux).
+fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

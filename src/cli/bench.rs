@@ -1,0 +1,78 @@
+//! `liaison bench`: run the benchmark harness and print its table (or JSON).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::bench::BenchOptions;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Measured time of each phase, after a warm-up of a quarter of it (at most 2 s).
+    #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
+    seconds: Duration,
+    /// Payload sizes in bytes for the throughput and unary phases.
+    #[arg(long, value_delimiter = ',', default_value = "256,1024")]
+    sizes: Vec<usize>,
+    /// Publish acks in flight, raw and on PublishStream (the gateway's --publish-window).
+    #[arg(long, default_value_t = 256)]
+    window: usize,
+    /// Concurrent unary Publish clients to try.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    clients: Vec<usize>,
+    /// Offered rate (msg/s) of the latency phase.
+    #[arg(long, default_value_t = 2000)]
+    latency_rate: u32,
+    /// Payload of the latency and fan-out phases.
+    #[arg(long, default_value_t = 1024)]
+    latency_size: usize,
+    /// Subscriptions of the fan-out phase.
+    #[arg(long, default_value_t = 1000)]
+    fanout: usize,
+    /// Published messages per second in the fan-out phase (each reaches every subscription).
+    #[arg(long, default_value_t = 20)]
+    fanout_rate: u32,
+    /// Idle subscription counts at which the gateway's memory is read.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    idle: Vec<usize>,
+    /// Use an existing NATS server or cluster instead of starting one (the bench creates its own stream
+    /// LIAISON_BENCH_RAW and publishes to the gateway's streams: use a disposable account).
+    #[arg(long, env = "LIAISON_NATS_URL")]
+    nats_url: Option<String>,
+    /// nats-server binary to start [default: nats-server on PATH].
+    #[arg(long, env = "LIAISON_NATS_SERVER_BIN", default_value = "nats-server")]
+    nats_server_bin: PathBuf,
+    /// JetStream replicas of the raw stream and of the gateway's streams.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// Print the report as JSON on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; its figures say little (build with --release)");
+    }
+    let options = BenchOptions {
+        seconds: args.seconds,
+        sizes: args.sizes,
+        window: args.window.max(1),
+        clients: args.clients,
+        latency_rate: args.latency_rate.max(1),
+        latency_size: args.latency_size,
+        fanout: args.fanout,
+        fanout_rate: args.fanout_rate.max(1),
+        idle: args.idle,
+        nats_url: args.nats_url,
+        nats_server_bin: args.nats_server_bin,
+        replicas: args.replicas.max(1),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let report = crate::bench::run(&options).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::bench::table(&report));
+    }
+    Ok(())
+}
