@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: the gateway allocates per message (protobuf, HTTP/2 frames,
+/// NATS buffers), and glibc malloc took about a fifth of its CPU in a profile of `liaison bench`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = liaison::cli::Cli::parse();
