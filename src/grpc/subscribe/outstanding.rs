@@ -1,8 +1,9 @@
 //! The deliveries a subscriber holds unacknowledged, with their deadlines: the flow-control window.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::time::Instant;
 
 use crate::bus::AckHandle;
@@ -13,14 +14,14 @@ const MAX_REMEMBERED_ACKS: usize = 16 * 1024;
 /// Unacknowledged deliveries by stream sequence, and the sequences acknowledged lately.
 #[derive(Default)]
 pub struct Outstanding {
-    entries: HashMap<u64, Entry>,
+    entries: FxHashMap<u64, Entry>,
     /// Deadlines in the order they were set (so, sorted); stale ones are skipped when popped.
     deadlines: VecDeque<(Instant, u64)>,
     bytes: usize,
     /// Sequences this session acknowledged, oldest first, bounded by [`MAX_REMEMBERED_ACKS`]. A copy of one
     /// of them that arrives later (a redelivery already in flight, or one the server sent because the ack
     /// was lost while NATS was away) is settled again instead of being handed to the client a second time.
-    acked: HashSet<u64>,
+    acked: FxHashSet<u64>,
     acked_order: VecDeque<u64>,
 }
 

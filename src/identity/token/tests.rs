@@ -122,3 +122,39 @@ fn a_tampered_token_with_a_known_key_id_is_refused() {
     assert!(matches!(verifier.verify(&tampered), Err(AuthError::Invalid(_))), "{:?}", verifier.verify(&tampered));
     assert!(verifier.verify(&token).is_ok());
 }
+
+#[test]
+fn a_remembered_token_is_still_refused_once_it_expires() {
+    let (_dir, key) = new_key();
+    let issuer = Issuer::new(&key).unwrap();
+    let verifier = Verifier::new(&[&key]).unwrap();
+    // Valid now, expired (past the leeway) when the clock moves: simulated by planting the cache entry's
+    // expiry in the past after a first, real verification.
+    let token = issuer.issue_claims(&Claims { exp: unix_now() + 60, ..issuer_claims() }).unwrap();
+    let caller = verifier.verify(&token).unwrap();
+    let clone = verifier.clone();
+    assert_eq!(clone.verified.len(), 1, "clones share what was verified");
+    assert_eq!(clone.verify(&token), Ok(caller.clone()));
+    clone.verified.insert(token.clone(), (caller, unix_now() - LEEWAY - 1));
+    assert_eq!(verifier.verify(&token), Err(AuthError::Expired));
+    // A token differing in one character is never taken for a remembered one.
+    let mut tampered = token.clone();
+    tampered.pop();
+    assert!(verifier.verify(&tampered).is_err());
+}
+
+#[test]
+fn the_remembered_tokens_are_bounded() {
+    let (_dir, key) = new_key();
+    let issuer = Issuer::new(&key).unwrap();
+    let verifier = Verifier::new(&[&key]).unwrap();
+    let caller = verifier.verify(&issuer.issue_claims(&Claims { exp: unix_now() + 60, ..issuer_claims() }).unwrap());
+    let caller = caller.unwrap();
+    for index in 1..MAX_VERIFIED_TOKENS {
+        verifier.verified.insert(format!("planted-{index}"), (caller.clone(), unix_now() + 60));
+    }
+    let fresh = issuer.issue_claims(&Claims { exp: unix_now() + 120, ..issuer_claims() }).unwrap();
+    assert_eq!(verifier.verify(&fresh), Ok(caller), "still verified when the memory is full");
+    assert_eq!(verifier.verified.len(), MAX_VERIFIED_TOKENS);
+    assert!(!verifier.verified.contains_key(&fresh), "not remembered while full of live tokens");
+}
