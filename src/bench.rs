@@ -93,15 +93,23 @@ async fn scenarios(options: &BenchOptions, rig: &Rig, progress: &Progress) -> an
     let mut unary = Vec::new();
     for &size in &options.sizes {
         progress.phase(&format!("raw JetStream publish + consume, {size} B"));
-        let raw_rates = raw_throughput(&raw, size, options, warmup).await?;
+        let raw_rates = raw_throughput(rig, &raw, size, options, warmup).await?;
         progress.phase(&format!("gateway PublishStream + Subscribe, {size} B"));
         let gateway_rates = gateway_throughput(rig, size, options, warmup).await?;
-        progress.note(&format!("{size} B: raw {:.0} msg/s, gateway {:.0} msg/s", raw_rates.1, gateway_rates.1));
-        throughput.push(report::throughput(size, raw_rates, gateway_rates));
+        progress.note(&format!(
+            "{size} B: raw {:.0} msg/s, gateway {:.0} msg/s",
+            raw_rates.delivered, gateway_rates.delivered
+        ));
+        let stream_rate = gateway_rates.published;
+        throughput.push(report::throughput(
+            size,
+            (raw_rates.published, raw_rates.delivered, raw_rates.cpu),
+            (gateway_rates.published, gateway_rates.delivered, gateway_rates.cpu),
+        ));
         for &clients in &options.clients {
             progress.phase(&format!("gateway unary Publish, {clients} clients, {size} B"));
             let rate = unary_rate(rig, size, clients, options.seconds / 2, warmup / 2).await?;
-            unary.push(report::unary(size, clients, rate, gateway_rates.0));
+            unary.push(report::unary(size, clients, rate, stream_rate));
         }
     }
 
@@ -144,48 +152,64 @@ async fn scenarios(options: &BenchOptions, rig: &Rig, progress: &Progress) -> an
     Ok(report)
 }
 
-/// Raw publish (window of acks) and a durable pull consumer, concurrently: (published/s, delivered/s).
+/// Raw publish (window of acks) and a durable pull consumer, concurrently.
 async fn raw_throughput(
+    rig: &Rig,
     raw: &Raw,
     size: usize,
     options: &BenchOptions,
     warmup: Duration,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<Rates> {
     raw.reset().await?;
     let (stored, delivered, stop) = (Counter::default(), Counter::default(), CancellationToken::new());
     raw.consume(Some("bench"), delivered.clone(), None, stop.clone()).await?;
     raw.publish_flat_out(size, options.window, stored.clone(), stop.clone());
-    let rates = both_rates(&stored, &delivered, warmup, options.seconds).await;
+    let rates = both_rates(rig, &stored, &delivered, warmup, options.seconds).await;
     stop.cancel();
     Ok(rates)
 }
 
-/// PublishStream (same window) and Subscribe with acks, concurrently: (published/s, delivered/s).
-async fn gateway_throughput(
-    rig: &Rig,
-    size: usize,
-    options: &BenchOptions,
-    warmup: Duration,
-) -> anyhow::Result<(f64, f64)> {
+/// PublishStream (same window) and Subscribe with acks, concurrently.
+async fn gateway_throughput(rig: &Rig, size: usize, options: &BenchOptions, warmup: Duration) -> anyhow::Result<Rates> {
     let (stored, delivered, stop) = (Counter::default(), Counter::default(), CancellationToken::new());
     let subscription = through_gateway::open(&mut rig.client(RECIPIENT, Role::Analyst).await?).await?;
     subscription.consume(delivered.clone(), None, stop.clone());
     let publisher = rig.client(PUBLISHER, Role::AgencySystem).await?;
     let offered = Offered::FlatOut { window: options.window };
     through_gateway::publish_stream(publisher, size, offered, stored.clone(), stop.clone()).await?;
-    let rates = both_rates(&stored, &delivered, warmup, options.seconds).await;
+    let rates = both_rates(rig, &stored, &delivered, warmup, options.seconds).await;
     stop.cancel();
     settle().await;
     Ok(rates)
 }
 
-/// Rates of two counters over the same measured interval.
-async fn both_rates(first: &Counter, second: &Counter, warmup: Duration, measure: Duration) -> (f64, f64) {
+/// Published and delivered per second over one measured interval, with the CPU each process spent per
+/// delivered message.
+pub struct Rates {
+    published: f64,
+    delivered: f64,
+    cpu: report::CpuPerMessage,
+}
+
+async fn both_rates(rig: &Rig, published: &Counter, delivered: &Counter, warmup: Duration, measure: Duration) -> Rates {
     tokio::time::sleep(warmup).await;
-    let (start, first_before, second_before) = (Instant::now(), first.get(), second.get());
+    let (start, published_before, delivered_before, cpu_before) =
+        (Instant::now(), published.get(), delivered.get(), rig.cpu());
     tokio::time::sleep(measure).await;
-    let elapsed = start.elapsed().as_secs_f64();
-    ((first.get() - first_before) as f64 / elapsed, (second.get() - second_before) as f64 / elapsed)
+    let (elapsed, cpu_after) = (start.elapsed().as_secs_f64(), rig.cpu());
+    let delivered_count = delivered.get() - delivered_before;
+    let per_message = |before: Option<Duration>, after: Option<Duration>| {
+        Some((after? - before?).as_secs_f64() * 1e6 / delivered_count.max(1) as f64)
+    };
+    Rates {
+        published: (published.get() - published_before) as f64 / elapsed,
+        delivered: delivered_count as f64 / elapsed,
+        cpu: report::CpuPerMessage {
+            gateway_us: per_message(cpu_before.gateway, cpu_after.gateway),
+            nats_us: per_message(cpu_before.nats, cpu_after.nats),
+            bench_us: per_message(cpu_before.bench, cpu_after.bench),
+        },
+    }
 }
 
 /// Gives the gateway a moment to finish what a stopped scenario left in flight.
@@ -312,6 +336,8 @@ async fn memory(
 ) -> anyhow::Result<report::Memory> {
     let mut subscriptions = Vec::new();
     let mut held = Vec::new();
+    // Per-subscription cost is counted from here: what the earlier phases left allocated is not theirs.
+    let after_load = rig.gateway_rss();
     for &count in &options.idle {
         progress.phase(&format!("{count} idle subscriptions"));
         let started = Instant::now();
@@ -330,11 +356,16 @@ async fn memory(
         // Let heartbeats and pull requests settle into their steady state.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let gateway_mib = report::mib(rig.gateway_rss());
-        let idle_mib = report::mib(gateway_idle);
+        // Each step's cost over the one before it (the first over the gateway after the load phases).
+        let (before_mib, before_count) = subscriptions
+            .last()
+            .map(|previous: &report::IdleSubscriptions| (previous.gateway_mib, previous.count))
+            .unwrap_or((report::mib(after_load), 0));
         subscriptions.push(report::IdleSubscriptions {
             count,
             gateway_mib,
-            gateway_kib_per_subscription: (gateway_mib - idle_mib) * 1024.0 / count.max(1) as f64,
+            gateway_kib_per_subscription: (gateway_mib - before_mib) * 1024.0
+                / count.saturating_sub(before_count).max(1) as f64,
             nats_mib: rig.nats_rss().map(|bytes| report::mib(Some(bytes))),
             open_seconds,
         });
@@ -343,6 +374,7 @@ async fn memory(
     drop(held);
     Ok(report::Memory {
         gateway_idle_mib: report::mib(gateway_idle),
+        gateway_after_load_mib: report::mib(after_load),
         nats_idle_mib: nats_idle.map(|bytes| report::mib(Some(bytes))),
         subscriptions,
     })

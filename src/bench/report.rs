@@ -48,6 +48,17 @@ pub struct Throughput {
     pub gateway_delivered_per_s: f64,
     /// gateway delivered / raw delivered.
     pub ratio: f64,
+    pub raw_cpu: CpuPerMessage,
+    pub gateway_cpu: CpuPerMessage,
+}
+
+/// CPU microseconds each process spent per delivered message (publish and consume together): where the
+/// machine's cores went. `None` for a process not measured (an external nats-server).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CpuPerMessage {
+    pub gateway_us: Option<f64>,
+    pub nats_us: Option<f64>,
+    pub bench_us: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,6 +97,8 @@ pub struct Fanout {
 #[derive(Debug, Serialize)]
 pub struct Memory {
     pub gateway_idle_mib: f64,
+    /// Before the idle subscriptions open, after the load phases.
+    pub gateway_after_load_mib: f64,
     pub nats_idle_mib: Option<f64>,
     pub subscriptions: Vec<IdleSubscriptions>,
 }
@@ -94,7 +107,8 @@ pub struct Memory {
 pub struct IdleSubscriptions {
     pub count: usize,
     pub gateway_mib: f64,
-    /// (gateway_mib - gateway_idle_mib) / count, in KiB.
+    /// The growth over the previous count (or over the gateway after the load phases) per added
+    /// subscription, in KiB.
     pub gateway_kib_per_subscription: f64,
     pub nats_mib: Option<f64>,
     pub open_seconds: f64,
@@ -116,7 +130,11 @@ fn ratio(numerator: f64, denominator: f64) -> f64 {
     if denominator > 0.0 { numerator / denominator } else { 0.0 }
 }
 
-pub fn throughput(payload_bytes: usize, raw: (f64, f64), gateway: (f64, f64)) -> Throughput {
+pub fn throughput(
+    payload_bytes: usize,
+    raw: (f64, f64, CpuPerMessage),
+    gateway: (f64, f64, CpuPerMessage),
+) -> Throughput {
     Throughput {
         payload_bytes,
         raw_published_per_s: raw.0,
@@ -124,6 +142,8 @@ pub fn throughput(payload_bytes: usize, raw: (f64, f64), gateway: (f64, f64)) ->
         gateway_published_per_s: gateway.0,
         gateway_delivered_per_s: gateway.1,
         ratio: ratio(gateway.1, raw.1),
+        raw_cpu: raw.2,
+        gateway_cpu: gateway.2,
     }
 }
 
@@ -159,7 +179,7 @@ pub fn targets(report: &Report) -> Vec<Target> {
         let (measured, how) = match largest.count >= 10_000 {
             true => (largest.gateway_mib, format!("{} subscriptions", largest.count)),
             false => (
-                report.memory.gateway_idle_mib + largest.gateway_kib_per_subscription * 10_000.0 / 1024.0,
+                report.memory.gateway_after_load_mib + largest.gateway_kib_per_subscription * 10_000.0 / 1024.0,
                 format!("projected from {}", largest.count),
             ),
         };
@@ -216,6 +236,21 @@ pub fn table(report: &Report) -> String {
             row.ratio
         );
     }
+    let _ = writeln!(out, "\nCPU per delivered message (µs): where the cores went");
+    let _ = writeln!(out, "  {:>8}  {:>8}  {:>10} {:>10} {:>10}", "payload", "", "nats", "gateway", "clients");
+    let micros = |value: Option<f64>| value.map(|us| format!("{us:.1}")).unwrap_or_else(|| "-".into());
+    for row in &report.throughput {
+        for (name, cpu) in [("raw", &row.raw_cpu), ("gateway", &row.gateway_cpu)] {
+            let _ = writeln!(
+                out,
+                "  {:>6} B  {name:>8}  {:>10} {:>10} {:>10}",
+                row.payload_bytes,
+                micros(cpu.nats_us),
+                micros(cpu.gateway_us.filter(|_| name == "gateway")),
+                micros(cpu.bench_us)
+            );
+        }
+    }
     let _ = writeln!(out, "\nUnary Publish with C concurrent clients (msg/s)");
     let _ = writeln!(out, "  {:>8}  {:>7}  {:>12}  {:>14}", "payload", "clients", "published", "/PublishStream");
     for row in &report.unary {
@@ -254,7 +289,11 @@ pub fn table(report: &Report) -> String {
     }
     let memory = &report.memory;
     let _ = writeln!(out, "\nGateway resident memory");
-    let _ = writeln!(out, "  idle: {:.1} MiB", memory.gateway_idle_mib);
+    let _ = writeln!(
+        out,
+        "  idle: {:.1} MiB at start, {:.1} MiB after the load phases",
+        memory.gateway_idle_mib, memory.gateway_after_load_mib
+    );
     for idle in &memory.subscriptions {
         let _ = writeln!(
             out,

@@ -154,6 +154,19 @@ impl Rig {
         resident_bytes(pid.trim().parse().ok()?)
     }
 
+    /// CPU time used so far by the gateway, nats-server (when started here) and this process.
+    pub fn cpu(&self) -> Cpu {
+        let nats = std::fs::read_to_string(self.dir.path().join("nats/nats-server.pid"))
+            .ok()
+            .and_then(|pid| pid.trim().parse().ok())
+            .filter(|_| matches!(self.nats, Nats::Started(_)));
+        Cpu {
+            gateway: self.gateway.id().and_then(cpu_time),
+            nats: nats.and_then(cpu_time),
+            bench: cpu_time(std::process::id()),
+        }
+    }
+
     /// Stops the gateway (SIGTERM, so it drains) and the nats-server this rig started.
     pub async fn stop(mut self) {
         if let Some(pid) = self.gateway.id() {
@@ -175,6 +188,23 @@ impl Nats {
             Nats::Existing(url) => url,
         }
     }
+}
+
+/// CPU time of the processes of a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cpu {
+    pub gateway: Option<Duration>,
+    pub nats: Option<Duration>,
+    pub bench: Option<Duration>,
+}
+
+/// User + system CPU time of a process, from /proc (Linux; clock ticks are 1/100 s there).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// VmRSS of a process, from /proc (Linux).

@@ -29,7 +29,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1000)]
     fanout: usize,
     /// Published messages per second in the fan-out phase (each reaches every subscription).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 5)]
     fanout_rate: u32,
     /// Idle subscription counts at which the gateway's memory is read.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
