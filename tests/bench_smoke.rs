@@ -1,0 +1,59 @@
+//! A smoke-sized run of `liaison bench` (a few seconds, debug build) so the harness never rots: every
+//! scenario runs against a real nats-server and gateway and reports figures in its JSON.
+
+mod common;
+
+use std::process::Command;
+
+const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
+
+#[test]
+fn a_short_bench_run_reports_every_scenario() {
+    let output = Command::new(LIAISON)
+        .args(["bench", "--json", "--seconds", "400ms", "--sizes", "256", "--clients", "1,2"])
+        .args(["--latency-rate", "100", "--fanout", "3", "--fanout-rate", "5", "--idle", "5,10"])
+        .arg("--nats-server-bin")
+        .arg(common::nats_server_bin())
+        .output()
+        .expect("run liaison bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "liaison bench failed: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report on stdout");
+
+    assert!(stderr.contains("gateway PublishStream + Subscribe"), "progress is shown: {stderr}");
+    let number = |pointer: &str| report.pointer(pointer).and_then(|value| value.as_f64()).unwrap_or(-1.0);
+    assert!(number("/environment/cores") >= 1.0);
+    assert!(report.pointer("/environment/nats_server").and_then(|v| v.as_str()).is_some_and(|v| !v.is_empty()));
+
+    let throughput = report["throughput"].as_array().expect("throughput rows");
+    assert_eq!(throughput.len(), 1);
+    for field in ["raw_published_per_s", "raw_delivered_per_s", "gateway_published_per_s", "gateway_delivered_per_s"] {
+        assert!(number(&format!("/throughput/0/{field}")) > 0.0, "{field} in {report:#}");
+    }
+    assert!(number("/throughput/0/ratio") > 0.0);
+    assert!(number("/throughput/0/gateway_cpu/gateway_us") > 0.0, "the gateway's CPU per message is measured");
+
+    let unary = report["unary"].as_array().expect("unary rows");
+    let clients: Vec<f64> = unary.iter().map(|row| row["clients"].as_f64().unwrap()).collect();
+    assert_eq!(clients, [1.0, 2.0]);
+    assert!(unary.iter().all(|row| row["published_per_s"].as_f64().unwrap() > 0.0), "{unary:?}");
+
+    assert!(number("/latency/raw/count") > 0.0 && number("/latency/gateway/count") > 0.0, "{report:#}");
+    assert!(number("/latency/gateway/p99_ms") >= number("/latency/gateway/p50_ms"));
+    assert!(number("/fanout/raw_deliveries_per_s") > 0.0 && number("/fanout/gateway_deliveries_per_s") > 0.0);
+
+    assert!(number("/memory/gateway_idle_mib") > 1.0, "the gateway's memory is read");
+    let idle: Vec<f64> = report["memory"]["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["count"].as_f64().unwrap())
+        .collect();
+    assert_eq!(idle, [5.0, 10.0]);
+
+    let targets: Vec<&str> =
+        report["targets"].as_array().unwrap().iter().map(|target| target["name"].as_str().unwrap()).collect();
+    assert!(targets.iter().any(|name| name.starts_with("end-to-end throughput")), "{targets:?}");
+    assert!(targets.iter().any(|name| name.starts_with("p99 latency")), "{targets:?}");
+    assert!(targets.iter().any(|name| name.contains("idle subscriptions")), "{targets:?}");
+}
