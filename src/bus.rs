@@ -21,7 +21,7 @@ pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};
 pub use subjects::{
     DEAD_LETTER_STREAM, FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, dead_letter_subject, delivery_subject,
-    feed_filter_subjects,
+    feed_filter_subjects, feed_subject,
 };
 
 /// A connection to NATS with the Liaison stream in place. Cheap to clone.

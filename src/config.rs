@@ -15,6 +15,10 @@ use crate::policy_store::PolicyFiles;
 /// Default consumer limit of the feed stream.
 const DEFAULT_MAX_CONSUMERS: usize = 100_000;
 
+/// Default admin HTTP address (metrics and health).
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7401);
+
 /// Default gRPC listen address.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7400);
 
@@ -27,6 +31,9 @@ pub struct ServeArgs {
     /// gRPC listen address [default: 127.0.0.1:7400].
     #[arg(long, env = "LIAISON_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Admin HTTP address: /metrics (Prometheus), /healthz, /readyz [default: 127.0.0.1:7401].
+    #[arg(long, env = "LIAISON_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// Data directory: signing key and the embedded NATS store [default: $XDG_DATA_HOME/liaison].
     #[arg(long, env = "LIAISON_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -151,6 +158,7 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     nats_url: Option<String>,
     nats_creds: Option<PathBuf>,
@@ -191,6 +199,7 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
     pub data_dir: PathBuf,
     /// `None` starts the embedded nats-server.
     pub nats_url: Option<String>,
@@ -267,6 +276,7 @@ impl ServeConfig {
         let config = ServeConfig {
             transport,
             listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
+            admin_listen: args.admin_listen.or(file.admin_listen).unwrap_or(DEFAULT_ADMIN_LISTEN),
             data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(default_data_dir),
             nats_url: args.nats_url.clone().or(file.nats_url),
             nats_auth,

@@ -15,6 +15,7 @@ mod seek;
 mod server;
 mod service;
 mod subscribe;
+mod traffic_watch;
 
 pub use error::GatewayError;
 pub use operator::check_route;

@@ -16,6 +16,7 @@
 //! - [`embedded`]: the supervised local nats-server of the default `liaison serve`.
 //! - [`config`]: `liaison serve` settings from flags, environment and a TOML file.
 //! - [`app`]: assembles and runs a gateway from its configuration.
+//! - [`traffic`]: per-subject traffic accounting for operators (counters, active subscriptions, lag).
 //! - [`tls`]: the local CA and server certificate made on first start; certificate names for mTLS.
 //! - [`cli`]: the `liaison` command line (serve, token, publish, subscribe, bench).
 //! - [`bench`]: the benchmark harness, the gateway beside raw NATS; its raw baseline talks to NATS
@@ -37,3 +38,4 @@ pub mod model;
 pub mod policy_store;
 pub mod router;
 pub mod tls;
+pub mod traffic;

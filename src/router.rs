@@ -188,6 +188,25 @@ impl Outcome {
 // === impl DenialReason ===
 
 impl DenialReason {
+    /// Every reason, in a fixed order (see [`DenialReason::index`]).
+    pub const ALL: [DenialReason; 10] = [
+        DenialReason::UnknownParty,
+        DenialReason::SelfAddressed,
+        DenialReason::NoRoute,
+        DenialReason::RuleLimits,
+        DenialReason::RelayRequired,
+        DenialReason::Classification,
+        DenialReason::Noforn,
+        DenialReason::NotReleasable,
+        DenialReason::Les,
+        DenialReason::Tlp,
+    ];
+
+    /// This reason's position in [`DenialReason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The stable code, as in the API's `DenialReason` enum without its prefix.
     pub fn code(self) -> &'static str {
         match self {

@@ -44,13 +44,12 @@ pub(crate) fn feed_subject_of_dead_letter(dead_subject: &str) -> Option<String> 
 
 /// The subject of one approved copy.
 pub fn delivery_subject(approval: &Approval) -> String {
-    format!(
-        "{SUBJECT_ROOT}.feed.{}.{}.{}.{}",
-        approval.recipient(),
-        approval.origin(),
-        approval.kind().token(),
-        approval.topic()
-    )
+    feed_subject(approval.recipient(), approval.origin(), approval.kind(), approval.topic())
+}
+
+/// The feed subject of one (recipient, origin, kind, topic).
+pub fn feed_subject(recipient: &PartyId, origin: &PartyId, kind: Kind, topic: &Topic) -> String {
+    format!("{SUBJECT_ROOT}.feed.{recipient}.{origin}.{}.{topic}", kind.token())
 }
 
 /// The filter subjects of a feed: recipient fixed, then the cross product of the filters, with `*` for an

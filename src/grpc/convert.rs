@@ -8,6 +8,7 @@ use crate::model::{
     Classification, DisseminationControl, Kind, Markings, PartyId, Precedence, RouteRequest, Tlp, Token,
 };
 use crate::router::DenialReason;
+use crate::traffic::FlowLabels;
 
 use super::GatewayError;
 use super::server::Limits;
@@ -275,4 +276,15 @@ pub fn expired(envelope: &pb::Envelope, now: time::OffsetDateTime) -> bool {
 /// A protobuf timestamp for a point in time.
 pub fn timestamp(time: time::OffsetDateTime) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: time.unix_timestamp(), nanos: time.nanosecond() as i32 }
+}
+
+/// The traffic labels of a stored copy for `recipient`, from its envelope; `None` if a token is invalid
+/// (never so for copies the gateway stored).
+pub fn flow_labels(recipient: &PartyId, envelope: &pb::Envelope) -> Option<FlowLabels> {
+    Some(FlowLabels {
+        recipient: recipient.clone(),
+        origin: Token::parse(&envelope.origin).ok()?,
+        kind: kind("kind", envelope.kind).ok()?,
+        topic: Token::parse(&envelope.topic).ok()?,
+    })
 }

@@ -26,13 +26,7 @@ impl OperatorService for Gateway {
         request: Request<pb::ListDenialCountsRequest>,
     ) -> Result<Response<pb::ListDenialCountsResponse>, Status> {
         self.require_operator(&auth::caller(&request)?)?;
-        let mut counts: Vec<pb::DenialCount> = self
-            .denials
-            .iter()
-            .map(|entry| pb::DenialCount { reason: convert::denial_reason(*entry.key()) as i32, count: *entry.value() })
-            .collect();
-        counts.sort_by_key(|count| count.reason);
-        let withheld = self.withheld.load(std::sync::atomic::Ordering::Relaxed);
+        let (counts, withheld) = self.denial_totals();
         let unauthenticated = self.auth_counters.unauthenticated.load(std::sync::atomic::Ordering::Relaxed);
         let permission_denied = self.auth_counters.permission_denied.load(std::sync::atomic::Ordering::Relaxed);
         Ok(Response::new(pb::ListDenialCountsResponse { counts, withheld, unauthenticated, permission_denied }))
@@ -52,6 +46,27 @@ impl OperatorService for Gateway {
     ) -> Result<Response<pb::RedriveDeadLettersResponse>, Status> {
         let caller = auth::caller(&request)?;
         Ok(Response::new(Gateway::redrive_dead_letters(self, &caller, request.into_inner()).await?))
+    }
+
+    type WatchTrafficStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<pb::WatchTrafficResponse, Status>> + Send + 'static>,
+    >;
+
+    async fn watch_traffic(
+        &self,
+        request: Request<pb::WatchTrafficRequest>,
+    ) -> Result<Response<Self::WatchTrafficStream>, Status> {
+        let caller = auth::caller(&request)?;
+        let snapshots = Gateway::watch_traffic(self, &caller, request.into_inner())?;
+        Ok(Response::new(Box::pin(snapshots)))
+    }
+
+    async fn list_subjects(
+        &self,
+        request: Request<pb::ListSubjectsRequest>,
+    ) -> Result<Response<pb::ListSubjectsResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::list_subjects(self, &caller, request.into_inner())?))
     }
 }
 

@@ -10,10 +10,11 @@ use prost::Message;
 use tracing::Instrument;
 
 use crate::api as pb;
-use crate::bus::{Bus, BusError, CopyOptions, PendingStore, Stored};
+use crate::bus::{Bus, BusError, CopyOptions, PendingStore, Stored, feed_subject};
 use crate::identity::Caller;
 use crate::model::PartyId;
 use crate::router::{Approval, Denial, Outcome};
+use crate::traffic::{FlowLabels, Traffic};
 
 use super::server::Gateway;
 use super::{GatewayError, convert};
@@ -25,10 +26,13 @@ pub struct Prepared {
     outcomes: Vec<PreparedOutcome>,
     /// To look up the original id when a copy turns out to be a duplicate.
     bus: Arc<Bus>,
+    /// Where stored copies are counted.
+    traffic: Arc<Traffic>,
 }
 
 enum PreparedOutcome {
-    Sent(Approval, PendingStore),
+    /// Sent to JetStream: the approval, the storage acknowledgement to await and the copy's size.
+    Sent(Approval, PendingStore, usize),
     Denied(Denial),
 }
 
@@ -83,13 +87,14 @@ impl Gateway {
                 Outcome::Deliver(approval) => {
                     let recipient = approval.recipient();
                     let payload = copy_for(&base, recipient);
+                    let size = payload.len();
                     let options = CopyOptions {
                         dedup_id: format!("{dedup_base}:{recipient}"),
                         message_id: &message_id,
                         expires_in,
                     };
                     let pending = self.bus.publish(&approval, payload, options).await?;
-                    outcomes.push(PreparedOutcome::Sent(approval, pending));
+                    outcomes.push(PreparedOutcome::Sent(approval, pending, size));
                 }
                 Outcome::Deny(denial) => {
                     tracing::info!(
@@ -101,12 +106,27 @@ impl Gateway {
                         "{}",
                         denial.explanation
                     );
-                    self.count_denial(denial.reason);
+                    let subject = feed_subject(&denial.recipient, &caller.party, request.kind, &request.topic);
+                    let labels = || {
+                        Some(FlowLabels {
+                            recipient: denial.recipient.clone(),
+                            origin: caller.party.clone(),
+                            kind: request.kind,
+                            topic: request.topic.clone(),
+                        })
+                    };
+                    self.traffic.flow(&subject, labels).denied(denial.reason);
                     outcomes.push(PreparedOutcome::Denied(denial));
                 }
             }
         }
-        Ok(Prepared { message_id, policy_version: routing.policy_version, outcomes, bus: self.bus.clone() })
+        Ok(Prepared {
+            message_id,
+            policy_version: routing.policy_version,
+            outcomes,
+            bus: self.bus.clone(),
+            traffic: self.traffic.clone(),
+        })
     }
 }
 
@@ -136,9 +156,12 @@ impl Prepared {
         let mut outcomes = Vec::with_capacity(self.outcomes.len());
         for outcome in self.outcomes {
             match outcome {
-                PreparedOutcome::Sent(approval, pending) => match pending.stored().await {
+                PreparedOutcome::Sent(approval, pending, size) => match pending.stored().await {
                     Ok(stored) => {
                         stored_count += 1;
+                        if !stored.duplicate {
+                            self.traffic.flow(&stored.subject, || Some(flow_labels(&approval))).published(size);
+                        }
                         if stored.duplicate && original_message_id.is_none() {
                             // Not knowing the original id is an error: the client would record a wrong one.
                             match self.bus.message_id_at(stored.sequence).await {
@@ -172,6 +195,15 @@ impl Prepared {
                 self.message_id
             ))),
         }
+    }
+}
+
+fn flow_labels(approval: &Approval) -> FlowLabels {
+    FlowLabels {
+        recipient: approval.recipient().clone(),
+        origin: approval.origin().clone(),
+        kind: approval.kind(),
+        topic: approval.topic().clone(),
     }
 }
 

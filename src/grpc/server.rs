@@ -15,7 +15,7 @@ use crate::bus::Bus;
 use crate::identity::Verifier;
 use crate::model::PartyId;
 use crate::policy_store::PolicyStore;
-use crate::router::DenialReason;
+use crate::traffic::Traffic;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use super::auth;
@@ -94,14 +94,12 @@ pub struct ServerTls {
 pub struct Gateway {
     /// The routing policy in force; each message takes one snapshot of it.
     pub(super) policy: Arc<PolicyStore>,
-    /// Denials since start, by reason.
-    pub(super) denials: Arc<dashmap::DashMap<DenialReason, u64>>,
+    /// Traffic per subject since start: published, delivered, denied by reason, withheld, ...
+    pub(super) traffic: Arc<Traffic>,
     /// Authentication and authorization refusals.
     pub(super) auth_counters: Arc<auth::AuthCounters>,
     /// Per-credential publish rate and subscription caps.
     pub(super) quotas: Arc<Quotas>,
-    /// Deliveries withheld since start because they exceeded a subscriber's personal clearance.
-    pub(super) withheld: Arc<std::sync::atomic::AtomicU64>,
     pub(super) bus: Arc<Bus>,
     pub(super) limits: Arc<Limits>,
     /// Cancelled when shutdown starts: open streams end so the server can drain.
@@ -114,8 +112,7 @@ impl Gateway {
     pub fn new(policy: Arc<PolicyStore>, bus: Bus, limits: Limits) -> Gateway {
         Gateway {
             policy,
-            denials: Arc::default(),
-            withheld: Arc::default(),
+            traffic: Arc::new(Traffic::default()),
             auth_counters: Arc::default(),
             quotas: Arc::new(Quotas::new(limits.publish_rate, limits.max_subscriptions)),
             bus: Arc::new(bus),
@@ -124,14 +121,14 @@ impl Gateway {
         }
     }
 
-    /// Counts one delivery withheld from a subscriber.
-    pub(super) fn count_withheld(&self) {
-        self.withheld.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// The gateway's traffic accounting, for metrics and the lag poller.
+    pub fn traffic(&self) -> Arc<Traffic> {
+        self.traffic.clone()
     }
 
-    /// Counts one denial.
-    pub(super) fn count_denial(&self, reason: DenialReason) {
-        *self.denials.entry(reason).or_insert(0) += 1;
+    /// The bus, for the lag poller and readiness.
+    pub fn bus(&self) -> Arc<Bus> {
+        self.bus.clone()
     }
 }
 

@@ -17,6 +17,7 @@ use crate::grpc::quota::SubscriptionSlot;
 use crate::grpc::server::Gateway;
 use crate::grpc::{GatewayError, convert};
 use crate::identity::Caller;
+use crate::traffic::{ActiveSubscription, FlowRef};
 
 /// Most deliveries per response message.
 const MAX_BATCH: usize = 128;
@@ -40,11 +41,14 @@ pub struct Session {
     shutdown: CancellationToken,
     /// Counts this subscription against its credential's cap until the session ends.
     _slot: SubscriptionSlot,
+    /// Counts it among the party's active subscriptions until the session ends.
+    _active: ActiveSubscription,
 }
 
 impl Session {
     pub fn new(feed: Feed, window: Window, caller: Caller, gateway: Gateway, slot: SubscriptionSlot) -> Session {
         let shutdown = gateway.shutdown.clone();
+        let active = gateway.traffic.subscription_opened(&caller.party);
         Session {
             feed,
             window,
@@ -55,6 +59,7 @@ impl Session {
             gateway,
             shutdown,
             _slot: slot,
+            _active: active,
         }
     }
 
@@ -202,6 +207,7 @@ impl Session {
             };
             match self.feed.dead_letter(&message, &info).await {
                 Ok(()) => {
+                    self.flow(&message.subject, &envelope).dead_lettered();
                     tracing::warn!(sequence, message_id = %envelope.id, attempts = info.attempts, "dead-lettered")
                 }
                 // Left unacknowledged: JetStream hands it out again and the move is retried.
@@ -218,10 +224,11 @@ impl Session {
                 sequence,
                 "delivery withheld: {why}"
             );
-            self.gateway.count_withheld();
+            self.flow(&message.subject, &envelope).withheld();
             let _ = self.feed.settle(&message.ack, Settle::Reject).await;
             return None;
         }
+        self.flow(&message.subject, &envelope).delivered(message.payload.len(), message.attempt);
         let attempt = u32::try_from(message.attempt).unwrap_or(u32::MAX);
         self.outstanding.insert(sequence, message.ack, message.payload.len(), attempt, self.window.ack_deadline);
         Some(pb::Delivery {
@@ -231,6 +238,11 @@ impl Session {
             stored_at: Some(convert::timestamp(message.stored_at)),
             envelope: Some(envelope),
         })
+    }
+
+    /// The traffic counters of the subject a message came on.
+    fn flow(&self, subject: &str, envelope: &pb::Envelope) -> FlowRef {
+        self.gateway.traffic.flow(subject, || convert::flow_labels(&self.caller.party, envelope))
     }
 
     /// Applies one client request after `open`.
