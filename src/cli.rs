@@ -9,6 +9,7 @@ mod routing_args;
 mod serve;
 mod subscribe;
 mod token;
+mod top;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +42,8 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Benchmark a gateway beside raw NATS in one run (starts its own nats-server and gateway).
     Bench(bench::BenchArgs),
+    /// Live view of a gateway's traffic: per-subject rates and totals, denials, consumer lag.
+    Top(top::TopArgs),
 }
 
 impl Cli {
@@ -71,6 +74,11 @@ impl Cli {
             Command::Bench(args) => {
                 init_tracing(LogFormat::Text, "error");
                 bench::run(args).await
+            }
+            Command::Top(args) => {
+                // Logs would scribble over the full-screen view; RUST_LOG can still turn them on.
+                init_tracing(LogFormat::Text, "off");
+                top::run(args).await
             }
         }
     }
