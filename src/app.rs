@@ -1,4 +1,5 @@
-//! Assembling a gateway from its configuration: embedded NATS (if no URL), bus, router, keys, server.
+//! Assembling a gateway from its configuration: embedded NATS (if no URL), bus, router, keys, the gRPC
+//! server, the admin HTTP port and the consumer-lag poller.
 //!
 //! `run` takes its listener and shutdown future as arguments, so tests bind port 0 and stop it at will.
 
@@ -13,6 +14,7 @@ use crate::config::{ServeConfig, Transport};
 use crate::embedded::{EmbeddedNats, EmbeddedOptions};
 use crate::grpc::{self, Gateway, ServerTls};
 use crate::identity::{SigningKey, Verifier, trusted_public_keys};
+use crate::metrics;
 use crate::policy_store::PolicyStore;
 
 /// Runs a gateway on `listener` until `shutdown` completes, then drains and stops.
@@ -41,13 +43,16 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
     let result = async {
         let bus = Bus::connect(&config.bus_config(&url)).await.context("connecting to NATS")?;
         let gateway = Gateway::new(policy.clone(), bus, config.limits.clone());
+        let admin_listener = metrics::bind(config.admin_listen).await?;
         let stop_watching = tokio_util::sync::CancellationToken::new();
         let watcher = policy.watch(stop_watching.clone());
+        let admin = tokio::spawn(metrics::serve(admin_listener, gateway.clone(), stop_watching.clone()));
+        let lag = tokio::spawn(poll_lag(gateway.clone(), stop_watching.clone()));
         tracing::info!(listen = %listener.local_addr()?, nats = %url, "gateway serving");
         let tls = server_tls(&config)?;
         let served = grpc::serve(gateway, verifier, listener, tls, shutdown, config.shutdown_grace).await;
         stop_watching.cancel();
-        let _ = watcher.await;
+        let _ = tokio::join!(watcher, admin, lag);
         served
     }
     .await;
@@ -55,6 +60,25 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         embedded.stop().await;
     }
     result
+}
+
+/// How often consumer lag is read from JetStream for metrics and WatchTraffic.
+const LAG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads every consumer's lag from JetStream into the traffic accounting until `stop`.
+async fn poll_lag(gateway: Gateway, stop: tokio_util::sync::CancellationToken) {
+    let mut ticker = tokio::time::interval(LAG_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        match gateway.bus().consumer_lag().await {
+            Ok(lag) => gateway.traffic().set_lag(lag),
+            Err(error) => tracing::debug!(%error, "could not read consumer lag"),
+        }
+    }
 }
 
 /// Reads (or, with no certificate configured, creates) the TLS material for the gRPC port.

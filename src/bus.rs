@@ -157,6 +157,32 @@ impl Bus {
         &self.client
     }
 
+    /// Whether the connection to NATS is up right now.
+    pub fn connected(&self) -> Result<(), BusError> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(BusError::Unavailable(format!("connection {state}"))),
+        }
+    }
+
+    /// How far every consumer of the feed stream is behind, read from JetStream.
+    pub async fn consumer_lag(&self) -> Result<Vec<crate::traffic::ConsumerLag>, BusError> {
+        use futures::TryStreamExt;
+        let unavailable = |error: &dyn std::fmt::Display| BusError::Unavailable(error.to_string());
+        let stream = self.jetstream.get_stream_no_info(FEED_STREAM).await.map_err(|error| unavailable(&error))?;
+        let consumers: Vec<_> = stream.consumers().try_collect().await.map_err(|error| unavailable(&error))?;
+        Ok(consumers
+            .into_iter()
+            .map(|info| crate::traffic::ConsumerLag {
+                party: info.name.split('_').next().unwrap_or_default().to_string(),
+                consumer: info.name,
+                pending: info.num_pending,
+                ack_pending: info.num_ack_pending as u64,
+                redelivered: info.num_redelivered as u64,
+            })
+            .collect())
+    }
+
     /// Flushes buffered writes (acks) to the server, used at shutdown.
     pub async fn flush(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.client.flush()).await;

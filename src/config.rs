@@ -16,8 +16,7 @@ use crate::policy_store::PolicyFiles;
 const DEFAULT_MAX_CONSUMERS: usize = 100_000;
 
 /// Default admin HTTP address (metrics and health).
-pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7401);
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7401);
 
 /// Default gRPC listen address.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7400);
@@ -100,6 +99,9 @@ pub struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, env = "LIAISON_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Export trace spans over OTLP/gRPC to this collector, e.g. `http://127.0.0.1:4317` [default: off].
+    #[arg(long, env = "LIAISON_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Serve plaintext gRPC, without TLS. Only for loopback and tests; logs a warning.
     #[arg(long, env = "LIAISON_INSECURE")]
     pub insecure: bool,
@@ -184,6 +186,7 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     shutdown_grace: Option<Duration>,
     log_format: Option<LogFormat>,
+    otlp_endpoint: Option<String>,
     #[serde(default)]
     insecure: bool,
     tls_cert: Option<PathBuf>,
@@ -212,6 +215,8 @@ pub struct ServeConfig {
     pub transport: Transport,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    /// OTLP/gRPC collector for trace spans; `None` exports none.
+    pub otlp_endpoint: Option<String>,
 }
 
 const NINETY_DAYS: Duration = Duration::from_secs(90 * 86_400);
@@ -300,6 +305,7 @@ impl ServeConfig {
             },
             shutdown_grace: args.shutdown_grace.or(file.shutdown_grace).unwrap_or(Duration::from_secs(10)),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            otlp_endpoint: args.otlp_endpoint.clone().or(file.otlp_endpoint),
         };
         if !(1..=i32::MAX as usize).contains(&config.stream.max_consumers) {
             return Err(format!("max-consumers must be 1 to {}, got {}", i32::MAX, config.stream.max_consumers));

@@ -15,6 +15,8 @@
 //! - [`grpc`]: the gateway service — authentication, validation, one file per RPC, errors to status.
 //! - [`embedded`]: the supervised local nats-server of the default `liaison serve`.
 //! - [`config`]: `liaison serve` settings from flags, environment and a TOML file.
+//! - [`metrics`]: the admin HTTP port — Prometheus `/metrics`, `/healthz`, `/readyz`.
+//! - [`telemetry`]: logs to stderr and, optionally, trace spans over OTLP to a collector.
 //! - [`app`]: assembles and runs a gateway from its configuration.
 //! - [`traffic`]: per-subject traffic accounting for operators (counters, active subscriptions, lag).
 //! - [`tls`]: the local CA and server certificate made on first start; certificate names for mTLS.
@@ -34,8 +36,10 @@ pub mod config;
 pub mod embedded;
 pub mod grpc;
 pub mod identity;
+pub mod metrics;
 pub mod model;
 pub mod policy_store;
 pub mod router;
+pub mod telemetry;
 pub mod tls;
 pub mod traffic;

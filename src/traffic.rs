@@ -143,6 +143,16 @@ impl Traffic {
         flows
     }
 
+    /// Distinct flows tracked (the overflow flow not counted).
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The bound on distinct flows.
+    pub fn max_flows(&self) -> usize {
+        self.max_flows
+    }
+
     /// Counts an open subscription of `party` until the returned guard is dropped.
     pub fn subscription_opened(self: &Arc<Self>, party: &PartyId) -> ActiveSubscription {
         self.active.entry(party.clone()).or_default().fetch_add(1, Ordering::Relaxed);

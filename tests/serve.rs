@@ -22,7 +22,7 @@ async fn serve_and_stop_with(signal: Signal) {
     let data_dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut gateway = Command::new(LIAISON)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--admin-listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir.path())
         .env("LIAISON_NATS_SERVER_BIN", nats_server_bin())
         .stdout(Stdio::null())

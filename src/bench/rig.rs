@@ -82,6 +82,7 @@ impl Rig {
             .args(["serve", "--insecure", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(&gateway_dir)
             .args(["--nats-url", nats.url(), "--stream-replicas", &options.replicas.to_string()])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .args(&options.gateway_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

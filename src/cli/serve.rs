@@ -7,7 +7,8 @@ use crate::config::{ServeArgs, ServeConfig};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServeConfig::load(&args).map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))?;
-    super::init_tracing(config.log_format, "info");
+    // Held until the gateway has stopped: dropping it exports the spans still queued.
+    let _telemetry = crate::telemetry::init(config.log_format, "info", config.otlp_endpoint.as_deref())?;
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     crate::app::run(config, listener, shutdown_signal()).await

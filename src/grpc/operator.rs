@@ -48,9 +48,8 @@ impl OperatorService for Gateway {
         Ok(Response::new(Gateway::redrive_dead_letters(self, &caller, request.into_inner()).await?))
     }
 
-    type WatchTrafficStream = std::pin::Pin<
-        Box<dyn futures::Stream<Item = Result<pb::WatchTrafficResponse, Status>> + Send + 'static>,
-    >;
+    type WatchTrafficStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::WatchTrafficResponse, Status>> + Send + 'static>>;
 
     async fn watch_traffic(
         &self,

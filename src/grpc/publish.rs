@@ -45,13 +45,11 @@ impl Gateway {
         caller: &Caller,
         envelope: Option<pb::Envelope>,
     ) -> Result<pb::Receipt, GatewayError> {
-        let span = tracing::info_span!("publish", party = %caller.party, message_id = tracing::field::Empty);
         async {
             let prepared = self.prepare(caller, envelope).await?;
-            tracing::Span::current().record("message_id", prepared.message_id.as_str());
             prepared.finish().await
         }
-        .instrument(span)
+        .instrument(publish_span(caller))
         .await
     }
 
@@ -120,6 +118,9 @@ impl Gateway {
                 }
             }
         }
+        let span = tracing::Span::current();
+        span.record("message_id", message_id.as_str());
+        span.record("policy_version", &*routing.policy_version);
         Ok(Prepared {
             message_id,
             policy_version: routing.policy_version,
@@ -178,6 +179,9 @@ impl Prepared {
                 PreparedOutcome::Denied(denial) => outcomes.push(denied(denial)),
             }
         }
+        let span = tracing::Span::current();
+        span.record("delivered", stored_count);
+        span.record("denied", outcomes.iter().filter(|outcome| is_denied(outcome)).count());
         match first_error {
             None if let Some(error) = lookup_error => Err(GatewayError::Bus(BusError::Unavailable(format!(
                 "the message was stored by an earlier publish with this idempotency key, but its id could not be read ({error}); retry"
@@ -196,6 +200,23 @@ impl Prepared {
             ))),
         }
     }
+}
+
+/// The span of one publish: the message id, the policy version and the routing decision (copies stored,
+/// recipients denied) are recorded on it as they become known. Exported over OTLP when configured.
+pub(super) fn publish_span(caller: &Caller) -> tracing::Span {
+    tracing::info_span!(
+        "publish",
+        party = %caller.party,
+        message_id = tracing::field::Empty,
+        policy_version = tracing::field::Empty,
+        delivered = tracing::field::Empty,
+        denied = tracing::field::Empty,
+    )
+}
+
+fn is_denied(outcome: &pb::RecipientOutcome) -> bool {
+    matches!(outcome.outcome, Some(pb::recipient_outcome::Outcome::Denied(_)))
 }
 
 fn flow_labels(approval: &Approval) -> FlowLabels {

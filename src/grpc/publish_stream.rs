@@ -10,6 +10,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
+use tracing::Instrument;
 
 use crate::api as pb;
 use crate::identity::Caller;
@@ -63,8 +64,10 @@ async fn run(
                 Ok(Ok(Some(request))) => {
                     let index = next_index;
                     next_index += 1;
-                    let answer = match gateway.prepare(&caller, request.envelope).await {
-                        Ok(prepared) => prepared.finish().map(move |result| respond(index, result)).boxed(),
+                    // One span per request, as for a unary publish, covering routing and storage.
+                    let span = super::publish::publish_span(&caller);
+                    let answer = match gateway.prepare(&caller, request.envelope).instrument(span.clone()).await {
+                        Ok(prepared) => prepared.finish().instrument(span).map(move |result| respond(index, result)).boxed(),
                         Err(error) => futures::future::ready(respond(index, Err(error))).boxed(),
                     };
                     in_flight.push_back(answer);

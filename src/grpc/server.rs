@@ -126,9 +126,23 @@ impl Gateway {
         self.traffic.clone()
     }
 
-    /// The bus, for the lag poller and readiness.
+    /// The bus, for the lag poller.
     pub fn bus(&self) -> Arc<Bus> {
         self.bus.clone()
+    }
+
+    /// Ready to serve: connected to NATS and not shutting down; otherwise why not.
+    pub fn ready(&self) -> Result<(), String> {
+        if self.shutdown.is_cancelled() {
+            return Err("shutting down".into());
+        }
+        self.bus.connected().map_err(|error| error.to_string())
+    }
+
+    /// Calls refused since start: (unauthenticated, permission denied).
+    pub fn auth_refusals(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.auth_counters.unauthenticated.load(Relaxed), self.auth_counters.permission_denied.load(Relaxed))
     }
 }
 

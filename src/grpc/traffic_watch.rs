@@ -101,7 +101,9 @@ impl Gateway {
         let mut flows = self.traffic.snapshot();
         if let Some(party) = party {
             flows.retain(|flow| {
-                flow.labels.as_ref().is_some_and(|labels| labels.recipient.as_str() == party || labels.origin.as_str() == party)
+                flow.labels
+                    .as_ref()
+                    .is_some_and(|labels| labels.recipient.as_str() == party || labels.origin.as_str() == party)
             });
         }
         flows
@@ -152,7 +154,7 @@ impl Gateway {
                 redelivered: lag.redelivered,
             })
             .collect();
-        lag.sort_by(|a, b| (b.pending + b.ack_pending).cmp(&(a.pending + a.ack_pending)));
+        lag.sort_by_key(|lag| std::cmp::Reverse(lag.pending + lag.ack_pending));
         lag.truncate(MAX_LAG_ROWS);
         pb::WatchTrafficResponse {
             taken_at: Some(convert::timestamp(time::OffsetDateTime::now_utc())),

@@ -127,6 +127,8 @@ pub fn free_port() -> u16 {
 /// A gateway running in-process on 127.0.0.1:0 against a given NATS URL (or the embedded server).
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// The admin HTTP port: /metrics, /healthz, /readyz.
+    pub admin: SocketAddr,
     pub data_dir: tempfile::TempDir,
     issuer: Issuer,
     /// Set when the gateway serves TLS: how the harness's own clients connect.
@@ -167,8 +169,10 @@ impl TestGateway {
             nats_server_bin: Some(nats_server_bin()),
             shutdown_grace: Some(Duration::from_secs(3)),
             insecure: true,
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], free_port()))),
             ..Default::default()
         };
+        let admin = args.admin_listen.unwrap();
         let mut config = ServeConfig::load(&args).expect("valid test configuration");
         tweak(&mut config);
         let key = SigningKey::load_or_create(data_dir.path()).expect("signing key");
@@ -180,7 +184,7 @@ impl TestGateway {
             let _ = stopped.await;
         }));
         let client_tls = client_tls.take();
-        let mut gateway = TestGateway { addr, data_dir, issuer, client_tls, stop: Some(stop), task: Some(task) };
+        let mut gateway = TestGateway { addr, admin, data_dir, issuer, client_tls, stop: Some(stop), task: Some(task) };
         gateway.wait_serving().await;
         gateway
     }

@@ -60,7 +60,7 @@ impl GatewayProcess {
         let child = Command::new(LIAISON)
             .args(["serve", "--insecure", "--listen", &format!("127.0.0.1:{}", self.port), "--data-dir"])
             .arg(self.data_dir.path())
-            .args(["--nats-url", &self.nats_url])
+            .args(["--nats-url", &self.nats_url, "--admin-listen", "127.0.0.1:0"])
             .args(&self.extra_args)
             .env("LIAISON_NATS_SERVER_BIN", nats_server_bin())
             .stdout(Stdio::null())

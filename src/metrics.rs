@@ -1,0 +1,225 @@
+//! The admin HTTP port: `/metrics` in Prometheus (OpenMetrics) text format, `/healthz` and `/readyz`.
+//!
+//! Metrics are read from the gateway's traffic accounting at scrape time (a `prometheus-client` collector),
+//! so the hot path pays only for its atomic counters. Label cardinality is bounded: flows (recipient,
+//! origin, kind, topic) are capped by the traffic accounting (see [`crate::traffic`]), party labels come
+//! from the directory, and per-consumer lag is summed per party rather than exported per consumer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::grpc::Gateway;
+use crate::router::DenialReason;
+use crate::traffic::{Counts, FlowSnapshot, OVERFLOW_SUBJECT};
+
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Serves the admin endpoints on `listener` until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, gateway: Gateway, shutdown: CancellationToken) -> std::io::Result<()> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(GatewayCollector { gateway: gateway.clone() }));
+    let state = Arc::new(AdminState { registry, gateway });
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(state);
+    tracing::info!(listen = %listener.local_addr()?, "admin endpoints serving (/metrics, /healthz, /readyz)");
+    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+}
+
+/// Binds the admin address, naming it in the error.
+pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    use anyhow::Context;
+    TcpListener::bind(address).await.with_context(|| format!("binding the admin address {address}"))
+}
+
+struct AdminState {
+    registry: Registry,
+    gateway: Gateway,
+}
+
+async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {error}\n")).into_response(),
+    }
+}
+
+/// Ready while connected to NATS and not shutting down.
+async fn ready(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    match state.gateway.ready() {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
+    }
+}
+
+/// Reads everything at scrape time.
+struct GatewayCollector {
+    gateway: Gateway,
+}
+
+impl std::fmt::Debug for GatewayCollector {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("GatewayCollector")
+    }
+}
+
+/// One flow counter family: metric name (without `_total`), help, and how to read it from a flow.
+type FlowCounter = (&'static str, &'static str, fn(&Counts) -> u64);
+
+const FLOW_COUNTERS: [FlowCounter; 7] = [
+    ("liaison_published_messages", "Copies stored for a recipient.", |counts| counts.published),
+    ("liaison_published_bytes", "Bytes of copies stored for a recipient.", |counts| counts.published_bytes),
+    ("liaison_delivered_messages", "Deliveries to subscribers, redeliveries included.", |counts| counts.delivered),
+    ("liaison_delivered_bytes", "Bytes delivered to subscribers.", |counts| counts.delivered_bytes),
+    ("liaison_withheld_messages", "Deliveries withheld for a person's own clearance or nationality.", |counts| {
+        counts.withheld
+    }),
+    ("liaison_redelivered_messages", "Deliveries that were a second or later attempt.", |counts| counts.redelivered),
+    ("liaison_dead_lettered_messages", "Messages moved to a dead-letter subject.", |counts| counts.dead_lettered),
+];
+
+impl prometheus_client::collector::Collector for GatewayCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let traffic = self.gateway.traffic();
+        let flows = traffic.snapshot();
+        let labels: Vec<[(&str, &str); 4]> = flows.iter().map(flow_labels).collect();
+        for (name, help, read) in FLOW_COUNTERS {
+            let mut family =
+                encoder.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Counter)?;
+            for (flow, labels) in flows.iter().zip(&labels) {
+                ConstCounter::new(read(&flow.counts)).encode(family.encode_family(labels)?)?;
+            }
+        }
+        let mut denied = encoder.encode_descriptor(
+            "liaison_denied_messages",
+            "Recipients the router denied, by reason.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (flow, labels) in flows.iter().zip(&labels) {
+            for (reason, count) in DenialReason::ALL.into_iter().zip(flow.counts.denied) {
+                if count == 0 {
+                    continue;
+                }
+                let [recipient, origin, kind, topic] = *labels;
+                let with_reason = [recipient, origin, kind, topic, ("reason", reason_label(reason))];
+                ConstCounter::new(count).encode(denied.encode_family(&with_reason)?)?;
+            }
+        }
+
+        let active = traffic.active_subscriptions();
+        let mut family = encoder.encode_descriptor(
+            "liaison_active_subscriptions",
+            "Open Subscribe streams on this gateway.",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (party, count) in &active {
+            gauge(count_i64(*count), &mut family, &[("party", party.as_str())])?;
+        }
+        let mut lag_by_party: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for lag in traffic.lag() {
+            let entry = lag_by_party.entry(lag.party).or_default();
+            entry.0 += lag.pending;
+            entry.1 += lag.ack_pending;
+        }
+        for (name, help, pick) in [
+            (
+                "liaison_consumer_pending_messages",
+                "Messages stored and not yet delivered, summed over the party's consumers (all gateways).",
+                0,
+            ),
+            (
+                "liaison_consumer_ack_pending_messages",
+                "Messages delivered and not yet acknowledged, summed over the party's consumers (all gateways).",
+                1,
+            ),
+        ] {
+            let mut family =
+                encoder.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Gauge)?;
+            for (party, (pending, ack_pending)) in &lag_by_party {
+                let value = if pick == 0 { *pending } else { *ack_pending };
+                gauge(count_i64(value), &mut family, &[("party", party.as_str())])?;
+            }
+        }
+
+        let (flow_count, flow_limit) = (traffic.flow_count(), traffic.max_flows());
+        for (name, help, value) in [
+            ("liaison_traffic_flows", "Distinct (recipient, origin, kind, topic) flows tracked.", flow_count),
+            ("liaison_traffic_flows_limit", "Most flows tracked; beyond it traffic is labelled _other.", flow_limit),
+        ] {
+            let gauge_value = ConstGauge::new(count_i64(value as u64));
+            gauge_value.encode(encoder.encode_descriptor(name, help, None, gauge_value.metric_type())?)?;
+        }
+        let (unauthenticated, permission_denied) = self.gateway.auth_refusals();
+        for (name, help, value) in [
+            ("liaison_unauthenticated_requests", "Calls refused for a missing, bad or expired token.", unauthenticated),
+            ("liaison_permission_denied_requests", "Calls refused for role, party or certificate.", permission_denied),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+fn gauge(
+    value: i64,
+    family: &mut prometheus_client::encoding::MetricEncoder,
+    labels: &[(&str, &str)],
+) -> Result<(), std::fmt::Error> {
+    ConstGauge::new(value).encode(family.encode_family(&labels)?)
+}
+
+fn count_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// recipient, origin, kind, topic; `_other` for the overflow flow.
+fn flow_labels(flow: &FlowSnapshot) -> [(&'static str, &str); 4] {
+    match &flow.labels {
+        Some(labels) => [
+            ("recipient", labels.recipient.as_str()),
+            ("origin", labels.origin.as_str()),
+            ("kind", labels.kind.token()),
+            ("topic", labels.topic.as_str()),
+        ],
+        None => [
+            ("recipient", OVERFLOW_SUBJECT),
+            ("origin", OVERFLOW_SUBJECT),
+            ("kind", OVERFLOW_SUBJECT),
+            ("topic", OVERFLOW_SUBJECT),
+        ],
+    }
+}
+
+/// `NO_ROUTE` -> `no_route`.
+fn reason_label(reason: DenialReason) -> &'static str {
+    match reason {
+        DenialReason::UnknownParty => "unknown_party",
+        DenialReason::SelfAddressed => "self_addressed",
+        DenialReason::NoRoute => "no_route",
+        DenialReason::RuleLimits => "rule_limits",
+        DenialReason::RelayRequired => "relay_required",
+        DenialReason::Classification => "classification",
+        DenialReason::Noforn => "noforn",
+        DenialReason::NotReleasable => "not_releasable",
+        DenialReason::Les => "les",
+        DenialReason::Tlp => "tlp",
+    }
+}
