@@ -188,6 +188,9 @@ pub async fn serve(
         builder = builder.tls_config(config)?;
     }
     let server = builder
+        // One span per RPC, named by its method; the handlers' own spans (publish: message id and routing
+        // decision; subscribe: consumer) nest inside it.
+        .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
         .layer(oversized)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
