@@ -13,9 +13,12 @@ use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Every span seen: its name and the fields recorded on it (at creation or later).
+/// A span's name and the fields recorded on it (at creation or later).
+type SpanSeen = (String, HashMap<String, String>);
+
+/// Every span seen, by id.
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<HashMap<u64, (String, HashMap<String, String>)>>>);
+struct Spans(Arc<Mutex<HashMap<u64, SpanSeen>>>);
 
 struct Fields<'a>(&'a mut HashMap<String, String>);
 
