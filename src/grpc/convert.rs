@@ -49,6 +49,7 @@ pub fn route_request(
     }
     check_body(envelope, limits)?;
     check_metadata(envelope, limits)?;
+    check_criminal_intelligence(envelope.criminal_intelligence.as_ref())?;
     let recipients = envelope
         .recipients
         .iter()
@@ -66,6 +67,39 @@ pub fn route_request(
         envelope.precedence = pb::Precedence::Routine as i32;
     }
     Ok(RouteRequest { origin: caller.party.clone(), recipients, kind, topic, markings, precedence })
+}
+
+/// Longest reasonable-suspicion statement and control-official name.
+const MAX_SUSPICION_BYTES: usize = 8 * 1024;
+const MAX_OFFICIAL_BYTES: usize = 256;
+
+/// 28 CFR 23.20(a): criminal intelligence only with a stated reasonable suspicion and a named control official.
+fn check_criminal_intelligence(marking: Option<&pb::CriminalIntelligence>) -> Result<(), GatewayError> {
+    let Some(marking) = marking else { return Ok(()) };
+    let required = [
+        (
+            "reasonable_suspicion",
+            &marking.reasonable_suspicion,
+            MAX_SUSPICION_BYTES,
+            "must state the reasonable suspicion of criminal conduct the submission rests on",
+        ),
+        (
+            "control_official",
+            &marking.control_official,
+            MAX_OFFICIAL_BYTES,
+            "must name the submitting agency's control official",
+        ),
+    ];
+    for (field, value, limit, rule) in required {
+        let field = format!("envelope.criminal_intelligence.{field}");
+        if value.trim().is_empty() {
+            return Err(invalid(format!("{field}: criminal intelligence {rule} (28 CFR 23.20(a))")));
+        }
+        if value.len() > limit {
+            return Err(invalid(format!("{field}: at most {limit} bytes, got {}", value.len())));
+        }
+    }
+    Ok(())
 }
 
 fn check_body(envelope: &pb::Envelope, limits: &Limits) -> Result<(), GatewayError> {
