@@ -42,7 +42,8 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
     };
     let result = async {
         let bus = Bus::connect(&config.bus_config(&url)).await.context("connecting to NATS")?;
-        let gateway = Gateway::new(policy.clone(), bus, config.limits.clone());
+        let audit = bus.audit_log(&audit_chain(&config.data_dir)?).await.context("opening the audit chain")?;
+        let gateway = Gateway::new(policy.clone(), bus, audit, config.limits.clone());
         let admin_listener = metrics::bind(config.admin_listen).await?;
         let stop_watching = tokio_util::sync::CancellationToken::new();
         let watcher = policy.watch(stop_watching.clone());
@@ -60,6 +61,20 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         embedded.stop().await;
     }
     result
+}
+
+/// This gateway's audit chain name, kept in its data directory so a restart continues the same chain.
+fn audit_chain(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("audit-chain");
+    if let Ok(chain) = std::fs::read_to_string(&path) {
+        let chain = chain.trim().to_string();
+        crate::model::Token::parse(&chain).with_context(|| format!("{}: not a valid chain name", path.display()))?;
+        return Ok(chain);
+    }
+    let chain = format!("gw-{}", ulid::Ulid::new().to_string().to_lowercase());
+    std::fs::create_dir_all(data_dir)?;
+    std::fs::write(&path, format!("{chain}\n")).with_context(|| format!("writing {}", path.display()))?;
+    Ok(chain)
 }
 
 /// How often consumer lag is read from JetStream for metrics and WatchTraffic.

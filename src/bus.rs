@@ -3,6 +3,7 @@
 //! Payloads are opaque bytes here. The bus stores a copy only for an [`Approval`] made by the router, so no
 //! code path writes to NATS without a routing decision.
 
+mod audit;
 mod connect;
 mod dead_letter;
 mod feed;
@@ -16,12 +17,13 @@ use bytes::Bytes;
 
 use crate::router::Approval;
 
+pub use audit::{AuditLog, PendingAudit};
 pub use connect::{BusConfig, NatsAuth, StreamSettings};
 pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};
 pub use subjects::{
-    DEAD_LETTER_STREAM, FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, dead_letter_subject, delivery_subject,
-    feed_filter_subjects, feed_subject,
+    AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, audit_subject,
+    dead_letter_subject, delivery_subject, feed_filter_subjects, feed_subject,
 };
 
 /// A connection to NATS with the Liaison stream in place. Cheap to clone.

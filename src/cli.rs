@@ -1,5 +1,6 @@
 //! The `liaison` command line: one file per subcommand.
 
+mod audit;
 mod bench;
 mod client;
 mod policy;
@@ -26,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway (with an embedded nats-server unless --nats-url is given).
-    Serve(crate::config::ServeArgs),
+    Serve(Box<crate::config::ServeArgs>),
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -40,6 +41,9 @@ enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Dissemination audit: verify the tamper-evident chains.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Benchmark a gateway beside raw NATS in one run (starts its own nats-server and gateway).
     Bench(bench::BenchArgs),
     /// Live view of a gateway's traffic: per-subject rates and totals, denials, consumer lag.
@@ -50,7 +54,7 @@ impl Cli {
     /// Runs the chosen subcommand.
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Token(command) => {
                 init_tracing(LogFormat::Text, "warn");
                 token::run(command)
@@ -70,6 +74,10 @@ impl Cli {
             Command::Policy(command) => {
                 init_tracing(LogFormat::Text, "warn");
                 policy::run(command)
+            }
+            Command::Audit(command) => {
+                init_tracing(LogFormat::Text, "warn");
+                audit::run(command).await
             }
             Command::Bench(args) => {
                 init_tracing(LogFormat::Text, "error");

@@ -66,6 +66,9 @@ pub struct ServeArgs {
     /// How long dead letters are kept, e.g. `90d`; `0s` keeps them until redriven [default: 90d].
     #[arg(long, env = "LIAISON_DEAD_LETTER_MAX_AGE", value_parser = humantime::parse_duration)]
     pub dead_letter_max_age: Option<Duration>,
+    /// How long audit entries are kept, e.g. `5y` [default: 5 years].
+    #[arg(long, env = "LIAISON_AUDIT_MAX_AGE", value_parser = humantime::parse_duration)]
+    pub audit_max_age: Option<Duration>,
     /// Most subscriptions (JetStream consumers) on the feed stream, across all gateways [default: 100000].
     #[arg(long, env = "LIAISON_MAX_CONSUMERS")]
     pub max_consumers: Option<usize>,
@@ -175,6 +178,8 @@ struct FileConfig {
     duplicate_window: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     dead_letter_max_age: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    audit_max_age: Option<Duration>,
     max_delivery_attempts: Option<u32>,
     max_consumers: Option<usize>,
     max_body_bytes: Option<usize>,
@@ -220,6 +225,8 @@ pub struct ServeConfig {
 }
 
 const NINETY_DAYS: Duration = Duration::from_secs(90 * 86_400);
+/// Five years: 28 CFR 23.20(h).
+const FIVE_YEARS: Duration = Duration::from_secs(5 * 365 * 24 * 3600);
 
 /// The data directory used when none is configured: `$XDG_DATA_HOME/liaison`, else
 /// `$HOME/.local/share/liaison`, else `./liaison-data`.
@@ -296,6 +303,7 @@ impl ServeConfig {
                 max_age: args.stream_max_age.or(file.stream_max_age).unwrap_or(NINETY_DAYS),
                 duplicate_window: args.duplicate_window.or(file.duplicate_window).unwrap_or(Duration::from_secs(120)),
                 dead_letter_max_age: args.dead_letter_max_age.or(file.dead_letter_max_age).unwrap_or(NINETY_DAYS),
+                audit_max_age: args.audit_max_age.or(file.audit_max_age).unwrap_or(FIVE_YEARS),
                 max_consumers: args.max_consumers.or(file.max_consumers).unwrap_or(DEFAULT_MAX_CONSUMERS),
             },
             limits,

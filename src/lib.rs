@@ -7,6 +7,7 @@
 //! # Layout
 //!
 //! - [`model`]: domain types shared by every layer — subject tokens, parties, kinds, markings.
+//! - [`audit`]: dissemination audit records in tamper-evident hash chains (pure; stored by `bus`).
 //! - [`router`]: the pure policy decision, per recipient, with reasons. No I/O.
 //! - [`policy_store`]: the live router: policy files, reload on change and SIGHUP, atomic swap.
 //! - [`bus`]: everything NATS — connection, subjects, the stream, publishing and pull consumers.
@@ -29,6 +30,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod bench;
 pub mod bus;
 pub mod cli;

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
 
-use super::subjects::{DEAD_LETTER_STREAM, FEED_STREAM, dead_letter_wildcard, feed_wildcard};
+use super::subjects::{
+    AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM, audit_wildcard, dead_letter_wildcard, feed_wildcard,
+};
 use super::{Bus, BusError};
 
 /// How to reach NATS and how the stream is kept.
@@ -36,7 +38,7 @@ pub enum NatsAuth {
 }
 
 /// Stream retention and replication.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StreamSettings {
     pub replicas: usize,
     /// Zero keeps messages until removed by other limits.
@@ -45,6 +47,8 @@ pub struct StreamSettings {
     pub duplicate_window: Duration,
     /// How long dead letters are kept; zero keeps them until redriven or removed by other limits.
     pub dead_letter_max_age: Duration,
+    /// How long audit entries are kept (28 CFR 23.20(h): review within five years).
+    pub audit_max_age: Duration,
     /// Most consumers (subscriptions, durable or not) on the feed stream. Set explicitly because
     /// nats-server 2.15 otherwise limits every stream to 1,000.
     pub max_consumers: usize,
@@ -78,6 +82,16 @@ impl Bus {
             .backpressure_on_inflight(true)
             .build(client.clone());
         ensure_streams(&jetstream, &config.stream, message_ttl).await?;
+        Ok(Bus { max_payload: info.max_payload, message_ttl, client, jetstream })
+    }
+
+    /// Connects to read what is there (tools such as `liaison audit verify`): no stream is created or
+    /// changed, so a cluster's settings are never touched.
+    pub async fn connect_read_only(config: &BusConfig) -> Result<Bus, BusError> {
+        let client = connect_with_retry(config).await?;
+        let info = client.server_info();
+        let message_ttl = check_version(&info.version)? >= MESSAGE_TTL_SERVER;
+        let jetstream = jetstream::new(client.clone());
         Ok(Bus { max_payload: info.max_payload, message_ttl, client, jetstream })
     }
 }
@@ -155,6 +169,18 @@ async fn ensure_streams(
         max_consumers: i32::try_from(settings.max_consumers).unwrap_or(i32::MAX),
         ..Default::default()
     };
+    // Append-only: messages cannot be deleted or the stream purged through the API; only age removes them.
+    let audit = stream::Config {
+        name: AUDIT_STREAM.to_string(),
+        description: Some("Liaison: dissemination audit, one hash chain per gateway".to_string()),
+        subjects: vec![audit_wildcard()],
+        max_age: settings.audit_max_age,
+        allow_message_ttl: false,
+        deny_delete: true,
+        deny_purge: true,
+        duplicate_window: Duration::from_secs(120),
+        ..feed.clone()
+    };
     let dead_letters = stream::Config {
         name: DEAD_LETTER_STREAM.to_string(),
         description: Some("Liaison: messages whose delivery attempts ran out, per recipient".to_string()),
@@ -163,7 +189,7 @@ async fn ensure_streams(
         allow_message_ttl: false,
         ..feed.clone()
     };
-    for mut config in [feed, dead_letters] {
+    for mut config in [feed, dead_letters, audit] {
         let name = config.name.clone();
         let error = match jetstream.create_or_update_stream(config.clone()).await {
             Ok(_) => continue,

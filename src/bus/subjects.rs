@@ -18,6 +18,19 @@ pub const FEED_STREAM: &str = "LIAISON_FEED";
 /// The JetStream stream holding dead letters (`liaison.dead.>`), kept apart from the feeds.
 pub const DEAD_LETTER_STREAM: &str = "LIAISON_DEAD";
 
+/// The JetStream stream holding the dissemination audit (`liaison.audit.<chain>`), append-only.
+pub const AUDIT_STREAM: &str = "LIAISON_AUDIT";
+
+/// `liaison.audit.>`.
+pub(crate) fn audit_wildcard() -> String {
+    format!("{SUBJECT_ROOT}.audit.>")
+}
+
+/// The subject of one gateway's audit chain.
+pub fn audit_subject(chain: &str) -> String {
+    format!("{SUBJECT_ROOT}.audit.{chain}")
+}
+
 /// Most filter subjects one subscription may expand to (origins x kinds x topics).
 pub const MAX_FILTER_SUBJECTS: usize = 256;
 

@@ -10,7 +10,8 @@ use prost::Message;
 use tracing::Instrument;
 
 use crate::api as pb;
-use crate::bus::{Bus, BusError, CopyOptions, PendingStore, Stored, feed_subject};
+use crate::audit::{AuditRecord, Event};
+use crate::bus::{Bus, BusError, CopyOptions, PendingAudit, PendingStore, Stored, feed_subject};
 use crate::identity::Caller;
 use crate::model::PartyId;
 use crate::router::{Approval, Denial, Outcome};
@@ -28,6 +29,8 @@ pub struct Prepared {
     bus: Arc<Bus>,
     /// Where stored copies are counted.
     traffic: Arc<Traffic>,
+    /// The audit entry of this publish's decisions, stored before the receipt is returned.
+    audit: PendingAudit,
 }
 
 enum PreparedOutcome {
@@ -80,9 +83,26 @@ impl Gateway {
         let base = envelope.encode_to_vec();
 
         let mut outcomes = Vec::with_capacity(routing.outcomes.len());
+        let mut records = Vec::with_capacity(routing.outcomes.len());
+        let audit_record = |event, recipient: &PartyId, decided_by: String, basis: &str| AuditRecord {
+            event,
+            message_id: message_id.clone(),
+            origin: caller.party.to_string(),
+            recipient: recipient.to_string(),
+            subscriber: String::new(),
+            decided_by,
+            basis: basis.to_string(),
+            policy_version: routing.policy_version.to_string(),
+        };
         for outcome in routing.outcomes {
             match outcome {
                 Outcome::Deliver(approval) => {
+                    records.push(audit_record(
+                        Event::Approved,
+                        approval.recipient(),
+                        approval.rule().to_string(),
+                        approval.basis(),
+                    ));
                     let recipient = approval.recipient();
                     let payload = copy_for(&base, recipient);
                     let size = payload.len();
@@ -114,10 +134,16 @@ impl Gateway {
                         })
                     };
                     self.traffic.flow(&subject, labels).denied(denial.reason);
+                    let decided_by = match &denial.rule {
+                        Some(rule) => format!("{} ({rule})", denial.reason.code()),
+                        None => denial.reason.code().to_string(),
+                    };
+                    records.push(audit_record(Event::Denied, &denial.recipient, decided_by, ""));
                     outcomes.push(PreparedOutcome::Denied(denial));
                 }
             }
         }
+        let audit = self.audit.append(records).await?;
         let span = tracing::Span::current();
         span.record("message_id", message_id.as_str());
         span.record("policy_version", &*routing.policy_version);
@@ -127,6 +153,7 @@ impl Gateway {
             outcomes,
             bus: self.bus.clone(),
             traffic: self.traffic.clone(),
+            audit,
         })
     }
 }
@@ -178,6 +205,10 @@ impl Prepared {
                 },
                 PreparedOutcome::Denied(denial) => outcomes.push(denied(denial)),
             }
+        }
+        // 28 CFR 23.20(g): no receipt before the record of who was given it, why and when is stored.
+        if let Err(error) = self.audit.stored().await {
+            first_error.get_or_insert(error);
         }
         let span = tracing::Span::current();
         span.record("delivered", stored_count);

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::gateway_service_server::GatewayServiceServer;
 use crate::api::operator_service_server::OperatorServiceServer;
-use crate::bus::Bus;
+use crate::bus::{AuditLog, Bus};
 use crate::identity::Verifier;
 use crate::model::PartyId;
 use crate::policy_store::PolicyStore;
@@ -101,6 +101,8 @@ pub struct Gateway {
     /// Per-credential publish rate and subscription caps.
     pub(super) quotas: Arc<Quotas>,
     pub(super) bus: Arc<Bus>,
+    /// This gateway's dissemination audit chain.
+    pub(super) audit: Arc<AuditLog>,
     pub(super) limits: Arc<Limits>,
     /// Cancelled when shutdown starts: open streams end so the server can drain.
     pub(super) shutdown: CancellationToken,
@@ -109,13 +111,14 @@ pub struct Gateway {
 // === impl Gateway ===
 
 impl Gateway {
-    pub fn new(policy: Arc<PolicyStore>, bus: Bus, limits: Limits) -> Gateway {
+    pub fn new(policy: Arc<PolicyStore>, bus: Bus, audit: AuditLog, limits: Limits) -> Gateway {
         Gateway {
             policy,
             traffic: Arc::new(Traffic::default()),
             auth_counters: Arc::default(),
             quotas: Arc::new(Quotas::new(limits.publish_rate, limits.max_subscriptions)),
             bus: Arc::new(bus),
+            audit: Arc::new(audit),
             limits: Arc::new(limits),
             shutdown: CancellationToken::new(),
         }

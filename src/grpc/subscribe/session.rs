@@ -13,6 +13,7 @@ use crate::bus::{DeadLetterInfo, Feed, FeedMessage, Settle};
 
 use super::Window;
 use super::outstanding::Outstanding;
+use crate::audit::{AuditRecord, Event};
 use crate::grpc::quota::SubscriptionSlot;
 use crate::grpc::server::Gateway;
 use crate::grpc::{GatewayError, convert};
@@ -33,6 +34,8 @@ pub struct Session {
     /// A message that arrived while the window was full (a redelivery, or the first one after a seek):
     /// delivered as soon as there is room. Polling on while full is how a seek is noticed at once.
     stash: Option<FeedMessage>,
+    /// Audit records of the batch being put together, stored before it is sent.
+    audit_records: Vec<AuditRecord>,
     /// Ack confirmations being awaited, each resolving to the ack ids the stream recorded.
     confirmations: FuturesUnordered<BoxFuture<'static, Vec<String>>>,
     /// Whose session this is: every delivery is re-checked against their personal clearance.
@@ -54,6 +57,7 @@ impl Session {
             window,
             outstanding: Outstanding::default(),
             stash: None,
+            audit_records: Vec::new(),
             confirmations: FuturesUnordered::new(),
             caller,
             gateway,
@@ -70,10 +74,11 @@ impl Session {
             if self.has_room()
                 && let Some(message) = self.stash.take()
             {
-                if !self.send_batch(message, &responses).await {
-                    break None;
+                match self.send_batch(message, &responses).await {
+                    Ok(true) => continue,
+                    Ok(false) => break None,
+                    Err(status) => break Some(status),
                 }
-                continue;
             }
             let next_deadline = self.outstanding.next_deadline();
             tokio::select! {
@@ -103,8 +108,12 @@ impl Session {
                         self.notice_reset();
                         if !self.has_room() {
                             self.stash = Some(message);
-                        } else if !self.send_batch(message, &responses).await {
-                            break None;
+                        } else {
+                            match self.send_batch(message, &responses).await {
+                                Ok(true) => {}
+                                Ok(false) => break None,
+                                Err(status) => break Some(status),
+                            }
                         }
                     }
                     Some(Err(error)) => break Some(GatewayError::from(error).into()),
@@ -133,14 +142,35 @@ impl Session {
         reset
     }
 
-    /// Delivers `first` and whatever else is ready as one response; false if the client has gone.
-    async fn send_batch(&mut self, first: FeedMessage, responses: &Responses) -> bool {
+    /// Delivers `first` and whatever else is ready as one response, after the audit has stored a record of
+    /// each delivery (and of each withheld one); `Ok(false)` if the client has gone. If the audit cannot be
+    /// written the session ends and the messages are delivered again later.
+    async fn send_batch(&mut self, first: FeedMessage, responses: &Responses) -> Result<bool, Status> {
         let deliveries = self.batch(first).await;
+        let records = std::mem::take(&mut self.audit_records);
+        if !records.is_empty() {
+            let stored = async { self.gateway.audit.append(records).await?.stored().await };
+            stored.await.map_err(|error| Status::from(GatewayError::from(error)))?;
+        }
         if deliveries.is_empty() {
-            return true;
+            return Ok(true);
         }
         let response = pb::subscribe_response::Response::Deliveries(pb::DeliveryBatch { deliveries });
-        responses.send(Ok(pb::SubscribeResponse { response: Some(response) })).await.is_ok()
+        Ok(responses.send(Ok(pb::SubscribeResponse { response: Some(response) })).await.is_ok())
+    }
+
+    /// Notes an audit record of what happened to `envelope` for this subscriber.
+    fn audit(&mut self, event: Event, envelope: &pb::Envelope, decided_by: &str) {
+        self.audit_records.push(AuditRecord {
+            event,
+            message_id: envelope.id.clone(),
+            origin: envelope.origin.clone(),
+            recipient: self.caller.party.to_string(),
+            subscriber: self.caller.subject.clone(),
+            decided_by: decided_by.to_string(),
+            basis: String::new(),
+            policy_version: self.gateway.policy.current().version().to_string(),
+        });
     }
 
     /// Turns the first message and whatever else is ready (within the window) into one batch.
@@ -163,6 +193,8 @@ impl Session {
             if self.notice_reset() {
                 batch.clear();
                 batch_bytes = 0;
+                // Those deliveries are void and never sent; what was withheld stays recorded.
+                self.audit_records.retain(|record| record.event != Event::Delivered);
             }
         }
         batch
@@ -225,10 +257,12 @@ impl Session {
                 "delivery withheld: {why}"
             );
             self.flow(&message.subject, &envelope).withheld();
+            self.audit(Event::Withheld, &envelope, &format!("personal check: {why}"));
             let _ = self.feed.settle(&message.ack, Settle::Reject).await;
             return None;
         }
         self.flow(&message.subject, &envelope).delivered(message.payload.len(), message.attempt);
+        self.audit(Event::Delivered, &envelope, "personal clearance and nationality");
         let attempt = u32::try_from(message.attempt).unwrap_or(u32::MAX);
         self.outstanding.insert(sequence, message.ack, message.payload.len(), attempt, self.window.ack_deadline);
         Some(pb::Delivery {

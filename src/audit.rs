@@ -1,0 +1,169 @@
+//! Dissemination audit (28 CFR 23.20(g)): what was decided and delivered, by whom, why and when, in
+//! tamper-evident hash chains. Pure data and hashing; `bus::audit` stores and reads the entries.
+//!
+//! Each gateway writes its own chain (named in its data directory), so gateways never serialise on one
+//! another. An entry holds the records of one publish (one per routing decision) or of one delivery batch
+//! (one per delivery), its sequence in the chain, the hash of the previous entry, and its own hash:
+//! SHA-256 over the previous hash and the entry's JSON with `hash` empty. Changing, removing or inserting
+//! an entry breaks the chain at that entry, which [`verify`] names.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The hash before a chain's first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened to a message for one recipient or subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// The router approved the recipient and the copy was sent for storage.
+    Approved,
+    /// The router denied the recipient.
+    Denied,
+    /// A subscriber of the recipient party received the message.
+    Delivered,
+    /// A subscriber's own clearance or nationality kept it from them.
+    Withheld,
+}
+
+/// One audited fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub event: Event,
+    pub message_id: String,
+    pub origin: String,
+    pub recipient: String,
+    /// The person or system that received it (deliveries only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subscriber: String,
+    /// The rule or marking that decided (a denial's reason code and rule; a delivery's check).
+    pub decided_by: String,
+    /// The need-to-know basis of the rule that released it (approvals).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub basis: String,
+    pub policy_version: String,
+}
+
+/// One link of a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub chain: String,
+    /// 1 for the chain's first entry.
+    pub seq: u64,
+    pub prev_hash: String,
+    /// RFC 3339.
+    pub at: String,
+    pub records: Vec<AuditRecord>,
+    pub hash: String,
+}
+
+/// The end of a chain: where the next entry links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub chain: String,
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// Where and why a chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("chain {chain}: entry {seq} (stream sequence {stream_sequence}) {why}")]
+pub struct Broken {
+    pub chain: String,
+    pub seq: u64,
+    pub stream_sequence: u64,
+    pub why: String,
+}
+
+impl ChainHead {
+    /// A chain with no entries yet.
+    pub fn new(chain: &str) -> ChainHead {
+        ChainHead { chain: chain.to_string(), seq: 0, hash: GENESIS.to_string() }
+    }
+
+    /// Seals `records` as the next entry and advances the head.
+    pub fn seal(&mut self, at: String, records: Vec<AuditRecord>) -> AuditEntry {
+        let mut entry = AuditEntry {
+            chain: self.chain.clone(),
+            seq: self.seq + 1,
+            prev_hash: self.hash.clone(),
+            at,
+            records,
+            hash: String::new(),
+        };
+        entry.hash = entry_hash(&entry);
+        self.seq = entry.seq;
+        self.hash = entry.hash.clone();
+        entry
+    }
+}
+
+/// The hash an entry must carry: SHA-256 of its previous hash and its JSON with `hash` empty, in hex.
+pub fn entry_hash(entry: &AuditEntry) -> String {
+    let unsealed = AuditEntry { hash: String::new(), ..entry.clone() };
+    let mut hasher = Sha256::new();
+    hasher.update(entry.prev_hash.as_bytes());
+    hasher.update(serde_json::to_vec(&unsealed).unwrap_or_default());
+    hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Checks the entries of one chain, in stream order, each with its stream sequence. Returns the head.
+pub fn verify(chain: &str, entries: impl IntoIterator<Item = (u64, AuditEntry)>) -> Result<ChainHead, Broken> {
+    let mut head = ChainHead::new(chain);
+    for (stream_sequence, entry) in entries {
+        let broken = |why: String| Broken { chain: chain.to_string(), seq: entry.seq, stream_sequence, why };
+        if entry.chain != chain {
+            return Err(broken(format!("names chain {:?}", entry.chain)));
+        }
+        if entry.seq != head.seq + 1 {
+            return Err(broken(format!("follows entry {}: entries are missing or out of order", head.seq)));
+        }
+        if entry.prev_hash != head.hash {
+            return Err(broken("does not link to the entry before it (prev_hash differs)".to_string()));
+        }
+        if entry_hash(&entry) != entry.hash {
+            return Err(broken("was altered: its content does not match its hash".to_string()));
+        }
+        head = ChainHead { chain: chain.to_string(), seq: entry.seq, hash: entry.hash };
+    }
+    Ok(head)
+}
+
+/// The outcome of verifying one chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub chain: String,
+    pub entries: usize,
+    pub result: Result<ChainHead, Broken>,
+}
+
+/// Verifies every chain among `stored` (stream sequence, chain from the subject, the entry if it parses),
+/// in stream order. A stored message that is not an entry breaks its chain there.
+pub fn verify_all(stored: Vec<(u64, String, Option<AuditEntry>)>) -> Vec<ChainReport> {
+    let mut chains: std::collections::BTreeMap<String, Vec<(u64, Option<AuditEntry>)>> = Default::default();
+    for (stream_sequence, chain, entry) in stored {
+        chains.entry(chain).or_default().push((stream_sequence, entry));
+    }
+    chains
+        .into_iter()
+        .map(|(chain, stored)| {
+            let entries = stored.len();
+            let unreadable = stored.iter().position(|(_, entry)| entry.is_none());
+            let readable = stored.iter().take(unreadable.unwrap_or(entries));
+            let mut result = verify(&chain, readable.filter_map(|(sequence, entry)| Some((*sequence, entry.clone()?))));
+            if let (Ok(head), Some(index)) = (&result, unreadable) {
+                result = Err(Broken {
+                    chain: chain.clone(),
+                    seq: head.seq + 1,
+                    stream_sequence: stored[index].0,
+                    why: "is not an audit entry (unreadable JSON)".to_string(),
+                });
+            }
+            ChainReport { chain, entries, result }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+//! Dissemination audit (28 CFR 23.20(g)): each publish and each delivery produces exactly the expected
+//! records, in an append-only stream, in a hash chain per gateway that `liaison audit verify` recomputes;
+//! a record altered through raw NATS is named by the verifier, and a gateway restart continues the chain.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use liaison::api as pb;
+use liaison::audit::{AuditEntry, Event};
+use liaison::identity::Role;
+
+const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
+
+/// Every audit entry stored, in stream order, with its stream sequence and subject.
+async fn entries(nats: &NatsServer) -> Vec<(u64, String, AuditEntry)> {
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let mut stream = jetstream.get_stream(liaison::bus::AUDIT_STREAM).await.expect("audit stream");
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let mut entries = Vec::new();
+    for sequence in 1..=last {
+        if let Ok(message) = stream.get_raw_message(sequence).await {
+            let entry = serde_json::from_slice(&message.payload).expect("an audit entry");
+            entries.push((sequence, message.subject.to_string(), entry));
+        }
+    }
+    entries
+}
+
+/// Waits until `count` entries are stored.
+async fn wait_entries(nats: &NatsServer, count: usize) -> Vec<(u64, String, AuditEntry)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let entries = entries(nats).await;
+        if entries.len() >= count {
+            return entries;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "only {} audit entries: {entries:?}", entries.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs `liaison audit verify`: (success, stdout + stderr).
+async fn verify(nats: &NatsServer) -> (bool, String) {
+    let output = tokio::process::Command::new(LIAISON)
+        .args(["audit", "verify", "--nats-url", &nats.url()])
+        .output()
+        .await
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn each_publish_and_delivery_is_recorded_and_a_forged_entry_is_named() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let receipt = publish(&mut cbp, envelope(&["ia", "nobody"], "border-security", b"audited")).await;
+
+    // Written before the receipt came back: it is there now, without waiting.
+    let stored = entries(&nats).await;
+    assert_eq!(stored.len(), 1, "one entry per publish: {stored:?}");
+    let (_, subject, entry) = &stored[0];
+    assert_eq!(subject, &format!("liaison.audit.{}", entry.chain));
+    assert_eq!((entry.seq, entry.prev_hash.as_str()), (1, liaison::audit::GENESIS));
+    let [approved, denied] = entry.records.as_slice() else { panic!("two decisions: {entry:?}") };
+    assert_eq!((approved.event, approved.recipient.as_str()), (Event::Approved, "ia"));
+    assert_eq!(approved.message_id, receipt.message_id);
+    assert_eq!(approved.origin, "cbp");
+    assert_eq!(approved.policy_version, receipt.policy_version);
+    let outcome = receipt.outcomes.iter().find(|outcome| outcome.party == "ia").unwrap();
+    let Some(pb::recipient_outcome::Outcome::Delivered(delivered)) = &outcome.outcome else { panic!() };
+    assert_eq!(
+        (approved.decided_by.as_str(), approved.basis.as_str()),
+        (delivered.rule.as_str(), delivered.basis.as_str())
+    );
+    assert!(!approved.basis.is_empty(), "the need-to-know basis is recorded");
+    assert_eq!((denied.event, denied.recipient.as_str()), (Event::Denied, "nobody"));
+    assert!(denied.decided_by.starts_with("UNKNOWN_PARTY"), "{denied:?}");
+
+    // A delivery to an analyst is recorded with who received it.
+    let mut analyst = gateway.client("ia", Role::Analyst).await;
+    let open = pb::OpenSubscription { start: from_beginning(), ..Default::default() };
+    let mut feed = subscribe(&mut analyst, open).await.unwrap();
+    feed.take(1, Duration::from_secs(10)).await;
+    let stored = wait_entries(&nats, 2).await;
+    let (_, _, delivery) = &stored[1];
+    assert_eq!((delivery.seq, delivery.prev_hash.as_str()), (2, stored[0].2.hash.as_str()));
+    let [delivered] = delivery.records.as_slice() else { panic!("one delivery: {delivery:?}") };
+    assert_eq!((delivered.event, delivered.message_id.as_str()), (Event::Delivered, receipt.message_id.as_str()));
+    assert_eq!((delivered.recipient.as_str(), delivered.subscriber.as_str()), ("ia", "ia-test"));
+
+    let (ok, report) = verify(&nats).await;
+    assert!(ok, "{report}");
+    assert!(report.contains(&format!("chain {}: 2 entries, intact", entry.chain)), "{report}");
+
+    // The stream is append-only: a stored entry cannot be deleted through the API...
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let stream = jetstream.get_stream(liaison::bus::AUDIT_STREAM).await.unwrap();
+    assert!(stream.delete_message(stored[0].0).await.is_err(), "deleting an audit entry is refused");
+    // ...so a forger can only add one: entry 1 with another recipient, re-hashed, after the real entries.
+    let mut forged = entry.clone();
+    forged.records[0].recipient = "fbi".into();
+    forged.hash = liaison::audit::entry_hash(&forged);
+    let ack = jetstream.publish(subject.clone(), serde_json::to_vec(&forged).unwrap().into()).await.unwrap();
+    let forged_sequence = ack.await.unwrap().sequence;
+
+    let (ok, report) = verify(&nats).await;
+    assert!(!ok, "a forged entry must fail verification: {report}");
+    assert!(
+        report.contains(&format!(
+            "chain {}: BROKEN: chain {}: entry 1 (stream sequence {forged_sequence})",
+            entry.chain, entry.chain
+        )),
+        "the forged entry is named: {report}"
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_gateway_continues_its_chain_without_a_gap() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    publish(&mut cbp, envelope(&["ia"], "border-security", b"before")).await;
+    publish(&mut cbp, envelope(&["ia"], "border-security", b"before")).await;
+    let data_dir = gateway.stop().await;
+
+    let gateway = TestGateway::start_in(data_dir, Some(nats.url()), |_| {}).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    publish(&mut cbp, envelope(&["ia"], "border-security", b"after")).await;
+
+    let stored = entries(&nats).await;
+    let chains: std::collections::BTreeSet<&str> = stored.iter().map(|(_, _, entry)| entry.chain.as_str()).collect();
+    assert_eq!(chains.len(), 1, "the same chain after the restart: {chains:?}");
+    let seqs: Vec<u64> = stored.iter().map(|(_, _, entry)| entry.seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(stored[2].2.prev_hash, stored[1].2.hash, "the first entry after the restart links to the last before");
+    let (ok, report) = verify(&nats).await;
+    assert!(ok && report.contains("3 entries, intact"), "{report}");
+
+    // Another gateway writes a chain of its own: gateways never serialise on one chain.
+    let other = TestGateway::start(&nats).await;
+    let mut tsa = other.client("tsa", Role::AgencySystem).await;
+    publish(&mut tsa, envelope(&["ia"], "aviation-security", b"other gateway")).await;
+    let stored = entries(&nats).await;
+    let chains: std::collections::BTreeSet<String> = stored.iter().map(|(_, _, entry)| entry.chain.clone()).collect();
+    assert_eq!(chains.len(), 2, "{chains:?}");
+    let (ok, report) = verify(&nats).await;
+    assert!(ok, "{report}");
+    assert_eq!(report.matches("intact").count(), 2, "{report}");
+}
