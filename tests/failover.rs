@@ -163,6 +163,15 @@ async fn run(disruption: Disruption) {
         unconfirmed <= WINDOW as usize,
         "{unconfirmed} messages never had an ack confirmed; one disruption can strand at most a window ({WINDOW})"
     );
+
+    // The dissemination audit came through too: its chain continued across the restart without a gap.
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_liaison"))
+        .args(["audit", "verify", "--nats-url", &nats.url()])
+        .output()
+        .expect("liaison audit verify");
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{report}{}", String::from_utf8_lossy(&verify.stderr));
+    assert_eq!(report.matches("intact").count(), 1, "one gateway, one chain, intact: {report}");
 }
 
 // === publishing ===

@@ -1,80 +1,145 @@
 //! Storing and reading the dissemination audit: one gateway's hash chain on `liaison.audit.<chain>` in the
 //! append-only `LIAISON_AUDIT` stream (see [`crate::audit`] for the chain itself).
 //!
-//! Appends are sealed and sent under one lock, so a chain's entries reach the stream in sequence order;
-//! their storage acknowledgements are awaited outside it, so concurrent publishes pipeline. At start the
-//! chain continues from the last entry stored on its subject, so a restart leaves no gap.
+//! One writer task per chain seals and sends entries, so they reach the stream in sequence order; records
+//! that queue up while it works go into one entry (group commit). At start the chain continues from the
+//! last entry stored on its subject, so a restart leaves no gap.
 
 use async_nats::jetstream::{self, consumer, stream::RawMessageErrorKind};
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
 
 use super::subjects::{AUDIT_STREAM, audit_subject, audit_wildcard};
 use super::{Bus, BusError};
 use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 
-/// One gateway's audit chain.
+/// Most records sealed into one entry.
+const MAX_RECORDS_PER_ENTRY: usize = 512;
+/// Submissions waiting for the writer; beyond this, appends wait (backpressure).
+const QUEUE: usize = 4096;
+
+/// One gateway's audit chain. Appends go to a single writer task, which seals whatever has queued up
+/// (group commit: many concurrent publishes, one entry) and sends entries in chain order; their storage
+/// acknowledgements are awaited concurrently, so the chain never waits on a round trip.
 pub struct AuditLog {
-    jetstream: jetstream::Context,
-    head: Mutex<ChainHead>,
+    chain: String,
+    submissions: mpsc::Sender<Submission>,
 }
 
-/// An appended entry whose storage is not yet confirmed.
-pub struct PendingAudit(jetstream::context::PublishAckFuture);
+struct Submission {
+    records: Vec<AuditRecord>,
+    done: oneshot::Sender<Result<(), BusError>>,
+}
+
+/// An appended set of records whose storage is not yet confirmed.
+pub struct PendingAudit(oneshot::Receiver<Result<(), BusError>>);
 
 impl AuditLog {
     /// The chain's name.
-    pub async fn chain(&self) -> String {
-        self.head.lock().await.chain.clone()
+    pub fn chain(&self) -> &str {
+        &self.chain
     }
 
-    /// Seals `records` as the next entry of the chain and sends it; await the result before relying on it.
+    /// Queues `records` for the next entry of the chain; await the result before relying on them.
     pub async fn append(&self, records: Vec<AuditRecord>) -> Result<PendingAudit, BusError> {
-        let at =
-            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        let mut head = self.head.lock().await;
-        let mut next = head.clone();
-        let entry = next.seal(at, records);
-        let payload = Bytes::from(serde_json::to_vec(&entry).map_err(|error| BusError::Setup(error.to_string()))?);
-        // Sent before the head advances: a failed send leaves the chain where it was.
-        let ack = self
-            .jetstream
-            .publish(audit_subject(&entry.chain), payload)
+        let (done, stored) = oneshot::channel();
+        self.submissions
+            .send(Submission { records, done })
             .await
-            .map_err(|error| BusError::Unavailable(format!("audit: {error}")))?;
-        *head = next;
-        Ok(PendingAudit(ack))
+            .map_err(|_| BusError::Unavailable("audit: the writer has stopped".into()))?;
+        Ok(PendingAudit(stored))
     }
 }
 
 impl PendingAudit {
-    /// Waits until the stream has stored the entry.
+    /// Waits until the stream has stored the entry holding these records.
     pub async fn stored(self) -> Result<(), BusError> {
-        self.0.await.map(|_| ()).map_err(|error| BusError::Unavailable(format!("audit not stored: {error}")))
+        self.0.await.unwrap_or_else(|_| Err(BusError::Unavailable("audit: the writer has stopped".into())))
+    }
+}
+
+/// Tries at storing one entry before its records are refused.
+const STORE_ATTEMPTS: u32 = 5;
+
+/// Seals and stores entries, one at a time, until every `AuditLog` handle is dropped. Records that queue
+/// while an entry is being stored go into the next one (group commit), so throughput does not hang on the
+/// round trip. An entry is retried under its de-duplication id (`<chain>:<seq>`) until stored; if it cannot
+/// be, its records are refused and the head is re-read from the stream, so the chain never has a gap.
+async fn write(jetstream: jetstream::Context, mut head: ChainHead, mut submissions: mpsc::Receiver<Submission>) {
+    while let Some(first) = submissions.recv().await {
+        let mut batch = vec![first];
+        let mut count = batch[0].records.len();
+        while count < MAX_RECORDS_PER_ENTRY
+            && let Ok(more) = submissions.try_recv()
+        {
+            count += more.records.len();
+            batch.push(more);
+        }
+        let at =
+            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let mut next = head.clone();
+        let records = batch.iter_mut().flat_map(|submission| std::mem::take(&mut submission.records)).collect();
+        let entry = next.seal(at, records);
+        let result = store(&jetstream, &entry).await;
+        match &result {
+            Ok(()) => head = next,
+            Err(error) => {
+                tracing::error!(chain = %head.chain, seq = entry.seq, %error, "audit entry not stored; its records are refused");
+                if let Ok(Some(stored)) = last_entry(&jetstream, &head.chain).await {
+                    head = ChainHead { chain: stored.chain, seq: stored.seq, hash: stored.hash };
+                }
+            }
+        }
+        for submission in batch {
+            let _ = submission.done.send(result.clone().map_err(|error| BusError::Unavailable(error.clone())));
+        }
+    }
+}
+
+async fn store(jetstream: &jetstream::Context, entry: &AuditEntry) -> Result<(), String> {
+    let payload = Bytes::from(serde_json::to_vec(entry).map_err(|error| error.to_string())?);
+    let id = format!("{}:{}", entry.chain, entry.seq);
+    let mut delay = std::time::Duration::from_millis(100);
+    let mut last_error = String::new();
+    for _ in 0..STORE_ATTEMPTS {
+        let publish = jetstream::message::PublishMessage::build().message_id(id.as_str()).payload(payload.clone());
+        match jetstream.send_publish(audit_subject(&entry.chain), publish).await {
+            Ok(ack) => match ack.await {
+                Ok(_) => return Ok(()),
+                Err(error) => last_error = format!("audit not stored: {error}"),
+            },
+            Err(error) => last_error = format!("audit not sent: {error}"),
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+    }
+    Err(last_error)
+}
+
+async fn last_entry(jetstream: &jetstream::Context, chain: &str) -> Result<Option<AuditEntry>, BusError> {
+    let stream =
+        jetstream.get_stream(AUDIT_STREAM).await.map_err(|error| BusError::Unavailable(format!("audit: {error}")))?;
+    match stream.get_last_raw_message_by_subject(&audit_subject(chain)).await {
+        Ok(message) => serde_json::from_slice(&message.payload)
+            .map(Some)
+            .map_err(|error| BusError::Setup(format!("the last entry of audit chain {chain} is unreadable: {error}"))),
+        Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(error) => Err(BusError::Unavailable(format!("audit: {error}"))),
     }
 }
 
 impl Bus {
     /// Opens `chain` for appending, continuing after its last stored entry.
     pub async fn audit_log(&self, chain: &str) -> Result<AuditLog, BusError> {
-        let head = match self.last_audit_entry(chain).await? {
+        let head = match last_entry(&self.jetstream, chain).await? {
             Some(entry) => ChainHead { chain: chain.to_string(), seq: entry.seq, hash: entry.hash },
             None => ChainHead::new(chain),
         };
         tracing::info!(chain, seq = head.seq, "audit chain open");
-        Ok(AuditLog { jetstream: self.jetstream.clone(), head: Mutex::new(head) })
-    }
-
-    async fn last_audit_entry(&self, chain: &str) -> Result<Option<AuditEntry>, BusError> {
-        let stream = self.audit_stream().await?;
-        match stream.get_last_raw_message_by_subject(&audit_subject(chain)).await {
-            Ok(message) => serde_json::from_slice(&message.payload).map(Some).map_err(|error| {
-                BusError::Setup(format!("the last entry of audit chain {chain} is unreadable: {error}"))
-            }),
-            Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
-            Err(error) => Err(BusError::Unavailable(format!("audit: {error}"))),
-        }
+        let (submissions, queued) = mpsc::channel(QUEUE);
+        tokio::spawn(write(self.jetstream.clone(), head, queued));
+        Ok(AuditLog { chain: chain.to_string(), submissions })
     }
 
     async fn audit_stream(&self) -> Result<jetstream::stream::Stream, BusError> {
