@@ -6,6 +6,9 @@
 //! (one per delivery), its sequence in the chain, the hash of the previous entry, and its own hash:
 //! SHA-256 over the previous hash and the entry's JSON with `hash` empty. Changing, removing or inserting
 //! an entry breaks the chain at that entry, which [`verify`] names.
+//!
+//! Records of concurrent publishes share an entry (group commit), and a gateway stores a few entries at
+//! once, so verification takes a chain in sequence order, not stream order.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -108,16 +111,23 @@ pub fn entry_hash(entry: &AuditEntry) -> String {
     hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// Checks the entries of one chain, in stream order, each with its stream sequence. Returns the head.
+/// Checks the entries of one chain, each with its stream sequence, and returns the head. Entries are taken
+/// in chain order (a gateway stores several at once, so the stream may hold them slightly out of order);
+/// of two entries with one sequence, the later stored is the one named.
 pub fn verify(chain: &str, entries: impl IntoIterator<Item = (u64, AuditEntry)>) -> Result<ChainHead, Broken> {
+    let mut entries: Vec<(u64, AuditEntry)> = entries.into_iter().collect();
+    entries.sort_by_key(|(stream_sequence, entry)| (entry.seq, *stream_sequence));
     let mut head = ChainHead::new(chain);
     for (stream_sequence, entry) in entries {
         let broken = |why: String| Broken { chain: chain.to_string(), seq: entry.seq, stream_sequence, why };
         if entry.chain != chain {
             return Err(broken(format!("names chain {:?}", entry.chain)));
         }
+        if entry.seq == head.seq {
+            return Err(broken(format!("repeats entry {}: a second entry with its sequence", head.seq)));
+        }
         if entry.seq != head.seq + 1 {
-            return Err(broken(format!("follows entry {}: entries are missing or out of order", head.seq)));
+            return Err(broken(format!("follows entry {}: entries are missing", head.seq)));
         }
         if entry.prev_hash != head.hash {
             return Err(broken("does not link to the entry before it (prev_hash differs)".to_string()));

@@ -64,6 +64,15 @@ fn a_removed_or_inserted_entry_is_named() {
     inserted.insert(2, (25, forged));
     let broken = verify("gw-a", inserted).unwrap_err();
     assert_eq!((broken.seq, broken.stream_sequence), (2, 25));
+    assert!(broken.why.contains("repeats"), "{broken}");
+}
+
+#[test]
+fn entries_stored_out_of_order_still_verify() {
+    // Entries 2 and 3 were in flight together and 3 was stored first.
+    let mut entries = chain(4);
+    entries.swap(1, 2);
+    assert_eq!(verify("gw-a", entries).unwrap().seq, 4);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 use async_nats::jetstream::{self, consumer, stream::RawMessageErrorKind};
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
 
 use super::subjects::{AUDIT_STREAM, audit_subject, audit_wildcard};
@@ -61,13 +62,28 @@ impl PendingAudit {
 
 /// Tries at storing one entry before its records are refused.
 const STORE_ATTEMPTS: u32 = 5;
+/// Entries sent and not yet acknowledged.
+const IN_FLIGHT: usize = 32;
 
-/// Seals and stores entries, one at a time, until every `AuditLog` handle is dropped. Records that queue
-/// while an entry is being stored go into the next one (group commit), so throughput does not hang on the
-/// round trip. An entry is retried under its de-duplication id (`<chain>:<seq>`) until stored; if it cannot
-/// be, its records are refused and the head is re-read from the stream, so the chain never has a gap.
+/// Seals and sends entries until every `AuditLog` handle is dropped. Records that queue up while entries
+/// are in flight go into the next one (group commit); up to `IN_FLIGHT` entries are stored concurrently,
+/// each retried under its de-duplication id (`<chain>:<seq>`) until stored, so a retry never stores an entry
+/// twice. Verification orders a chain by sequence, so an entry stored after a later one still verifies.
+/// An entry that cannot be stored at all has its records refused (their publishes fail) and shows as a
+/// missing entry when the chain is verified.
 async fn write(jetstream: jetstream::Context, mut head: ChainHead, mut submissions: mpsc::Receiver<Submission>) {
-    while let Some(first) = submissions.recv().await {
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        let next = tokio::select! {
+            submission = submissions.recv(), if in_flight.len() < IN_FLIGHT => submission,
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => continue,
+            else => break,
+        };
+        let Some(first) = next else {
+            // Every handle is gone: finish what is in flight.
+            while in_flight.next().await.is_some() {}
+            break;
+        };
         let mut batch = vec![first];
         let mut count = batch[0].records.len();
         while count < MAX_RECORDS_PER_ENTRY
@@ -78,22 +94,18 @@ async fn write(jetstream: jetstream::Context, mut head: ChainHead, mut submissio
         }
         let at =
             time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        let mut next = head.clone();
         let records = batch.iter_mut().flat_map(|submission| std::mem::take(&mut submission.records)).collect();
-        let entry = next.seal(at, records);
-        let result = store(&jetstream, &entry).await;
-        match &result {
-            Ok(()) => head = next,
-            Err(error) => {
-                tracing::error!(chain = %head.chain, seq = entry.seq, %error, "audit entry not stored; its records are refused");
-                if let Ok(Some(stored)) = last_entry(&jetstream, &head.chain).await {
-                    head = ChainHead { chain: stored.chain, seq: stored.seq, hash: stored.hash };
-                }
+        let entry = head.seal(at, records);
+        let jetstream = jetstream.clone();
+        in_flight.push(async move {
+            let result = store(&jetstream, &entry).await;
+            if let Err(error) = &result {
+                tracing::error!(chain = %entry.chain, seq = entry.seq, %error, "audit entry not stored; its records are refused");
             }
-        }
-        for submission in batch {
-            let _ = submission.done.send(result.clone().map_err(|error| BusError::Unavailable(error.clone())));
-        }
+            for submission in batch {
+                let _ = submission.done.send(result.clone().map_err(BusError::Unavailable));
+            }
+        });
     }
 }
 
