@@ -151,3 +151,31 @@ async fn a_restarted_gateway_continues_its_chain_without_a_gap() {
     assert!(ok, "{report}");
     assert_eq!(report.matches("intact").count(), 2, "{report}");
 }
+
+#[tokio::test]
+async fn a_chain_whose_last_entries_landed_out_of_order_continues_from_its_highest() {
+    let nats = NatsServer::start().await;
+    // A chain of four entries where entry 3 was retried and stored after entry 4, as up to 32 entries are
+    // stored at once; then a gateway with this chain in its data directory starts.
+    let chain = "gw-out-of-order";
+    let mut head = liaison::audit::ChainHead::new(chain);
+    let sealed: Vec<AuditEntry> = (1..=4).map(|_| head.seal("2026-11-23T00:00:00Z".into(), Vec::new())).collect();
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let gateway = TestGateway::start(&nats).await; // creates the audit stream
+    drop(gateway);
+    for index in [0, 1, 3, 2] {
+        let payload = serde_json::to_vec(&sealed[index]).unwrap();
+        jetstream.publish(format!("liaison.audit.{chain}"), payload.into()).await.unwrap().await.unwrap();
+    }
+    let data_dir = tempfile::tempdir().unwrap();
+    std::fs::write(data_dir.path().join("audit-chain"), format!("{chain}\n")).unwrap();
+    let gateway = TestGateway::start_in(data_dir, Some(nats.url()), |_| {}).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    publish(&mut cbp, envelope(&["ia"], "border-security", b"after")).await;
+
+    let stored = entries(&nats).await;
+    let (_, _, newest) = stored.iter().filter(|(_, _, entry)| entry.chain == chain).last().unwrap();
+    assert_eq!((newest.seq, newest.prev_hash.as_str()), (5, sealed[3].hash.as_str()), "continues after entry 4");
+    let (ok, report) = verify(&nats).await;
+    assert!(ok && report.contains(&format!("chain {chain}: 5 entries, intact")), "{report}");
+}

@@ -129,25 +129,50 @@ async fn store(jetstream: &jetstream::Context, entry: &AuditEntry) -> Result<(),
     Err(last_error)
 }
 
-async fn last_entry(jetstream: &jetstream::Context, chain: &str) -> Result<Option<AuditEntry>, BusError> {
-    let stream =
-        jetstream.get_stream(AUDIT_STREAM).await.map_err(|error| BusError::Unavailable(format!("audit: {error}")))?;
-    match stream.get_last_raw_message_by_subject(&audit_subject(chain)).await {
-        Ok(message) => serde_json::from_slice(&message.payload)
-            .map(Some)
-            .map_err(|error| BusError::Setup(format!("the last entry of audit chain {chain} is unreadable: {error}"))),
-        Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
-        Err(error) => Err(BusError::Unavailable(format!("audit: {error}"))),
+/// How far back from the last stored entry the head is looked for: entries are stored several at a time and
+/// one may be retried, so the last stored is not always the highest; out-of-order ones land within seconds.
+const HEAD_LOOKBACK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The end of `chain` as stored: the highest entry among those stored in the minute before the last one.
+async fn chain_head(jetstream: &jetstream::Context, chain: &str) -> Result<ChainHead, BusError> {
+    let unavailable = |error: &dyn std::fmt::Display| BusError::Unavailable(format!("audit: {error}"));
+    let unreadable = |error: serde_json::Error| {
+        BusError::Setup(format!("an entry of audit chain {chain} is unreadable: {error}; run liaison audit verify"))
+    };
+    let stream = jetstream.get_stream(AUDIT_STREAM).await.map_err(|error| unavailable(&error))?;
+    let subject = audit_subject(chain);
+    let last = match stream.get_last_raw_message_by_subject(&subject).await {
+        Ok(message) => message,
+        Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => return Ok(ChainHead::new(chain)),
+        Err(error) => return Err(unavailable(&error)),
+    };
+    let mut highest: AuditEntry = serde_json::from_slice(&last.payload).map_err(unreadable)?;
+    let reader = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: subject,
+            deliver_policy: consumer::DeliverPolicy::ByStartTime { start_time: last.time - HEAD_LOOKBACK },
+            ..Default::default()
+        })
+        .await
+        .map_err(|error| unavailable(&error))?;
+    let mut messages = reader.messages().await.map_err(|error| unavailable(&error))?;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|error| unavailable(&error))?;
+        let entry: AuditEntry = serde_json::from_slice(&message.payload).map_err(unreadable)?;
+        if entry.seq > highest.seq {
+            highest = entry;
+        }
+        if message.info().map(|info| info.stream_sequence).unwrap_or(u64::MAX) >= last.sequence {
+            break;
+        }
     }
+    Ok(ChainHead { chain: chain.to_string(), seq: highest.seq, hash: highest.hash })
 }
 
 impl Bus {
     /// Opens `chain` for appending, continuing after its last stored entry.
     pub async fn audit_log(&self, chain: &str) -> Result<AuditLog, BusError> {
-        let head = match last_entry(&self.jetstream, chain).await? {
-            Some(entry) => ChainHead { chain: chain.to_string(), seq: entry.seq, hash: entry.hash },
-            None => ChainHead::new(chain),
-        };
+        let head = chain_head(&self.jetstream, chain).await?;
         tracing::info!(chain, seq = head.seq, "audit chain open");
         let (submissions, queued) = mpsc::channel(QUEUE);
         tokio::spawn(write(self.jetstream.clone(), head, queued));
