@@ -174,7 +174,7 @@ async fn a_chain_whose_last_entries_landed_out_of_order_continues_from_its_highe
     publish(&mut cbp, envelope(&["ia"], "border-security", b"after")).await;
 
     let stored = entries(&nats).await;
-    let (_, _, newest) = stored.iter().filter(|(_, _, entry)| entry.chain == chain).last().unwrap();
+    let (_, _, newest) = stored.iter().rfind(|(_, _, entry)| entry.chain == chain).unwrap();
     assert_eq!((newest.seq, newest.prev_hash.as_str()), (5, sealed[3].hash.as_str()), "continues after entry 4");
     let (ok, report) = verify(&nats).await;
     assert!(ok && report.contains(&format!("chain {chain}: 5 entries, intact")), "{report}");
