@@ -94,15 +94,11 @@ impl Gateway {
             basis: basis.to_string(),
             policy_version: routing.policy_version.to_string(),
         };
+        // A copy that cannot be sent stops the publish, but what was already sent is still audited first.
+        let mut send_error = None;
         for outcome in routing.outcomes {
             match outcome {
                 Outcome::Deliver(approval) => {
-                    records.push(audit_record(
-                        Event::Approved,
-                        approval.recipient(),
-                        approval.rule().to_string(),
-                        approval.basis(),
-                    ));
                     let recipient = approval.recipient();
                     let payload = copy_for(&base, recipient);
                     let size = payload.len();
@@ -111,7 +107,19 @@ impl Gateway {
                         message_id: &message_id,
                         expires_in,
                     };
-                    let pending = self.bus.publish(&approval, payload, options).await?;
+                    let pending = match self.bus.publish(&approval, payload, options).await {
+                        Ok(pending) => pending,
+                        Err(error) => {
+                            send_error = Some(error);
+                            break;
+                        }
+                    };
+                    records.push(audit_record(
+                        Event::Approved,
+                        approval.recipient(),
+                        approval.rule().to_string(),
+                        approval.basis(),
+                    ));
                     outcomes.push(PreparedOutcome::Sent(approval, pending, size));
                 }
                 Outcome::Deny(denial) => {
@@ -144,6 +152,11 @@ impl Gateway {
             }
         }
         let audit = self.audit.append(records).await?;
+        if let Some(error) = send_error {
+            // The copies sent so far may be stored: their record must be too before the caller hears.
+            audit.stored().await?;
+            return Err(error.into());
+        }
         let span = tracing::Span::current();
         span.record("message_id", message_id.as_str());
         span.record("policy_version", &*routing.policy_version);
