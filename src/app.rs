@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, CheckpointSigner};
 use crate::config::{ServeConfig, Transport};
 use crate::embedded::{EmbeddedNats, EmbeddedOptions};
 use crate::grpc::{self, Gateway, ServerTls};
@@ -20,7 +20,7 @@ use crate::policy_store::PolicyStore;
 /// Runs a gateway on `listener` until `shutdown` completes, then drains and stops.
 pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let policy = Arc::new(PolicyStore::load(config.policy_files.clone())?);
-    let signing_key = SigningKey::load_or_create(&config.data_dir)?;
+    let signing_key = Arc::new(SigningKey::load_or_create(&config.data_dir)?);
     let verifier = Verifier::new(&[&signing_key])?.trust(&trusted_public_keys(&config.data_dir)?)?;
 
     let embedded = match &config.nats_url {
@@ -42,7 +42,14 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
     };
     let result = async {
         let bus = Bus::connect(&config.bus_config(&url)).await.context("connecting to NATS")?;
-        let audit = bus.audit_log(&audit_chain(&config.data_dir)?).await.context("opening the audit chain")?;
+        let key = signing_key.clone();
+        let signer = CheckpointSigner {
+            kid: signing_key.kid().to_string(),
+            sign: Arc::new(move |message: &[u8]| key.sign(message)),
+            interval: config.audit_checkpoint_interval,
+        };
+        let audit =
+            bus.audit_log(&audit_chain(&config.data_dir)?, Some(signer)).await.context("opening the audit chain")?;
         let gateway = Gateway::new(policy.clone(), bus, audit, config.limits.clone());
         let admin_listener = metrics::bind(config.admin_listen).await?;
         let stop_watching = tokio_util::sync::CancellationToken::new();

@@ -140,17 +140,88 @@ pub fn verify(chain: &str, entries: impl IntoIterator<Item = (u64, AuditEntry)>)
     Ok(head)
 }
 
+/// A signed statement of a chain's head at one moment, by the gateway's signing key. Someone who rebuilt a
+/// chain from an earlier entry on, re-hashing every later one, cannot produce it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub chain: String,
+    pub seq: u64,
+    pub hash: String,
+    pub at: String,
+    /// The signing key's id.
+    pub kid: String,
+    /// Ed25519 over [`Checkpoint::message`], in hex.
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// What is signed.
+    pub fn message(chain: &str, seq: u64, hash: &str, at: &str) -> String {
+        format!("liaison-audit-checkpoint\n{chain}\n{seq}\n{hash}\n{at}")
+    }
+}
+
 /// The outcome of verifying one chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainReport {
     pub chain: String,
     pub entries: usize,
     pub result: Result<ChainHead, Broken>,
+    /// Checkpoints whose signature was checked against a known key and matched the chain.
+    pub checkpoints_verified: usize,
+    /// Checkpoints signed by a key the verifier does not know.
+    pub checkpoints_unchecked: usize,
+}
+
+/// Checks each checkpoint of a verified chain: the entry it names must have the hash it signed, and the
+/// signature must verify under a known key (`verify(kid, message, signature)` is `None` for an unknown key).
+pub fn check_checkpoints(
+    report: &mut ChainReport,
+    hashes: &std::collections::HashMap<u64, String>,
+    checkpoints: &[(u64, Checkpoint)],
+    verify: &dyn Fn(&str, &str, &str) -> Option<bool>,
+) {
+    let Ok(head) = &report.result else { return };
+    let head_seq = head.seq;
+    for (stream_sequence, checkpoint) in checkpoints {
+        let broken = |why: String| Broken {
+            chain: report.chain.clone(),
+            seq: checkpoint.seq,
+            stream_sequence: *stream_sequence,
+            why,
+        };
+        let message = Checkpoint::message(&checkpoint.chain, checkpoint.seq, &checkpoint.hash, &checkpoint.at);
+        match verify(&checkpoint.kid, &message, &checkpoint.signature) {
+            Some(false) => {
+                report.result = Err(broken(format!("has a checkpoint with a bad signature (key {})", checkpoint.kid)));
+                return;
+            }
+            None => {
+                report.checkpoints_unchecked += 1;
+                continue;
+            }
+            Some(true) => {}
+        }
+        if checkpoint.seq > head_seq {
+            report.result = Err(broken(format!("was signed in a checkpoint but the chain ends at entry {head_seq}")));
+            return;
+        }
+        if hashes.get(&checkpoint.seq) != Some(&checkpoint.hash) {
+            report.result = Err(broken("differs from the signed checkpoint of it (the chain was rebuilt)".into()));
+            return;
+        }
+        report.checkpoints_verified += 1;
+    }
 }
 
 /// Verifies every chain among `stored` (stream sequence, chain from the subject, the entry if it parses),
-/// in stream order. A stored message that is not an entry breaks its chain there.
-pub fn verify_all(stored: Vec<(u64, String, Option<AuditEntry>)>) -> Vec<ChainReport> {
+/// in stream order, then its signed checkpoints (see [`check_checkpoints`]). A stored message that is not
+/// an entry breaks its chain there.
+pub fn verify_all(
+    stored: Vec<(u64, String, Option<AuditEntry>)>,
+    checkpoints: &[(u64, Checkpoint)],
+    verify_signature: &dyn Fn(&str, &str, &str) -> Option<bool>,
+) -> Vec<ChainReport> {
     let mut chains: std::collections::BTreeMap<String, Vec<(u64, Option<AuditEntry>)>> = Default::default();
     for (stream_sequence, chain, entry) in stored {
         chains.entry(chain).or_default().push((stream_sequence, entry));
@@ -170,7 +241,13 @@ pub fn verify_all(stored: Vec<(u64, String, Option<AuditEntry>)>) -> Vec<ChainRe
                     why: "is not an audit entry (unreadable JSON)".to_string(),
                 });
             }
-            ChainReport { chain, entries, result }
+            let hashes =
+                stored.iter().filter_map(|(_, entry)| entry.as_ref().map(|e| (e.seq, e.hash.clone()))).collect();
+            let mut report = ChainReport { chain, entries, result, checkpoints_verified: 0, checkpoints_unchecked: 0 };
+            let own: Vec<(u64, Checkpoint)> =
+                checkpoints.iter().filter(|(_, checkpoint)| checkpoint.chain == report.chain).cloned().collect();
+            check_checkpoints(&mut report, &hashes, &own, verify_signature);
+            report
         })
         .collect()
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use crate::router::Approval;
 
-pub use audit::{AuditLog, PendingAudit};
+pub use audit::{AuditContents, AuditLog, CheckpointSigner, PendingAudit};
 pub use connect::{BusConfig, NatsAuth, StreamSettings};
 pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};

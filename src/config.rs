@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// How long audit entries are kept, e.g. `5y` [default: 5 years].
     #[arg(long, env = "LIAISON_AUDIT_MAX_AGE", value_parser = humantime::parse_duration)]
     pub audit_max_age: Option<Duration>,
+    /// How often the audit chain's head is signed into a checkpoint [default: 60s].
+    #[arg(long, env = "LIAISON_AUDIT_CHECKPOINT_INTERVAL", value_parser = humantime::parse_duration)]
+    pub audit_checkpoint_interval: Option<Duration>,
     /// Most subscriptions (JetStream consumers) on the feed stream, across all gateways [default: 100000].
     #[arg(long, env = "LIAISON_MAX_CONSUMERS")]
     pub max_consumers: Option<usize>,
@@ -180,6 +183,8 @@ struct FileConfig {
     dead_letter_max_age: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     audit_max_age: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    audit_checkpoint_interval: Option<Duration>,
     max_delivery_attempts: Option<u32>,
     max_consumers: Option<usize>,
     max_body_bytes: Option<usize>,
@@ -208,6 +213,8 @@ struct FileConfig {
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
+    /// How often the audit chain's head is signed.
+    pub audit_checkpoint_interval: Duration,
     pub data_dir: PathBuf,
     /// `None` starts the embedded nats-server.
     pub nats_url: Option<String>,
@@ -289,6 +296,11 @@ impl ServeConfig {
             transport,
             listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
             admin_listen: args.admin_listen.or(file.admin_listen).unwrap_or(DEFAULT_ADMIN_LISTEN),
+            audit_checkpoint_interval: args
+                .audit_checkpoint_interval
+                .or(file.audit_checkpoint_interval)
+                .unwrap_or(Duration::from_secs(60))
+                .max(Duration::from_millis(100)),
             data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(default_data_dir),
             nats_url: args.nats_url.clone().or(file.nats_url),
             nats_auth,

@@ -6,5 +6,5 @@
 mod keys;
 mod token;
 
-pub use keys::{KeyError, SigningKey, trusted_public_keys};
+pub use keys::{KeyError, SigningKey, trusted_public_keys, verify_signature};
 pub use token::{AuthError, Caller, Claims, Grant, Issuer, Role, Verifier};

@@ -13,14 +13,16 @@ use liaison::identity::Role;
 
 const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
 
-/// Every audit entry stored, in stream order, with its stream sequence and subject.
+/// Every audit entry stored (checkpoints left out), in stream order, with its stream sequence and subject.
 async fn entries(nats: &NatsServer) -> Vec<(u64, String, AuditEntry)> {
     let jetstream = async_nats::jetstream::new(nats.client().await);
     let mut stream = jetstream.get_stream(liaison::bus::AUDIT_STREAM).await.expect("audit stream");
     let last = stream.info().await.unwrap().state.last_sequence;
     let mut entries = Vec::new();
     for sequence in 1..=last {
-        if let Ok(message) = stream.get_raw_message(sequence).await {
+        if let Ok(message) = stream.get_raw_message(sequence).await
+            && !message.subject.ends_with(".checkpoint")
+        {
             let entry = serde_json::from_slice(&message.payload).expect("an audit entry");
             entries.push((sequence, message.subject.to_string(), entry));
         }
@@ -178,4 +180,55 @@ async fn a_chain_whose_last_entries_landed_out_of_order_continues_from_its_highe
     assert_eq!((newest.seq, newest.prev_hash.as_str()), (5, sealed[3].hash.as_str()), "continues after entry 4");
     let (ok, report) = verify(&nats).await;
     assert!(ok && report.contains(&format!("chain {chain}: 5 entries, intact")), "{report}");
+}
+
+#[tokio::test]
+async fn the_chain_head_is_signed_and_checked_against_the_gateways_key() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start_with(Some(nats.url()), |config| {
+        config.audit_checkpoint_interval = Duration::from_millis(200)
+    })
+    .await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    publish(&mut cbp, envelope(&["ia"], "border-security", b"signed")).await;
+    let chain = std::fs::read_to_string(gateway.data_dir.path().join("audit-chain")).unwrap().trim().to_string();
+
+    // Wait for a checkpoint of entry 1.
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let stream = jetstream.get_stream(liaison::bus::AUDIT_STREAM).await.unwrap();
+    let subject = format!("liaison.audit.{chain}.checkpoint");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let checkpoint: liaison::audit::Checkpoint = loop {
+        if let Ok(message) = stream.get_last_raw_message_by_subject(&subject).await {
+            break serde_json::from_slice(&message.payload).unwrap();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no checkpoint written");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((checkpoint.chain.as_str(), checkpoint.seq), (chain.as_str(), 1));
+
+    let data_dir = gateway.data_dir.path().to_str().unwrap().to_string();
+    let with_keys = |extra: &[&str]| {
+        std::process::Command::new(LIAISON)
+            .args(["audit", "verify", "--nats-url", &nats.url()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let output = with_keys(&["--data-dir", &data_dir]);
+    let report = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("1 signed checkpoints verified"), "{report}");
+    let output = with_keys(&[]);
+    let report = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(report.contains("1 signed by keys not given"), "{report}");
+
+    // A checkpoint with a forged signature under the gateway's key id is named.
+    let mut forged = checkpoint.clone();
+    forged.signature = "00".repeat(64);
+    jetstream.publish(subject, serde_json::to_vec(&forged).unwrap().into()).await.unwrap().await.unwrap();
+    let output = with_keys(&["--data-dir", &data_dir]);
+    let report = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(!output.status.success(), "{report}");
+    assert!(report.contains("bad signature"), "{report}");
 }

@@ -81,3 +81,60 @@ fn another_chains_entry_is_refused() {
     let broken = verify("gw-b", entries).unwrap_err();
     assert!(broken.why.contains("gw-a"), "{broken}");
 }
+
+fn checkpoint_of(entry: &AuditEntry, kid: &str, signature: &str) -> Checkpoint {
+    Checkpoint {
+        chain: entry.chain.clone(),
+        seq: entry.seq,
+        hash: entry.hash.clone(),
+        at: "2026-11-23T00:00:00Z".into(),
+        kid: kid.into(),
+        signature: signature.into(),
+    }
+}
+
+/// Signatures are "good" or anything else; key "unknown" is not known.
+fn fake_verify(kid: &str, _message: &str, signature: &str) -> Option<bool> {
+    (kid != "unknown").then_some(signature == "good")
+}
+
+fn report(stored: &[(u64, AuditEntry)], checkpoints: &[(u64, Checkpoint)]) -> ChainReport {
+    let stored = stored.iter().map(|(sequence, entry)| (*sequence, entry.chain.clone(), Some(entry.clone()))).collect();
+    verify_all(stored, checkpoints, &fake_verify).remove(0)
+}
+
+#[test]
+fn signed_checkpoints_are_verified_or_counted_as_unchecked() {
+    let entries = chain(4);
+    let checkpoints =
+        [(41, checkpoint_of(&entries[1].1, "k1", "good")), (42, checkpoint_of(&entries[3].1, "unknown", "whatever"))];
+    let report = report(&entries, &checkpoints);
+    assert!(report.result.is_ok(), "{report:?}");
+    assert_eq!((report.checkpoints_verified, report.checkpoints_unchecked), (1, 1));
+}
+
+#[test]
+fn a_rebuilt_chain_or_a_forged_checkpoint_is_named() {
+    // The chain was rebuilt from entry 2 on: every hash recomputed, so the chain itself verifies, but the
+    // signed checkpoint of entry 3 names the old hash.
+    let original = chain(4);
+    let mut rebuilt = original.clone();
+    let mut head = ChainHead { chain: "gw-a".into(), seq: 1, hash: rebuilt[0].1.hash.clone() };
+    for (_, entry) in rebuilt.iter_mut().skip(1) {
+        let mut records = entry.records.clone();
+        records[0].recipient = "fbi".into();
+        *entry = head.seal(entry.at.clone(), records);
+    }
+    let checkpoint = [(50, checkpoint_of(&original[2].1, "k1", "good"))];
+    let broken = report(&rebuilt, &checkpoint).result.unwrap_err();
+    assert_eq!((broken.seq, broken.stream_sequence), (3, 50));
+    assert!(broken.why.contains("rebuilt"), "{broken}");
+
+    let forged = [(51, checkpoint_of(&original[2].1, "k1", "forged"))];
+    let broken = report(&original, &forged).result.unwrap_err();
+    assert!(broken.why.contains("bad signature"), "{broken}");
+
+    let beyond = [(52, checkpoint_of(&chain(6)[5].1, "k1", "good"))];
+    let broken = report(&original, &beyond).result.unwrap_err();
+    assert!(broken.why.contains("ends at entry 4"), "{broken}");
+}

@@ -5,6 +5,8 @@
 //! that queue up while it works go into one entry (group commit). At start the chain continues from the
 //! last entry stored on its subject, so a restart leaves no gap.
 
+use std::sync::Arc;
+
 use async_nats::jetstream::{self, consumer, stream::RawMessageErrorKind};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -13,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::subjects::{AUDIT_STREAM, audit_subject, audit_wildcard};
 use super::{Bus, BusError};
-use crate::audit::{AuditEntry, AuditRecord, ChainHead};
+use crate::audit::{AuditEntry, AuditRecord, ChainHead, Checkpoint};
 
 /// Most records sealed into one entry.
 const MAX_RECORDS_PER_ENTRY: usize = 512;
@@ -26,6 +28,23 @@ const QUEUE: usize = 4096;
 pub struct AuditLog {
     chain: String,
     submissions: mpsc::Sender<Submission>,
+}
+
+/// Signs a message, returning the signature in hex.
+pub type Sign = Arc<dyn Fn(&[u8]) -> String + Send + Sync>;
+
+/// How a chain's head is signed now and then.
+#[derive(Clone)]
+pub struct CheckpointSigner {
+    pub kid: String,
+    pub sign: Sign,
+    pub interval: std::time::Duration,
+}
+
+/// What the audit stream holds: entries (stream sequence, chain, the entry if it parses) and checkpoints.
+pub struct AuditContents {
+    pub entries: Vec<(u64, String, Option<AuditEntry>)>,
+    pub checkpoints: Vec<(u64, Checkpoint)>,
 }
 
 struct Submission {
@@ -71,17 +90,35 @@ const IN_FLIGHT: usize = 32;
 /// twice. Verification orders a chain by sequence, so an entry stored after a later one still verifies.
 /// An entry that cannot be stored at all has its records refused (their publishes fail) and shows as a
 /// missing entry when the chain is verified.
-async fn write(jetstream: jetstream::Context, mut head: ChainHead, mut submissions: mpsc::Receiver<Submission>) {
+async fn write(
+    jetstream: jetstream::Context,
+    mut head: ChainHead,
+    mut submissions: mpsc::Receiver<Submission>,
+    signer: Option<CheckpointSigner>,
+) {
     let mut in_flight = FuturesUnordered::new();
+    // Entries known stored without a gap, for checkpoints: completions arrive in any order.
+    let mut checkpoints = Checkpoints::new(&head, signer);
+    let mut ticker = tokio::time::interval(checkpoints.interval());
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let next = tokio::select! {
             submission = submissions.recv(), if in_flight.len() < IN_FLIGHT => submission,
-            Some(()) = in_flight.next(), if !in_flight.is_empty() => continue,
-            else => break,
+            Some(stored) = in_flight.next(), if !in_flight.is_empty() => {
+                checkpoints.stored(stored);
+                continue;
+            }
+            _ = ticker.tick() => {
+                checkpoints.write(&jetstream).await;
+                continue;
+            }
         };
         let Some(first) = next else {
-            // Every handle is gone: finish what is in flight.
-            while in_flight.next().await.is_some() {}
+            // Every handle is gone: finish what is in flight and sign where the chain ends.
+            while let Some(stored) = in_flight.next().await {
+                checkpoints.stored(stored);
+            }
+            checkpoints.write(&jetstream).await;
             break;
         };
         let mut batch = vec![first];
@@ -102,10 +139,64 @@ async fn write(jetstream: jetstream::Context, mut head: ChainHead, mut submissio
             if let Err(error) = &result {
                 tracing::error!(chain = %entry.chain, seq = entry.seq, %error, "audit entry not stored; its records are refused");
             }
+            let stored = result.is_ok().then(|| (entry.seq, entry.hash.clone()));
             for submission in batch {
                 let _ = submission.done.send(result.clone().map_err(BusError::Unavailable));
             }
+            stored
         });
+    }
+}
+
+/// Signed checkpoints of one chain: the highest entry stored with no gap below it, signed every interval
+/// when it has moved.
+struct Checkpoints {
+    signer: Option<CheckpointSigner>,
+    chain: String,
+    /// Stored contiguously up to here.
+    stored: (u64, String),
+    /// Stored above a gap, waiting for it to fill.
+    ahead: std::collections::BTreeMap<u64, String>,
+    signed: u64,
+}
+
+impl Checkpoints {
+    fn new(head: &ChainHead, signer: Option<CheckpointSigner>) -> Checkpoints {
+        let stored = (head.seq, head.hash.clone());
+        Checkpoints { signer, chain: head.chain.clone(), stored, ahead: Default::default(), signed: head.seq }
+    }
+
+    fn interval(&self) -> std::time::Duration {
+        self.signer.as_ref().map(|signer| signer.interval).unwrap_or(std::time::Duration::from_secs(3600))
+    }
+
+    fn stored(&mut self, stored: Option<(u64, String)>) {
+        let Some((seq, hash)) = stored else { return };
+        self.ahead.insert(seq, hash);
+        while let Some(hash) = self.ahead.remove(&(self.stored.0 + 1)) {
+            self.stored = (self.stored.0 + 1, hash);
+        }
+    }
+
+    async fn write(&mut self, jetstream: &jetstream::Context) {
+        let Some(signer) = &self.signer else { return };
+        let (seq, hash) = self.stored.clone();
+        if seq <= self.signed {
+            return;
+        }
+        let at =
+            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let signature = (signer.sign)(Checkpoint::message(&self.chain, seq, &hash, &at).as_bytes());
+        let checkpoint = Checkpoint { chain: self.chain.clone(), seq, hash, at, kid: signer.kid.clone(), signature };
+        let Ok(payload) = serde_json::to_vec(&checkpoint) else { return };
+        let subject = format!("{}.checkpoint", audit_subject(&self.chain));
+        match jetstream.publish(subject, payload.into()).await {
+            Ok(ack) => match ack.await {
+                Ok(_) => self.signed = seq,
+                Err(error) => tracing::warn!(chain = %self.chain, seq, %error, "audit checkpoint not stored"),
+            },
+            Err(error) => tracing::warn!(chain = %self.chain, seq, %error, "audit checkpoint not sent"),
+        }
     }
 }
 
@@ -171,11 +262,11 @@ async fn chain_head(jetstream: &jetstream::Context, chain: &str) -> Result<Chain
 
 impl Bus {
     /// Opens `chain` for appending, continuing after its last stored entry.
-    pub async fn audit_log(&self, chain: &str) -> Result<AuditLog, BusError> {
+    pub async fn audit_log(&self, chain: &str, signer: Option<CheckpointSigner>) -> Result<AuditLog, BusError> {
         let head = chain_head(&self.jetstream, chain).await?;
         tracing::info!(chain, seq = head.seq, "audit chain open");
         let (submissions, queued) = mpsc::channel(QUEUE);
-        tokio::spawn(write(self.jetstream.clone(), head, queued));
+        tokio::spawn(write(self.jetstream.clone(), head, queued, signer));
         Ok(AuditLog { chain: chain.to_string(), submissions })
     }
 
@@ -183,13 +274,14 @@ impl Bus {
         self.jetstream.get_stream(AUDIT_STREAM).await.map_err(|error| BusError::Unavailable(format!("audit: {error}")))
     }
 
-    /// Every audit entry in stream order, with its stream sequence; `None` where a stored message is not an
-    /// entry at all (which verification reports as a break).
-    pub async fn audit_entries(&self) -> Result<Vec<(u64, String, Option<AuditEntry>)>, BusError> {
+    /// Every audit entry and checkpoint in stream order, with its stream sequence; an entry is `None` where
+    /// a stored message is not an entry at all (which verification reports as a break).
+    pub async fn audit_contents(&self) -> Result<AuditContents, BusError> {
         let mut stream = self.audit_stream().await?;
         let info = stream.info().await.map_err(|error| BusError::Unavailable(error.to_string()))?;
+        let mut contents = AuditContents { entries: Vec::new(), checkpoints: Vec::new() };
         if info.state.messages == 0 {
-            return Ok(Vec::new());
+            return Ok(contents);
         }
         let last = info.state.last_sequence;
         let reader = stream
@@ -201,16 +293,23 @@ impl Bus {
             .await
             .map_err(|error| BusError::Subscription(error.to_string()))?;
         let mut messages = reader.messages().await.map_err(|error| BusError::Subscription(error.to_string()))?;
-        let mut entries = Vec::new();
         while let Some(message) = messages.next().await {
             let message = message.map_err(|error| BusError::Subscription(error.to_string()))?;
             let sequence = message.info().map(|info| info.stream_sequence).unwrap_or_default();
-            let chain = message.subject.as_str().rsplit('.').next().unwrap_or_default().to_string();
-            entries.push((sequence, chain, serde_json::from_slice(&message.payload).ok()));
+            // liaison.audit.<chain> or liaison.audit.<chain>.checkpoint
+            let mut tokens = message.subject.as_str().split('.').skip(2);
+            let chain = tokens.next().unwrap_or_default().to_string();
+            match tokens.next() {
+                Some("checkpoint") => match serde_json::from_slice(&message.payload) {
+                    Ok(checkpoint) => contents.checkpoints.push((sequence, checkpoint)),
+                    Err(_) => contents.entries.push((sequence, chain, None)),
+                },
+                _ => contents.entries.push((sequence, chain, serde_json::from_slice(&message.payload).ok())),
+            }
             if sequence >= last {
                 break;
             }
         }
-        Ok(entries)
+        Ok(contents)
     }
 }

@@ -103,10 +103,27 @@ impl SigningKey {
         self.key.to_pkcs8_pem(LineEnding::LF).map(|pem| pem.to_string()).unwrap_or_default()
     }
 
-    /// The public key as SPKI PEM, for the JWT verifier.
-    pub(super) fn public_pem(&self) -> String {
+    /// The public key as SPKI PEM, for the JWT verifier and audit checkpoint verification.
+    pub fn public_pem(&self) -> String {
         self.key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap_or_default()
     }
+
+    /// An Ed25519 signature of `message`, in hex (signed audit checkpoints).
+    pub fn sign(&self, message: &[u8]) -> String {
+        use ed25519_dalek::Signer;
+        self.key.sign(message).to_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+/// Whether `signature` (hex) is a valid Ed25519 signature of `message` by the SPKI PEM public key.
+pub fn verify_signature(public_pem: &str, message: &[u8], signature: &str) -> bool {
+    let Ok(key) = ed25519_dalek::VerifyingKey::from_public_key_pem(public_pem) else { return false };
+    let bytes: Option<Vec<u8>> = (0..signature.len())
+        .step_by(2)
+        .map(|index| signature.get(index..index + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+        .collect();
+    let Some(Ok(bytes)) = bytes.map(<[u8; 64]>::try_from) else { return false };
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&bytes)).is_ok()
 }
 
 fn kid_of(key: &ed25519_dalek::VerifyingKey) -> String {
