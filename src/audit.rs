@@ -161,6 +161,38 @@ impl Checkpoint {
     }
 }
 
+/// Which records a query wants; `None` filters match everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub message_id: Option<String>,
+    /// Origin or recipient.
+    pub party: Option<String>,
+    /// Only records of messages this party originated (what a non-operator caller may see).
+    pub origin: Option<String>,
+    pub since: Option<time::OffsetDateTime>,
+    pub until: Option<time::OffsetDateTime>,
+    pub event: Option<Event>,
+}
+
+impl AuditQuery {
+    /// Whether `record`, in an entry written at `at`, matches.
+    pub fn matches(&self, at: time::OffsetDateTime, record: &AuditRecord) -> bool {
+        let is = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|wanted| wanted == value);
+        is(&self.message_id, &record.message_id)
+            && is(&self.origin, &record.origin)
+            && self.party.as_deref().is_none_or(|party| record.origin == party || record.recipient == party)
+            && self.since.is_none_or(|since| at >= since)
+            && self.until.is_none_or(|until| at < until)
+            && self.event.is_none_or(|event| event == record.event)
+    }
+}
+
+/// When an entry was written; an unparseable time (never written by the gateway) counts as the epoch.
+pub fn written_at(entry: &AuditEntry) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(&entry.at, &time::format_description::well_known::Rfc3339)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 /// The outcome of verifying one chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainReport {

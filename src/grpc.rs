@@ -3,6 +3,7 @@
 //! It authenticates every call, converts requests into domain types, asks the router, hands approved copies
 //! to the bus, and turns every error into a `tonic::Status` in one place (`error.rs`).
 
+mod audit_query;
 mod auth;
 mod convert;
 mod dead_letters;

@@ -232,3 +232,83 @@ async fn the_chain_head_is_signed_and_checked_against_the_gateways_key() {
     assert!(!output.status.success(), "{report}");
     assert!(report.contains("bad signature"), "{report}");
 }
+
+#[tokio::test]
+async fn audit_queries_filter_and_originators_see_their_own_disseminations() {
+    use liaison::api::operator_service_client::OperatorServiceClient;
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let mut tsa = gateway.client("tsa", Role::AgencySystem).await;
+    let from_cbp = publish(&mut cbp, envelope(&["ia", "nobody"], "border-security", b"one")).await;
+    let from_tsa = publish(&mut tsa, envelope(&["ia"], "aviation-security", b"two")).await;
+    let mut analyst = gateway.client("ia", Role::Analyst).await;
+    let open = pb::OpenSubscription { start: from_beginning(), ..Default::default() };
+    subscribe(&mut analyst, open).await.unwrap().take(2, Duration::from_secs(10)).await;
+    wait_entries(&nats, 3).await;
+
+    let query = |party: &str, role: Role, request: pb::QueryAuditRequest| {
+        let token = gateway.token(party, role);
+        let url = gateway.url();
+        async move {
+            let channel = tonic::transport::Channel::from_shared(url).unwrap().connect().await.unwrap();
+            let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+            let mut client = OperatorServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+                r.metadata_mut().insert("authorization", header.clone());
+                Ok(r)
+            });
+            let mut stream = client.query_audit(request).await.unwrap().into_inner();
+            let mut records = Vec::new();
+            while let Some(record) = stream.message().await.unwrap() {
+                records.push((record.event, record.message_id, record.origin, record.recipient));
+            }
+            records
+        }
+    };
+    let (approved, denied, delivered) =
+        (pb::AuditEvent::Approved as i32, pb::AuditEvent::Denied as i32, pb::AuditEvent::Delivered as i32);
+    let all = query("ia", Role::Operator, pb::QueryAuditRequest::default()).await;
+    assert_eq!(all.len(), 5, "approved + denied for cbp's, approved for tsa's, two deliveries: {all:?}");
+
+    let by_message = pb::QueryAuditRequest { message_id: from_cbp.message_id.clone(), ..Default::default() };
+    let records = query("ia", Role::Operator, by_message).await;
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert!(records.iter().all(|record| record.1 == from_cbp.message_id));
+
+    let by_party = pb::QueryAuditRequest { party: "tsa".into(), ..Default::default() };
+    let records = query("ia", Role::Operator, by_party).await;
+    let events: Vec<i32> = records.iter().map(|record| record.0).collect();
+    assert_eq!(events, [approved, delivered], "{records:?}");
+
+    let by_event = pb::QueryAuditRequest { event: denied, ..Default::default() };
+    let records = query("ia", Role::Operator, by_event).await;
+    assert_eq!(records, [(denied, from_cbp.message_id.clone(), "cbp".to_string(), "nobody".to_string())]);
+
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let future = pb::QueryAuditRequest {
+        since: Some(prost_types::Timestamp { seconds: later.unix_timestamp(), nanos: 0 }),
+        ..Default::default()
+    };
+    assert!(query("ia", Role::Operator, future).await.is_empty());
+
+    // The originator learns every dissemination of its own messages, and nothing about tsa's.
+    let own = query("cbp", Role::AgencySystem, pb::QueryAuditRequest::default()).await;
+    assert_eq!(own.len(), 3, "{own:?}");
+    assert!(own.iter().all(|record| record.2 == "cbp"), "{own:?}");
+    assert!(own.iter().any(|record| record.0 == delivered && record.3 == "ia"), "the delivery is disclosed");
+    assert!(!own.iter().any(|record| record.1 == from_tsa.message_id));
+
+    // The CLI exports CSV (from another process: the gateway runs on this test's runtime).
+    let output = tokio::process::Command::new(LIAISON)
+        .args(["audit", "query", "--gateway", &gateway.url(), "--format", "csv", "--event", "denied"])
+        .args(["--token", &gateway.token("ia", Role::Operator)])
+        .output()
+        .await
+        .unwrap();
+    let csv = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{csv}{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].starts_with("at,event,message_id,origin,recipient"), "{csv}");
+    assert!(lines[1].contains(&format!(",DENIED,{},cbp,nobody,", from_cbp.message_id)), "{csv}");
+}

@@ -1,3 +1,5 @@
+//! `liaison audit query`: dissemination records through a gateway, as JSON lines or CSV.
+//!
 //! `liaison audit verify`: recompute every gateway's dissemination audit chain straight from NATS and name
 //! the first broken entry of each, and check its signed checkpoints against a gateway's keys
 //! (`--data-dir`). Read-only: no stream is created or changed.
@@ -14,6 +16,126 @@ use crate::identity::{SigningKey, trusted_public_keys, verify_signature};
 pub enum AuditCommand {
     /// Recompute every audit hash chain; exits non-zero and names the first broken entry if one is broken.
     Verify(NatsArgs),
+    /// List dissemination records through a gateway (operators see all; others their own messages').
+    Query(QueryArgs),
+}
+
+/// Filters and output of `liaison audit query`.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    client: super::client::ClientArgs,
+    /// Only records of this message id.
+    #[arg(long)]
+    message_id: Option<String>,
+    /// Only records where this party is the origin or the recipient.
+    #[arg(long)]
+    party: Option<String>,
+    /// Only records written at or after this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    since: Option<time::OffsetDateTime>,
+    /// Only records written before this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<time::OffsetDateTime>,
+    /// Only this kind of record.
+    #[arg(long, value_enum)]
+    event: Option<EventArg>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 10_000)]
+    limit: u32,
+    /// Output: one JSON object per line, or CSV with a header row.
+    #[arg(long, value_enum, default_value = "json")]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum EventArg {
+    Approved,
+    Denied,
+    Delivered,
+    Withheld,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Json,
+    Csv,
+}
+
+fn parse_time(value: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map_err(|error| error.to_string())
+}
+
+/// One record as printed.
+#[derive(serde::Serialize)]
+struct Row {
+    at: String,
+    event: &'static str,
+    message_id: String,
+    origin: String,
+    recipient: String,
+    subscriber: String,
+    decided_by: String,
+    basis: String,
+    policy_version: String,
+    chain: String,
+    entry: u64,
+}
+
+async fn query(args: QueryArgs) -> anyhow::Result<()> {
+    use crate::api as pb;
+    let mut operator = super::client::operator(&args.client).await?;
+    let timestamp = |time: time::OffsetDateTime| prost_types::Timestamp {
+        seconds: time.unix_timestamp(),
+        nanos: time.nanosecond() as i32,
+    };
+    let event = match args.event {
+        None => pb::AuditEvent::Unspecified,
+        Some(EventArg::Approved) => pb::AuditEvent::Approved,
+        Some(EventArg::Denied) => pb::AuditEvent::Denied,
+        Some(EventArg::Delivered) => pb::AuditEvent::Delivered,
+        Some(EventArg::Withheld) => pb::AuditEvent::Withheld,
+    };
+    let request = pb::QueryAuditRequest {
+        message_id: args.message_id.unwrap_or_default(),
+        party: args.party.unwrap_or_default(),
+        since: args.since.map(timestamp),
+        until: args.until.map(timestamp),
+        event: event as i32,
+        limit: args.limit,
+    };
+    let mut records = operator.query_audit(request).await?.into_inner();
+    let mut csv = matches!(args.format, Format::Csv).then(|| csv::Writer::from_writer(std::io::stdout()));
+    while let Some(record) = records.message().await? {
+        let at = record
+            .at
+            .and_then(|at| time::OffsetDateTime::from_unix_timestamp(at.seconds).ok())
+            .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_default();
+        let event = pb::AuditEvent::try_from(record.event).unwrap_or_default().as_str_name();
+        let row = Row {
+            at,
+            event: event.strip_prefix("AUDIT_EVENT_").unwrap_or(event),
+            message_id: record.message_id,
+            origin: record.origin,
+            recipient: record.recipient,
+            subscriber: record.subscriber,
+            decided_by: record.decided_by,
+            basis: record.basis,
+            policy_version: record.policy_version,
+            chain: record.chain,
+            entry: record.entry,
+        };
+        match &mut csv {
+            Some(writer) => writer.serialize(&row)?,
+            None => println!("{}", serde_json::to_string(&row)?),
+        }
+    }
+    if let Some(mut writer) = csv {
+        writer.flush()?;
+    }
+    Ok(())
 }
 
 /// Where the audit stream is.
@@ -45,7 +167,10 @@ fn known_keys(dir: &std::path::Path) -> anyhow::Result<HashMap<String, String>> 
 }
 
 pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
-    let AuditCommand::Verify(nats) = command;
+    let nats = match command {
+        AuditCommand::Verify(nats) => nats,
+        AuditCommand::Query(args) => return query(args).await,
+    };
     let auth = match (nats.nats_creds, nats.nats_user, nats.nats_password) {
         (Some(creds), _, _) => NatsAuth::CredentialsFile(creds),
         (None, Some(user), Some(password)) => NatsAuth::UserPassword { user, password },

@@ -48,6 +48,18 @@ impl OperatorService for Gateway {
         Ok(Response::new(Gateway::redrive_dead_letters(self, &caller, request.into_inner()).await?))
     }
 
+    type QueryAuditStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::QueryAuditResponse, Status>> + Send + 'static>>;
+
+    async fn query_audit(
+        &self,
+        request: Request<pb::QueryAuditRequest>,
+    ) -> Result<Response<Self::QueryAuditStream>, Status> {
+        let caller = auth::caller(&request)?;
+        let records = Gateway::query_audit(self, &caller, request.into_inner()).await?;
+        Ok(Response::new(Box::pin(records)))
+    }
+
     type WatchTrafficStream =
         std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::WatchTrafficResponse, Status>> + Send + 'static>>;
 
