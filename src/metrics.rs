@@ -117,7 +117,9 @@ impl prometheus_client::collector::Collector for GatewayCollector {
                     continue;
                 }
                 let [recipient, origin, kind, topic] = *labels;
-                let with_reason = [recipient, origin, kind, topic, ("reason", reason_label(reason))];
+                // The router's stable code, in Prometheus' lower case: `NO_ROUTE` -> `no_route`.
+                let reason = reason.code().to_ascii_lowercase();
+                let with_reason = [recipient, origin, kind, topic, ("reason", reason.as_str())];
                 ConstCounter::new(count).encode(denied.encode_family(&with_reason)?)?;
             }
         }
@@ -205,21 +207,5 @@ fn flow_labels(flow: &FlowSnapshot) -> [(&'static str, &str); 4] {
             ("kind", OVERFLOW_SUBJECT),
             ("topic", OVERFLOW_SUBJECT),
         ],
-    }
-}
-
-/// `NO_ROUTE` -> `no_route`.
-fn reason_label(reason: DenialReason) -> &'static str {
-    match reason {
-        DenialReason::UnknownParty => "unknown_party",
-        DenialReason::SelfAddressed => "self_addressed",
-        DenialReason::NoRoute => "no_route",
-        DenialReason::RuleLimits => "rule_limits",
-        DenialReason::RelayRequired => "relay_required",
-        DenialReason::Classification => "classification",
-        DenialReason::Noforn => "noforn",
-        DenialReason::NotReleasable => "not_releasable",
-        DenialReason::Les => "les",
-        DenialReason::Tlp => "tlp",
     }
 }

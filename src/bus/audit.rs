@@ -26,7 +26,6 @@ const QUEUE: usize = 4096;
 /// (group commit: many concurrent publishes, one entry) and sends entries in chain order; their storage
 /// acknowledgements are awaited concurrently, so the chain never waits on a round trip.
 pub struct AuditLog {
-    chain: String,
     submissions: mpsc::Sender<Submission>,
 }
 
@@ -56,11 +55,6 @@ struct Submission {
 pub struct PendingAudit(oneshot::Receiver<Result<(), BusError>>);
 
 impl AuditLog {
-    /// The chain's name.
-    pub fn chain(&self) -> &str {
-        &self.chain
-    }
-
     /// Queues `records` for the next entry of the chain; await the result before relying on them.
     pub async fn append(&self, records: Vec<AuditRecord>) -> Result<PendingAudit, BusError> {
         let (done, stored) = oneshot::channel();
@@ -267,7 +261,7 @@ impl Bus {
         tracing::info!(chain, seq = head.seq, "audit chain open");
         let (submissions, queued) = mpsc::channel(QUEUE);
         tokio::spawn(write(self.jetstream.clone(), head, queued, signer));
-        Ok(AuditLog { chain: chain.to_string(), submissions })
+        Ok(AuditLog { submissions })
     }
 
     async fn audit_stream(&self) -> Result<jetstream::stream::Stream, BusError> {
