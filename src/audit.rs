@@ -28,6 +28,12 @@ pub enum Event {
     Delivered,
     /// A subscriber's own clearance or nationality kept it from them.
     Withheld,
+    /// A reviewer found the message still meets the submission criteria (28 CFR 23.20(h)).
+    Revalidated,
+    /// Every stored copy was removed; the recipient was sent a purge notice.
+    Purged,
+    /// A correction superseded the message.
+    Superseded,
 }
 
 /// One audited fact.
@@ -46,6 +52,9 @@ pub struct AuditRecord {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub basis: String,
     pub policy_version: String,
+    /// Why, as the reviewer or operator gave it (revalidations and purges).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 /// One link of a chain.

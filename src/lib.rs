@@ -8,6 +8,7 @@
 //!
 //! - [`model`]: domain types shared by every layer — subject tokens, parties, kinds, markings.
 //! - [`audit`]: dissemination audit records in tamper-evident hash chains (pure; stored by `bus`).
+//! - [`retention`]: what is kept about each message for review, purge and correction (pure).
 //! - [`router`]: the pure policy decision, per recipient, with reasons. No I/O.
 //! - [`policy_store`]: the live router: policy files, reload on change and SIGHUP, atomic swap.
 //! - [`bus`]: everything NATS — connection, subjects, the stream, publishing and pull consumers.
@@ -41,6 +42,7 @@ pub mod identity;
 pub mod metrics;
 pub mod model;
 pub mod policy_store;
+pub mod retention;
 pub mod router;
 pub mod telemetry;
 pub mod tls;

@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::model::{Kind, PartyId, Topic};
+use crate::model::{Kind, PartyId, RouteRequest, Topic};
 
-pub use directory::{Directory, Party, PartyKind};
+pub use directory::{Directory, MAX_RETENTION, Party, PartyKind};
 pub use load_error::LoadError;
 pub use policy::{Policy, Rule};
 
@@ -33,6 +33,10 @@ pub const MAX_RECIPIENTS: usize = 256;
 pub const DEFAULT_DIRECTORY: &str = include_str!("../deploy/policy/directory.toml");
 /// The shipped default policy, also at `deploy/policy/policy.toml`.
 pub const DEFAULT_POLICY: &str = include_str!("../deploy/policy/policy.toml");
+
+/// The rule named on a notice's approval.
+pub const NOTICE_RULE: &str = "notice";
+const NOTICE_BASIS: &str = "notice to a party that received the message (28 CFR 23.20)";
 
 /// Decides who may receive what, under one policy version.
 #[derive(Debug, Clone)]
@@ -136,6 +140,39 @@ impl Router {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Routes a correction: the message's own recipients as [`Router::route`] decides them, then every
+    /// earlier recipient of the message it supersedes that is not among them, each decided under the
+    /// policy in force now (a party the policy no longer allows is denied, with its reason).
+    pub fn route_correction(&self, request: &RouteRequest, earlier: &[PartyId]) -> Result<Routing, RouteError> {
+        let mut routing = self.route(request)?;
+        let missing: Vec<PartyId> = earlier
+            .iter()
+            .filter(|party| **party != request.origin)
+            .filter(|party| !routing.outcomes.iter().any(|outcome| outcome.recipient() == *party))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let again = RouteRequest { recipients: missing, ..request.clone() };
+            routing.outcomes.extend(self.route(&again)?.outcomes);
+        }
+        Ok(routing)
+    }
+
+    /// Permission to send a notice (purge or correction) about a message of `origin` to a party a copy of
+    /// it was stored for. Such a party was approved for the message itself, and the notice names the
+    /// message and nothing of its content, so the policy in force is not consulted; the party must still be
+    /// in the directory.
+    pub fn notice(&self, origin: &PartyId, recipient: &PartyId, topic: &Topic) -> Option<Approval> {
+        self.knows(recipient).then(|| Approval {
+            recipient: recipient.clone(),
+            origin: origin.clone(),
+            kind: Kind::Notice,
+            topic: topic.clone(),
+            rule: Arc::from(NOTICE_RULE),
+            basis: Arc::from(NOTICE_BASIS),
+        })
     }
 
     /// Is `party` in the directory?

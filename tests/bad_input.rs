@@ -22,6 +22,7 @@ const WAIT: Duration = Duration::from_secs(15);
 const MIB: usize = 1024 * 1024;
 
 /// One request to make.
+#[allow(clippy::large_enum_variant)] // a test table: a few values, never moved in bulk
 enum Call<'a> {
     /// A unary Publish of this envelope, as cbp's agency system.
     Publish(Option<pb::Envelope>),

@@ -12,6 +12,7 @@ fn record(message_id: &str) -> AuditRecord {
         decided_by: "cbp-to-hub".into(),
         basis: "border threat reporting".into(),
         policy_version: "v1".into(),
+        reason: String::new(),
     }
 }
 

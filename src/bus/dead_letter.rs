@@ -138,6 +138,20 @@ impl Bus {
         Ok((records, pending > limit as u64))
     }
 
+    /// Erases one dead letter (a purge); `false` when it is already gone.
+    pub async fn erase_dead_letter(&self, sequence: u64) -> Result<bool, BusError> {
+        let stream = self
+            .jetstream
+            .get_stream_no_info(DEAD_LETTER_STREAM)
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        match stream.delete_message(sequence).await {
+            Ok(removed) => Ok(removed),
+            Err(error) if super::messages::no_such_message(&error.kind()) => Ok(false),
+            Err(error) => Err(BusError::Unavailable(error.to_string())),
+        }
+    }
+
     /// One dead letter with its payload.
     pub async fn dead_letter(&self, sequence: u64) -> Result<Option<StoredDeadLetter>, BusError> {
         let stream = self

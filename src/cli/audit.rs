@@ -54,6 +54,9 @@ enum EventArg {
     Denied,
     Delivered,
     Withheld,
+    Revalidated,
+    Purged,
+    Superseded,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -79,6 +82,7 @@ struct Row {
     decided_by: String,
     basis: String,
     policy_version: String,
+    reason: String,
     chain: String,
     entry: u64,
 }
@@ -96,6 +100,9 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
         Some(EventArg::Denied) => pb::AuditEvent::Denied,
         Some(EventArg::Delivered) => pb::AuditEvent::Delivered,
         Some(EventArg::Withheld) => pb::AuditEvent::Withheld,
+        Some(EventArg::Revalidated) => pb::AuditEvent::Revalidated,
+        Some(EventArg::Purged) => pb::AuditEvent::Purged,
+        Some(EventArg::Superseded) => pb::AuditEvent::Superseded,
     };
     let request = pb::QueryAuditRequest {
         message_id: args.message_id.unwrap_or_default(),
@@ -124,6 +131,7 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
             decided_by: record.decided_by,
             basis: record.basis,
             policy_version: record.policy_version,
+            reason: record.reason,
             chain: record.chain,
             entry: record.entry,
         };

@@ -50,6 +50,7 @@ impl Gateway {
                         decided_by: record.decided_by.clone(),
                         basis: record.basis.clone(),
                         policy_version: record.policy_version.clone(),
+                        reason: record.reason.clone(),
                     };
                     if sender.send(Ok(response)).await.is_err() {
                         return;
@@ -81,6 +82,9 @@ fn audit_query(caller: &Caller, request: &pb::QueryAuditRequest) -> Result<(Audi
         Ok(pb::AuditEvent::Denied) => Some(Event::Denied),
         Ok(pb::AuditEvent::Delivered) => Some(Event::Delivered),
         Ok(pb::AuditEvent::Withheld) => Some(Event::Withheld),
+        Ok(pb::AuditEvent::Revalidated) => Some(Event::Revalidated),
+        Ok(pb::AuditEvent::Purged) => Some(Event::Purged),
+        Ok(pb::AuditEvent::Superseded) => Some(Event::Superseded),
         Err(_) => return Err(GatewayError::InvalidArgument(format!("event: unknown value {}", request.event))),
     };
     let message_id = (!request.message_id.is_empty()).then(|| request.message_id.clone());
@@ -101,5 +105,8 @@ fn audit_event(event: Event) -> pb::AuditEvent {
         Event::Denied => pb::AuditEvent::Denied,
         Event::Delivered => pb::AuditEvent::Delivered,
         Event::Withheld => pb::AuditEvent::Withheld,
+        Event::Revalidated => pb::AuditEvent::Revalidated,
+        Event::Purged => pb::AuditEvent::Purged,
+        Event::Superseded => pb::AuditEvent::Superseded,
     }
 }

@@ -99,7 +99,7 @@ impl Gateway {
         error
     }
 
-    fn require(&self, caller: &Caller, allowed: bool, what: &str) -> Result<(), GatewayError> {
+    pub(super) fn require(&self, caller: &Caller, allowed: bool, what: &str) -> Result<(), GatewayError> {
         match allowed {
             true => Ok(()),
             false => Err(self.refuse(caller, format!("role {} may not {what}", caller.role.name()))),

@@ -57,6 +57,13 @@ pub fn route_request(
         .map(|(index, recipient)| token(&format!("envelope.recipients[{index}]"), recipient))
         .collect::<Result<Vec<PartyId>, _>>()?;
     let kind = kind("envelope.kind", envelope.kind)?;
+    if kind == Kind::Notice {
+        return Err(invalid("envelope.kind: NOTICE is sent by the gateway only (purge and correction notices)".into()));
+    }
+    if !envelope.supersedes.is_empty() {
+        ulid::Ulid::from_string(&envelope.supersedes)
+            .map_err(|_| invalid(format!("envelope.supersedes: {:?} is not a message id", envelope.supersedes)))?;
+    }
     let topic = token("envelope.topic", &envelope.topic)?;
     let markings = markings(envelope.markings.as_ref())?;
     if markings.tlp == Some(Tlp::Red) && recipients.is_empty() {
@@ -180,6 +187,7 @@ impl From<Kind> for pb::Kind {
             Kind::Rfi => pb::Kind::Rfi,
             Kind::RfiResponse => pb::Kind::RfiResponse,
             Kind::Product => pb::Kind::Product,
+            Kind::Notice => pb::Kind::Notice,
         }
     }
 }
@@ -194,6 +202,7 @@ pub fn kind(field: &str, value: i32) -> Result<Kind, GatewayError> {
         Ok(pb::Kind::Rfi) => Ok(Kind::Rfi),
         Ok(pb::Kind::RfiResponse) => Ok(Kind::RfiResponse),
         Ok(pb::Kind::Product) => Ok(Kind::Product),
+        Ok(pb::Kind::Notice) => Ok(Kind::Notice),
         Err(_) => Err(invalid(format!("{field}: unknown value {value}"))),
     }
 }

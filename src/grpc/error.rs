@@ -17,6 +17,10 @@ pub enum GatewayError {
     Unauthenticated(#[from] AuthError),
     #[error("{0}")]
     PermissionDenied(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error(transparent)]
     Route(#[from] RouteError),
     #[error(transparent)]
@@ -34,6 +38,8 @@ impl GatewayError {
             GatewayError::TooLarge(_) => Code::ResourceExhausted,
             GatewayError::Unauthenticated(_) => Code::Unauthenticated,
             GatewayError::PermissionDenied(_) => Code::PermissionDenied,
+            GatewayError::NotFound(_) => Code::NotFound,
+            GatewayError::FailedPrecondition(_) => Code::FailedPrecondition,
             GatewayError::Route(RouteError::UnknownOrigin(_)) => Code::PermissionDenied,
             GatewayError::Route(RouteError::TooManyRecipients(_)) => Code::InvalidArgument,
             GatewayError::Bus(BusError::Timeout) => Code::DeadlineExceeded,

@@ -14,6 +14,7 @@ use crate::audit::{AuditRecord, Event};
 use crate::bus::{Bus, BusError, CopyOptions, PendingAudit, PendingStore, Stored, feed_subject};
 use crate::identity::Caller;
 use crate::model::PartyId;
+use crate::retention::{MessageRecord, StoredCopy};
 use crate::router::{Approval, Denial, Outcome};
 use crate::traffic::{FlowLabels, Traffic};
 
@@ -31,6 +32,8 @@ pub struct Prepared {
     traffic: Arc<Traffic>,
     /// The audit entry of this publish's decisions, stored before the receipt is returned.
     audit: PendingAudit,
+    /// The message's record for review and purge, its copies filled in as they are stored.
+    index: MessageRecord,
 }
 
 enum PreparedOutcome {
@@ -69,7 +72,13 @@ impl Gateway {
             convert::route_request(caller, &mut envelope, &self.limits).map_err(|error| self.counted(error))?;
         let now = time::OffsetDateTime::now_utc();
         let expires_in = convert::expires_in(&envelope, now)?;
-        let routing = self.policy.current().route(&request).map_err(|error| self.counted(error.into()))?;
+        let earlier = self.superseded(caller, &envelope.supersedes).await?;
+        let router = self.policy.current();
+        let routing = match &earlier {
+            None => router.route(&request),
+            Some(earlier) => router.route_correction(&request, &earlier.recipients),
+        }
+        .map_err(|error| self.counted(error.into()))?;
 
         let message_id = ulid::Ulid::new().to_string();
         let dedup_base = match envelope.idempotency_key.as_str() {
@@ -93,7 +102,15 @@ impl Gateway {
             decided_by,
             basis: basis.to_string(),
             policy_version: routing.policy_version.to_string(),
+            reason: String::new(),
         };
+        if let Some(earlier) = &earlier {
+            let mut superseded =
+                audit_record(Event::Superseded, &caller.party, format!("superseded by {message_id}"), "");
+            superseded.message_id = earlier.message_id.clone();
+            superseded.recipient = String::new();
+            records.push(superseded);
+        }
         // A copy that cannot be sent stops the publish, but what was already sent is still audited first.
         let mut send_error = None;
         for outcome in routing.outcomes {
@@ -160,7 +177,20 @@ impl Gateway {
         let span = tracing::Span::current();
         span.record("message_id", message_id.as_str());
         span.record("policy_version", &*routing.policy_version);
+        let index = MessageRecord {
+            message_id: message_id.clone(),
+            origin: caller.party.to_string(),
+            kind: request.kind.token().to_string(),
+            topic: request.topic.to_string(),
+            published_at: now,
+            copies: Vec::new(),
+            criminal_intelligence: envelope.criminal_intelligence.is_some(),
+            supersedes: envelope.supersedes.clone(),
+            superseded_by: String::new(),
+            revalidations: Vec::new(),
+        };
         Ok(Prepared {
+            index,
             message_id,
             policy_version: routing.policy_version,
             outcomes,
@@ -171,9 +201,44 @@ impl Gateway {
     }
 }
 
+/// The message a correction supersedes, as far as routing needs it.
+pub(super) struct Earlier {
+    message_id: String,
+    recipients: Vec<PartyId>,
+}
+
+impl Gateway {
+    /// For a correction: the earlier message's recipients, after checking that the caller's party published
+    /// it and that it is not already superseded.
+    async fn superseded(&self, caller: &Caller, supersedes: &str) -> Result<Option<Earlier>, GatewayError> {
+        if supersedes.is_empty() {
+            return Ok(None);
+        }
+        let Some(record) = self.bus.message_record(supersedes).await? else {
+            return Err(GatewayError::NotFound(format!(
+                "envelope.supersedes: no message {supersedes} is on record (never published, or purged)"
+            )));
+        };
+        if record.origin != caller.party.as_str() {
+            return Err(GatewayError::PermissionDenied(format!(
+                "envelope.supersedes: message {supersedes} was published by {}; only its origin may correct it",
+                record.origin
+            )));
+        }
+        if !record.superseded_by.is_empty() {
+            return Err(GatewayError::FailedPrecondition(format!(
+                "envelope.supersedes: message {supersedes} is already superseded by {}; correct that one instead",
+                record.superseded_by
+            )));
+        }
+        let recipients = record.recipients().into_iter().filter_map(|party| PartyId::parse(party).ok()).collect();
+        Ok(Some(Earlier { message_id: record.message_id, recipients }))
+    }
+}
+
 /// The stored copy for one recipient: the encoded envelope with that recipient appended as its only
 /// `recipients` entry (protobuf concatenates repeated fields, so the base is encoded once).
-fn copy_for(base: &[u8], recipient: &PartyId) -> Bytes {
+pub(super) fn copy_for(base: &[u8], recipient: &PartyId) -> Bytes {
     use prost::encoding::{WireType, encode_key, encode_varint};
     let recipient = recipient.as_str().as_bytes();
     let mut buffer = BytesMut::with_capacity(base.len() + recipient.len() + 4);
@@ -195,11 +260,16 @@ impl Prepared {
         let mut original_message_id = None;
         let mut lookup_error = None;
         let mut outcomes = Vec::with_capacity(self.outcomes.len());
+        let mut index = self.index;
+        let mut duplicates = false;
         for outcome in self.outcomes {
             match outcome {
                 PreparedOutcome::Sent(approval, pending, size) => match pending.stored().await {
                     Ok(stored) => {
                         stored_count += 1;
+                        let recipient = approval.recipient().to_string();
+                        index.copies.push(StoredCopy { recipient, sequence: stored.sequence });
+                        duplicates |= stored.duplicate;
                         if !stored.duplicate {
                             self.traffic.flow(&stored.subject, || Some(flow_labels(&approval))).published(size);
                         }
@@ -219,9 +289,36 @@ impl Prepared {
                 PreparedOutcome::Denied(denial) => outcomes.push(denied(denial)),
             }
         }
-        // 28 CFR 23.20(g): no receipt before the record of who was given it, why and when is stored.
-        if let Err(error) = self.audit.stored().await {
-            first_error.get_or_insert(error);
+        // 28 CFR 23.20(g): no receipt before the record of who was given it, why and when is stored; nor
+        // before the message is on record for review, purge and correction.
+        if let Some(original) = original_message_id.as_ref().filter(|_| duplicates) {
+            index.message_id.clone_from(original);
+        }
+        let indexed = async {
+            match (index.copies.is_empty(), duplicates) {
+                (true, _) => Ok(()),
+                (false, false) => self.bus.record_message(&index).await,
+                (false, true) => self.bus.merge_message_record(&index).await,
+            }
+        };
+        let superseded = async {
+            match index.supersedes.as_str() {
+                "" => Ok(()),
+                _ if index.copies.is_empty() => Ok(()),
+                earlier => {
+                    let by = &index.message_id;
+                    self.bus
+                        .update_message_record(earlier, |record| record.superseded_by.clone_from(by))
+                        .await
+                        .map(drop)
+                }
+            }
+        };
+        let (audited, indexed, superseded) = tokio::join!(self.audit.stored(), indexed, superseded);
+        for result in [audited, indexed, superseded] {
+            if let Err(error) = result {
+                first_error.get_or_insert(error);
+            }
         }
         let span = tracing::Span::current();
         span.record("delivered", stored_count);

@@ -11,6 +11,8 @@ pub enum Kind {
     Rfi,
     RfiResponse,
     Product,
+    /// The gateway's notice about an earlier message (purged or superseded); never published by clients.
+    Notice,
 }
 
 /// Handling precedence.
@@ -60,7 +62,8 @@ impl Precedence {
 // === impl Kind ===
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [Kind::Report, Kind::Alert, Kind::Tip, Kind::Rfi, Kind::RfiResponse, Kind::Product];
+    pub const ALL: [Kind; 7] =
+        [Kind::Report, Kind::Alert, Kind::Tip, Kind::Rfi, Kind::RfiResponse, Kind::Product, Kind::Notice];
 
     /// The subject token for this kind.
     pub fn token(self) -> &'static str {
@@ -71,6 +74,7 @@ impl Kind {
             Kind::Rfi => "rfi",
             Kind::RfiResponse => "rfi-response",
             Kind::Product => "product",
+            Kind::Notice => "notice",
         }
     }
 

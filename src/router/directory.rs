@@ -14,7 +14,10 @@
 //! organisation = "dhs-cbp"         # for TLP:AMBER+STRICT; defaults to the id
 //! fusion-center = "fc-tx"          # field agencies: the fusion center their FLO feeds
 //! tags = ["resident-lno-home"]     # free labels usable in rule selectors
+//! retention = "2y"                 # how long its messages are kept before review; at most and by default 5y
 //! ```
+
+use std::time::Duration;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Deserialize;
@@ -63,7 +66,14 @@ pub struct Party {
     pub organisation: Token,
     pub fusion_center: Option<PartyId>,
     pub tags: Vec<Token>,
+    /// How long the party's messages are kept before they must be reviewed and revalidated or purged
+    /// (28 CFR 23.20(h)).
+    pub retention: Duration,
 }
+
+/// The longest retention period, and the default: five years (28 CFR 23.20(h)), as `5y` reads (a year of
+/// 365.25 days).
+pub const MAX_RETENTION: Duration = Duration::from_secs(5 * 31_557_600);
 
 /// All parties, indexed.
 #[derive(Debug, Clone, Default)]
@@ -95,6 +105,7 @@ struct RawParty {
     fusion_center: Option<Spanned<String>>,
     #[serde(default)]
     tags: Vec<Spanned<String>>,
+    retention: Option<Spanned<String>>,
 }
 
 // === impl PartyKind ===
@@ -242,6 +253,18 @@ fn party(source: &Source<'_>, position: usize, raw: &RawParty) -> Result<Party, 
         .enumerate()
         .map(|(index, tag)| token(tag, &format!("tags[{index}]")))
         .collect::<Result<_, _>>()?;
+    let retention = match &raw.retention {
+        None => MAX_RETENTION,
+        Some(value) => {
+            let error = |message: String| source.error(value.span(), field("retention"), message);
+            let retention = humantime::parse_duration(value.get_ref())
+                .map_err(|error_| error(format!("{error_}; a duration such as \"2y\" or \"180d\"")))?;
+            if retention.is_zero() || retention > MAX_RETENTION {
+                return Err(error("between 1s and 5y (28 CFR 23.20(h): review within five years)".into()));
+            }
+            retention
+        }
+    };
     Ok(Party {
         id,
         name: raw.name.clone(),
@@ -253,5 +276,6 @@ fn party(source: &Source<'_>, position: usize, raw: &RawParty) -> Result<Party, 
         organisation,
         fusion_center,
         tags,
+        retention,
     })
 }

@@ -368,3 +368,27 @@ fn the_least_strict_admitting_rule_decides() {
         assert_eq!(approval.rule(), "plain");
     }
 }
+
+/// Retention is five years unless a party sets less; more than five years, or nothing, is refused.
+#[test]
+fn retention_defaults_to_five_years_and_may_not_exceed_it() {
+    let party_with = |retention: &str| {
+        format!(
+            "[[party]]\nid = \"ia\"\nname = \"I&A\"\nkind = \"hub\"\nnationality = \"USA\"\nclearance = \"secret\"\n{retention}"
+        )
+    };
+    let load = |text: &str| Router::load(("directory.toml", text), ("policy.toml", ""));
+    let default = load(&party_with("")).unwrap();
+    assert_eq!(default.directory().get(&party("ia")).unwrap().retention, crate::router::MAX_RETENTION);
+    let short = load(&party_with("retention = \"180d\"\n")).unwrap();
+    assert_eq!(short.directory().get(&party("ia")).unwrap().retention.as_secs(), 180 * 24 * 3600);
+    assert!(load(&party_with("retention = \"5y\"\n")).is_ok(), "five years is the limit itself");
+    for (retention, expected) in [
+        ("retention = \"6y\"\n", "directory.toml:7: party[0].retention: between 1s and 5y (28 CFR 23.20(h)"),
+        ("retention = \"0s\"\n", "directory.toml:7: party[0].retention: between 1s and 5y"),
+        ("retention = \"soon\"\n", "directory.toml:7: party[0].retention: "),
+    ] {
+        let error = load(&party_with(retention)).unwrap_err().to_string();
+        assert!(error.starts_with(expected), "got {error}, expected {expected}");
+    }
+}

@@ -170,6 +170,7 @@ impl Session {
             decided_by: decided_by.to_string(),
             basis: String::new(),
             policy_version: self.gateway.policy.current().version().to_string(),
+            reason: String::new(),
         });
     }
 

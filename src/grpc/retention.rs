@@ -1,0 +1,262 @@
+//! Retention review, revalidation and purge (28 CFR 23.20(h)): `OperatorService.ListReviewDue`,
+//! `Revalidate` and `PurgeMessage`. Metadata only; a purge notice names the purged message and the reason,
+//! nothing of its content.
+//!
+//! Who may do what: operators and admins list every party's messages due for review, anyone else only its
+//! own party's; a person of the origin party (analyst or admin) revalidates; operators and admins purge.
+
+use std::time::Duration;
+
+use prost::Message;
+
+use crate::api as pb;
+use crate::audit::{AuditRecord, Event};
+use crate::bus::CopyOptions;
+use crate::identity::{Caller, Role};
+use crate::model::{PartyId, Topic};
+use crate::retention::{MessageRecord, Revalidation, due_for_review};
+use crate::router::{MAX_RETENTION, NOTICE_RULE, Router};
+
+use super::server::Gateway;
+use super::{GatewayError, convert, publish};
+
+const DEFAULT_WITHIN: Duration = Duration::from_secs(30 * 24 * 3600);
+const DEFAULT_LIMIT: u32 = 1000;
+const MAX_LIMIT: u32 = 100_000;
+/// Longest reason a reviewer or operator may give.
+const MAX_REASON_BYTES: usize = 4096;
+
+impl Gateway {
+    pub(super) async fn list_review_due(
+        &self,
+        caller: &Caller,
+        request: pb::ListReviewDueRequest,
+    ) -> Result<pb::ListReviewDueResponse, GatewayError> {
+        let within = match &request.within {
+            None => DEFAULT_WITHIN,
+            Some(within) => convert::duration("within", within)?,
+        };
+        let limit = match request.limit {
+            0 => DEFAULT_LIMIT,
+            limit if limit > MAX_LIMIT => {
+                return Err(GatewayError::InvalidArgument(format!("limit: at most {MAX_LIMIT}")));
+            }
+            limit => limit,
+        };
+        let party = match request.party.as_str() {
+            "" => None,
+            party => Some(convert::token("party", party)?),
+        };
+        let origin = match (caller.role.may_operate(), party) {
+            (true, party) => party,
+            (false, Some(party)) if party != caller.party => {
+                return Err(self.refuse(
+                    caller,
+                    format!(
+                        "party: {party} is not your party; only operators and admins review other parties' messages"
+                    ),
+                ));
+            }
+            (false, _) => Some(caller.party.clone()),
+        };
+        let records = self.bus.message_records().await?;
+        let router = self.policy.current();
+        let mine =
+            records.into_iter().filter(|record| origin.as_ref().is_none_or(|origin| record.origin == origin.as_str()));
+        let now = time::OffsetDateTime::now_utc();
+        let (due, truncated) =
+            due_for_review(mine, |origin| retention_of(&router, origin), now, within, limit as usize);
+        let messages = due
+            .into_iter()
+            .map(|item| pb::ReviewItem {
+                message_id: item.record.message_id.clone(),
+                origin: item.record.origin.clone(),
+                kind: crate::model::Kind::from_token(&item.record.kind).map_or(0, |kind| pb::Kind::from(kind) as i32),
+                topic: item.record.topic.clone(),
+                published_at: Some(convert::timestamp(item.record.published_at)),
+                retention: prost_types::Duration::try_from(item.retention).ok(),
+                review_due: Some(convert::timestamp(item.due)),
+                overdue: item.overdue,
+                last_revalidation: item.record.revalidations.last().map(revalidation),
+                recipients: item.record.recipients().into_iter().map(str::to_string).collect(),
+                criminal_intelligence: item.record.criminal_intelligence,
+                superseded_by: item.record.superseded_by,
+            })
+            .collect();
+        Ok(pb::ListReviewDueResponse { messages, truncated })
+    }
+
+    pub(super) async fn revalidate(
+        &self,
+        caller: &Caller,
+        request: pb::RevalidateRequest,
+    ) -> Result<pb::RevalidateResponse, GatewayError> {
+        let reason = reason(&request.reason)?;
+        let record = self.on_record(&request.message_id).await?;
+        let may_review = matches!(caller.role, Role::Analyst | Role::Admin) && record.origin == caller.party.as_str();
+        if !may_review {
+            return Err(self.refuse(
+                caller,
+                format!(
+                    "revalidate: message {} was published by {}; only an analyst or admin of that party may revalidate it",
+                    record.message_id, record.origin
+                ),
+            ));
+        }
+        let review = Revalidation { reviewer: caller.subject.clone(), at: time::OffsetDateTime::now_utc(), reason };
+        let updated = self
+            .bus
+            .update_message_record(&record.message_id, |record| record.revalidations.push(review.clone()))
+            .await?
+            .ok_or_else(|| not_on_record(&record.message_id))?;
+        let router = self.policy.current();
+        let mut audited = audit_record(&router, Event::Revalidated, &updated, "", "revalidated");
+        audited.subscriber = caller.subject.clone();
+        audited.reason = review.reason.clone();
+        self.audit.append(vec![audited]).await?.stored().await?;
+        let due = updated.review_due(retention_of(&router, &updated.origin));
+        Ok(pb::RevalidateResponse {
+            revalidation: Some(revalidation(&review)),
+            review_due: Some(convert::timestamp(due)),
+        })
+    }
+
+    /// Erases every copy, notifies every party a copy was stored for, audits, and forgets the record.
+    /// Each step can be repeated, so a purge cut short is finished by asking again.
+    pub(super) async fn purge_message(
+        &self,
+        caller: &Caller,
+        request: pb::PurgeMessageRequest,
+    ) -> Result<pb::PurgeMessageResponse, GatewayError> {
+        self.require(caller, caller.role.may_operate(), "purge messages; purging needs role operator or admin")?;
+        let reason = reason(&request.reason)?;
+        let record = self.on_record(&request.message_id).await?;
+        let copies_removed = self.bus.erase_copies(&record).await?;
+
+        let router = self.policy.current();
+        let origin =
+            PartyId::parse(&record.origin).map_err(|error| GatewayError::InvalidArgument(error.to_string()))?;
+        let topic = Topic::parse(&record.topic).map_err(|error| GatewayError::InvalidArgument(error.to_string()))?;
+        let notice_id = ulid::Ulid::new().to_string();
+        let notice = purge_notice(&record, &notice_id, &reason).encode_to_vec();
+        let mut audit = Vec::new();
+        let mut pending = Vec::new();
+        for recipient in record.recipients() {
+            let mut purged = audit_record(&router, Event::Purged, &record, recipient, "purge");
+            purged.subscriber = caller.subject.clone();
+            purged.reason = reason.clone();
+            audit.push(purged);
+            let Some(approval) =
+                PartyId::parse(recipient).ok().and_then(|party| router.notice(&origin, &party, &topic))
+            else {
+                tracing::warn!(message_id = %record.message_id, recipient, "purge notice not sent: the party left the directory");
+                continue;
+            };
+            let options = CopyOptions {
+                // A purge tried again after a failure sends each notice once (within the duplicate window).
+                dedup_id: format!("purge:{}:{recipient}", record.message_id),
+                message_id: &notice_id,
+                expires_in: None,
+            };
+            let payload = publish::copy_for(&notice, approval.recipient());
+            pending.push((recipient.to_string(), self.bus.publish(&approval, payload, options).await?));
+            let mut sent = audit_record(&router, Event::Approved, &record, recipient, NOTICE_RULE);
+            sent.message_id.clone_from(&notice_id);
+            sent.basis = approval.basis().to_string();
+            audit.push(sent);
+        }
+        let audited = self.audit.append(audit).await?;
+        let mut notified = Vec::with_capacity(pending.len());
+        for (recipient, copy) in pending {
+            copy.stored().await?;
+            notified.push(recipient);
+        }
+        audited.stored().await?;
+        self.bus.forget_message(&record.message_id).await?;
+        tracing::info!(message_id = %record.message_id, copies_removed, notified = notified.len(), by = %caller.subject, "message purged");
+        Ok(pb::PurgeMessageResponse { copies_removed, notified, notice_id })
+    }
+
+    async fn on_record(&self, message_id: &str) -> Result<MessageRecord, GatewayError> {
+        if message_id.is_empty() {
+            return Err(GatewayError::InvalidArgument("message_id: required".into()));
+        }
+        self.bus.message_record(message_id).await?.ok_or_else(|| not_on_record(message_id))
+    }
+}
+
+fn not_on_record(message_id: &str) -> GatewayError {
+    GatewayError::NotFound(format!("message_id: no message {message_id} is on record (never published, or purged)"))
+}
+
+fn reason(reason: &str) -> Result<String, GatewayError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(GatewayError::InvalidArgument("reason: required".into()));
+    }
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(GatewayError::InvalidArgument(format!("reason: at most {MAX_REASON_BYTES} bytes")));
+    }
+    Ok(reason.to_string())
+}
+
+/// The origin party's retention period; a party no longer in the directory keeps the longest.
+fn retention_of(router: &Router, origin: &str) -> Duration {
+    PartyId::parse(origin)
+        .ok()
+        .and_then(|party| router.directory().get(&party).map(|party| party.retention))
+        .unwrap_or(MAX_RETENTION)
+}
+
+/// The notice sent to each party that received a purged message: its id and the reason, unclassified.
+fn purge_notice(record: &MessageRecord, notice_id: &str, reason: &str) -> pb::Envelope {
+    let now = time::OffsetDateTime::now_utc();
+    pb::Envelope {
+        id: notice_id.to_string(),
+        origin: record.origin.clone(),
+        kind: pb::Kind::Notice as i32,
+        topic: record.topic.clone(),
+        markings: Some(pb::Markings { classification: pb::Classification::Unclassified as i32, ..Default::default() }),
+        precedence: pb::Precedence::Priority as i32,
+        created_at: Some(convert::timestamp(now)),
+        in_reply_to: record.message_id.clone(),
+        title: format!("Purged: message {}", record.message_id),
+        body: format!("Message {} was purged: {reason}. Remove every copy you hold.", record.message_id).into(),
+        content_type: "text/plain".into(),
+        attributes: [
+            ("liaison.notice".to_string(), "purge".to_string()),
+            ("liaison.message_id".to_string(), record.message_id.clone()),
+            ("liaison.reason".to_string(), reason.to_string()),
+        ]
+        .into(),
+        ..Default::default()
+    }
+}
+
+fn audit_record(
+    router: &Router,
+    event: Event,
+    record: &MessageRecord,
+    recipient: &str,
+    decided_by: &str,
+) -> AuditRecord {
+    AuditRecord {
+        event,
+        message_id: record.message_id.clone(),
+        origin: record.origin.clone(),
+        recipient: recipient.to_string(),
+        subscriber: String::new(),
+        decided_by: decided_by.to_string(),
+        basis: String::new(),
+        policy_version: router.version().to_string(),
+        reason: String::new(),
+    }
+}
+
+fn revalidation(review: &Revalidation) -> pb::Revalidation {
+    pb::Revalidation {
+        reviewer: review.reviewer.clone(),
+        at: Some(convert::timestamp(review.at)),
+        reason: review.reason.clone(),
+    }
+}
