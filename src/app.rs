@@ -9,18 +9,21 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::bus::{Bus, CheckpointSigner};
-use crate::config::{ServeConfig, Transport};
+use crate::bus::{Bus, CheckpointSigner, PolicyBucket};
+use crate::config::{PolicySource, ServeConfig, Transport};
 use crate::embedded::{EmbeddedNats, EmbeddedOptions};
 use crate::grpc::{self, Gateway, ServerTls};
 use crate::identity::{SigningKey, Verifier, trusted_public_keys};
 use crate::metrics;
-use crate::policy_store::PolicyStore;
+use crate::policy_store::{PolicyDocument, PolicyFiles, PolicyStore};
+use crate::router::Router;
 
 /// Runs a gateway on `listener` until `shutdown` completes, then drains and stops.
 pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let policy = Arc::new(PolicyStore::load(config.policy_files.clone())?);
-    let signing_key = Arc::new(SigningKey::load_or_create(&config.data_dir)?);
+    let signing_key = Arc::new(match &config.signing_key {
+        Some(path) => SigningKey::load_file(path)?,
+        None => SigningKey::load_or_create(&config.data_dir)?,
+    });
     let verifier = Verifier::new(&[&signing_key])?.trust(&trusted_public_keys(&config.data_dir)?)?;
 
     let embedded = match &config.nats_url {
@@ -42,6 +45,14 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
     };
     let result = async {
         let bus = Bus::connect(&config.bus_config(&url)).await.context("connecting to NATS")?;
+        let (policy, bucket) = match config.policy_source {
+            PolicySource::File => (Arc::new(PolicyStore::load(config.policy_files.clone())?), None),
+            PolicySource::Kv => {
+                let bucket = bus.policy_bucket().await?;
+                let (router, revision) = shared_policy(&bucket, &config.policy_files).await?;
+                (Arc::new(PolicyStore::shared(router, revision)), Some(bucket))
+            }
+        };
         let key = signing_key.clone();
         let signer = CheckpointSigner {
             kid: signing_key.kid().to_string(),
@@ -50,10 +61,14 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         };
         let audit =
             bus.audit_log(&audit_chain(&config.data_dir)?, Some(signer)).await.context("opening the audit chain")?;
-        let gateway = Gateway::new(policy.clone(), bus, audit, config.limits.clone());
+        let gateway =
+            Gateway::new(policy.clone(), bus, audit, config.limits.clone()).with_policy_bucket(bucket.clone());
         let admin_listener = metrics::bind(config.admin_listen).await?;
         let stop_watching = tokio_util::sync::CancellationToken::new();
-        let watcher = policy.watch(stop_watching.clone());
+        let watcher = match bucket {
+            None => policy.clone().watch(stop_watching.clone()),
+            Some(bucket) => tokio::spawn(watch_shared_policy(bucket, policy.clone(), stop_watching.clone())),
+        };
         let admin = tokio::spawn(metrics::serve(admin_listener, gateway.clone(), stop_watching.clone()));
         let lag = tokio::spawn(poll_lag(gateway.clone(), stop_watching.clone()));
         tracing::info!(listen = %listener.local_addr()?, nats = %url, "gateway serving");
@@ -68,6 +83,67 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         embedded.stop().await;
     }
     result
+}
+
+/// The shared policy in force, after filling an empty bucket from the files (or embedded defaults).
+async fn shared_policy(bucket: &PolicyBucket, files: &PolicyFiles) -> anyhow::Result<(Router, u64)> {
+    if bucket.current().await?.is_none() {
+        let (directory, policy) = files.texts()?;
+        let document = PolicyDocument {
+            directory,
+            policy,
+            applied_by: "seed".into(),
+            applied_at: time::OffsetDateTime::now_utc(),
+            comment: "the first gateway's files".into(),
+            restores: None,
+        };
+        document.compile()?;
+        if bucket.seed(&document).await? {
+            tracing::info!("the policy bucket was empty: seeded it from this gateway's directory and policy");
+        }
+    }
+    let current = bucket.current().await?.context("the policy bucket is empty after seeding")?;
+    let router = current
+        .document
+        .compile()
+        .with_context(|| format!("revision {} of the shared policy does not compile", current.revision))?;
+    tracing::info!(revision = current.revision, version = router.version(), "shared routing policy loaded");
+    Ok((router, current.revision))
+}
+
+/// Puts every new revision of the shared policy in force as it is stored, until `stop`. A revision that
+/// does not compile (it cannot be applied through a gateway, which validates first) is logged and skipped.
+async fn watch_shared_policy(
+    bucket: PolicyBucket,
+    policy: Arc<PolicyStore>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use futures::StreamExt;
+    loop {
+        let watched = async {
+            let mut revisions = bucket.watch().await?;
+            while let Some(revision) = revisions.next().await {
+                let revision = revision?;
+                match revision.document.compile() {
+                    Ok(router) => policy.install(router, revision.revision),
+                    Err(error) => {
+                        tracing::error!(revision = revision.revision, %error, "shared policy revision refused; keeping the policy in force")
+                    }
+                }
+            }
+            Ok::<(), crate::bus::BusError>(())
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            result = watched => if let Err(error) = result {
+                tracing::warn!(%error, "watching the shared policy failed; watching again");
+            },
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
 }
 
 /// This gateway's audit chain name, kept in its data directory so a restart continues the same chain.

@@ -8,6 +8,8 @@ mod connect;
 mod dead_letter;
 mod feed;
 mod headers;
+mod messages;
+mod policy;
 mod subjects;
 
 use std::time::Duration;
@@ -21,6 +23,8 @@ pub use audit::{AuditContents, AuditLog, CheckpointSigner, PendingAudit};
 pub use connect::{BusConfig, NatsAuth, StreamSettings};
 pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};
+pub use messages::MESSAGES_BUCKET;
+pub use policy::{ApplyError, POLICY_BUCKET, POLICY_HISTORY, PolicyBucket, PolicyRevision};
 pub use subjects::{
     AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, audit_subject,
     dead_letter_subject, delivery_subject, feed_filter_subjects, feed_subject,
@@ -35,6 +39,10 @@ pub struct Bus {
     max_payload: usize,
     /// The server drops messages at their `Nats-TTL` (nats-server 2.11 and later).
     message_ttl: bool,
+    /// JetStream replicas of every stream and bucket, as resolved at connection.
+    replicas: usize,
+    /// The message index; absent on read-only connections.
+    messages: Option<async_nats::jetstream::kv::Store>,
 }
 
 /// How one copy is stored.

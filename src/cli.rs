@@ -5,6 +5,7 @@ mod bench;
 mod client;
 mod policy;
 mod publish;
+mod retention;
 mod route;
 mod routing_args;
 mod serve;
@@ -38,12 +39,15 @@ enum Command {
     /// Explain routing decisions.
     #[command(subcommand)]
     Route(route::RouteCommand),
-    /// Work with policy files.
+    /// Check policy files; apply, list and roll back the policy shared by a cluster.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
     /// Dissemination audit: verify the tamper-evident chains.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Retention review (28 CFR 23.20(h)): list messages due, revalidate, purge.
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
     /// Benchmark a gateway beside raw NATS in one run (starts its own nats-server and gateway).
     Bench(bench::BenchArgs),
     /// Live view of a gateway's traffic: per-subject rates and totals, denials, consumer lag.
@@ -73,7 +77,11 @@ impl Cli {
             }
             Command::Policy(command) => {
                 init_tracing(LogFormat::Text, "warn");
-                policy::run(command)
+                policy::run(command).await
+            }
+            Command::Retention(command) => {
+                init_tracing(LogFormat::Text, "warn");
+                retention::run(command).await
             }
             Command::Audit(command) => {
                 init_tracing(LogFormat::Text, "warn");

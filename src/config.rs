@@ -54,7 +54,7 @@ pub struct ServeArgs {
     /// Client port of the embedded nats-server [default: a free port].
     #[arg(long, env = "LIAISON_EMBEDDED_NATS_PORT")]
     pub embedded_nats_port: Option<u16>,
-    /// JetStream replicas of the stream [default: 1].
+    /// JetStream replicas of every stream and bucket, 1 to 5 [default: 3 when NATS is a cluster, else 1].
     #[arg(long, env = "LIAISON_STREAM_REPLICAS")]
     pub stream_replicas: Option<usize>,
     /// How long messages are kept, e.g. `90d`; `0s` keeps them until other limits apply [default: 90d].
@@ -102,6 +102,15 @@ pub struct ServeArgs {
     /// Routing policy file (TOML); reloaded on change and on SIGHUP [default: the embedded policy].
     #[arg(long, env = "LIAISON_POLICY")]
     pub policy: Option<PathBuf>,
+    /// Where the directory and policy live: `file` (the files above, or the embedded defaults) or `kv`
+    /// (the NATS KV bucket LIAISON_POLICY, shared by every gateway; seeded from the files when empty;
+    /// changed with `liaison policy apply`) [default: file].
+    #[arg(long, env = "LIAISON_POLICY_STORE", value_enum)]
+    pub policy_store: Option<PolicySource>,
+    /// The Ed25519 signing key (PKCS#8 PEM) that signs and verifies tokens, shared by every gateway of a
+    /// cluster [default: <data-dir>/signing-key.pem, created on first start].
+    #[arg(long, env = "LIAISON_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
     /// Log format [default: text].
     #[arg(long, env = "LIAISON_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -150,6 +159,17 @@ pub struct TlsSettings {
     pub client_ca: Option<PathBuf>,
     /// Client certificate name -> party.
     pub client_parties: Vec<(String, PartyId)>,
+}
+
+/// Where the routing directory and policy come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicySource {
+    /// Files (or the embedded defaults), watched and reloaded on change and SIGHUP: single-node use.
+    #[default]
+    File,
+    /// The NATS KV bucket `LIAISON_POLICY`, versioned and watched by every gateway.
+    Kv,
 }
 
 /// How logs are written.
@@ -206,6 +226,8 @@ struct FileConfig {
     tls_clients: std::collections::BTreeMap<String, String>,
     directory: Option<PathBuf>,
     policy: Option<PathBuf>,
+    policy_store: Option<PolicySource>,
+    signing_key: Option<PathBuf>,
 }
 
 /// The resolved configuration of a gateway.
@@ -224,6 +246,9 @@ pub struct ServeConfig {
     pub stream: StreamSettings,
     pub limits: Limits,
     pub policy_files: PolicyFiles,
+    pub policy_source: PolicySource,
+    /// The token signing key file; `None` is `<data-dir>/signing-key.pem`.
+    pub signing_key: Option<PathBuf>,
     pub transport: Transport,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
@@ -311,7 +336,8 @@ impl ServeConfig {
                 .unwrap_or_else(|| PathBuf::from("nats-server")),
             embedded_nats_port: args.embedded_nats_port.or(file.embedded_nats_port),
             stream: StreamSettings {
-                replicas: args.stream_replicas.or(file.stream_replicas).unwrap_or(1),
+                // 0: chosen at connection, 3 on a cluster and 1 otherwise.
+                replicas: args.stream_replicas.or(file.stream_replicas).unwrap_or(0),
                 max_age: args.stream_max_age.or(file.stream_max_age).unwrap_or(NINETY_DAYS),
                 duplicate_window: args.duplicate_window.or(file.duplicate_window).unwrap_or(Duration::from_secs(120)),
                 dead_letter_max_age: args.dead_letter_max_age.or(file.dead_letter_max_age).unwrap_or(NINETY_DAYS),
@@ -323,6 +349,8 @@ impl ServeConfig {
                 directory: args.directory.clone().or(file.directory),
                 policy: args.policy.clone().or(file.policy),
             },
+            policy_source: args.policy_store.or(file.policy_store).unwrap_or_default(),
+            signing_key: args.signing_key.clone().or(file.signing_key),
             shutdown_grace: args.shutdown_grace.or(file.shutdown_grace).unwrap_or(Duration::from_secs(10)),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             otlp_endpoint: args.otlp_endpoint.clone().or(file.otlp_endpoint),
@@ -330,7 +358,7 @@ impl ServeConfig {
         if !(1..=i32::MAX as usize).contains(&config.stream.max_consumers) {
             return Err(format!("max-consumers must be 1 to {}, got {}", i32::MAX, config.stream.max_consumers));
         }
-        if !(1..=5).contains(&config.stream.replicas) {
+        if !(0..=5).contains(&config.stream.replicas) || args.stream_replicas.or(file.stream_replicas) == Some(0) {
             return Err(format!("stream-replicas must be 1 to 5, got {}", config.stream.replicas));
         }
         config.policy_files.load().map_err(|error| error.to_string())?;

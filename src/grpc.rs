@@ -12,9 +12,11 @@ mod operator;
 mod publish;
 mod publish_stream;
 mod quota;
+mod retention;
 mod seek;
 mod server;
 mod service;
+mod shared_policy;
 mod subscribe;
 mod traffic_watch;
 

@@ -22,7 +22,8 @@
 //! - [`app`]: assembles and runs a gateway from its configuration.
 //! - [`traffic`]: per-subject traffic accounting for operators (counters, active subscriptions, lag).
 //! - [`tls`]: the local CA and server certificate made on first start; certificate names for mTLS.
-//! - [`cli`]: the `liaison` command line (serve, token, publish, subscribe, bench).
+//! - [`cli`]: the `liaison` command line (serve, token, publish, subscribe, route, policy, audit, retention,
+//!   top, bench).
 //! - [`bench`]: the benchmark harness, the gateway beside raw NATS; its raw baseline talks to NATS
 //!   directly by design.
 //!

@@ -1,5 +1,6 @@
-//! The live routing policy: the directory and policy files (or the embedded defaults), compiled into a
-//! [`Router`] and swapped atomically when the files change or on SIGHUP.
+//! The live routing policy: the directory and policy files (or the embedded defaults), or the shared
+//! [`PolicyDocument`] in NATS KV, compiled into a [`Router`] and swapped atomically when the files change,
+//! on SIGHUP, or when a new revision is stored in the bucket (`app` runs that watch).
 //!
 //! A bad file is refused with `file:line: field: message` and the policy in force stays. Readers take one
 //! `Arc<Router>` per message, so a message is decided wholly under one version even mid-reload.
@@ -22,6 +23,22 @@ pub struct PolicyFiles {
     pub policy: Option<PathBuf>,
 }
 
+/// A directory and a policy stored together as one revision of the shared policy (NATS KV).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyDocument {
+    pub directory: String,
+    pub policy: String,
+    /// Who stored it: the token subject, or `seed` for the gateway that filled an empty bucket.
+    pub applied_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub applied_at: time::OffsetDateTime,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+    /// Set when this revision restores an earlier one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restores: Option<u64>,
+}
+
 /// The router in force, replaceable at run time.
 pub struct PolicyStore {
     current: ArcSwap<Router>,
@@ -36,6 +53,13 @@ impl PolicyFiles {
         let directory = read(self.directory.as_deref(), "<embedded directory>", DEFAULT_DIRECTORY)?;
         let policy = read(self.policy.as_deref(), "<embedded policy>", DEFAULT_POLICY)?;
         Router::load((&directory.0, &directory.1), (&policy.0, &policy.1))
+    }
+
+    /// Both texts as they are now (the embedded defaults where no file is set).
+    pub fn texts(&self) -> Result<(String, String), LoadError> {
+        let directory = read(self.directory.as_deref(), "<embedded directory>", DEFAULT_DIRECTORY)?;
+        let policy = read(self.policy.as_deref(), "<embedded policy>", DEFAULT_POLICY)?;
+        Ok((directory.1, policy.1))
     }
 
     fn paths(&self) -> Vec<&Path> {
@@ -59,6 +83,15 @@ fn read(path: Option<&Path>, embedded_name: &str, embedded: &str) -> Result<(Str
     }
 }
 
+// === impl PolicyDocument ===
+
+impl PolicyDocument {
+    /// Compiles the document; errors name `directory` or `policy` with line and field.
+    pub fn compile(&self) -> Result<Router, LoadError> {
+        Router::load(("directory", &self.directory), ("policy", &self.policy))
+    }
+}
+
 // === impl PolicyStore ===
 
 impl PolicyStore {
@@ -74,6 +107,12 @@ impl PolicyStore {
         Ok(PolicyStore { current: ArcSwap::from_pointee(router), files })
     }
 
+    /// A store for the shared policy, starting from one revision; new ones come through [`PolicyStore::install`].
+    pub fn shared(router: Router, revision: u64) -> PolicyStore {
+        tracing::debug!(revision, "policy store follows the shared policy");
+        PolicyStore::fixed(router)
+    }
+
     /// A store holding a given router (tests, benchmarks); reloads read the embedded defaults.
     pub fn fixed(router: Router) -> PolicyStore {
         PolicyStore { current: ArcSwap::from_pointee(router), files: PolicyFiles::default() }
@@ -82,6 +121,15 @@ impl PolicyStore {
     /// The router in force. Hold it for the whole of one message.
     pub fn current(&self) -> Arc<Router> {
         self.current.load_full()
+    }
+
+    /// Puts `router` in force (a new revision of the shared policy).
+    pub fn install(&self, router: Router, revision: u64) {
+        let previous = self.current();
+        if router.version() != previous.version() {
+            tracing::info!(from = previous.version(), to = router.version(), revision, "routing policy replaced");
+        }
+        self.current.store(Arc::new(router));
     }
 
     /// Re-reads the files and swaps the router if they are valid; on error the old one stays.

@@ -8,31 +8,15 @@ use std::time::Duration;
 
 use common::*;
 use liaison::api as pb;
-use liaison::api::operator_service_client::OperatorServiceClient;
 use liaison::identity::Role;
 use prost::Message;
 use tonic::Code;
-use tonic::metadata::MetadataValue;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 const MARKER: &str = "okapi-91d2-content-marker";
 const WAIT: Duration = Duration::from_secs(10);
 
-type Operator = OperatorServiceClient<
-    InterceptedService<Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>>,
->;
-
 async fn operator(gateway: &TestGateway, party: &str, role: Role) -> Operator {
-    let channel = Channel::from_shared(gateway.url()).unwrap().connect().await.unwrap();
-    let header: MetadataValue<_> = format!("Bearer {}", gateway.token(party, role)).parse().unwrap();
-    OperatorServiceClient::with_interceptor(
-        channel,
-        Box::new(move |mut request: tonic::Request<()>| {
-            request.metadata_mut().insert("authorization", header.clone());
-            Ok(request)
-        }),
-    )
+    gateway.operator(party, role).await
 }
 
 fn nack(subscription: &Subscription, delivery: &pb::Delivery) -> impl Future<Output = ()> {

@@ -8,11 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use liaison::api as pb;
-use liaison::api::operator_service_client::OperatorServiceClient;
 use liaison::identity::Role;
 use tonic::Code;
-use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -25,19 +22,8 @@ fn marked(recipients: &[&str], topic: &str, classification: pb::Classification) 
     envelope
 }
 
-type Authorized = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
-
-async fn operator(
-    gateway: &TestGateway,
-    role: Role,
-) -> OperatorServiceClient<tonic::service::interceptor::InterceptedService<Channel, Authorized>> {
-    let channel = Channel::from_shared(gateway.url()).unwrap().connect().await.unwrap();
-    let header: MetadataValue<_> = format!("Bearer {}", gateway.token("ia", role)).parse().unwrap();
-    let authorize: Authorized = Box::new(move |mut request| {
-        request.metadata_mut().insert("authorization", header.clone());
-        Ok(request)
-    });
-    OperatorServiceClient::with_interceptor(channel, authorize)
+async fn operator(gateway: &TestGateway, role: Role) -> Operator {
+    gateway.operator("ia", role).await
 }
 
 fn outcome(receipt: &pb::Receipt, party: &str) -> pb::recipient_outcome::Outcome {

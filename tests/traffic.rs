@@ -8,34 +8,16 @@ use std::time::Duration;
 
 use common::*;
 use liaison::api as pb;
-use liaison::api::operator_service_client::OperatorServiceClient;
 use liaison::identity::Role;
 use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
-use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
 
 const MARKER: &str = "okapi-41d9-content-marker";
 const SUBJECT: &str = "liaison.feed.ia.cbp.report.border-security";
 
-type Operator = OperatorServiceClient<
-    tonic::service::interceptor::InterceptedService<
-        Channel,
-        Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
-    >,
->;
-
 async fn operator(gateway: &TestGateway, role: Role) -> Operator {
-    let channel = Channel::from_shared(gateway.url()).unwrap().connect().await.unwrap();
-    let header: MetadataValue<_> = format!("Bearer {}", gateway.token("ia", role)).parse().unwrap();
-    OperatorServiceClient::with_interceptor(
-        channel,
-        Box::new(move |mut request: tonic::Request<()>| {
-            request.metadata_mut().insert("authorization", header.clone());
-            Ok(request)
-        }) as Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
-    )
+    gateway.operator("ia", role).await
 }
 
 /// GET on the admin port: (status code, body).

@@ -1,5 +1,6 @@
 //! Connecting to NATS: credentials, server checks, and creating or updating the stream at start-up.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -81,8 +82,23 @@ impl Bus {
             .max_ack_inflight(16_384)
             .backpressure_on_inflight(true)
             .build(client.clone());
-        ensure_streams(&jetstream, &config.stream, message_ttl).await?;
-        Ok(Bus { max_payload: info.max_payload, message_ttl, client, jetstream })
+        let settings =
+            StreamSettings { replicas: resolve_replicas(config.stream.replicas, &info), ..config.stream.clone() };
+        ensure_streams(&jetstream, &settings, message_ttl)
+            .await
+            .map_err(|error| replicas_error(error, &settings, &info))?;
+        let messages = super::messages::ensure_bucket(&jetstream, settings.replicas, settings.audit_max_age)
+            .await
+            .map_err(|error| replicas_error(error, &settings, &info))?;
+        tracing::info!(replicas = settings.replicas, cluster = info.cluster.as_deref().unwrap_or("-"), "streams ready");
+        Ok(Bus {
+            max_payload: info.max_payload,
+            message_ttl,
+            client,
+            jetstream,
+            replicas: settings.replicas,
+            messages: Some(messages),
+        })
     }
 
     /// Connects to read what is there (tools such as `liaison audit verify`): no stream is created or
@@ -92,7 +108,8 @@ impl Bus {
         let info = client.server_info();
         let message_ttl = check_version(&info.version)? >= MESSAGE_TTL_SERVER;
         let jetstream = jetstream::new(client.clone());
-        Ok(Bus { max_payload: info.max_payload, message_ttl, client, jetstream })
+        let replicas = resolve_replicas(config.stream.replicas, &info);
+        Ok(Bus { max_payload: info.max_payload, message_ttl, client, jetstream, replicas, messages: None })
     }
 }
 
@@ -133,7 +150,72 @@ async fn connect_once(config: &BusConfig) -> Result<async_nats::Client, String> 
             .await
             .map_err(|error| format!("credentials file {}: {error}", path.display()))?,
     };
-    options.connect(config.url.as_str()).await.map_err(|error| error.to_string())
+    // A cluster is given as a comma-separated list; the client tries them and reconnects to any of them.
+    let servers = config
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| url.parse::<async_nats::ServerAddr>().map_err(|error| format!("{url}: {error}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    options.connect(servers).await.map_err(|error| error.to_string())
+}
+
+/// Runs a JetStream API request again when it times out: a cluster still electing leaders, or several
+/// gateways setting up the same streams at once, can leave a request unanswered.
+pub(super) async fn retry_timeouts<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    mut request: impl FnMut() -> F,
+) -> Result<T, E> {
+    for attempt in 1..SETUP_ATTEMPTS {
+        match request().await {
+            Err(error) if error.to_string().contains("timed out") => {
+                tracing::warn!(%error, attempt, "JetStream set-up request timed out; trying again");
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+            }
+            result => return result,
+        }
+    }
+    request().await
+}
+
+/// Tries of one set-up request before giving up.
+const SETUP_ATTEMPTS: u32 = 5;
+
+/// The replicas to use: as configured, or (0) three on a cluster and one on a single server.
+fn resolve_replicas(configured: usize, info: &async_nats::ServerInfo) -> usize {
+    match (configured, info.cluster.is_some()) {
+        (0, true) => 3,
+        (0, false) => 1,
+        (1, true) => {
+            tracing::warn!(
+                cluster = info.cluster.as_deref().unwrap_or_default(),
+                "NATS is a cluster but --stream-replicas is 1: losing the server that holds a stream loses its messages"
+            );
+            1
+        }
+        (replicas, _) => replicas,
+    }
+}
+
+/// Says plainly when set-up failed because the deployment cannot hold the replicas asked for.
+fn replicas_error(error: BusError, settings: &StreamSettings, info: &async_nats::ServerInfo) -> BusError {
+    let BusError::Setup(reason) = &error else { return error };
+    let lowered = reason.to_lowercase();
+    let cannot_hold = lowered.contains("insufficient resources")
+        || lowered.contains("non-clustered mode")
+        || lowered.contains("no suitable peers")
+        || lowered.contains("replicas");
+    if !cannot_hold || settings.replicas <= 1 {
+        return error;
+    }
+    let replicas = settings.replicas;
+    let deployment = match &info.cluster {
+        Some(cluster) => format!("NATS cluster {cluster:?} has fewer than {replicas} JetStream servers available"),
+        None => "the NATS server is not part of a cluster".to_string(),
+    };
+    BusError::Setup(format!(
+        "--stream-replicas {replicas} cannot be honoured: {deployment} ({reason}). Run at least {replicas} clustered          JetStream servers (see deploy/nats/cluster/), or lower --stream-replicas"
+    ))
 }
 
 /// The server's (major, minor) version, if it is new enough.
@@ -191,7 +273,7 @@ async fn ensure_streams(
     };
     for mut config in [feed, dead_letters, audit] {
         let name = config.name.clone();
-        let error = match jetstream.create_or_update_stream(config.clone()).await {
+        let error = match retry_timeouts(|| jetstream.create_or_update_stream(config.clone())).await {
             Ok(_) => continue,
             Err(error) => error,
         };

@@ -1,7 +1,11 @@
-//! `liaison policy validate`: check a policy file (and optionally a directory file) offline.
+//! `liaison policy`: check policy files offline (`validate`), and manage the policy shared by a cluster's
+//! gateways through one of them (`apply`, `history`, `rollback`; gateways run with `--policy-store kv`).
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
+use crate::api as pb;
 use crate::policy_store::PolicyFiles;
 
 #[derive(Debug, clap::Subcommand)]
@@ -14,16 +18,92 @@ pub enum PolicyCommand {
         #[arg(long)]
         directory: Option<PathBuf>,
     },
+    /// Store a new revision of the shared policy through a gateway; every gateway swaps to it at once.
+    Apply {
+        #[command(flatten)]
+        client: super::client::ClientArgs,
+        /// The routing policy file [default: keep the policy in force; then --directory is required].
+        policy: Option<PathBuf>,
+        /// The party directory file [default: keep the directory in force].
+        #[arg(long)]
+        directory: Option<PathBuf>,
+        /// Why; kept with the revision.
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Apply only if this revision is still the one in force.
+        #[arg(long)]
+        expected_revision: Option<u64>,
+    },
+    /// List the kept revisions of the shared policy, oldest first; the last is in force.
+    History {
+        #[command(flatten)]
+        client: super::client::ClientArgs,
+    },
+    /// Store an earlier revision again as the newest.
+    Rollback {
+        #[command(flatten)]
+        client: super::client::ClientArgs,
+        /// The revision to restore (see `liaison policy history`).
+        revision: u64,
+        /// Why; kept with the revision.
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
 }
 
-pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
-    let PolicyCommand::Validate { policy, directory } = command;
-    let router = PolicyFiles { directory, policy }.load()?;
-    println!(
-        "ok: policy version {}, {} parties, {} rules",
-        router.version(),
-        router.directory().len(),
-        router.policy().rules().len()
-    );
+pub async fn run(command: PolicyCommand) -> anyhow::Result<()> {
+    match command {
+        PolicyCommand::Validate { policy, directory } => {
+            let router = PolicyFiles { directory, policy }.load()?;
+            println!(
+                "ok: policy version {}, {} parties, {} rules",
+                router.version(),
+                router.directory().len(),
+                router.policy().rules().len()
+            );
+        }
+        PolicyCommand::Apply { client, policy, directory, comment, expected_revision } => {
+            let read = |path: Option<PathBuf>| match path {
+                None => Ok(String::new()),
+                Some(path) => std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display())),
+            };
+            let request = pb::ApplyPolicyRequest {
+                policy: read(policy)?,
+                directory: read(directory)?,
+                comment,
+                expected_revision: expected_revision.unwrap_or_default(),
+            };
+            let applied = super::client::operator(&client).await?.apply_policy(request).await?.into_inner();
+            println!("applied: revision {}, policy version {}", applied.revision, applied.policy_version);
+        }
+        PolicyCommand::History { client } => {
+            let request = pb::ListPolicyHistoryRequest {};
+            let history = super::client::operator(&client).await?.list_policy_history(request).await?.into_inner();
+            println!("{:>8}  {:<12}  {:<20}  {:<20}  comment", "revision", "version", "applied at", "applied by");
+            for revision in history.revisions {
+                let at = revision
+                    .applied_at
+                    .and_then(|at| time::OffsetDateTime::from_unix_timestamp(at.seconds).ok())
+                    .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+                    .unwrap_or_default();
+                let restores = match revision.restores {
+                    0 => String::new(),
+                    earlier => format!(" (restores {earlier})"),
+                };
+                println!(
+                    "{:>8}  {:<12}  {:<20}  {:<20}  {}{restores}",
+                    revision.revision, revision.policy_version, at, revision.applied_by, revision.comment
+                );
+            }
+        }
+        PolicyCommand::Rollback { client, revision, comment } => {
+            let request = pb::RollbackPolicyRequest { revision, comment };
+            let applied = super::client::operator(&client).await?.rollback_policy(request).await?.into_inner();
+            println!(
+                "restored revision {revision} as revision {}, policy version {}",
+                applied.revision, applied.policy_version
+            );
+        }
+    }
     Ok(())
 }

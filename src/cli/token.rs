@@ -34,6 +34,9 @@ pub enum TokenCommand {
         /// The gateway's data directory, which holds the signing key.
         #[arg(long, env = "LIAISON_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// The signing key file the gateways were given with --signing-key (instead of the data directory's).
+        #[arg(long, env = "LIAISON_SIGNING_KEY")]
+        signing_key: Option<PathBuf>,
     },
     /// Start signing with a new key; the old one stays trusted so its tokens work until they expire.
     /// Restart the gateway (one at a time) to pick it up.
@@ -50,10 +53,12 @@ fn parse_clearance(value: &str) -> Result<Classification, String> {
 
 pub fn run(command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Issue { party, role, subject, ttl, clearance, nationality, data_dir } => {
+        TokenCommand::Issue { party, role, subject, ttl, clearance, nationality, data_dir, signing_key } => {
             let party = Token::parse(&party).context("--party")?;
-            let data_dir = data_dir.unwrap_or_else(crate::config::default_data_dir);
-            let key = SigningKey::load(&data_dir)?;
+            let key = match signing_key {
+                Some(path) => SigningKey::load_file(&path)?,
+                None => SigningKey::load(&data_dir.unwrap_or_else(crate::config::default_data_dir))?,
+            };
             let subject = subject.unwrap_or_else(|| format!("{party}-{}", role.name()));
             let grant = Grant { party, role, subject, clearance, nationality, ttl };
             println!("{}", Issuer::new(&key)?.grant(&grant)?);

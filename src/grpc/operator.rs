@@ -60,6 +60,54 @@ impl OperatorService for Gateway {
         Ok(Response::new(Box::pin(records)))
     }
 
+    async fn list_review_due(
+        &self,
+        request: Request<pb::ListReviewDueRequest>,
+    ) -> Result<Response<pb::ListReviewDueResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::list_review_due(self, &caller, request.into_inner()).await?))
+    }
+
+    async fn revalidate(
+        &self,
+        request: Request<pb::RevalidateRequest>,
+    ) -> Result<Response<pb::RevalidateResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::revalidate(self, &caller, request.into_inner()).await?))
+    }
+
+    async fn purge_message(
+        &self,
+        request: Request<pb::PurgeMessageRequest>,
+    ) -> Result<Response<pb::PurgeMessageResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::purge_message(self, &caller, request.into_inner()).await?))
+    }
+
+    async fn apply_policy(
+        &self,
+        request: Request<pb::ApplyPolicyRequest>,
+    ) -> Result<Response<pb::ApplyPolicyResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::apply_policy(self, &caller, request.into_inner()).await?))
+    }
+
+    async fn list_policy_history(
+        &self,
+        request: Request<pb::ListPolicyHistoryRequest>,
+    ) -> Result<Response<pb::ListPolicyHistoryResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::list_policy_history(self, &caller).await?))
+    }
+
+    async fn rollback_policy(
+        &self,
+        request: Request<pb::RollbackPolicyRequest>,
+    ) -> Result<Response<pb::ApplyPolicyResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::rollback_policy(self, &caller, request.into_inner()).await?))
+    }
+
     type WatchTrafficStream =
         std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::WatchTrafficResponse, Status>> + Send + 'static>>;
 

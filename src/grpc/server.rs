@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::gateway_service_server::GatewayServiceServer;
 use crate::api::operator_service_server::OperatorServiceServer;
-use crate::bus::{AuditLog, Bus};
+use crate::bus::{AuditLog, Bus, PolicyBucket};
 use crate::identity::Verifier;
 use crate::model::PartyId;
 use crate::policy_store::PolicyStore;
@@ -104,6 +104,8 @@ pub struct Gateway {
     /// This gateway's dissemination audit chain.
     pub(super) audit: Arc<AuditLog>,
     pub(super) limits: Arc<Limits>,
+    /// The shared policy in NATS KV, when the gateway follows it (`--policy-store kv`).
+    pub(super) policy_bucket: Option<PolicyBucket>,
     /// Cancelled when shutdown starts: open streams end so the server can drain.
     pub(super) shutdown: CancellationToken,
 }
@@ -120,8 +122,15 @@ impl Gateway {
             bus: Arc::new(bus),
             audit: Arc::new(audit),
             limits: Arc::new(limits),
+            policy_bucket: None,
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Lets admins apply, list and roll back the shared policy through this gateway.
+    pub fn with_policy_bucket(mut self, bucket: Option<PolicyBucket>) -> Gateway {
+        self.policy_bucket = bucket;
+        self
     }
 
     /// The gateway's traffic accounting, for metrics and the lag poller.

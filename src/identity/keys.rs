@@ -60,7 +60,12 @@ impl SigningKey {
 
     /// Loads an existing key from `data_dir`.
     pub fn load(data_dir: &Path) -> Result<SigningKey, KeyError> {
-        let path = data_dir.join(SIGNING_KEY_FILE);
+        SigningKey::load_file(&data_dir.join(SIGNING_KEY_FILE))
+    }
+
+    /// Loads an existing key from a PKCS#8 PEM file (`--signing-key`: one key shared by a cluster).
+    pub fn load_file(path: &Path) -> Result<SigningKey, KeyError> {
+        let path = path.to_path_buf();
         if !path.exists() {
             return Err(KeyError::Missing(path));
         }

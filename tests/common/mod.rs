@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use liaison::api as pb;
 use liaison::api::gateway_service_client::GatewayServiceClient;
+use liaison::api::operator_service_client::OperatorServiceClient;
 use liaison::config::{ServeArgs, ServeConfig};
 use liaison::identity::{Issuer, Role, SigningKey};
 use liaison::model::Token;
@@ -251,6 +252,11 @@ impl TestGateway {
         client_with_header(&self.url(), Some(format!("Bearer {}", self.token(party, role)))).await
     }
 
+    /// An operator-service client authenticated as `party` in `role`.
+    pub async fn operator(&self, party: &str, role: Role) -> Operator {
+        operator_with_token(&self.url(), &self.token(party, role)).await
+    }
+
     /// Stops the gateway and waits for it; returns the data directory for a restart.
     pub async fn stop(mut self) -> tempfile::TempDir {
         self.shutdown().await;
@@ -278,6 +284,7 @@ impl Drop for TestGateway {
 
 type Authorize = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
 pub type Client = GatewayServiceClient<InterceptedService<Channel, Authorize>>;
+pub type Operator = OperatorServiceClient<InterceptedService<Channel, Authorize>>;
 
 /// A client sending `authorization: <header>` (or nothing).
 pub async fn client_with_header(url: &str, header: Option<String>) -> Client {
@@ -290,6 +297,17 @@ pub async fn client_with_header(url: &str, header: Option<String>) -> Client {
         Ok(request)
     });
     GatewayServiceClient::with_interceptor(channel, authorize).max_decoding_message_size(64 * 1024 * 1024)
+}
+
+/// An operator-service client on `url` sending `token`.
+pub async fn operator_with_token(url: &str, token: &str) -> Operator {
+    let channel = Channel::from_shared(url.to_string()).unwrap().connect().await.expect("connect to gateway");
+    let header: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    let authorize: Authorize = Box::new(move |mut request| {
+        request.metadata_mut().insert("authorization", header.clone());
+        Ok(request)
+    });
+    OperatorServiceClient::with_interceptor(channel, authorize)
 }
 
 /// An unclassified report to `recipients` on `topic` with `body`, every optional field filled.
@@ -395,6 +413,7 @@ pub fn delivered_sequence(receipt: &pb::Receipt, party: &str) -> u64 {
         })
         .unwrap_or_else(|| panic!("{party} not delivered in {receipt:?}"))
 }
+pub mod cluster;
 pub mod process;
 
 /// A gateway on its own nats-server, with a publisher (`cbp`) and the analyst client of `ia`.
