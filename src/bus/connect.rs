@@ -84,12 +84,17 @@ impl Bus {
             .build(client.clone());
         let settings =
             StreamSettings { replicas: resolve_replicas(config.stream.replicas, &info), ..config.stream.clone() };
-        ensure_streams(&jetstream, &settings, message_ttl)
+        // Set-up requests get a short timeout: when several gateways create the same streams at once on a
+        // fresh cluster, nats-server (2.15) can leave the racing requests unanswered, and the retry that
+        // follows finds the stream in place.
+        let setup = setup_context(&jetstream);
+        ensure_streams(&setup, &settings, message_ttl)
             .await
             .map_err(|error| replicas_error(error, &settings, &info))?;
-        let messages = super::messages::ensure_bucket(&jetstream, settings.replicas, settings.audit_max_age)
+        super::messages::ensure_bucket(&setup, settings.replicas, settings.audit_max_age)
             .await
             .map_err(|error| replicas_error(error, &settings, &info))?;
+        let messages = open_bucket(&jetstream, super::messages::MESSAGES_BUCKET).await?;
         tracing::info!(replicas = settings.replicas, cluster = info.cluster.as_deref().unwrap_or("-"), "streams ready");
         Ok(Bus {
             max_payload: info.max_payload,
@@ -178,8 +183,27 @@ pub(super) async fn retry_timeouts<T, E: std::fmt::Display, F: Future<Output = R
     request().await
 }
 
+/// A JetStream context for set-up requests: a short timeout, for [`retry_timeouts`].
+pub(super) fn setup_context(jetstream: &jetstream::Context) -> jetstream::Context {
+    let mut setup = jetstream.clone();
+    setup.set_timeout(SETUP_TIMEOUT);
+    setup
+}
+
+/// Opens an existing KV bucket with the ordinary context (the store keeps the context it was opened with).
+pub(super) async fn open_bucket(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+) -> Result<async_nats::jetstream::kv::Store, BusError> {
+    retry_timeouts(|| jetstream.get_key_value(bucket))
+        .await
+        .map_err(|error| BusError::Setup(format!("bucket {bucket}: {error}")))
+}
+
 /// Tries of one set-up request before giving up.
-const SETUP_ATTEMPTS: u32 = 5;
+const SETUP_ATTEMPTS: u32 = 8;
+/// How long one set-up request may wait for its answer.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The replicas to use: as configured, or (0) three on a cluster and one on a single server.
 fn resolve_replicas(configured: usize, info: &async_nats::ServerInfo) -> usize {

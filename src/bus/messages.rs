@@ -28,7 +28,7 @@ pub(super) async fn ensure_bucket(
     jetstream: &async_nats::jetstream::Context,
     replicas: usize,
     max_age: Duration,
-) -> Result<kv::Store, BusError> {
+) -> Result<(), BusError> {
     super::connect::retry_timeouts(|| {
         jetstream.create_or_update_key_value(kv::Config {
             bucket: MESSAGES_BUCKET.to_string(),
@@ -41,6 +41,7 @@ pub(super) async fn ensure_bucket(
         })
     })
     .await
+    .map(drop)
     .map_err(|error| BusError::Setup(format!("bucket {MESSAGES_BUCKET}: {error}")))
 }
 

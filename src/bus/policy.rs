@@ -44,8 +44,9 @@ fn unavailable(error: impl std::fmt::Display) -> BusError {
 impl Bus {
     /// Opens the policy bucket, creating it with the stream replicas if it is missing.
     pub async fn policy_bucket(&self) -> Result<PolicyBucket, BusError> {
-        let store = super::connect::retry_timeouts(|| {
-            self.jetstream.create_or_update_key_value(kv::Config {
+        let setup = super::connect::setup_context(&self.jetstream);
+        super::connect::retry_timeouts(|| {
+            setup.create_or_update_key_value(kv::Config {
                 bucket: POLICY_BUCKET.to_string(),
                 description: "Liaison: the party directory and routing policy shared by every gateway".into(),
                 history: POLICY_HISTORY,
@@ -56,6 +57,7 @@ impl Bus {
         })
         .await
         .map_err(|error| BusError::Setup(format!("bucket {POLICY_BUCKET}: {error}")))?;
+        let store = super::connect::open_bucket(&self.jetstream, POLICY_BUCKET).await?;
         Ok(PolicyBucket { store })
     }
 }
