@@ -55,6 +55,12 @@ pub struct AuditRecord {
     /// Why, as the reviewer or operator gave it (revalidations and purges).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// The feed subject an approved copy was stored on: where a purge finds it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    /// The message is criminal intelligence (28 CFR Part 23); on approvals.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub criminal_intelligence: bool,
 }
 
 /// One link of a chain.

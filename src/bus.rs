@@ -23,7 +23,7 @@ pub use audit::{AuditContents, AuditLog, CheckpointSigner, PendingAudit};
 pub use connect::{BusConfig, NatsAuth, StreamSettings};
 pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};
-pub use messages::MESSAGES_BUCKET;
+pub use messages::{CLOCK_SKEW, STATE_BUCKET};
 pub use policy::{ApplyError, POLICY_BUCKET, POLICY_HISTORY, PolicyBucket, PolicyRevision};
 pub use subjects::{
     AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, audit_subject,
@@ -41,7 +41,9 @@ pub struct Bus {
     message_ttl: bool,
     /// JetStream replicas of every stream and bucket, as resolved at connection.
     replicas: usize,
-    /// The message index; absent on read-only connections.
+    /// How long the feed stream keeps copies; zero keeps them until other limits apply.
+    feed_max_age: Duration,
+    /// Message states (reviews, corrections, purges); absent on read-only connections.
     messages: Option<async_nats::jetstream::kv::Store>,
 }
 
@@ -165,6 +167,11 @@ impl Bus {
     /// The underlying client, for the embedded-server readiness check and tests of the bus itself.
     pub fn client(&self) -> &async_nats::Client {
         &self.client
+    }
+
+    /// How long the feed stream keeps copies (zero: until other limits apply).
+    pub fn feed_max_age(&self) -> Duration {
+        self.feed_max_age
     }
 
     /// Whether the connection to NATS is up right now.

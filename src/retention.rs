@@ -1,48 +1,61 @@
-//! Message retention and review (28 CFR 23.20(h)): what is kept about each published message, when it must
-//! be reviewed, and how a review or a correction changes that. Pure data; `bus::messages` stores it.
+//! Message retention and review (28 CFR 23.20(h)): what is known about each published message, when it
+//! must be reviewed, and how a review, a correction or a purge changes that. Pure data; `bus::messages`
+//! reads it.
 //!
 //! Each party has a retention period (directory `retention`, at most and by default five years). A
 //! message's review falls due one period after it was published or last revalidated; a reviewer then either
-//! revalidates it (the period starts again) or purges it. The record of each message also lists every
-//! stored copy, so a purge can remove them all and notify every party that received one, and a correction
-//! can reach every earlier recipient.
+//! revalidates it (the period starts again) or purges it.
+//!
+//! A message's record is not written separately: it is rebuilt from the dissemination audit, whose
+//! `approved` records name every copy stored and its feed subject ([`records_from_audit`]). Only what
+//! changes later — reviews, a superseding correction, a purge — is kept per message, in a
+//! [`MessageState`] that few messages ever get.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// What is kept about one published message: metadata only, never content.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+use crate::audit::{AuditRecord, Event};
+
+/// What is known about one published message: metadata only, never content.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRecord {
     pub message_id: String,
     pub origin: String,
     /// Subject token of the kind (`report`, `alert` ...).
     pub kind: String,
     pub topic: String,
-    #[serde(with = "time::serde::rfc3339")]
+    /// From the message id (a ULID carries its creation time).
     pub published_at: OffsetDateTime,
-    /// Every copy stored for a recipient, with its feed stream sequence.
+    /// Every copy stored for a recipient, with its feed subject.
     pub copies: Vec<StoredCopy>,
     /// Marked as criminal intelligence (28 CFR Part 23).
-    #[serde(default)]
     pub criminal_intelligence: bool,
-    /// The earlier message this one corrects.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub supersedes: String,
-    /// The later correction that supersedes this one.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub superseded_by: String,
-    /// Reviews that found the message still meets the submission criteria, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub revalidations: Vec<Revalidation>,
+    /// What happened to it since.
+    pub state: MessageState,
 }
 
 /// One stored copy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCopy {
     pub recipient: String,
-    pub sequence: u64,
+    pub subject: String,
+}
+
+/// What happened to a message after it was published; kept only for messages it happened to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageState {
+    /// Reviews that found the message still meets the submission criteria, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revalidations: Vec<Revalidation>,
+    /// The later correction that supersedes this one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub superseded_by: String,
+    /// When it was purged; a purged message is no longer on record.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub purged_at: Option<OffsetDateTime>,
 }
 
 /// One review.
@@ -69,7 +82,7 @@ pub struct ReviewDue {
 impl MessageRecord {
     /// When the message was last found to meet the criteria: its publication or latest revalidation.
     pub fn validated_at(&self) -> OffsetDateTime {
-        self.revalidations.last().map_or(self.published_at, |review| review.at)
+        self.state.revalidations.last().map_or(self.published_at, |review| review.at)
     }
 
     /// When it must next be reviewed under a retention period.
@@ -87,6 +100,44 @@ impl MessageRecord {
         }
         recipients
     }
+}
+
+/// When a message id (a ULID) was made, if it is one.
+pub fn published_at(message_id: &str) -> Option<OffsetDateTime> {
+    let id = ulid::Ulid::from_string(message_id).ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(id.timestamp_ms()) * 1_000_000).ok()
+}
+
+/// Rebuilds message records from audit records: every `approved` record with a feed subject is a stored
+/// copy. Records of other events, and of approvals without a subject (written before subjects were
+/// recorded, or notices' own records without one), are skipped. Keyed by message id.
+pub fn records_from_audit<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> BTreeMap<String, MessageRecord> {
+    let mut messages: BTreeMap<String, MessageRecord> = BTreeMap::new();
+    for record in records {
+        if record.event != Event::Approved || record.subject.is_empty() {
+            continue;
+        }
+        // liaison.feed.<recipient>.<origin>.<kind>.<topic>
+        let mut tokens = record.subject.split('.').skip(4);
+        let (Some(kind), Some(topic)) = (tokens.next(), tokens.next()) else { continue };
+        let Some(published_at) = published_at(&record.message_id) else { continue };
+        let message = messages.entry(record.message_id.clone()).or_insert_with(|| MessageRecord {
+            message_id: record.message_id.clone(),
+            origin: record.origin.clone(),
+            kind: kind.to_string(),
+            topic: topic.to_string(),
+            published_at,
+            copies: Vec::new(),
+            criminal_intelligence: false,
+            state: MessageState::default(),
+        });
+        message.criminal_intelligence |= record.criminal_intelligence;
+        let copy = StoredCopy { recipient: record.recipient.clone(), subject: record.subject.clone() };
+        if !message.copies.contains(&copy) {
+            message.copies.push(copy);
+        }
+    }
+    messages
 }
 
 /// The messages whose review falls due before `now + within` (overdue ones included), soonest first, at
@@ -119,47 +170,64 @@ mod tests {
 
     const DAY: Duration = Duration::from_secs(24 * 3600);
 
-    fn record(id: &str, origin: &str, published_days_ago: i64, now: OffsetDateTime) -> MessageRecord {
+    /// A message id made `days_ago` days before `now`.
+    fn id_made(days_ago: i64, now: OffsetDateTime, n: u8) -> String {
+        let at = now - time::Duration::days(days_ago);
+        let millis = (at.unix_timestamp_nanos() / 1_000_000) as u64;
+        ulid::Ulid::from_parts(millis, u128::from(n)).to_string()
+    }
+
+    fn record(id: &str, origin: &str) -> MessageRecord {
         MessageRecord {
             message_id: id.into(),
             origin: origin.into(),
             kind: "report".into(),
             topic: "cyber-crime".into(),
-            published_at: now - time::Duration::days(published_days_ago),
-            copies: vec![
-                StoredCopy { recipient: "fbi".into(), sequence: 1 },
-                StoredCopy { recipient: "cbp".into(), sequence: 2 },
-                StoredCopy { recipient: "fbi".into(), sequence: 7 },
-            ],
+            published_at: published_at(id).unwrap(),
+            copies: Vec::new(),
             criminal_intelligence: false,
-            supersedes: String::new(),
-            superseded_by: String::new(),
-            revalidations: Vec::new(),
+            state: MessageState::default(),
+        }
+    }
+
+    fn approved(message_id: &str, recipient: &str, subject: &str) -> AuditRecord {
+        AuditRecord {
+            event: Event::Approved,
+            message_id: message_id.into(),
+            origin: "ia".into(),
+            recipient: recipient.into(),
+            subscriber: String::new(),
+            decided_by: "rule".into(),
+            basis: "basis".into(),
+            policy_version: "v1".into(),
+            reason: String::new(),
+            subject: subject.into(),
+            criminal_intelligence: false,
         }
     }
 
     #[test]
     fn review_falls_due_one_period_after_publication_or_the_last_revalidation() {
-        let now = OffsetDateTime::now_utc();
-        let mut message = record("a", "ia", 100, now);
+        let now = OffsetDateTime::now_utc().replace_millisecond(0).unwrap();
+        let mut message = record(&id_made(100, now, 1), "ia");
         assert_eq!(message.review_due(30 * DAY), now - time::Duration::days(70));
-        message.revalidations.push(Revalidation { reviewer: "r".into(), at: now, reason: "still valid".into() });
+        message.state.revalidations.push(Revalidation { reviewer: "r".into(), at: now, reason: "still valid".into() });
         assert_eq!(message.review_due(30 * DAY), now + time::Duration::days(30));
     }
 
     #[test]
     fn due_messages_are_listed_by_their_origins_period_soonest_first() {
         let now = OffsetDateTime::now_utc();
-        let records = vec![
-            record("overdue", "short", 40, now),   // due 10 days ago under 30 days
-            record("soon", "long", 360, now),      // due in 5 days under 365 days
-            record("later", "long", 300, now),     // due in 65 days
-            record("due-in-20", "short", 10, now), // due in 20 days
-        ];
+        let overdue = id_made(40, now, 1); // due 10 days ago under 30 days
+        let soon = id_made(360, now, 2); // due in 5 days under 365 days
+        let later = id_made(300, now, 3); // due in 65 days
+        let in_twenty = id_made(10, now, 4); // due in 20 days
+        let records =
+            vec![record(&overdue, "short"), record(&soon, "long"), record(&later, "long"), record(&in_twenty, "short")];
         let retention = |origin: &str| if origin == "short" { 30 * DAY } else { 365 * DAY };
         let (due, truncated) = due_for_review(records.clone(), retention, now, 30 * DAY, 10);
         let ids: Vec<&str> = due.iter().map(|item| item.record.message_id.as_str()).collect();
-        assert_eq!(ids, ["overdue", "soon", "due-in-20"]);
+        assert_eq!(ids, [overdue.as_str(), soon.as_str(), in_twenty.as_str()]);
         assert!(!truncated);
         assert!(due[0].overdue && !due[1].overdue);
         assert_eq!(due[1].retention, 365 * DAY);
@@ -172,20 +240,53 @@ mod tests {
     #[test]
     fn the_limit_truncates_and_says_so() {
         let now = OffsetDateTime::now_utc();
-        let records: Vec<_> = (0..5).map(|n| record(&n.to_string(), "ia", 400 + n, now)).collect();
+        let records: Vec<_> = (0..5u8).map(|n| record(&id_made(400 + i64::from(n), now, n), "ia")).collect();
+        let most_overdue = records[4].message_id.clone();
         let (due, truncated) = due_for_review(records, |_| 365 * DAY, now, DAY, 3);
         assert_eq!(due.len(), 3);
         assert!(truncated);
-        assert_eq!(due[0].record.message_id, "4", "the most overdue first");
+        assert_eq!(due[0].record.message_id, most_overdue, "the most overdue first");
     }
 
     #[test]
-    fn recipients_are_listed_once_each_and_the_record_round_trips_as_json() {
-        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        let message = record("a", "ia", 1, now);
-        assert_eq!(message.recipients(), ["fbi", "cbp"]);
-        let json = serde_json::to_string(&message).unwrap();
-        assert!(!json.contains("supersedes"), "empty fields are left out: {json}");
-        assert_eq!(serde_json::from_str::<MessageRecord>(&json).unwrap(), message);
+    fn records_are_rebuilt_from_the_approvals_in_the_audit() {
+        let now = OffsetDateTime::now_utc();
+        let (a, b) = (id_made(1, now, 1), id_made(2, now, 2));
+        let mut denied = approved(&a, "fbi", "");
+        denied.event = Event::Denied;
+        let mut criminal = approved(&b, "cbp", "liaison.feed.cbp.ia.tip.narcotics");
+        criminal.criminal_intelligence = true;
+        let audit = [
+            approved(&a, "fbi", "liaison.feed.fbi.ia.report.cyber-crime"),
+            denied,
+            approved(&a, "cbp", "liaison.feed.cbp.ia.report.cyber-crime"),
+            criminal,
+            approved(&a, "fbi", "liaison.feed.fbi.ia.report.cyber-crime"), // a retry: the same copy
+            approved("not-a-ulid", "fbi", "liaison.feed.fbi.ia.report.cyber-crime"),
+        ];
+        let records = records_from_audit(&audit);
+        assert_eq!(records.len(), 2);
+        let first = &records[&a];
+        assert_eq!((first.kind.as_str(), first.topic.as_str(), first.origin.as_str()), ("report", "cyber-crime", "ia"));
+        assert_eq!(first.recipients(), ["fbi", "cbp"]);
+        assert_eq!(first.copies.len(), 2);
+        assert_eq!(first.published_at, published_at(&a).unwrap());
+        assert!(!first.criminal_intelligence);
+        assert!(records[&b].criminal_intelligence);
+        assert_eq!(records[&b].kind, "tip");
+    }
+
+    #[test]
+    fn state_round_trips_as_json_leaving_out_what_never_happened() {
+        let empty = serde_json::to_string(&MessageState::default()).unwrap();
+        assert_eq!(empty, "{}");
+        let at = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let state = MessageState {
+            revalidations: vec![Revalidation { reviewer: "r".into(), at, reason: "why".into() }],
+            superseded_by: "X".into(),
+            purged_at: Some(at),
+        };
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<MessageState>(&json).unwrap(), state);
     }
 }

@@ -203,7 +203,7 @@ async fn a_purge_erases_every_copy_and_every_recipient_gets_the_notice() {
     assert_eq!(again.code(), Code::NotFound, "the record is gone after a purge");
     let within_six_years = Duration::from_secs(6 * 366 * 24 * 3600);
     let listed = operator.list_review_due(review_request(within_six_years)).await.unwrap().into_inner();
-    assert_eq!(ids(&listed), [kept.message_id.as_str()]);
+    assert_eq!(ids(&listed), [kept.message_id.as_str()], "{listed:?}");
 
     // The open subscriber gets the notice; fema, reading from the beginning, only the notice.
     let is_notice = |delivery: &pb::Delivery| {

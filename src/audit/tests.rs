@@ -13,6 +13,8 @@ fn record(message_id: &str) -> AuditRecord {
         basis: "border threat reporting".into(),
         policy_version: "v1".into(),
         reason: String::new(),
+        subject: String::new(),
+        criminal_intelligence: false,
     }
 }
 

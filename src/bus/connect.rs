@@ -94,7 +94,7 @@ impl Bus {
         super::messages::ensure_bucket(&setup, settings.replicas, settings.audit_max_age)
             .await
             .map_err(|error| replicas_error(error, &settings, &info))?;
-        let messages = open_bucket(&jetstream, super::messages::MESSAGES_BUCKET).await?;
+        let messages = open_bucket(&jetstream, super::messages::STATE_BUCKET).await?;
         tracing::info!(replicas = settings.replicas, cluster = info.cluster.as_deref().unwrap_or("-"), "streams ready");
         Ok(Bus {
             max_payload: info.max_payload,
@@ -102,6 +102,7 @@ impl Bus {
             client,
             jetstream,
             replicas: settings.replicas,
+            feed_max_age: settings.max_age,
             messages: Some(messages),
         })
     }
@@ -114,7 +115,16 @@ impl Bus {
         let message_ttl = check_version(&info.version)? >= MESSAGE_TTL_SERVER;
         let jetstream = jetstream::new(client.clone());
         let replicas = resolve_replicas(config.stream.replicas, &info);
-        Ok(Bus { max_payload: info.max_payload, message_ttl, client, jetstream, replicas, messages: None })
+        let feed_max_age = config.stream.max_age;
+        Ok(Bus {
+            max_payload: info.max_payload,
+            message_ttl,
+            client,
+            jetstream,
+            replicas,
+            feed_max_age,
+            messages: None,
+        })
     }
 }
 

@@ -1,29 +1,38 @@
-//! The message index: one [`MessageRecord`] per published message in the KV bucket `LIAISON_MESSAGES`,
-//! keyed by message id. Metadata only (origin, kind, topic, where each copy is stored, reviews), read by
-//! retention review, purges and corrections. Shared by every gateway, like everything else in JetStream.
+//! Message records for retention review, purges and corrections. A record is rebuilt from the audit:
+//! the `approved` records of a message name every stored copy and its feed subject, and a message id (a
+//! ULID) says when it was published, so a lookup reads only the audit entries stored around that time.
+//! Nothing is written per publish beyond the audit entry itself. What changes later — reviews, a
+//! superseding correction, a purge — goes to the KV bucket `LIAISON_MESSAGE_STATE`, keyed by message id,
+//! which only messages with such a history get.
 
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use async_nats::jetstream::kv::{self, Operation, UpdateErrorKind};
 use futures::StreamExt;
+use time::OffsetDateTime;
 
-use super::subjects::FEED_STREAM;
-use super::{Bus, BusError};
+use super::subjects::{AUDIT_STREAM, FEED_STREAM, SUBJECT_ROOT};
+use super::{Bus, BusError, headers};
+use crate::audit::AuditEntry;
 use crate::model::PartyId;
-use crate::retention::MessageRecord;
+use crate::retention::{MessageRecord, MessageState, published_at, records_from_audit};
 
-/// The KV bucket of message records.
-pub const MESSAGES_BUCKET: &str = "LIAISON_MESSAGES";
+/// The KV bucket of message states.
+pub const STATE_BUCKET: &str = "LIAISON_MESSAGE_STATE";
 
-/// Attempts at a compare-and-set update before giving up (other gateways updating the same record).
+/// How far a gateway's clock (which stamps message ids) and the NATS servers' (which stamp stored
+/// entries) may disagree; a lookup reads the audit this long either side of a message's time.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// Attempts at a compare-and-set update before giving up (other gateways updating the same state).
 const UPDATE_ATTEMPTS: usize = 8;
 
 fn unavailable(error: impl std::fmt::Display) -> BusError {
-    BusError::Unavailable(format!("message index: {error}"))
+    BusError::Unavailable(format!("message records: {error}"))
 }
 
-/// Creates or updates the bucket. Records live as long as audit entries; a revalidation rewrites the
-/// record, so its age starts again.
+/// Creates or updates the state bucket. States live as long as audit entries.
 pub(super) async fn ensure_bucket(
     jetstream: &async_nats::jetstream::Context,
     replicas: usize,
@@ -31,8 +40,8 @@ pub(super) async fn ensure_bucket(
 ) -> Result<(), BusError> {
     super::connect::retry_timeouts(|| {
         jetstream.create_or_update_key_value(kv::Config {
-            bucket: MESSAGES_BUCKET.to_string(),
-            description: "Liaison: one record per published message, for review, purge and corrections".into(),
+            bucket: STATE_BUCKET.to_string(),
+            description: "Liaison: reviews, corrections and purges of published messages".into(),
             history: 1,
             max_age,
             num_replicas: replicas,
@@ -42,125 +51,191 @@ pub(super) async fn ensure_bucket(
     })
     .await
     .map(drop)
-    .map_err(|error| BusError::Setup(format!("bucket {MESSAGES_BUCKET}: {error}")))
+    .map_err(|error| BusError::Setup(format!("bucket {STATE_BUCKET}: {error}")))
 }
 
 impl Bus {
-    fn message_index(&self) -> Result<&kv::Store, BusError> {
+    fn states(&self) -> Result<&kv::Store, BusError> {
         self.messages.as_ref().ok_or_else(|| unavailable("not opened on this connection"))
     }
 
-    /// Stores a new message's record.
-    pub async fn record_message(&self, record: &MessageRecord) -> Result<(), BusError> {
-        let value = serde_json::to_vec(record).map_err(unavailable)?;
-        self.message_index()?.put(&record.message_id, value.into()).await.map_err(unavailable)?;
-        Ok(())
-    }
-
-    /// One message's record, if it is on record (never purged).
+    /// One message's record; `None` if no copy of it was ever stored or it was purged.
     pub async fn message_record(&self, message_id: &str) -> Result<Option<MessageRecord>, BusError> {
-        Ok(self.message_entry(message_id).await?.map(|(record, _)| record))
-    }
-
-    async fn message_entry(&self, message_id: &str) -> Result<Option<(MessageRecord, u64)>, BusError> {
-        if kv_key_invalid(message_id) {
-            return Ok(None);
+        let Some(at) = published_at(message_id) else { return Ok(None) };
+        let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
+        let entries = self.audit_entries(at - skew, Some(at + skew)).await?;
+        let records = entries.iter().flat_map(|entry| &entry.records).filter(|record| record.message_id == message_id);
+        let Some(mut record) = records_from_audit(records).remove(message_id) else { return Ok(None) };
+        if let Some((state, _)) = self.message_state(message_id).await? {
+            record.state = state;
         }
-        let entry = self.message_index()?.entry(message_id).await.map_err(unavailable)?;
-        let Some(entry) = entry.filter(|entry| entry.operation == Operation::Put) else {
-            return Ok(None);
-        };
-        let record = serde_json::from_slice(&entry.value).map_err(unavailable)?;
-        Ok(Some((record, entry.revision)))
+        Ok(record.state.purged_at.is_none().then_some(record))
     }
 
-    /// Changes a record with `change`, retrying when another gateway changed it first; `None` when the
-    /// message is not on record. `change` may run more than once.
-    pub async fn update_message_record(
-        &self,
-        message_id: &str,
-        change: impl Fn(&mut MessageRecord),
-    ) -> Result<Option<MessageRecord>, BusError> {
-        for _ in 0..UPDATE_ATTEMPTS {
-            let Some((mut record, revision)) = self.message_entry(message_id).await? else {
-                return Ok(None);
-            };
-            change(&mut record);
-            let value = serde_json::to_vec(&record).map_err(unavailable)?;
-            match self.message_index()?.update(message_id, value.into(), revision).await {
-                Ok(_) => return Ok(Some(record)),
-                Err(error) if error.kind() == UpdateErrorKind::WrongLastRevision => continue,
-                Err(error) => return Err(unavailable(error)),
+    /// Every message published since `since` still on record (not purged), with its state.
+    pub async fn message_records(&self, since: OffsetDateTime) -> Result<Vec<MessageRecord>, BusError> {
+        let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
+        let entries = self.audit_entries(since - skew, None).await?;
+        let mut records = records_from_audit(entries.iter().flat_map(|entry| &entry.records));
+        records.retain(|_, record| record.published_at >= since);
+        for (message_id, state) in self.message_states().await? {
+            if let Some(record) = records.get_mut(&message_id) {
+                record.state = state;
             }
         }
-        Err(unavailable(format!("record {message_id} kept changing under {UPDATE_ATTEMPTS} updates")))
+        Ok(records.into_values().filter(|record| record.state.purged_at.is_none()).collect())
     }
 
-    /// Adds copies to a record, creating it if there is none (a retried publish whose first attempt was
-    /// stored but not indexed).
-    pub async fn merge_message_record(&self, record: &MessageRecord) -> Result<(), BusError> {
-        let merged = self
-            .update_message_record(&record.message_id, |existing| {
-                for copy in &record.copies {
-                    if !existing.copies.contains(copy) {
-                        existing.copies.push(copy.clone());
-                    }
-                }
-            })
-            .await?;
-        match merged {
-            Some(_) => Ok(()),
-            None => self.record_message(record).await,
+    /// Changes a message's state with `change` (from the default when it has none), retrying when another
+    /// gateway changed it first. `change` may run more than once.
+    pub async fn update_message_state(
+        &self,
+        message_id: &str,
+        change: impl Fn(&mut MessageState),
+    ) -> Result<MessageState, BusError> {
+        let states = self.states()?;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self.message_state(message_id).await?;
+            let mut state = current.as_ref().map(|(state, _)| state.clone()).unwrap_or_default();
+            change(&mut state);
+            let value: bytes::Bytes = serde_json::to_vec(&state).map_err(unavailable)?.into();
+            let written = match current {
+                Some((_, revision)) => states.update(message_id, value, revision).await.map_err(|error| {
+                    (error.kind() == UpdateErrorKind::WrongLastRevision).then_some(()).ok_or_else(|| unavailable(error))
+                }),
+                None => states.create(message_id, value).await.map_err(|error| {
+                    (error.kind() == kv::CreateErrorKind::AlreadyExists).then_some(()).ok_or_else(|| unavailable(error))
+                }),
+            };
+            match written {
+                Ok(_) => return Ok(state),
+                Err(Ok(())) => continue,
+                Err(Err(error)) => return Err(error),
+            }
         }
+        Err(unavailable(format!("the state of {message_id} kept changing under {UPDATE_ATTEMPTS} updates")))
     }
 
-    /// Every record on file.
-    pub async fn message_records(&self) -> Result<Vec<MessageRecord>, BusError> {
-        let index = self.message_index()?;
+    async fn message_state(&self, message_id: &str) -> Result<Option<(MessageState, u64)>, BusError> {
+        if ulid::Ulid::from_string(message_id).is_err() {
+            return Ok(None);
+        }
+        let entry = self.states()?.entry(message_id).await.map_err(unavailable)?;
+        let Some(entry) = entry.filter(|entry| entry.operation == Operation::Put) else { return Ok(None) };
+        let state = serde_json::from_slice(&entry.value).map_err(unavailable)?;
+        Ok(Some((state, entry.revision)))
+    }
+
+    /// Every message state on file.
+    async fn message_states(&self) -> Result<Vec<(String, MessageState)>, BusError> {
+        let states = self.states()?;
         // Fresh counts: the store's own status is the one cached when it was opened.
-        let mut stream = self.jetstream.get_stream(format!("KV_{MESSAGES_BUCKET}")).await.map_err(unavailable)?;
-        let stored = stream.info().await.map_err(unavailable)?.state.messages;
-        let mut records = Vec::with_capacity(usize::try_from(stored).unwrap_or(0));
-        if stored == 0 {
-            return Ok(records);
+        let mut stream = self.jetstream.get_stream(format!("KV_{STATE_BUCKET}")).await.map_err(unavailable)?;
+        if stream.info().await.map_err(unavailable)?.state.messages == 0 {
+            return Ok(Vec::new());
         }
-        let mut entries = index.watch_with_history(">").await.map_err(unavailable)?;
+        let mut entries = states.watch_with_history(">").await.map_err(unavailable)?;
+        let mut found = Vec::new();
         loop {
             let entry = tokio::time::timeout(Duration::from_secs(10), entries.next())
                 .await
                 .map_err(|_| BusError::Timeout)?
-                .ok_or_else(|| unavailable("the index watch ended early"))?
+                .ok_or_else(|| unavailable("the state watch ended early"))?
                 .map_err(unavailable)?;
             if entry.operation == Operation::Put {
                 match serde_json::from_slice(&entry.value) {
-                    Ok(record) => records.push(record),
-                    Err(error) => tracing::warn!(key = %entry.key, %error, "unreadable message record skipped"),
+                    Ok(state) => found.push((entry.key.clone(), state)),
+                    Err(error) => tracing::warn!(key = %entry.key, %error, "unreadable message state skipped"),
                 }
             }
             if entry.delta == 0 {
-                return Ok(records);
+                return Ok(found);
             }
         }
     }
 
-    /// Removes the record (after a purge).
-    pub async fn forget_message(&self, message_id: &str) -> Result<(), BusError> {
-        self.message_index()?.purge(message_id).await.map_err(unavailable)
+    /// The audit entries stored from `since` (server time) up to `until`, or up to the newest.
+    async fn audit_entries(
+        &self,
+        since: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+    ) -> Result<Vec<AuditEntry>, BusError> {
+        let stream = self.jetstream.get_stream_no_info(AUDIT_STREAM).await.map_err(unavailable)?;
+        let config = consumer::pull::OrderedConfig {
+            // Entries only: checkpoints live one token deeper.
+            filter_subject: format!("{SUBJECT_ROOT}.audit.*"),
+            deliver_policy: DeliverPolicy::ByStartTime { start_time: since.max(OffsetDateTime::UNIX_EPOCH) },
+            ..Default::default()
+        };
+        let mut reader = stream.create_consumer(config).await.map_err(unavailable)?;
+        let mut entries = Vec::new();
+        if reader.info().await.map_err(unavailable)?.num_pending == 0 {
+            return Ok(entries);
+        }
+        let mut messages = reader.messages().await.map_err(unavailable)?;
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+                .await
+                .map_err(|_| BusError::Timeout)?
+                .ok_or_else(|| unavailable("the audit read ended early"))?
+                .map_err(unavailable)?;
+            let info = message.info().map_err(unavailable)?;
+            if until.is_some_and(|until| info.published > until) {
+                return Ok(entries);
+            }
+            let last = info.pending == 0;
+            if let Ok(entry) = serde_json::from_slice::<AuditEntry>(&message.payload) {
+                entries.push(entry);
+            }
+            if last {
+                return Ok(entries);
+            }
+        }
     }
 
-    /// Erases every stored copy of a message: its feed copies (by sequence; JetStream overwrites the
-    /// data) and any dead letter made from them. Copies already gone are not an error. Returns how many
-    /// were removed.
+    /// Erases every stored copy of a message: its feed copies, found on their subjects from shortly
+    /// before it was published on (JetStream overwrites the data), and any dead letter made from them.
+    /// Copies already gone are not an error. Returns how many were removed.
     pub async fn erase_copies(&self, record: &MessageRecord) -> Result<u32, BusError> {
+        let mut subjects: Vec<String> = record.copies.iter().map(|copy| copy.subject.clone()).collect();
+        subjects.sort();
+        subjects.dedup();
         let feed = self.jetstream.get_stream_no_info(FEED_STREAM).await.map_err(unavailable)?;
+        let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
+        let config = consumer::pull::OrderedConfig {
+            filter_subjects: subjects,
+            headers_only: true,
+            deliver_policy: DeliverPolicy::ByStartTime { start_time: record.published_at - skew },
+            ..Default::default()
+        };
+        let mut reader = feed.create_consumer(config).await.map_err(unavailable)?;
+        let mut sequences = Vec::new();
+        if reader.info().await.map_err(unavailable)?.num_pending > 0 {
+            let mut messages = reader.messages().await.map_err(unavailable)?;
+            loop {
+                let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+                    .await
+                    .map_err(|_| BusError::Timeout)?
+                    .ok_or_else(|| unavailable("the feed read ended early"))?
+                    .map_err(unavailable)?;
+                let info = message.info().map_err(unavailable)?;
+                let id = message.headers.as_ref().and_then(|headers| headers.get(headers::MESSAGE_ID));
+                if id.is_some_and(|id| id.as_str() == record.message_id) {
+                    sequences.push(info.stream_sequence);
+                }
+                if info.pending == 0 {
+                    break;
+                }
+            }
+        }
         let mut removed = 0;
-        for copy in &record.copies {
-            match feed.delete_message(copy.sequence).await {
+        for sequence in sequences {
+            match feed.delete_message(sequence).await {
                 Ok(true) => removed += 1,
                 Ok(false) => {}
-                // Expired, or removed by an earlier try of this purge.
+                // Expired meanwhile, or removed by an earlier try of this purge.
                 Err(error) if no_such_message(&error.kind()) => {}
-                Err(error) => return Err(unavailable(format!("erasing feed sequence {}: {error}", copy.sequence))),
+                Err(error) => return Err(unavailable(format!("erasing feed sequence {sequence}: {error}"))),
             }
         }
         for recipient in record.recipients() {
@@ -179,9 +254,4 @@ impl Bus {
 pub(super) fn no_such_message(kind: &async_nats::jetstream::stream::DeleteMessageErrorKind) -> bool {
     use async_nats::jetstream::{ErrorCode, stream::DeleteMessageErrorKind};
     matches!(kind, DeleteMessageErrorKind::JetStream(error) if error.error_code() == ErrorCode::NO_MESSAGE_FOUND)
-}
-
-/// Keys a KV bucket cannot hold; no message id is one.
-fn kv_key_invalid(key: &str) -> bool {
-    key.is_empty() || !key.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'='))
 }

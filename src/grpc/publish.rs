@@ -14,7 +14,6 @@ use crate::audit::{AuditRecord, Event};
 use crate::bus::{Bus, BusError, CopyOptions, PendingAudit, PendingStore, Stored, feed_subject};
 use crate::identity::Caller;
 use crate::model::PartyId;
-use crate::retention::{MessageRecord, StoredCopy};
 use crate::router::{Approval, Denial, Outcome};
 use crate::traffic::{FlowLabels, Traffic};
 
@@ -32,8 +31,8 @@ pub struct Prepared {
     traffic: Arc<Traffic>,
     /// The audit entry of this publish's decisions, stored before the receipt is returned.
     audit: PendingAudit,
-    /// The message's record for review and purge, its copies filled in as they are stored.
-    index: MessageRecord,
+    /// For a correction: the message it supersedes, marked so once a copy is stored.
+    supersedes: Option<String>,
 }
 
 enum PreparedOutcome {
@@ -103,6 +102,8 @@ impl Gateway {
             basis: basis.to_string(),
             policy_version: routing.policy_version.to_string(),
             reason: String::new(),
+            subject: String::new(),
+            criminal_intelligence: false,
         };
         if let Some(earlier) = &earlier {
             let mut superseded =
@@ -131,12 +132,16 @@ impl Gateway {
                             break;
                         }
                     };
-                    records.push(audit_record(
+                    let mut approved = audit_record(
                         Event::Approved,
                         approval.recipient(),
                         approval.rule().to_string(),
                         approval.basis(),
-                    ));
+                    );
+                    // Where the copy is: what a purge or correction finds it by.
+                    approved.subject = feed_subject(approval.recipient(), &caller.party, request.kind, &request.topic);
+                    approved.criminal_intelligence = envelope.criminal_intelligence.is_some();
+                    records.push(approved);
                     outcomes.push(PreparedOutcome::Sent(approval, pending, size));
                 }
                 Outcome::Deny(denial) => {
@@ -177,20 +182,8 @@ impl Gateway {
         let span = tracing::Span::current();
         span.record("message_id", message_id.as_str());
         span.record("policy_version", &*routing.policy_version);
-        let index = MessageRecord {
-            message_id: message_id.clone(),
-            origin: caller.party.to_string(),
-            kind: request.kind.token().to_string(),
-            topic: request.topic.to_string(),
-            published_at: now,
-            copies: Vec::new(),
-            criminal_intelligence: envelope.criminal_intelligence.is_some(),
-            supersedes: envelope.supersedes.clone(),
-            superseded_by: String::new(),
-            revalidations: Vec::new(),
-        };
         Ok(Prepared {
-            index,
+            supersedes: earlier.map(|earlier| earlier.message_id),
             message_id,
             policy_version: routing.policy_version,
             outcomes,
@@ -225,10 +218,10 @@ impl Gateway {
                 record.origin
             )));
         }
-        if !record.superseded_by.is_empty() {
+        if !record.state.superseded_by.is_empty() {
             return Err(GatewayError::FailedPrecondition(format!(
                 "envelope.supersedes: message {supersedes} is already superseded by {}; correct that one instead",
-                record.superseded_by
+                record.state.superseded_by
             )));
         }
         let recipients = record.recipients().into_iter().filter_map(|party| PartyId::parse(party).ok()).collect();
@@ -260,16 +253,11 @@ impl Prepared {
         let mut original_message_id = None;
         let mut lookup_error = None;
         let mut outcomes = Vec::with_capacity(self.outcomes.len());
-        let mut index = self.index;
-        let mut duplicates = false;
         for outcome in self.outcomes {
             match outcome {
                 PreparedOutcome::Sent(approval, pending, size) => match pending.stored().await {
                     Ok(stored) => {
                         stored_count += 1;
-                        let recipient = approval.recipient().to_string();
-                        index.copies.push(StoredCopy { recipient, sequence: stored.sequence });
-                        duplicates |= stored.duplicate;
                         if !stored.duplicate {
                             self.traffic.flow(&stored.subject, || Some(flow_labels(&approval))).published(size);
                         }
@@ -289,33 +277,18 @@ impl Prepared {
                 PreparedOutcome::Denied(denial) => outcomes.push(denied(denial)),
             }
         }
-        // 28 CFR 23.20(g): no receipt before the record of who was given it, why and when is stored; nor
-        // before the message is on record for review, purge and correction.
-        if let Some(original) = original_message_id.as_ref().filter(|_| duplicates) {
-            index.message_id.clone_from(original);
-        }
-        let indexed = async {
-            match (index.copies.is_empty(), duplicates) {
-                (true, _) => Ok(()),
-                (false, false) => self.bus.record_message(&index).await,
-                (false, true) => self.bus.merge_message_record(&index).await,
-            }
-        };
+        // 28 CFR 23.20(g): no receipt before the record of who was given it, why and when is stored.
         let superseded = async {
-            match index.supersedes.as_str() {
-                "" => Ok(()),
-                _ if index.copies.is_empty() => Ok(()),
-                earlier => {
-                    let by = &index.message_id;
-                    self.bus
-                        .update_message_record(earlier, |record| record.superseded_by.clone_from(by))
-                        .await
-                        .map(drop)
+            match &self.supersedes {
+                Some(earlier) if stored_count > 0 => {
+                    let by = &self.message_id;
+                    self.bus.update_message_state(earlier, |state| state.superseded_by.clone_from(by)).await.map(drop)
                 }
+                _ => Ok(()),
             }
         };
-        let (audited, indexed, superseded) = tokio::join!(self.audit.stored(), indexed, superseded);
-        for result in [audited, indexed, superseded] {
+        let (audited, superseded) = tokio::join!(self.audit.stored(), superseded);
+        for result in [audited, superseded] {
             if let Err(error) = result {
                 first_error.get_or_insert(error);
             }

@@ -59,11 +59,20 @@ impl Gateway {
             }
             (false, _) => Some(caller.party.clone()),
         };
-        let records = self.bus.message_records().await?;
-        let router = self.policy.current();
-        let mine =
-            records.into_iter().filter(|record| origin.as_ref().is_none_or(|origin| record.origin == origin.as_str()));
         let now = time::OffsetDateTime::now_utc();
+        // Messages older than the feed keeps are no longer stored: nothing of them is left to review.
+        let since = match self.bus.feed_max_age() {
+            age if age.is_zero() => time::OffsetDateTime::UNIX_EPOCH,
+            age => now - time::Duration::try_from(age).unwrap_or(time::Duration::MAX),
+        };
+        let records = self.bus.message_records(since).await?;
+        let router = self.policy.current();
+        // Notices carry no intelligence of their own: nothing to review.
+        let notice = crate::model::Kind::Notice.token();
+        let mine = records
+            .into_iter()
+            .filter(|record| record.kind != notice)
+            .filter(|record| origin.as_ref().is_none_or(|origin| record.origin == origin.as_str()));
         let (due, truncated) =
             due_for_review(mine, |origin| retention_of(&router, origin), now, within, limit as usize);
         let messages = due
@@ -77,10 +86,10 @@ impl Gateway {
                 retention: prost_types::Duration::try_from(item.retention).ok(),
                 review_due: Some(convert::timestamp(item.due)),
                 overdue: item.overdue,
-                last_revalidation: item.record.revalidations.last().map(revalidation),
+                last_revalidation: item.record.state.revalidations.last().map(revalidation),
                 recipients: item.record.recipients().into_iter().map(str::to_string).collect(),
                 criminal_intelligence: item.record.criminal_intelligence,
-                superseded_by: item.record.superseded_by,
+                superseded_by: item.record.state.superseded_by,
             })
             .collect();
         Ok(pb::ListReviewDueResponse { messages, truncated })
@@ -104,11 +113,9 @@ impl Gateway {
             ));
         }
         let review = Revalidation { reviewer: caller.subject.clone(), at: time::OffsetDateTime::now_utc(), reason };
-        let updated = self
-            .bus
-            .update_message_record(&record.message_id, |record| record.revalidations.push(review.clone()))
-            .await?
-            .ok_or_else(|| not_on_record(&record.message_id))?;
+        let state =
+            self.bus.update_message_state(&record.message_id, |state| state.revalidations.push(review.clone())).await?;
+        let updated = MessageRecord { state, ..record };
         let router = self.policy.current();
         let mut audited = audit_record(&router, Event::Revalidated, &updated, "", "revalidated");
         audited.subscriber = caller.subject.clone();
@@ -163,6 +170,7 @@ impl Gateway {
             let mut sent = audit_record(&router, Event::Approved, &record, recipient, NOTICE_RULE);
             sent.message_id.clone_from(&notice_id);
             sent.basis = approval.basis().to_string();
+            sent.subject = crate::bus::delivery_subject(&approval);
             audit.push(sent);
         }
         let audited = self.audit.append(audit).await?;
@@ -172,7 +180,8 @@ impl Gateway {
             notified.push(recipient);
         }
         audited.stored().await?;
-        self.bus.forget_message(&record.message_id).await?;
+        let purged_at = time::OffsetDateTime::now_utc();
+        self.bus.update_message_state(&record.message_id, |state| state.purged_at = Some(purged_at)).await?;
         tracing::info!(message_id = %record.message_id, copies_removed, notified = notified.len(), by = %caller.subject, "message purged");
         Ok(pb::PurgeMessageResponse { copies_removed, notified, notice_id })
     }
@@ -250,6 +259,8 @@ fn audit_record(
         basis: String::new(),
         policy_version: router.version().to_string(),
         reason: String::new(),
+        subject: String::new(),
+        criminal_intelligence: false,
     }
 }
 

@@ -171,6 +171,8 @@ impl Session {
             basis: String::new(),
             policy_version: self.gateway.policy.current().version().to_string(),
             reason: String::new(),
+            subject: String::new(),
+            criminal_intelligence: false,
         });
     }
 
