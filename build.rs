@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("liaison_descriptor.bin"))
         .bytes(".liaison.v1.Envelope.body")
+        .codec_path("crate::api::codec::SmallBufferCodec")
         .compile_protos(
             &["proto/liaison/v1/envelope.proto", "proto/liaison/v1/gateway.proto", "proto/liaison/v1/operator.proto"],
             &["proto"],

@@ -1,8 +1,11 @@
 //! The generated `liaison.v1` protobuf and gRPC code, and the encoded descriptor set for reflection.
 //!
-//! Only the gRPC layer (`grpc`) and the client commands (`cli`) use these types.
+//! Only the gRPC layer (`grpc`) and the client commands (`cli`) use these types. Every generated service
+//! and client encodes with [`codec::SmallBufferCodec`].
 
 #![allow(clippy::all, missing_docs)]
+
+pub mod codec;
 
 tonic::include_proto!("liaison.v1");
 
