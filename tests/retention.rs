@@ -143,6 +143,34 @@ async fn messages_fall_due_by_their_partys_retention_and_a_revalidation_restarts
     assert_eq!(ids(&own), [long.message_id.as_str()]);
     let request = pb::ListReviewDueRequest { party: "ia".into(), ..review_request(within_six_years) };
     assert_eq!(other.list_review_due(request).await.unwrap_err().code(), Code::PermissionDenied);
+
+    // From the command line: revalidate again, let it fall overdue, and purge what is overdue.
+    let cli = |token: String, args: &[&str]| {
+        let mut command = tokio::process::Command::new(LIAISON);
+        command.args(args).args(["--gateway", &gateway.url()]).env("LIAISON_TOKEN", token);
+        command.output()
+    };
+    let output =
+        cli(gateway.token("ia", Role::Analyst), &["retention", "revalidate", &short.message_id, "--reason", "again"])
+            .await
+            .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.starts_with(&format!("revalidated {}: next review due ", short.message_id)), "{printed}");
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let output = cli(
+        gateway.token("ia", Role::Operator),
+        &["retention", "review", "--within", "0s", "--purge-overdue", "review found it no longer justified"],
+    )
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains(&format!("purged {}: 1 copies removed, notice ", short.message_id)), "{report}");
+    assert!(report.trim_end().ends_with("sent to cbp"), "{report}");
+    let overdue = operator.list_review_due(review_request(Duration::ZERO)).await.unwrap().into_inner();
+    assert!(overdue.messages.is_empty(), "purged: {overdue:?}");
+    let records = audit_records(&mut operator, &short.message_id, pb::AuditEvent::Revalidated).await;
+    assert_eq!(records.len(), 2, "both revalidations are audited");
 }
 
 #[tokio::test]
