@@ -103,7 +103,7 @@ impl OperatorService for Gateway {
     async fn rollback_policy(
         &self,
         request: Request<pb::RollbackPolicyRequest>,
-    ) -> Result<Response<pb::ApplyPolicyResponse>, Status> {
+    ) -> Result<Response<pb::RollbackPolicyResponse>, Status> {
         let caller = auth::caller(&request)?;
         Ok(Response::new(Gateway::rollback_policy(self, &caller, request.into_inner()).await?))
     }

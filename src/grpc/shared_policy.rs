@@ -69,7 +69,7 @@ impl Gateway {
         &self,
         caller: &Caller,
         request: pb::RollbackPolicyRequest,
-    ) -> Result<pb::ApplyPolicyResponse, GatewayError> {
+    ) -> Result<pb::RollbackPolicyResponse, GatewayError> {
         self.require(caller, caller.role == Role::Admin, "roll back the policy; that needs role admin")?;
         let bucket = self.shared_policy()?;
         let earlier = bucket.revision(request.revision).await?.ok_or_else(|| {
@@ -85,7 +85,8 @@ impl Gateway {
             restores: Some(earlier.revision),
             ..earlier.document
         };
-        self.store_policy(bucket, document, None).await
+        let stored = self.store_policy(bucket, document, None).await?;
+        Ok(pb::RollbackPolicyResponse { revision: stored.revision, policy_version: stored.policy_version })
     }
 
     async fn store_policy(
