@@ -39,23 +39,10 @@ async fn operator_on(on: &TestGateway, issuer: &TestGateway, role: Role) -> Oper
     operator_with_token(&on.url(), &issuer.token("ia", role)).await
 }
 
-/// The policy version a gateway decides with now.
-async fn version_on(operator: &mut Operator) -> String {
-    let request = pb::CheckRouteRequest {
-        origin: "cbp".into(),
-        recipients: vec!["ia".into()],
-        kind: pb::Kind::Report as i32,
-        topic: "border-security".into(),
-        markings: Some(pb::Markings { classification: pb::Classification::Unclassified as i32, ..Default::default() }),
-        precedence: 0,
-    };
-    operator.check_route(request).await.unwrap().into_inner().policy_version
-}
-
 /// Polls `operator` until it decides under `version`; returns how long that took.
 async fn time_until_version(operator: &mut Operator, version: &str, started: Instant) -> Duration {
     loop {
-        if version_on(operator).await == version {
+        if policy_version(operator).await == version {
             return started.elapsed();
         }
         assert!(started.elapsed() < Duration::from_secs(10), "gateway B never took version {version}");
@@ -141,7 +128,7 @@ async fn two_gateways_on_a_three_node_cluster_lose_nothing_when_a_node_dies() {
     // A policy applied through A is in force on B within a second; history and rollback work too.
     let mut admin_a = operator_on(&a, &a, Role::Admin).await;
     let mut operator_b = operator_on(&b, &a, Role::Operator).await;
-    let original = version_on(&mut operator_b).await;
+    let original = policy_version(&mut operator_b).await;
     let edited = format!("{DEFAULT_POLICY}\n# edited for the cluster test\n");
     let started = Instant::now();
     let applied = admin_a

@@ -19,18 +19,6 @@ async fn liaison(args: &[&str]) -> (bool, String, String) {
     (output.status.success(), text(&output.stdout), text(&output.stderr))
 }
 
-async fn version(operator: &mut Operator) -> String {
-    let request = pb::CheckRouteRequest {
-        origin: "ia".into(),
-        recipients: vec!["cbp".into()],
-        kind: pb::Kind::Report as i32,
-        topic: "border-security".into(),
-        markings: Some(pb::Markings { classification: pb::Classification::Unclassified as i32, ..Default::default() }),
-        precedence: 0,
-    };
-    operator.check_route(request).await.unwrap().into_inner().policy_version
-}
-
 #[tokio::test]
 async fn policy_apply_history_and_rollback_from_the_command_line() {
     let nats = NatsServer::start().await;
@@ -43,7 +31,7 @@ async fn policy_apply_history_and_rollback_from_the_command_line() {
     let token = token.trim();
     let url = gateway.url();
     let mut operator = gateway.operator("ia", Role::Operator).await;
-    let seeded = version(&mut operator).await;
+    let seeded = policy_version(&mut operator).await;
 
     // A policy without the rule that lets I&A reach its hosts: ia -> cbp is then denied.
     let dir = tempfile::tempdir().unwrap();
@@ -61,7 +49,7 @@ async fn policy_apply_history_and_rollback_from_the_command_line() {
     assert!(out.starts_with("applied: revision 2, policy version "), "{out}");
     let applied = out.trim().rsplit(' ').next().unwrap().to_string();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while version(&mut operator).await != applied {
+    while policy_version(&mut operator).await != applied {
         assert!(tokio::time::Instant::now() < deadline, "the gateway never took {applied}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

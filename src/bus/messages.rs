@@ -137,11 +137,7 @@ impl Bus {
         let mut entries = states.watch_with_history(">").await.map_err(unavailable)?;
         let mut found = Vec::new();
         loop {
-            let entry = tokio::time::timeout(Duration::from_secs(10), entries.next())
-                .await
-                .map_err(|_| BusError::Timeout)?
-                .ok_or_else(|| unavailable("the state watch ended early"))?
-                .map_err(unavailable)?;
+            let entry = next_of(&mut entries, "state").await?;
             if entry.operation == Operation::Put {
                 match serde_json::from_slice(&entry.value) {
                     Ok(state) => found.push((entry.key.clone(), state)),
@@ -174,11 +170,7 @@ impl Bus {
         }
         let mut messages = reader.messages().await.map_err(unavailable)?;
         loop {
-            let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
-                .await
-                .map_err(|_| BusError::Timeout)?
-                .ok_or_else(|| unavailable("the audit read ended early"))?
-                .map_err(unavailable)?;
+            let message = next_of(&mut messages, "audit").await?;
             let info = message.info().map_err(unavailable)?;
             if until.is_some_and(|until| info.published > until) {
                 return Ok(entries);
@@ -213,11 +205,7 @@ impl Bus {
         if reader.info().await.map_err(unavailable)?.num_pending > 0 {
             let mut messages = reader.messages().await.map_err(unavailable)?;
             loop {
-                let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
-                    .await
-                    .map_err(|_| BusError::Timeout)?
-                    .ok_or_else(|| unavailable("the feed read ended early"))?
-                    .map_err(unavailable)?;
+                let message = next_of(&mut messages, "feed").await?;
                 let info = message.info().map_err(unavailable)?;
                 let id = message.headers.as_ref().and_then(|headers| headers.get(headers::MESSAGE_ID));
                 if id.is_some_and(|id| id.as_str() == record.message_id) {
@@ -249,6 +237,18 @@ impl Bus {
         }
         Ok(removed)
     }
+}
+
+/// The next item of a read that should have one (the server said more are pending), within ten seconds.
+async fn next_of<T, E: std::fmt::Display>(
+    items: &mut (impl futures::Stream<Item = Result<T, E>> + Unpin),
+    what: &str,
+) -> Result<T, BusError> {
+    tokio::time::timeout(Duration::from_secs(10), items.next())
+        .await
+        .map_err(|_| BusError::Timeout)?
+        .ok_or_else(|| unavailable(format!("the {what} read ended early")))?
+        .map_err(unavailable)
 }
 
 pub(super) fn no_such_message(kind: &async_nats::jetstream::stream::DeleteMessageErrorKind) -> bool {

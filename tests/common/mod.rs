@@ -310,6 +310,19 @@ pub async fn operator_with_token(url: &str, token: &str) -> Operator {
     OperatorServiceClient::with_interceptor(channel, authorize)
 }
 
+/// The policy version `operator`'s gateway decides with now (a CheckRoute of ia to cbp).
+pub async fn policy_version(operator: &mut Operator) -> String {
+    let request = pb::CheckRouteRequest {
+        origin: "ia".into(),
+        recipients: vec!["cbp".into()],
+        kind: pb::Kind::Report as i32,
+        topic: "border-security".into(),
+        markings: Some(pb::Markings { classification: pb::Classification::Unclassified as i32, ..Default::default() }),
+        precedence: 0,
+    };
+    operator.check_route(request).await.unwrap().into_inner().policy_version
+}
+
 /// An unclassified report to `recipients` on `topic` with `body`, every optional field filled.
 pub fn envelope(recipients: &[&str], topic: &str, body: &[u8]) -> pb::Envelope {
     pb::Envelope {
