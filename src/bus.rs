@@ -209,6 +209,11 @@ impl Bus {
 // === impl PendingStore ===
 
 impl PendingStore {
+    /// The subject the copy was sent to.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
     /// Waits for JetStream to confirm it has stored the copy.
     pub async fn stored(self) -> Result<Stored, BusError> {
         use async_nats::jetstream::context::PublishErrorKind;

@@ -139,7 +139,7 @@ impl Gateway {
                         approval.basis(),
                     );
                     // Where the copy is: what a purge or correction finds it by.
-                    approved.subject = feed_subject(approval.recipient(), &caller.party, request.kind, &request.topic);
+                    approved.subject = pending.subject().to_string();
                     approved.criminal_intelligence = envelope.criminal_intelligence.is_some();
                     records.push(approved);
                     outcomes.push(PreparedOutcome::Sent(approval, pending, size));
