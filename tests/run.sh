@@ -8,6 +8,8 @@ source deploy/ensure-tools.sh
 ensure_cargo
 ensure_nats_server
 ensure_buf
+# One-shot build: incremental caches would only add gigabytes to the disk a CI machine has.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 echo "== buf lint (STANDARD)" >&2
 (cd proto && buf lint)

@@ -1,6 +1,7 @@
 //! Tracing: every RPC gets a span named by its method, and a publish's span carries the message id, the
 //! policy version and the routing decision (copies stored, recipients denied) — what OTLP export sends.
 
+#[path = "integration/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

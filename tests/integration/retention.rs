@@ -3,7 +3,7 @@
 //! is audited; a purge erases every stored copy (feed and dead letters) and notifies every party that
 //! received one; a correction reaches every earlier recipient the policy still allows.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! `liaison::tls::Authority`); the client certificate must map to the token's party; certificates from an
 //! unknown CA, or none, never get a connection.
 
-mod common;
+use crate::common;
 
 use common::*;
 use liaison::api as pb;

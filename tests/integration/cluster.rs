@@ -4,7 +4,7 @@
 //! prove that no acknowledged publish is lost and that every one is delivered at least once. A policy
 //! applied through A takes effect on B within one second, and rolls back.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

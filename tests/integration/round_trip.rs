@@ -1,7 +1,7 @@
 //! A message published over gRPC arrives through Subscribe with every field intact, on the documented
 //! subject; receipts say delivered or denied per recipient.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

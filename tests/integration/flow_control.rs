@@ -3,7 +3,7 @@
 //! `liaison serve` process's resident memory does not grow with the backlog. A second subscription that
 //! reads but never acks receives exactly its byte window and then nothing more.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! `liaison serve` as a user runs it: the binary starts its embedded nats-server, serves, and on SIGTERM
 //! or SIGINT drains, stops nats-server and exits 0.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

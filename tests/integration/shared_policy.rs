@@ -2,7 +2,7 @@
 //! gateway following the NATS KV bucket, with tokens from `liaison token issue --signing-key`; and a
 //! gateway reading files refuses to apply, saying why.
 
-mod common;
+use crate::common;
 
 use common::*;
 use liaison::api as pb;

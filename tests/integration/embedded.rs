@@ -1,7 +1,7 @@
 //! The embedded default: with no NATS URL the gateway starts its own nats-server under the data directory,
 //! restarts it if it dies, and stops it on shutdown.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

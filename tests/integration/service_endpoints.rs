@@ -1,7 +1,7 @@
 //! The standard endpoints: gRPC health reports SERVING, and server reflection lists the API so grpcurl
 //! works without the proto files. Neither needs a token.
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures::StreamExt;

@@ -2,7 +2,7 @@
 //! delivered (first time or again) and the stream drops it at its TTL, and a subscription's retry policy
 //! spaces out redeliveries after nacks, refusing policies outside its documented bounds.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

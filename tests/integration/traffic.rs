@@ -2,7 +2,7 @@
 //! text-format parser reads with the same figures, `/healthz` and `/readyz`, and a WatchTraffic stream with
 //! rates, active subscriptions and lag that never carries content (checked on the encoded stream).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

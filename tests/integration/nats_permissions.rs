@@ -1,7 +1,7 @@
 //! Least privilege on NATS: with `deploy/nats/nats-server.conf` the gateway works with its own NATS user,
 //! and any other user can neither see, publish into, nor reach through JetStream the Liaison subject space.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ const APPS_PASSWORD: &str = "apps-secret-for-tests";
 
 async fn server() -> NatsServer {
     // The shipped file, with only its store directory moved into the test's temp dir.
-    let shipped = include_str!("../deploy/nats/nats-server.conf");
+    let shipped = include_str!("../../deploy/nats/nats-server.conf");
     assert!(shipped.contains("store_dir: \"/var/lib/nats/jetstream\""));
     NatsServer::start_configured(
         |store| shipped.replace("/var/lib/nats/jetstream", &store.display().to_string()),

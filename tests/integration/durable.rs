@@ -1,7 +1,7 @@
 //! Durable subscriptions resume after their last ack across client reconnects and gateway restarts, and
 //! clients sharing one durable name split its messages between them, each message delivered once.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! A smoke-sized run of `liaison bench` (a few seconds, debug build) so the harness never rots: every
 //! scenario runs against a real nats-server and gateway and reports figures in its JSON.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

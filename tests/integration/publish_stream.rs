@@ -1,7 +1,7 @@
 //! PublishStream answers every request in order with a receipt or an in-band error, keeps going after a bad
 //! request, completes under a tiny backpressure window, stores copies in publish order, and refuses analysts.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

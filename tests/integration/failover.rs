@@ -4,7 +4,7 @@
 //! was stored once, and every repeated delivery is a redelivery (attempt >= 2) of a message whose ack the
 //! gateway had not confirmed.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,7 +2,7 @@
 //! acked deliveries stay gone, unacked and nacked ones come back as a later attempt, extensions hold a
 //! delivery past its deadline, and max_outstanding_messages bounds what a subscriber holds unacknowledged.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

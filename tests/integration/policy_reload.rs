@@ -2,7 +2,7 @@
 //! file with file:line errors while the old policy stays in force, and `liaison policy validate` checks
 //! files offline.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

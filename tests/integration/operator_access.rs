@@ -1,7 +1,7 @@
 //! Refusals are counted, and operators see metadata only: no operator response ever carries a message's
 //! body, title or attributes (checked on the encoded bytes), and an operator cannot open a feed.
 
-mod common;
+use crate::common;
 
 use common::*;
 use liaison::api as pb;

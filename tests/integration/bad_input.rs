@@ -1,7 +1,7 @@
 //! Bad input is refused with the exact gRPC code and a message naming the field or rule, nothing bad is
 //! stored, and after every refusal the gateway keeps serving: a good publish still reaches a subscriber.
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -2,7 +2,7 @@
 //! subscription starts where StartPosition says, Seek moves a durable under an open session, and a
 //! subscriber with a window of one sees its feed in exact publish order, a nacked message first again.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

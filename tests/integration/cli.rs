@@ -1,7 +1,7 @@
 //! The command line a person uses: `liaison token issue`, then `liaison publish` in one terminal and
 //! `liaison subscribe` in another, against a running gateway.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

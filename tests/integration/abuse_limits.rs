@@ -2,7 +2,7 @@
 //! the limit, an idle PublishStream is closed, and the gateway keeps serving everyone else. The feed
 //! stream's consumer limit is set explicitly and reaching it is named too.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

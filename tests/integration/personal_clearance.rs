@@ -2,7 +2,7 @@
 //! material above an analyst's clearance, or NOFORN / not REL TO their nationality, is withheld (and
 //! counted) even though the policy delivered it to their party.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! on and name the submitting agency's control official, or it is refused with INVALID_ARGUMENT citing the
 //! rule, and nothing is stored. A complete submission is delivered with its marking intact.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

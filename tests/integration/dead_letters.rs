@@ -2,7 +2,7 @@
 //! recipient's dead-letter subject; operators list it by metadata only; only an admin of the recipient party
 //! can redrive it, and the redriven copy goes back to the subscription that gave up on it.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

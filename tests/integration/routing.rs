@@ -2,7 +2,7 @@
 //! version; route-by-policy fans out; bad marking combinations are refused naming the rule; operators can
 //! dry-run the router and read the denial counters.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! records, in an append-only stream, in a hash chain per gateway that `liaison audit verify` recomputes;
 //! a record altered through raw NATS is named by the verifier, and a gateway restart continues the chain.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,0 +1,36 @@
+//! The integration suite, one test binary: each module is one area of behaviour, run against real
+//! nats-server processes that the tests start themselves (`common`). One binary instead of one per file
+//! keeps the debug build small enough for CI's disk and links once instead of thirty times.
+//! `tests/tracing_spans.rs` stays a binary of its own because it installs a global tracing subscriber.
+
+mod common;
+
+mod abuse_limits;
+mod acks;
+mod audit;
+mod bad_input;
+mod bench_smoke;
+mod cli;
+mod cluster;
+mod criminal_intelligence;
+mod dead_letters;
+mod durable;
+mod embedded;
+mod expiry;
+mod failover;
+mod flow_control;
+mod nats_permissions;
+mod operator_access;
+mod personal_clearance;
+mod policy_reload;
+mod publish_stream;
+mod replay;
+mod retention;
+mod round_trip;
+mod router_properties;
+mod routing;
+mod serve;
+mod service_endpoints;
+mod shared_policy;
+mod tls;
+mod traffic;
