@@ -3,6 +3,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -15,10 +16,15 @@ pub struct Quotas {
     /// `None` when publishing is unlimited.
     publish: Option<DefaultKeyedRateLimiter<String>>,
     publish_rate: u32,
+    /// Publishes checked; every `PRUNE_EVERY`th prunes the limiter of credentials with a full allowance.
+    publish_checks: AtomicU64,
     max_subscriptions: usize,
     /// Open subscriptions per credential.
     subscriptions: DashMap<String, usize>,
 }
+
+/// How many publish checks pass between two prunes of the rate limiter's per-credential state.
+const PRUNE_EVERY: u64 = 4096;
 
 /// One open subscription counted against its credential; released on drop.
 pub struct SubscriptionSlot {
@@ -35,12 +41,21 @@ impl Quotas {
     /// means unlimited.
     pub fn new(publish_rate: u32, max_subscriptions: usize) -> Quotas {
         let publish = NonZeroU32::new(publish_rate).map(|rate| DefaultKeyedRateLimiter::keyed(Quota::per_second(rate)));
-        Quotas { publish, publish_rate, max_subscriptions, subscriptions: DashMap::new() }
+        Quotas {
+            publish,
+            publish_rate,
+            publish_checks: AtomicU64::new(0),
+            max_subscriptions,
+            subscriptions: DashMap::new(),
+        }
     }
 
     /// Takes one publish from the caller's allowance.
     pub fn check_publish(&self, caller: &Caller) -> Result<(), GatewayError> {
         let Some(limiter) = &self.publish else { return Ok(()) };
+        if self.publish_checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune();
+        }
         limiter.check_key(&credential(caller)).map_err(|_| {
             GatewayError::TooLarge(format!(
                 "publish rate: {} may publish at most {} messages per second",
@@ -48,6 +63,21 @@ impl Quotas {
                 self.publish_rate
             ))
         })
+    }
+
+    /// Forgets the rate state of credentials whose allowance is full again (it is what a new key gets), so
+    /// the limiter holds only recently active credentials rather than every one ever seen.
+    fn prune(&self) {
+        if let Some(limiter) = &self.publish {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// Credentials whose publish rate state is held.
+    #[cfg(test)]
+    fn rate_states(&self) -> usize {
+        self.publish.as_ref().map_or(0, |limiter| limiter.len())
     }
 
     /// Counts a new subscription of the caller, refusing it past the cap.
@@ -71,5 +101,51 @@ impl Drop for SubscriptionSlot {
             *open -= 1;
             *open == 0
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Role;
+
+    fn caller(subject: &str) -> Caller {
+        let party = crate::model::Token::parse("cbp").unwrap();
+        Caller { party, role: Role::AgencySystem, subject: subject.into(), clearance: None, nationality: None }
+    }
+
+    #[test]
+    fn rate_state_of_idle_credentials_is_pruned_and_active_ones_keep_their_limit() {
+        let quotas = Quotas::new(5, 0);
+        for n in 0..100 {
+            quotas.check_publish(&caller(&format!("system-{n}"))).unwrap();
+        }
+        assert_eq!(quotas.rate_states(), 100);
+        // At 5 per second one used cell is back after 200 ms.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        quotas.prune();
+        assert_eq!(quotas.rate_states(), 0, "idle credentials are forgotten");
+
+        // A credential that has spent its allowance is kept, and still refused.
+        let busy = caller("busy");
+        let refused = (0..10).filter(|_| quotas.check_publish(&busy).is_err()).count();
+        assert!(refused >= 4, "the limit held: {refused} refused");
+        quotas.prune();
+        assert_eq!(quotas.rate_states(), 1);
+        assert!(quotas.check_publish(&busy).is_err(), "pruning does not reset a spent allowance");
+    }
+
+    #[test]
+    fn publishing_prunes_the_rate_state_as_it_goes() {
+        let quotas = Quotas::new(5, 0);
+        for n in 0..100 {
+            quotas.check_publish(&caller(&format!("system-{n}"))).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let busy = caller("busy");
+        for _ in 0..PRUNE_EVERY {
+            let _ = quotas.check_publish(&busy);
+        }
+        assert_eq!(quotas.rate_states(), 1, "only the active credential is left");
     }
 }
