@@ -16,7 +16,7 @@ use async_nats::jetstream::{
     consumer::{self, AckPolicy, DeliverPolicy, pull},
 };
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 
 use super::subjects::{FEED_STREAM, feed_filter_subjects};
@@ -234,15 +234,33 @@ impl Feed {
         &self.jetstream
     }
 
-    /// Ends the feed; an ephemeral consumer is deleted, a durable one kept.
-    pub async fn close(self) {
-        let _ = self.client.flush().await;
-        if !self.ephemeral {
+    /// Closes the feed. A durable consumer gets `unacked` back (deliveries its session still held), with
+    /// whatever this feed had already pulled from NATS, so its next session need not wait out the ack
+    /// deadline. The pull subscription goes first, so none of it is handed straight back to this feed's
+    /// own pending pull request. An ephemeral consumer is deleted instead.
+    pub async fn close(mut self, mut unacked: Vec<AckHandle>) {
+        if self.ephemeral {
+            let _ = self.client.flush().await;
+            let deleted = self.jetstream.delete_consumer_from_stream(&self.name, FEED_STREAM).await;
+            if let Err(error) = deleted {
+                tracing::debug!(consumer = %self.name, %error, "could not delete ephemeral consumer");
+            }
             return;
         }
-        let deleted = self.jetstream.delete_consumer_from_stream(&self.name, FEED_STREAM).await;
-        if let Err(error) = deleted {
-            tracing::debug!(consumer = %self.name, %error, "could not delete ephemeral consumer");
+        while let Some(Some(Ok(message))) = self.messages.next().now_or_never() {
+            unacked.push(delivery(message).ack);
+        }
+        let Feed { messages, client, name, .. } = self;
+        drop(messages); // unsubscribes, ahead of the naks on the same connection
+        for handle in &unacked {
+            if let Err(error) = client.publish(handle.reply.clone(), Bytes::from(AckKind::Nak(None))).await {
+                tracing::debug!(consumer = %name, %error, "could not hand back a delivery");
+                break;
+            }
+        }
+        let _ = client.flush().await;
+        if !unacked.is_empty() {
+            tracing::debug!(consumer = %name, released = unacked.len(), "handed back unacknowledged deliveries");
         }
     }
 }

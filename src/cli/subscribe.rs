@@ -29,8 +29,9 @@ pub struct SubscribeArgs {
     /// Where to start: `new`, `all`, `seq:N` or `time:RFC3339`.
     #[arg(long, default_value = "new", value_parser = parse_start)]
     start: pb::StartPosition,
-    /// Exit after this many deliveries.
-    #[arg(long)]
+    /// Exit after this many deliveries: prints and acknowledges exactly that many; any further deliveries
+    /// already sent stay unacknowledged and are redelivered (to a durable subscription's next session).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
     /// Most unacknowledged deliveries at once.
     #[arg(long, default_value_t = 100)]
@@ -68,7 +69,10 @@ pub async fn run(args: SubscribeArgs) -> anyhow::Result<()> {
         }),
         start: Some(args.start),
         durable_name: args.durable.clone().unwrap_or_default(),
-        max_outstanding_messages: args.max_outstanding,
+        // No point in having more in flight than the command will take.
+        max_outstanding_messages: args
+            .count
+            .map_or(args.max_outstanding, |count| args.max_outstanding.min(u32::try_from(count).unwrap_or(u32::MAX))),
         // With --count the command exits once its acks are recorded, not after a guessed pause.
         confirm_acks: args.count.is_some(),
         ..Default::default()
@@ -80,6 +84,7 @@ pub async fn run(args: SubscribeArgs) -> anyhow::Result<()> {
         .map_err(|status| anyhow::anyhow!("subscribe failed: {:?}: {}", status.code(), status.message()))?
         .into_inner();
 
+    let mut taken = 0u64;
     let mut confirmed = 0u64;
     while let Some(response) = responses.message().await.context("subscription ended")? {
         match response.response {
@@ -87,8 +92,15 @@ pub async fn run(args: SubscribeArgs) -> anyhow::Result<()> {
                 eprintln!("subscribed as {} to {}", opened.subscription_id, opened.subjects.join(", "));
             }
             Some(Response::Deliveries(batch)) => {
-                let ack_ids = batch.deliveries.iter().map(|delivery| delivery.ack_id.clone()).collect();
-                for delivery in &batch.deliveries {
+                let wanted =
+                    args.count.map_or(usize::MAX, |count| usize::try_from(count - taken).unwrap_or(usize::MAX));
+                let deliveries = &batch.deliveries[..batch.deliveries.len().min(wanted)];
+                if deliveries.is_empty() {
+                    continue;
+                }
+                taken += deliveries.len() as u64;
+                let ack_ids = deliveries.iter().map(|delivery| delivery.ack_id.clone()).collect();
+                for delivery in deliveries {
                     print_delivery(delivery);
                 }
                 requests

@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
+use liaison::identity::Role;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -185,4 +186,43 @@ async fn serve_refuses_missing_tls_files_before_binding() {
         .unwrap();
     let stderr = failure(output);
     assert!(stderr.contains("invalid configuration") && stderr.contains("/nonexistent/server.pem"), "{stderr}");
+}
+
+/// Runs `liaison subscribe` with `args` to completion and returns the header line of each delivery printed.
+async fn subscribe_lines(gateway: &TestGateway, token: &str, args: &[&str]) -> Vec<String> {
+    let run = Command::new(LIAISON)
+        .arg("subscribe")
+        .args(args)
+        .args(["--gateway", &gateway.url(), "--token", token])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(15), run)
+        .await
+        .unwrap_or_else(|_| panic!("subscribe {args:?} did not exit"))
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    printed.lines().filter(|line| line.starts_with('#')).map(str::to_string).collect()
+}
+
+#[tokio::test]
+async fn subscribe_count_prints_exactly_that_many_and_a_durable_resumes_after_them() {
+    let (_nats, gateway, mut cbp, _ia) = cbp_and_ia().await;
+    for n in 1..=5 {
+        publish(&mut cbp, envelope(&["ia"], "money-laundering", format!("report {n}").as_bytes())).await;
+    }
+    let token = gateway.token("ia", Role::Analyst);
+
+    let first = subscribe_lines(&gateway, &token, &["--start", "all", "--durable", "desk", "--count", "2"]).await;
+    let sequences: Vec<&str> = first.iter().map(|line| line.split_whitespace().next().unwrap()).collect();
+    assert_eq!(sequences, ["#1", "#2"], "{first:?}");
+
+    // Well within the 30 s ack deadline: what the first run's session had pulled is handed back when it ends.
+    let rest = subscribe_lines(&gateway, &token, &["--durable", "desk", "--count", "3"]).await;
+    let mut sequences: Vec<&str> = rest.iter().map(|line| line.split_whitespace().next().unwrap()).collect();
+    sequences.sort();
+    assert_eq!(sequences, ["#3", "#4", "#5"], "{rest:?}");
+
+    let zero = Command::new(LIAISON).args(["subscribe", "--count", "0"]).output().await.unwrap();
+    assert!(failure(zero).contains("--count"));
 }

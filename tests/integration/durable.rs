@@ -112,6 +112,31 @@ async fn durable_subscription_resumes_after_the_client_reconnects() {
 }
 
 #[tokio::test]
+async fn a_closed_session_hands_back_what_it_held_without_waiting_for_the_ack_deadline() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let published = publish_reports(&mut cbp, 6).await;
+    // A deadline far longer than the test: anything that comes back came back because it was handed back.
+    let long_deadline = Some(Duration::from_secs(300));
+
+    let mut analyst = gateway.client("ia", Role::Analyst).await;
+    let mut first = subscribe(&mut analyst, open_durable("slow-desk", long_deadline, 2)).await.unwrap();
+    let held = first.take(2, WAIT).await;
+    first.ack(&held[..1]).await;
+    wait_ack_floor(&nats, "ia_slow-desk", held[0].stream_sequence).await;
+    drop(first);
+
+    let mut analyst = gateway.client("ia", Role::Analyst).await;
+    let mut second = subscribe(&mut analyst, open_durable("slow-desk", long_deadline, 0)).await.unwrap();
+    let expected: BTreeSet<u64> =
+        published.keys().copied().filter(|&sequence| sequence != held[0].stream_sequence).collect();
+    let received = receive_all(&mut second, &expected).await;
+    let redelivered = BTreeSet::from([held[1].stream_sequence]);
+    check_resumed(&received, &expected, &redelivered, &published);
+}
+
+#[tokio::test]
 async fn durable_subscription_survives_a_gateway_restart() {
     let nats = NatsServer::start().await;
     let gateway = TestGateway::start(&nats).await;

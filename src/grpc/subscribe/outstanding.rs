@@ -80,6 +80,13 @@ impl Outstanding {
         *self = Outstanding::default();
     }
 
+    /// Removes every delivery held and returns their handles, to hand them back at the end of a session.
+    pub fn take_all(&mut self) -> Vec<AckHandle> {
+        self.deadlines.clear();
+        self.bytes = 0;
+        self.entries.drain().map(|(_, entry)| entry.handle).collect()
+    }
+
     /// Restarts a delivery's deadline; returns its handle if it is still held.
     pub fn extend(&mut self, sequence: u64, ack_deadline: Duration) -> Option<AckHandle> {
         let entry = self.entries.get_mut(&sequence)?;

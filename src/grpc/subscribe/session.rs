@@ -126,7 +126,9 @@ impl Session {
             let _ = responses.send(Err(status)).await;
         }
         tracing::info!(consumer = self.feed.name(), "subscription closed");
-        self.feed.close().await;
+        let mut unacked = self.outstanding.take_all();
+        unacked.extend(self.stash.take().map(|message| message.ack));
+        self.feed.close(unacked).await;
     }
 
     fn has_room(&self) -> bool {
