@@ -18,6 +18,7 @@ use tonic::{Status, Streaming};
 use crate::api as pb;
 use crate::bus::{FeedSpec, MAX_FILTER_SUBJECTS, Retry, Start, dead_letter_subject, feed_filter_subjects};
 use crate::identity::Caller;
+use crate::model::Kind;
 
 use super::GatewayError;
 use super::convert;
@@ -106,12 +107,17 @@ fn feed_spec(
         .enumerate()
         .map(|(index, origin)| convert::token(&format!("open.filter.origins[{index}]"), origin))
         .collect::<Result<Vec<_>, _>>()?;
-    let kinds = filter
+    let mut kinds = filter
         .kinds
         .iter()
         .enumerate()
         .map(|(index, kind)| convert::kind(&format!("open.filter.kinds[{index}]"), *kind))
         .collect::<Result<Vec<_>, _>>()?;
+    // A kind filter always admits notices: a purge notice must reach every subscriber of a party that
+    // received the message, whatever kinds it reads. Origin and topic filters match the notice already.
+    if !kinds.is_empty() && !kinds.contains(&Kind::Notice) {
+        kinds.push(Kind::Notice);
+    }
     let topics = filter
         .topics
         .iter()
@@ -121,7 +127,7 @@ fn feed_spec(
     let combinations = origins.len().max(1) * kinds.len().max(1) * topics.len().max(1);
     if combinations > MAX_FILTER_SUBJECTS {
         return Err(GatewayError::InvalidArgument(format!(
-            "open.filter: origins x kinds x topics is {combinations} combinations; at most {MAX_FILTER_SUBJECTS}"
+            "open.filter: origins x kinds (notices included) x topics is {combinations} combinations; at most {MAX_FILTER_SUBJECTS}"
         )));
     }
     let durable = match open.durable_name.as_str() {

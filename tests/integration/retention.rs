@@ -246,8 +246,10 @@ async fn a_purge_erases_every_copy_and_every_recipient_gets_the_notice() {
     let notice = feed.take(1, WAIT).await;
     assert!(is_notice(&notice[0]), "{notice:?}");
     let mut fema = gateway.client("fema", Role::Analyst).await;
-    let mut fema_feed =
-        subscribe(&mut fema, pb::OpenSubscription { start: from_beginning(), ..Default::default() }).await.unwrap();
+    // A subscriber that reads reports only still gets notices.
+    let reports_only = Some(pb::FeedFilter { kinds: vec![pb::Kind::Report as i32], ..Default::default() });
+    let open = pb::OpenSubscription { start: from_beginning(), filter: reports_only, ..Default::default() };
+    let mut fema_feed = subscribe(&mut fema, open).await.unwrap();
     let fema_got = fema_feed.take(1, WAIT).await;
     assert!(is_notice(&fema_got[0]), "fema sees the notice, not the purged message: {fema_got:?}");
     assert!(fema_feed.next_batch(Duration::from_millis(500)).await.is_empty());
