@@ -9,6 +9,10 @@ use serde::Deserialize;
 
 use crate::bus::{BusConfig, NatsAuth, StreamSettings};
 use crate::grpc::{Limits, MAX_DELIVERY_ATTEMPTS};
+
+/// Shortest durable expiry. An open session's pull requests keep its durable in use however short the
+/// expiry (`tests/integration/durable.rs`); under a second is taken for a mistake.
+const MIN_DURABLE_EXPIRY: Duration = Duration::from_secs(1);
 use crate::model::PartyId;
 use crate::policy_store::PolicyFiles;
 
@@ -78,6 +82,10 @@ pub struct ServeArgs {
     /// Delivery attempts before a message is dead-lettered, for subscriptions that do not choose [default: 10].
     #[arg(long, env = "LIAISON_MAX_DELIVERY_ATTEMPTS")]
     pub max_delivery_attempts: Option<u32>,
+    /// Delete a durable subscription (its JetStream consumer and position) after this long without a
+    /// session; 0 keeps durables until deleted by hand [default: 30days].
+    #[arg(long, env = "LIAISON_DURABLE_EXPIRY", value_parser = humantime::parse_duration)]
+    pub durable_expiry: Option<Duration>,
     /// Largest message body in bytes [default: 1048576].
     #[arg(long, env = "LIAISON_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -206,6 +214,8 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     audit_checkpoint_interval: Option<Duration>,
     max_delivery_attempts: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    durable_expiry: Option<Duration>,
     max_consumers: Option<usize>,
     max_body_bytes: Option<usize>,
     publish_window: Option<usize>,
@@ -295,6 +305,7 @@ impl ServeConfig {
                 .max_delivery_attempts
                 .or(file.max_delivery_attempts)
                 .unwrap_or(default_limits.max_delivery_attempts),
+            durable_expiry: args.durable_expiry.or(file.durable_expiry).unwrap_or(default_limits.durable_expiry),
             ..default_limits
         };
         if limits.max_body_bytes == 0 || limits.publish_window == 0 {
@@ -302,6 +313,12 @@ impl ServeConfig {
         }
         if !(1..=MAX_DELIVERY_ATTEMPTS).contains(&limits.max_delivery_attempts) {
             return Err(format!("max-delivery-attempts must be 1 to {MAX_DELIVERY_ATTEMPTS}"));
+        }
+        if !limits.durable_expiry.is_zero() && limits.durable_expiry < MIN_DURABLE_EXPIRY {
+            return Err(format!(
+                "durable-expiry must be 0 (never) or at least {}",
+                humantime::format_duration(MIN_DURABLE_EXPIRY)
+            ));
         }
         let transport = transport(args, &file)?;
         let nats_auth = match (
@@ -447,6 +464,19 @@ mod tests {
         std::fs::write(&path, format!("policy = {policy:?}\n")).unwrap();
         let error = ServeConfig::load(&ServeArgs { config: Some(path), ..Default::default() }).unwrap_err();
         assert!(error.ends_with("policy.toml:4: rule[0].to[0]: unknown party nobody"), "{error}");
+    }
+
+    #[test]
+    fn durable_expiry_is_a_month_by_default_zero_for_never_and_not_under_a_second() {
+        assert_eq!(
+            ServeConfig::load(&ServeArgs::default()).unwrap().limits.durable_expiry,
+            crate::grpc::DEFAULT_DURABLE_EXPIRY
+        );
+        let never = ServeArgs { durable_expiry: Some(Duration::ZERO), ..Default::default() };
+        assert!(ServeConfig::load(&never).unwrap().limits.durable_expiry.is_zero());
+        let typo = ServeArgs { durable_expiry: Some(Duration::from_millis(500)), ..Default::default() };
+        let error = ServeConfig::load(&typo).unwrap_err();
+        assert!(error.starts_with("durable-expiry must be 0 (never) or at least 1s"), "{error}");
     }
 
     #[test]

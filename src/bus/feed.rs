@@ -37,6 +37,8 @@ pub struct FeedSpec {
     pub ack_wait: Duration,
     /// Backoff between attempts, if the subscriber asked for it.
     pub retry: Option<Retry>,
+    /// A durable unused for this long is deleted by the server; zero keeps it.
+    pub durable_expiry: Duration,
     /// Bound on what the client library buffers ahead of the subscriber.
     pub prefetch_messages: usize,
     pub prefetch_bytes: usize,
@@ -318,7 +320,7 @@ fn consumer_config(spec: &FeedSpec, name: &str, ephemeral: bool, subjects: Vec<S
         max_ack_pending: spec.max_ack_pending as i64,
         filter_subject,
         filter_subjects,
-        inactive_threshold: if ephemeral { Duration::from_secs(60) } else { Duration::ZERO },
+        inactive_threshold: if ephemeral { Duration::from_secs(60) } else { spec.durable_expiry },
         ..Default::default()
     }
 }
@@ -372,7 +374,8 @@ async fn open_durable(
                     && current.ack_wait == config.ack_wait
                     && current.backoff == config.backoff
                     && current.max_deliver == config.max_deliver
-                    && current.max_ack_pending == config.max_ack_pending;
+                    && current.max_ack_pending == config.max_ack_pending
+                    && current.inactive_threshold == config.inactive_threshold;
                 if !unchanged {
                     existing = jetstream
                         .update_consumer_on_stream(config.clone(), FEED_STREAM)

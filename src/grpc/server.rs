@@ -43,7 +43,12 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Delivery attempts before dead-lettering, for subscriptions that do not choose.
     pub max_delivery_attempts: u32,
+    /// A durable subscription no session has used for this long is deleted by NATS; zero keeps them forever.
+    pub durable_expiry: Duration,
 }
+
+/// How long an unused durable subscription is kept by default: a month, like a mailbox left unread.
+pub const DEFAULT_DURABLE_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Most delivery attempts a subscription may ask for.
 pub const MAX_DELIVERY_ATTEMPTS: u32 = 1000;
@@ -67,6 +72,7 @@ impl Default for Limits {
             max_subscriptions: 32,
             idle_timeout: Duration::from_secs(300),
             max_delivery_attempts: 10,
+            durable_expiry: DEFAULT_DURABLE_EXPIRY,
         }
     }
 }

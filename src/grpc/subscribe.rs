@@ -145,6 +145,7 @@ fn feed_spec(
         max_ack_pending: window.max_messages,
         ack_wait: window.ack_deadline,
         retry: window.retry,
+        durable_expiry: gateway.limits.durable_expiry,
         prefetch_messages: window.max_messages.min(256),
         prefetch_bytes: window.max_bytes.min(8 * 1024 * 1024).max(gateway.limits.max_payload()),
     };

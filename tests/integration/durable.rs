@@ -229,3 +229,38 @@ async fn clients_sharing_a_durable_name_split_its_messages() {
         got_second.len()
     );
 }
+
+#[tokio::test]
+async fn an_unused_durable_expires_but_not_while_a_session_holds_it() {
+    const EXPIRY: Duration = Duration::from_secs(2);
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start_with(Some(nats.url()), |config| config.limits.durable_expiry = EXPIRY).await;
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let feed_stream = jetstream.get_stream(liaison::bus::FEED_STREAM).await.unwrap();
+    let exists = |name: &'static str| {
+        let feed_stream = feed_stream.clone();
+        async move { feed_stream.consumer_info(name).await.is_ok() }
+    };
+
+    let mut analyst = gateway.client("ia", Role::Analyst).await;
+    let mut session = subscribe(&mut analyst, open_durable("night-shift", None, 0)).await.unwrap();
+    let info = feed_stream.consumer_info("ia_night-shift").await.unwrap();
+    assert_eq!(info.config.inactive_threshold, EXPIRY);
+    // Held open for well over the expiry: the session's pull requests keep it.
+    tokio::time::sleep(EXPIRY * 3).await;
+    assert!(exists("ia_night-shift").await, "a durable in use was deleted");
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let published = publish_reports(&mut cbp, 1).await;
+    let got = session.take(1, WAIT).await;
+    assert_eq!(got[0].stream_sequence, *published.keys().next().unwrap());
+    session.ack(&got).await;
+    drop(session);
+
+    // The server counts the gone session's last pull request (30 s expiry) as use until it expires; the
+    // durable goes about 32 s after the session ended.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while exists("ia_night-shift").await {
+        assert!(tokio::time::Instant::now() < deadline, "an unused durable was kept");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
