@@ -38,6 +38,12 @@ pub enum TokenCommand {
         #[arg(long, env = "LIAISON_SIGNING_KEY")]
         signing_key: Option<PathBuf>,
     },
+    /// Create a new signing key file (Ed25519, PKCS#8 PEM, mode 0600) to give every gateway of a deployment
+    /// with --signing-key. Never overwrites a file.
+    NewKey {
+        /// Where to write the key.
+        path: PathBuf,
+    },
     /// Start signing with a new key; the old one stays trusted so its tokens work until they expire.
     /// Restart the gateway (one at a time) to pick it up.
     RotateKey {
@@ -62,6 +68,11 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
             let subject = subject.unwrap_or_else(|| format!("{party}-{}", role.name()));
             let grant = Grant { party, role, subject, clearance, nationality, ttl };
             println!("{}", Issuer::new(&key)?.grant(&grant)?);
+            Ok(())
+        }
+        TokenCommand::NewKey { path } => {
+            let key = SigningKey::create_file(&path)?;
+            println!("created signing key {} in {}", key.kid(), path.display());
             Ok(())
         }
         TokenCommand::RotateKey { data_dir } => {

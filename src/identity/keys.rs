@@ -41,8 +41,15 @@ impl SigningKey {
         if path.exists() {
             return SigningKey::load(data_dir);
         }
-        let file_error = |reason: String| KeyError::File { path: path.clone(), reason };
-        fs::create_dir_all(data_dir).map_err(|error| file_error(error.to_string()))?;
+        fs::create_dir_all(data_dir)
+            .map_err(|error| KeyError::File { path: data_dir.to_path_buf(), reason: error.to_string() })?;
+        SigningKey::create_file(&path)
+    }
+
+    /// Creates a new key in a new file at `path` (mode 0600); an existing file is never overwritten. For
+    /// `--signing-key`, the one key every gateway of a deployment shares.
+    pub fn create_file(path: &Path) -> Result<SigningKey, KeyError> {
+        let file_error = |reason: String| KeyError::File { path: path.to_path_buf(), reason };
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|error| file_error(error.to_string()))?;
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
@@ -51,7 +58,7 @@ impl SigningKey {
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&path)
+            .open(path)
             .map_err(|error| file_error(error.to_string()))?;
         file.write_all(pem.as_bytes()).map_err(|error| file_error(error.to_string()))?;
         tracing::info!(path = %path.display(), "created a new token signing key");

@@ -178,6 +178,35 @@ async fn rotating_the_signing_key_keeps_issued_tokens_valid() {
 }
 
 #[tokio::test]
+async fn token_new_key_makes_a_shared_key_that_gateways_and_token_issue_use() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("signing-key.pem");
+    let created = Command::new(LIAISON).args(["token", "new-key"]).arg(&key).output().await.unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).starts_with("created signing key "));
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let before = std::fs::read(&key).unwrap();
+    let again = Command::new(LIAISON).args(["token", "new-key"]).arg(&key).output().await.unwrap();
+    assert!(failure(again).contains("exists"), "an existing key is never overwritten");
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+
+    let nats = NatsServer::start().await;
+    let shared = key.clone();
+    let gateway = TestGateway::start_with(Some(nats.url()), |config| config.signing_key = Some(shared)).await;
+    let issued = Command::new(LIAISON)
+        .args(["token", "issue", "--party", "cbp", "--role", "agency-system", "--signing-key"])
+        .arg(&key)
+        .output()
+        .await
+        .unwrap();
+    assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
+    let token = String::from_utf8(issued.stdout).unwrap();
+    let mut client = client_with_header(&gateway.url(), Some(format!("Bearer {}", token.trim()))).await;
+    publish(&mut client, envelope(&["ia"], "border-security", b"signed with the shared key")).await;
+}
+
+#[tokio::test]
 async fn serve_refuses_missing_tls_files_before_binding() {
     let output = Command::new(LIAISON)
         .args(["serve", "--tls-cert", "/nonexistent/server.pem", "--tls-key", "/nonexistent/server-key.pem"])
