@@ -3,11 +3,14 @@
 mod audit;
 mod bench;
 mod client;
+mod dead_letters;
+mod output;
 mod policy;
 mod publish;
 mod retention;
 mod route;
 mod routing_args;
+mod seek;
 mod serve;
 mod subscribe;
 mod token;
@@ -36,6 +39,11 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Subscribe to your party's feed, print deliveries as they arrive and acknowledge them.
     Subscribe(subscribe::SubscribeArgs),
+    /// Move a durable subscription to the beginning, a sequence or a time.
+    Seek(seek::SeekArgs),
+    /// List and redrive dead letters.
+    #[command(subcommand)]
+    DeadLetters(dead_letters::DeadLettersCommand),
     /// Explain routing decisions.
     #[command(subcommand)]
     Route(route::RouteCommand),
@@ -70,6 +78,14 @@ impl Cli {
             Command::Subscribe(args) => {
                 init_tracing(LogFormat::Text, "warn");
                 subscribe::run(args).await
+            }
+            Command::Seek(args) => {
+                init_tracing(LogFormat::Text, "warn");
+                seek::run(args).await
+            }
+            Command::DeadLetters(command) => {
+                init_tracing(LogFormat::Text, "warn");
+                dead_letters::run(command).await
             }
             Command::Route(command) => {
                 init_tracing(LogFormat::Text, "warn");

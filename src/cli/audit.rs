@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::output::{Format, Rows, parse_time, rfc3339, timestamp};
 use crate::audit::verify_all;
 use crate::bus::{Bus, BusConfig, NatsAuth, StreamSettings};
 use crate::identity::{SigningKey, trusted_public_keys, verify_signature};
@@ -59,17 +60,6 @@ enum EventArg {
     Superseded,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Format {
-    Json,
-    Csv,
-}
-
-fn parse_time(value: &str) -> Result<time::OffsetDateTime, String> {
-    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
-        .map_err(|error| error.to_string())
-}
-
 /// One record as printed.
 #[derive(serde::Serialize)]
 struct Row {
@@ -90,10 +80,6 @@ struct Row {
 async fn query(args: QueryArgs) -> anyhow::Result<()> {
     use crate::api as pb;
     let mut operator = super::client::operator(&args.client).await?;
-    let timestamp = |time: time::OffsetDateTime| prost_types::Timestamp {
-        seconds: time.unix_timestamp(),
-        nanos: time.nanosecond() as i32,
-    };
     let event = match args.event {
         None => pb::AuditEvent::Unspecified,
         Some(EventArg::Approved) => pb::AuditEvent::Approved,
@@ -113,13 +99,9 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
         limit: args.limit,
     };
     let mut records = operator.query_audit(request).await?.into_inner();
-    let mut csv = matches!(args.format, Format::Csv).then(|| csv::Writer::from_writer(std::io::stdout()));
+    let mut rows = Rows::new(args.format);
     while let Some(record) = records.message().await? {
-        let at = record
-            .at
-            .and_then(|at| time::OffsetDateTime::from_unix_timestamp(at.seconds).ok())
-            .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_default();
+        let at = rfc3339(record.at);
         let event = pb::AuditEvent::try_from(record.event).unwrap_or_default().as_str_name();
         let row = Row {
             at,
@@ -135,15 +117,9 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
             chain: record.chain,
             entry: record.entry,
         };
-        match &mut csv {
-            Some(writer) => writer.serialize(&row)?,
-            None => println!("{}", serde_json::to_string(&row)?),
-        }
+        rows.write(&row)?;
     }
-    if let Some(mut writer) = csv {
-        writer.flush()?;
-    }
-    Ok(())
+    rows.finish()
 }
 
 /// Where the audit stream is.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::output::{Format, Rows, rfc3339};
 use crate::api as pb;
 
 #[derive(Debug, clap::Subcommand)]
@@ -45,12 +46,6 @@ pub struct DecideArgs {
     /// Why: recorded in the audit (and, for a purge, sent in the notice).
     #[arg(long)]
     reason: String,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Format {
-    Json,
-    Csv,
 }
 
 /// One message as printed.
@@ -97,7 +92,7 @@ async fn review(args: ReviewArgs) -> anyhow::Result<()> {
         limit: args.limit,
     };
     let response = operator.list_review_due(request).await?.into_inner();
-    let mut csv = matches!(args.format, Format::Csv).then(|| csv::Writer::from_writer(std::io::stdout()));
+    let mut rows = Rows::new(args.format);
     let mut overdue = Vec::new();
     for item in response.messages {
         if item.overdue {
@@ -119,14 +114,9 @@ async fn review(args: ReviewArgs) -> anyhow::Result<()> {
             criminal_intelligence: item.criminal_intelligence,
             superseded_by: item.superseded_by,
         };
-        match &mut csv {
-            Some(writer) => writer.serialize(&row)?,
-            None => println!("{}", serde_json::to_string(&row)?),
-        }
+        rows.write(&row)?;
     }
-    if let Some(mut writer) = csv {
-        writer.flush()?;
-    }
+    rows.finish()?;
     if response.truncated {
         eprintln!("more messages are due than --limit {}; raise it to see them all", args.limit);
     }
@@ -147,10 +137,4 @@ async fn purge(operator: &mut super::client::Operator, message_id: &str, reason:
         response.notice_id,
         if response.notified.is_empty() { "nobody".to_string() } else { response.notified.join(", ") }
     ))
-}
-
-fn rfc3339(at: Option<prost_types::Timestamp>) -> String {
-    at.and_then(|at| time::OffsetDateTime::from_unix_timestamp(at.seconds).ok())
-        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
 }

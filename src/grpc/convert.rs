@@ -299,6 +299,24 @@ pub fn time(field: &str, value: &prost_types::Timestamp) -> Result<time::OffsetD
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid(format!("{field}: out of range")))
 }
 
+/// Most a start time may lie ahead of the gateway's clock: the client's clock may be ahead of it.
+const START_TIME_SLACK: time::Duration = time::Duration::minutes(5);
+
+/// A time to start reading a feed at. It must not lie in the future: JetStream picks the start when the
+/// subscription is created, so a later time could only mean "now", and one past the year 2262 overflows
+/// nats-server's clock and reads from the very beginning instead.
+pub fn start_time(field: &str, value: &prost_types::Timestamp) -> Result<time::OffsetDateTime, GatewayError> {
+    let start = time(field, value)?;
+    if start > time::OffsetDateTime::now_utc() + START_TIME_SLACK {
+        return Err(invalid(format!("{field}: {} is in the future; give a time already past", timestamp_text(start))));
+    }
+    Ok(start)
+}
+
+fn timestamp_text(time: time::OffsetDateTime) -> String {
+    time.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| time.to_string())
+}
+
 /// How long until a message being published expires, if it does. A time already past is refused.
 pub fn expires_in(envelope: &pb::Envelope, now: time::OffsetDateTime) -> Result<Option<Duration>, GatewayError> {
     let Some(expires_at) = &envelope.expires_at else {

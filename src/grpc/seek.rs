@@ -21,7 +21,7 @@ impl Gateway {
         let durable = convert::token("durable_name", &request.durable_name)?;
         let start = match &request.target {
             None => return Err(GatewayError::InvalidArgument("target: one of time, sequence or beginning".into())),
-            Some(Target::Time(time)) => Start::Time(convert::time("time", time)?),
+            Some(Target::Time(time)) => Start::Time(convert::start_time("time", time)?),
             Some(Target::Sequence(0)) => {
                 return Err(GatewayError::InvalidArgument("sequence: sequences start at 1".into()));
             }

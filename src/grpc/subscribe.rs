@@ -224,6 +224,6 @@ fn start_position(start: Option<&pb::StartPosition>) -> Result<Start, GatewayErr
             return Err(GatewayError::InvalidArgument("open.start.from_sequence: sequences start at 1".into()));
         }
         Some(Position::FromSequence(sequence)) => Start::Sequence(*sequence),
-        Some(Position::FromTime(timestamp)) => Start::Time(convert::time("open.start.from_time", timestamp)?),
+        Some(Position::FromTime(timestamp)) => Start::Time(convert::start_time("open.start.from_time", timestamp)?),
     })
 }

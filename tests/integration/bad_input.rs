@@ -306,12 +306,13 @@ async fn subscribe_opens_are_validated() {
     bench.check("feed fbi", call, denied, "open.feed").await;
 
     // Each needle is the field the message must name.
-    let cases: [(&str, Spoil<pb::OpenSubscription>); 5] = [
+    let cases: [(&str, Spoil<pb::OpenSubscription>); 6] = [
         ("open.durable_name", |o| o.durable_name = "Bad.Name".into()),
         ("open.durable_name", |o| o.durable_name = "ia-*".into()),
         ("open.ack_deadline", |o| o.ack_deadline = seconds(0)),
         ("open.ack_deadline", |o| o.ack_deadline = seconds(3600)),
         ("open.filter", |o| o.filter = Some(too_wide())),
+        ("open.start.from_time: 2999-01-01T00:00:00Z is in the future", |o| o.start = year_2999()),
     ];
     for (index, (needle, set)) in cases.into_iter().enumerate() {
         let (case, call) = (format!("open #{index}"), Call::Subscribe(opening(set)));
@@ -323,6 +324,12 @@ async fn subscribe_opens_are_validated() {
     let opened = try_subscribe(&mut bench.ia, own).await.expect("own feed");
     let expected = "SubscribeResponse { response: Some(Opened(";
     assert!(opened.starts_with(expected), "{opened}");
+}
+
+/// A start time nats-server would overflow and read as the very beginning.
+fn year_2999() -> Option<pb::StartPosition> {
+    let time = prost_types::Timestamp { seconds: 32_472_144_000, nanos: 0 };
+    Some(pb::StartPosition { position: Some(pb::start_position::Position::FromTime(time)) })
 }
 
 /// 20 origins x 6 kinds x 20 topics: 2400 filter subjects.
