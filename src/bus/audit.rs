@@ -19,6 +19,8 @@ use crate::audit::{AuditEntry, AuditRecord, ChainHead, Checkpoint};
 
 /// Most records sealed into one entry.
 const MAX_RECORDS_PER_ENTRY: usize = 512;
+/// Longest wait for the next entry of a read the server said has more.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Submissions waiting for the writer; beyond this, appends wait (backpressure).
 const QUEUE: usize = 4096;
 
@@ -44,6 +46,16 @@ pub struct CheckpointSigner {
 pub struct AuditContents {
     pub entries: Vec<(u64, String, Option<AuditEntry>)>,
     pub checkpoints: Vec<(u64, Checkpoint)>,
+}
+
+/// A read of audit entries in stream order, from a time on, that ends at the entry stored last when the
+/// read began (or at the first stored after `until`). Entries that do not parse are skipped here;
+/// `liaison audit verify` reports them.
+pub struct AuditReader {
+    messages: Option<consumer::pull::Ordered>,
+    /// The stream sequence of the newest entry when the read began.
+    last: u64,
+    until: Option<time::OffsetDateTime>,
 }
 
 struct Submission {
@@ -264,6 +276,40 @@ impl Bus {
         Ok(AuditLog { submissions })
     }
 
+    /// Reads the audit entries stored (by the NATS servers' clock) from `since`, or from the first, up to
+    /// `until`, or up to the newest when the read begins. Entries arrive one at a time, so a long read
+    /// holds only what its caller keeps.
+    pub async fn read_audit(
+        &self,
+        since: Option<time::OffsetDateTime>,
+        until: Option<time::OffsetDateTime>,
+    ) -> Result<AuditReader, BusError> {
+        let unavailable = |error: &dyn std::fmt::Display| BusError::Unavailable(format!("audit: {error}"));
+        let mut stream = self.audit_stream().await?;
+        let last = stream.info().await.map_err(|error| unavailable(&error))?.state.last_sequence;
+        let deliver_policy = match since {
+            Some(since) => {
+                consumer::DeliverPolicy::ByStartTime { start_time: since.max(time::OffsetDateTime::UNIX_EPOCH) }
+            }
+            None => consumer::DeliverPolicy::All,
+        };
+        let reader = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                // Entries only: checkpoints live one token deeper.
+                filter_subject: audit_subject("*"),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| unavailable(&error))?;
+        let pending = reader.cached_info().num_pending;
+        let messages = match pending {
+            0 => None,
+            _ => Some(reader.messages().await.map_err(|error| unavailable(&error))?),
+        };
+        Ok(AuditReader { messages, last, until })
+    }
+
     async fn audit_stream(&self) -> Result<jetstream::stream::Stream, BusError> {
         self.jetstream.get_stream(AUDIT_STREAM).await.map_err(|error| BusError::Unavailable(format!("audit: {error}")))
     }
@@ -305,5 +351,36 @@ impl Bus {
             }
         }
         Ok(contents)
+    }
+}
+
+impl AuditReader {
+    /// The next entry, or `None` at the end of the read.
+    pub async fn next(&mut self) -> Option<Result<AuditEntry, BusError>> {
+        loop {
+            let messages = self.messages.as_mut()?;
+            let message = match tokio::time::timeout(READ_TIMEOUT, messages.next()).await {
+                Ok(Some(Ok(message))) => message,
+                Ok(Some(Err(error))) => return self.fail(BusError::Unavailable(format!("audit: {error}"))),
+                Ok(None) => return self.fail(BusError::Unavailable("audit: the read ended early".into())),
+                Err(_) => return self.fail(BusError::Timeout),
+            };
+            let Ok(info) = message.info() else { continue };
+            if self.until.is_some_and(|until| info.published > until) {
+                self.messages = None;
+                return None;
+            }
+            if info.stream_sequence >= self.last || info.pending == 0 {
+                self.messages = None;
+            }
+            if let Ok(entry) = serde_json::from_slice::<AuditEntry>(&message.payload) {
+                return Some(Ok(entry));
+            }
+        }
+    }
+
+    fn fail(&mut self, error: BusError) -> Option<Result<AuditEntry, BusError>> {
+        self.messages = None;
+        Some(Err(error))
     }
 }

@@ -12,9 +12,9 @@ use async_nats::jetstream::kv::{self, Operation, UpdateErrorKind};
 use futures::StreamExt;
 use time::OffsetDateTime;
 
-use super::subjects::{AUDIT_STREAM, FEED_STREAM, SUBJECT_ROOT};
+use super::subjects::FEED_STREAM;
 use super::{Bus, BusError, headers};
-use crate::audit::AuditEntry;
+use crate::audit::Event;
 use crate::model::PartyId;
 use crate::retention::{MessageRecord, MessageState, published_at, records_from_audit};
 
@@ -63,9 +63,12 @@ impl Bus {
     pub async fn message_record(&self, message_id: &str) -> Result<Option<MessageRecord>, BusError> {
         let Some(at) = published_at(message_id) else { return Ok(None) };
         let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
-        let entries = self.audit_entries(at - skew, Some(at + skew)).await?;
-        let records = entries.iter().flat_map(|entry| &entry.records).filter(|record| record.message_id == message_id);
-        let Some(mut record) = records_from_audit(records).remove(message_id) else { return Ok(None) };
+        let mut entries = self.read_audit(Some(at - skew), Some(at + skew)).await?;
+        let mut records = Vec::new();
+        while let Some(entry) = entries.next().await {
+            records.extend(entry?.records.into_iter().filter(|record| record.message_id == message_id));
+        }
+        let Some(mut record) = records_from_audit(&records).remove(message_id) else { return Ok(None) };
         if let Some((state, _)) = self.message_state(message_id).await? {
             record.state = state;
         }
@@ -75,8 +78,13 @@ impl Bus {
     /// Every message published since `since` still on record (not purged), with its state.
     pub async fn message_records(&self, since: OffsetDateTime) -> Result<Vec<MessageRecord>, BusError> {
         let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
-        let entries = self.audit_entries(since - skew, None).await?;
-        let mut records = records_from_audit(entries.iter().flat_map(|entry| &entry.records));
+        let mut entries = self.read_audit(Some(since - skew), None).await?;
+        // Only approvals name stored copies; nothing else is kept while reading.
+        let mut approvals = Vec::new();
+        while let Some(entry) = entries.next().await {
+            approvals.extend(entry?.records.into_iter().filter(|record| record.event == Event::Approved));
+        }
+        let mut records = records_from_audit(&approvals);
         records.retain(|_, record| record.published_at >= since);
         for (message_id, state) in self.message_states().await? {
             if let Some(record) = records.get_mut(&message_id) {
@@ -146,41 +154,6 @@ impl Bus {
             }
             if entry.delta == 0 {
                 return Ok(found);
-            }
-        }
-    }
-
-    /// The audit entries stored from `since` (server time) up to `until`, or up to the newest.
-    async fn audit_entries(
-        &self,
-        since: OffsetDateTime,
-        until: Option<OffsetDateTime>,
-    ) -> Result<Vec<AuditEntry>, BusError> {
-        let stream = self.jetstream.get_stream_no_info(AUDIT_STREAM).await.map_err(unavailable)?;
-        let config = consumer::pull::OrderedConfig {
-            // Entries only: checkpoints live one token deeper.
-            filter_subject: format!("{SUBJECT_ROOT}.audit.*"),
-            deliver_policy: DeliverPolicy::ByStartTime { start_time: since.max(OffsetDateTime::UNIX_EPOCH) },
-            ..Default::default()
-        };
-        let mut reader = stream.create_consumer(config).await.map_err(unavailable)?;
-        let mut entries = Vec::new();
-        if reader.info().await.map_err(unavailable)?.num_pending == 0 {
-            return Ok(entries);
-        }
-        let mut messages = reader.messages().await.map_err(unavailable)?;
-        loop {
-            let message = next_of(&mut messages, "audit").await?;
-            let info = message.info().map_err(unavailable)?;
-            if until.is_some_and(|until| info.published > until) {
-                return Ok(entries);
-            }
-            let last = info.pending == 0;
-            if let Ok(entry) = serde_json::from_slice::<AuditEntry>(&message.payload) {
-                entries.push(entry);
-            }
-            if last {
-                return Ok(entries);
             }
         }
     }

@@ -8,8 +8,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::api as pb;
+use time::OffsetDateTime;
+
 use crate::audit::{AuditQuery, Event, written_at};
+use crate::bus::CLOCK_SKEW;
 use crate::identity::Caller;
+use crate::retention::published_at;
 
 use super::server::Gateway;
 use super::{GatewayError, convert};
@@ -26,13 +30,21 @@ impl Gateway {
         request: pb::QueryAuditRequest,
     ) -> Result<impl Stream<Item = Records> + use<>, GatewayError> {
         let (query, limit) = audit_query(caller, &request)?;
-        // Read before answering, so a NATS failure is the call's status rather than a broken stream.
-        let contents = self.bus.audit_contents().await?;
+        // Only the stretch of the audit the filters can match is read, one entry at a time. The read opens
+        // before answering, so a NATS failure at the start is the call's status.
+        let (since, until) = stored_between(&query);
+        let mut entries = self.bus.read_audit(since, until).await?;
         let (sender, receiver) = mpsc::channel(64);
         tokio::spawn(async move {
             let mut sent = 0;
-            for (_, _, entry) in contents.entries {
-                let Some(entry) = entry else { continue };
+            while let Some(entry) = entries.next().await {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(error) => {
+                        let _ = sender.send(Err(GatewayError::from(error).into())).await;
+                        return;
+                    }
+                };
                 let at = written_at(&entry);
                 for record in entry.records.iter().filter(|record| query.matches(at, record)) {
                     if sent == limit {
@@ -61,6 +73,19 @@ impl Gateway {
         });
         Ok(ReceiverStream::new(receiver))
     }
+}
+
+/// When the entries a query can match were stored, by the NATS servers' clock: records are stamped by
+/// gateways, whose clocks may differ by up to [`CLOCK_SKEW`]. No record of a message is written before the
+/// message was published (its id says when).
+fn stored_between(query: &AuditQuery) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
+    let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
+    let published = query.message_id.as_deref().and_then(published_at);
+    let since = match (query.since, published) {
+        (Some(since), Some(published)) => Some(since.max(published)),
+        (since, published) => since.or(published),
+    };
+    (since.map(|since| since - skew), query.until.map(|until| until + skew))
 }
 
 /// Validates the filters; a caller who is not an operator or admin sees only its own party's messages.
@@ -108,5 +133,33 @@ fn audit_event(event: Event) -> pb::AuditEvent {
         Event::Revalidated => pb::AuditEvent::Revalidated,
         Event::Purged => pb::AuditEvent::Purged,
         Event::Superseded => pb::AuditEvent::Superseded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(seconds).unwrap()
+    }
+
+    #[test]
+    fn a_query_reads_only_the_stretch_its_filters_can_match_with_room_for_clock_skew() {
+        let skew = CLOCK_SKEW.as_secs() as i64;
+        let everything = AuditQuery::default();
+        assert_eq!(stored_between(&everything), (None, None));
+
+        let window = AuditQuery { since: Some(at(1_000_000)), until: Some(at(2_000_000)), ..Default::default() };
+        assert_eq!(stored_between(&window), (Some(at(1_000_000 - skew)), Some(at(2_000_000 + skew))));
+
+        // A message id (a ULID) says when it was published: nothing about it is older.
+        let id = ulid::Ulid::from_parts(1_500_000_000, 7).to_string();
+        let message = AuditQuery { message_id: Some(id.clone()), ..Default::default() };
+        assert_eq!(stored_between(&message), (Some(at(1_500_000 - skew)), None));
+        let later_since = AuditQuery { message_id: Some(id), since: Some(at(1_600_000)), ..Default::default() };
+        assert_eq!(stored_between(&later_since).0, Some(at(1_600_000 - skew)));
+        let not_a_ulid = AuditQuery { message_id: Some("not-a-ulid".into()), ..Default::default() };
+        assert_eq!(stored_between(&not_a_ulid), (None, None));
     }
 }
