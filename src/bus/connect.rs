@@ -248,7 +248,7 @@ fn replicas_error(error: BusError, settings: &StreamSettings, info: &async_nats:
         None => "the NATS server is not part of a cluster".to_string(),
     };
     BusError::Setup(format!(
-        "--stream-replicas {replicas} cannot be honoured: {deployment} ({reason}). Run at least {replicas} clustered          JetStream servers (see deploy/nats/cluster/), or lower --stream-replicas"
+        "--stream-replicas {replicas} cannot be honoured: {deployment} ({reason}). Run at least {replicas} clustered JetStream servers (see deploy/nats/cluster/), or lower --stream-replicas"
     ))
 }
 
@@ -295,6 +295,7 @@ async fn ensure_streams(
         deny_delete: true,
         deny_purge: true,
         duplicate_window: Duration::from_secs(120),
+        compression: Some(stream::Compression::S2),
         ..feed.clone()
     };
     let dead_letters = stream::Config {

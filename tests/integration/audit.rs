@@ -141,6 +141,12 @@ async fn a_restarted_gateway_continues_its_chain_without_a_gap() {
     assert_eq!(stored[2].2.prev_hash, stored[1].2.hash, "the first entry after the restart links to the last before");
     let (ok, report) = verify(&nats).await;
     assert!(ok && report.contains("3 entries, intact"), "{report}");
+    // The audit is kept S2-compressed (about a quarter of its raw size), and a restart keeps it so.
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let mut audit_stream = jetstream.get_stream(liaison::bus::AUDIT_STREAM).await.unwrap();
+    let config = audit_stream.info().await.unwrap().config.clone();
+    assert_eq!(config.compression, Some(async_nats::jetstream::stream::Compression::S2));
+    assert!(config.deny_delete && config.deny_purge, "append-only");
 
     // Another gateway writes a chain of its own: gateways never serialise on one chain.
     let other = TestGateway::start(&nats).await;
