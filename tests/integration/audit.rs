@@ -301,11 +301,8 @@ async fn audit_queries_filter_and_originators_see_their_own_disseminations() {
     let window = |since, until| pb::QueryAuditRequest { since, until, ..Default::default() };
     assert!(query("ia", Role::Operator, window(None, stamp(hour_ago))).await.is_empty(), "all written since");
     assert_eq!(query("ia", Role::Operator, window(stamp(hour_ago), stamp(later))).await, all);
-    let by_message_since = pb::QueryAuditRequest {
-        message_id: from_cbp.message_id.clone(),
-        since: stamp(hour_ago),
-        ..Default::default()
-    };
+    let by_message_since =
+        pb::QueryAuditRequest { message_id: from_cbp.message_id.clone(), since: stamp(hour_ago), ..Default::default() };
     assert_eq!(query("ia", Role::Operator, by_message_since).await.len(), 3);
 
     // The originator learns every dissemination of its own messages, and nothing about tsa's.
