@@ -10,8 +10,12 @@
 //! Records of concurrent publishes share an entry (group commit), and a gateway stores a few entries at
 //! once, so verification takes a chain in sequence order, not stream order.
 
+mod verifier;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use verifier::{Verifier, VerifySignature, WINDOW};
 
 /// The hash before a chain's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -130,29 +134,12 @@ pub fn entry_hash(entry: &AuditEntry) -> String {
 /// in chain order (a gateway stores several at once, so the stream may hold them slightly out of order);
 /// of two entries with one sequence, the later stored is the one named.
 pub fn verify(chain: &str, entries: impl IntoIterator<Item = (u64, AuditEntry)>) -> Result<ChainHead, Broken> {
-    let mut entries: Vec<(u64, AuditEntry)> = entries.into_iter().collect();
-    entries.sort_by_key(|(stream_sequence, entry)| (entry.seq, *stream_sequence));
-    let mut head = ChainHead::new(chain);
+    let no_keys = |_: &str, _: &str, _: &str| None;
+    let mut verifier = Verifier::new(&no_keys);
     for (stream_sequence, entry) in entries {
-        let broken = |why: String| Broken { chain: chain.to_string(), seq: entry.seq, stream_sequence, why };
-        if entry.chain != chain {
-            return Err(broken(format!("names chain {:?}", entry.chain)));
-        }
-        if entry.seq == head.seq {
-            return Err(broken(format!("repeats entry {}: a second entry with its sequence", head.seq)));
-        }
-        if entry.seq != head.seq + 1 {
-            return Err(broken(format!("follows entry {}: entries are missing", head.seq)));
-        }
-        if entry.prev_hash != head.hash {
-            return Err(broken("does not link to the entry before it (prev_hash differs)".to_string()));
-        }
-        if entry_hash(&entry) != entry.hash {
-            return Err(broken("was altered: its content does not match its hash".to_string()));
-        }
-        head = ChainHead { chain: chain.to_string(), seq: entry.seq, hash: entry.hash };
+        verifier.entry(stream_sequence, chain, Some(entry));
     }
-    Ok(head)
+    verifier.finish().pop().map_or_else(|| Ok(ChainHead::new(chain)), |report| report.result)
 }
 
 /// A signed statement of a chain's head at one moment, by the gateway's signing key. Someone who rebuilt a
@@ -220,83 +207,26 @@ pub struct ChainReport {
     pub checkpoints_unchecked: usize,
 }
 
-/// Checks each checkpoint of a verified chain: the entry it names must have the hash it signed, and the
-/// signature must verify under a known key (`verify(kid, message, signature)` is `None` for an unknown key).
-pub fn check_checkpoints(
-    report: &mut ChainReport,
-    hashes: &std::collections::HashMap<u64, String>,
-    checkpoints: &[(u64, Checkpoint)],
-    verify: &dyn Fn(&str, &str, &str) -> Option<bool>,
-) {
-    let Ok(head) = &report.result else { return };
-    let head_seq = head.seq;
-    for (stream_sequence, checkpoint) in checkpoints {
-        let broken = |why: String| Broken {
-            chain: report.chain.clone(),
-            seq: checkpoint.seq,
-            stream_sequence: *stream_sequence,
-            why,
-        };
-        let message = Checkpoint::message(&checkpoint.chain, checkpoint.seq, &checkpoint.hash, &checkpoint.at);
-        match verify(&checkpoint.kid, &message, &checkpoint.signature) {
-            Some(false) => {
-                report.result = Err(broken(format!("has a checkpoint with a bad signature (key {})", checkpoint.kid)));
-                return;
-            }
-            None => {
-                report.checkpoints_unchecked += 1;
-                continue;
-            }
-            Some(true) => {}
-        }
-        if checkpoint.seq > head_seq {
-            report.result = Err(broken(format!("was signed in a checkpoint but the chain ends at entry {head_seq}")));
-            return;
-        }
-        if hashes.get(&checkpoint.seq) != Some(&checkpoint.hash) {
-            report.result = Err(broken("differs from the signed checkpoint of it (the chain was rebuilt)".into()));
-            return;
-        }
-        report.checkpoints_verified += 1;
-    }
-}
-
-/// Verifies every chain among `stored` (stream sequence, chain from the subject, the entry if it parses),
-/// in stream order, then its signed checkpoints (see [`check_checkpoints`]). A stored message that is not
-/// an entry breaks its chain there.
+/// Verifies every chain among `stored` (stream sequence, chain from the subject, the entry if it parses)
+/// and `checkpoints`, taken together in stream order (see [`Verifier`]). A stored message that is not an
+/// entry breaks its chain there.
 pub fn verify_all(
     stored: Vec<(u64, String, Option<AuditEntry>)>,
     checkpoints: &[(u64, Checkpoint)],
-    verify_signature: &dyn Fn(&str, &str, &str) -> Option<bool>,
+    verify_signature: VerifySignature<'_>,
 ) -> Vec<ChainReport> {
-    let mut chains: std::collections::BTreeMap<String, Vec<(u64, Option<AuditEntry>)>> = Default::default();
+    let mut verifier = Verifier::new(verify_signature);
+    let mut checkpoints = checkpoints.iter().cloned().peekable();
     for (stream_sequence, chain, entry) in stored {
-        chains.entry(chain).or_default().push((stream_sequence, entry));
+        while let Some((checkpoint_sequence, checkpoint)) = checkpoints.next_if(|(at, _)| *at < stream_sequence) {
+            verifier.checkpoint(checkpoint_sequence, checkpoint);
+        }
+        verifier.entry(stream_sequence, &chain, entry);
     }
-    chains
-        .into_iter()
-        .map(|(chain, stored)| {
-            let entries = stored.len();
-            let unreadable = stored.iter().position(|(_, entry)| entry.is_none());
-            let readable = stored.iter().take(unreadable.unwrap_or(entries));
-            let mut result = verify(&chain, readable.filter_map(|(sequence, entry)| Some((*sequence, entry.clone()?))));
-            if let (Ok(head), Some(index)) = (&result, unreadable) {
-                result = Err(Broken {
-                    chain: chain.clone(),
-                    seq: head.seq + 1,
-                    stream_sequence: stored[index].0,
-                    why: "is not an audit entry (unreadable JSON)".to_string(),
-                });
-            }
-            let hashes =
-                stored.iter().filter_map(|(_, entry)| entry.as_ref().map(|e| (e.seq, e.hash.clone()))).collect();
-            let mut report = ChainReport { chain, entries, result, checkpoints_verified: 0, checkpoints_unchecked: 0 };
-            let own: Vec<(u64, Checkpoint)> =
-                checkpoints.iter().filter(|(_, checkpoint)| checkpoint.chain == report.chain).cloned().collect();
-            check_checkpoints(&mut report, &hashes, &own, verify_signature);
-            report
-        })
-        .collect()
+    for (checkpoint_sequence, checkpoint) in checkpoints {
+        verifier.checkpoint(checkpoint_sequence, checkpoint);
+    }
+    verifier.finish()
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 use crate::router::Approval;
 
-pub use audit::{AuditContents, AuditLog, CheckpointSigner, PendingAudit};
+pub use audit::{AuditLog, AuditReader, CheckpointSigner, PendingAudit, StoredAudit};
 pub use connect::{BusConfig, NatsAuth, StreamSettings};
 pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};

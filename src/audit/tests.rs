@@ -141,3 +141,57 @@ fn a_rebuilt_chain_or_a_forged_checkpoint_is_named() {
     let broken = report(&original, &beyond).result.unwrap_err();
     assert!(broken.why.contains("ends at entry 4"), "{broken}");
 }
+
+#[test]
+fn a_long_chain_verifies_in_one_pass_with_entries_and_checkpoints_interleaved_as_stored() {
+    // Three windows' worth of entries, each pair stored swapped, a checkpoint after every 100th entry.
+    let length = 3 * WINDOW;
+    let mut entries = chain(length);
+    for pair in entries.chunks_mut(2) {
+        pair.swap(0, 1);
+    }
+    let mut verifier = Verifier::new(&fake_verify);
+    for (index, (stream_sequence, entry)) in entries.iter().enumerate() {
+        verifier.entry(*stream_sequence, "gw-a", Some(entry.clone()));
+        if index % 100 == 1 {
+            verifier.checkpoint(stream_sequence + 1, checkpoint_of(entry, "k1", "good"));
+        }
+    }
+    let report = verifier.finish().remove(0);
+    assert_eq!(report.result.unwrap().seq, length as u64);
+    assert_eq!((report.entries, report.checkpoints_verified), (length, length.div_ceil(100)));
+}
+
+#[test]
+fn a_gap_wider_than_the_window_is_named_at_the_first_missing_entry() {
+    let mut entries = chain(WINDOW + 10);
+    entries.remove(1);
+    let broken = verify("gw-a", entries).unwrap_err();
+    assert_eq!(broken.seq, 3);
+    assert!(broken.why.contains("follows entry 1: entries are missing"), "{broken}");
+}
+
+#[test]
+fn a_checkpoint_is_checked_when_its_entry_arrives_but_not_long_after() {
+    let entries = chain(WINDOW + 10);
+    // Stored ahead of its entry (not what a gateway does, but the hash still decides).
+    let mut verifier = Verifier::new(&fake_verify);
+    verifier.checkpoint(1, checkpoint_of(&entries[2].1, "k1", "good"));
+    verifier.entry(10, "gw-a", Some(entries[0].1.clone()));
+    verifier.checkpoint(11, checkpoint_of(&entries[2].1, "k1", "good"));
+    for (stream_sequence, entry) in &entries[1..] {
+        verifier.entry(*stream_sequence, "gw-a", Some(entry.clone()));
+    }
+    let report = verifier.finish().remove(0);
+    assert!(report.result.is_ok(), "{report:?}");
+    assert_eq!(report.checkpoints_verified, 1, "counted for a chain with entries only");
+
+    // A checkpoint of entry 1 stored after more than a window of later entries is not where a gateway
+    // writes one.
+    let stored: Vec<_> =
+        entries.iter().map(|(sequence, entry)| (*sequence, "gw-a".to_string(), Some(entry.clone()))).collect();
+    let late = [(u64::MAX, checkpoint_of(&entries[0].1, "k1", "good"))];
+    let broken = verify_all(stored, &late, &fake_verify).remove(0).result.unwrap_err();
+    assert_eq!((broken.seq, broken.stream_sequence), (1, u64::MAX));
+    assert!(broken.why.contains("not among"), "{broken}");
+}

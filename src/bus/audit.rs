@@ -42,20 +42,20 @@ pub struct CheckpointSigner {
     pub interval: std::time::Duration,
 }
 
-/// What the audit stream holds: entries (stream sequence, chain, the entry if it parses) and checkpoints.
-pub struct AuditContents {
-    pub entries: Vec<(u64, String, Option<AuditEntry>)>,
-    pub checkpoints: Vec<(u64, Checkpoint)>,
-}
-
-/// A read of audit entries in stream order, from a time on, that ends at the entry stored last when the
-/// read began (or at the first stored after `until`). Entries that do not parse are skipped here;
-/// `liaison audit verify` reports them.
+/// A read of the audit stream in stream order, from a time on, that ends at the message stored last when
+/// the read began (or at the first stored after `until`). Messages come one at a time, so a read of the
+/// whole audit holds only what its caller keeps.
 pub struct AuditReader {
     messages: Option<consumer::pull::Ordered>,
-    /// The stream sequence of the newest entry when the read began.
+    /// The stream sequence of the newest message when the read began.
     last: u64,
     until: Option<time::OffsetDateTime>,
+}
+
+/// One stored message of the audit stream. `None` where it does not parse.
+pub enum StoredAudit {
+    Entry { stream_sequence: u64, chain: String, entry: Option<AuditEntry> },
+    Checkpoint { stream_sequence: u64, chain: String, checkpoint: Option<Checkpoint> },
 }
 
 struct Submission {
@@ -277,33 +277,41 @@ impl Bus {
     }
 
     /// Reads the audit entries stored (by the NATS servers' clock) from `since`, or from the first, up to
-    /// `until`, or up to the newest when the read begins. Entries arrive one at a time, so a long read
-    /// holds only what its caller keeps.
+    /// `until`, or up to the newest when the read begins; [`AuditReader::next`] gives the entries.
     pub async fn read_audit(
         &self,
         since: Option<time::OffsetDateTime>,
         until: Option<time::OffsetDateTime>,
     ) -> Result<AuditReader, BusError> {
-        let unavailable = |error: &dyn std::fmt::Display| BusError::Unavailable(format!("audit: {error}"));
-        let mut stream = self.audit_stream().await?;
-        let last = stream.info().await.map_err(|error| unavailable(&error))?.state.last_sequence;
         let deliver_policy = match since {
             Some(since) => {
                 consumer::DeliverPolicy::ByStartTime { start_time: since.max(time::OffsetDateTime::UNIX_EPOCH) }
             }
             None => consumer::DeliverPolicy::All,
         };
+        // Entries only: checkpoints live one token deeper.
+        self.open_audit_read(audit_subject("*"), deliver_policy, until).await
+    }
+
+    /// Reads every entry and checkpoint of the audit, for verification ([`AuditReader::next_stored`]).
+    pub async fn read_whole_audit(&self) -> Result<AuditReader, BusError> {
+        self.open_audit_read(audit_wildcard(), consumer::DeliverPolicy::All, None).await
+    }
+
+    async fn open_audit_read(
+        &self,
+        filter_subject: String,
+        deliver_policy: consumer::DeliverPolicy,
+        until: Option<time::OffsetDateTime>,
+    ) -> Result<AuditReader, BusError> {
+        let unavailable = |error: &dyn std::fmt::Display| BusError::Unavailable(format!("audit: {error}"));
+        let mut stream = self.audit_stream().await?;
+        let last = stream.info().await.map_err(|error| unavailable(&error))?.state.last_sequence;
         let reader = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                // Entries only: checkpoints live one token deeper.
-                filter_subject: audit_subject("*"),
-                deliver_policy,
-                ..Default::default()
-            })
+            .create_consumer(consumer::pull::OrderedConfig { filter_subject, deliver_policy, ..Default::default() })
             .await
             .map_err(|error| unavailable(&error))?;
-        let pending = reader.cached_info().num_pending;
-        let messages = match pending {
+        let messages = match reader.cached_info().num_pending {
             0 => None,
             _ => Some(reader.messages().await.map_err(|error| unavailable(&error))?),
         };
@@ -313,73 +321,56 @@ impl Bus {
     async fn audit_stream(&self) -> Result<jetstream::stream::Stream, BusError> {
         self.jetstream.get_stream(AUDIT_STREAM).await.map_err(|error| BusError::Unavailable(format!("audit: {error}")))
     }
-
-    /// Every audit entry and checkpoint in stream order, with its stream sequence; an entry is `None` where
-    /// a stored message is not an entry at all (which verification reports as a break).
-    pub async fn audit_contents(&self) -> Result<AuditContents, BusError> {
-        let mut stream = self.audit_stream().await?;
-        let info = stream.info().await.map_err(|error| BusError::Unavailable(error.to_string()))?;
-        let mut contents = AuditContents { entries: Vec::new(), checkpoints: Vec::new() };
-        if info.state.messages == 0 {
-            return Ok(contents);
-        }
-        let last = info.state.last_sequence;
-        let reader = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: audit_wildcard(),
-                deliver_policy: consumer::DeliverPolicy::All,
-                ..Default::default()
-            })
-            .await
-            .map_err(|error| BusError::Subscription(error.to_string()))?;
-        let mut messages = reader.messages().await.map_err(|error| BusError::Subscription(error.to_string()))?;
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|error| BusError::Subscription(error.to_string()))?;
-            let sequence = message.info().map(|info| info.stream_sequence).unwrap_or_default();
-            // liaison.audit.<chain> or liaison.audit.<chain>.checkpoint
-            let mut tokens = message.subject.as_str().split('.').skip(2);
-            let chain = tokens.next().unwrap_or_default().to_string();
-            match tokens.next() {
-                Some("checkpoint") => match serde_json::from_slice(&message.payload) {
-                    Ok(checkpoint) => contents.checkpoints.push((sequence, checkpoint)),
-                    Err(_) => contents.entries.push((sequence, chain, None)),
-                },
-                _ => contents.entries.push((sequence, chain, serde_json::from_slice(&message.payload).ok())),
-            }
-            if sequence >= last {
-                break;
-            }
-        }
-        Ok(contents)
-    }
 }
 
 impl AuditReader {
-    /// The next entry, or `None` at the end of the read.
+    /// The next entry, or `None` at the end of the read. What does not parse is skipped here; `liaison audit
+    /// verify` reports it.
     pub async fn next(&mut self) -> Option<Result<AuditEntry, BusError>> {
         loop {
-            let messages = self.messages.as_mut()?;
-            let message = match tokio::time::timeout(READ_TIMEOUT, messages.next()).await {
-                Ok(Some(Ok(message))) => message,
-                Ok(Some(Err(error))) => return self.fail(BusError::Unavailable(format!("audit: {error}"))),
-                Ok(None) => return self.fail(BusError::Unavailable("audit: the read ended early".into())),
-                Err(_) => return self.fail(BusError::Timeout),
-            };
-            let Ok(info) = message.info() else { continue };
-            if self.until.is_some_and(|until| info.published > until) {
-                self.messages = None;
-                return None;
-            }
-            if info.stream_sequence >= self.last || info.pending == 0 {
-                self.messages = None;
-            }
-            if let Ok(entry) = serde_json::from_slice::<AuditEntry>(&message.payload) {
-                return Some(Ok(entry));
+            match self.next_stored().await? {
+                Ok(StoredAudit::Entry { entry: Some(entry), .. }) => return Some(Ok(entry)),
+                Ok(_) => continue,
+                Err(error) => return Some(Err(error)),
             }
         }
     }
 
-    fn fail(&mut self, error: BusError) -> Option<Result<AuditEntry, BusError>> {
+    /// The next stored message, entry or checkpoint, or `None` at the end of the read.
+    pub async fn next_stored(&mut self) -> Option<Result<StoredAudit, BusError>> {
+        let messages = self.messages.as_mut()?;
+        let message = match tokio::time::timeout(READ_TIMEOUT, messages.next()).await {
+            Ok(Some(Ok(message))) => message,
+            Ok(Some(Err(error))) => return self.fail(BusError::Unavailable(format!("audit: {error}"))),
+            Ok(None) => return self.fail(BusError::Unavailable("audit: the read ended early".into())),
+            Err(_) => return self.fail(BusError::Timeout),
+        };
+        let info = match message.info() {
+            Ok(info) => info,
+            Err(error) => return self.fail(BusError::Unavailable(format!("audit: {error}"))),
+        };
+        if self.until.is_some_and(|until| info.published > until) {
+            self.messages = None;
+            return None;
+        }
+        let stream_sequence = info.stream_sequence;
+        if stream_sequence >= self.last || info.pending == 0 {
+            self.messages = None;
+        }
+        // liaison.audit.<chain> or liaison.audit.<chain>.checkpoint
+        let mut tokens = message.subject.as_str().split('.').skip(2);
+        let chain = tokens.next().unwrap_or_default().to_string();
+        Some(Ok(match tokens.next() {
+            Some("checkpoint") => StoredAudit::Checkpoint {
+                stream_sequence,
+                chain,
+                checkpoint: serde_json::from_slice(&message.payload).ok(),
+            },
+            _ => StoredAudit::Entry { stream_sequence, chain, entry: serde_json::from_slice(&message.payload).ok() },
+        }))
+    }
+
+    fn fail<T>(&mut self, error: BusError) -> Option<Result<T, BusError>> {
         self.messages = None;
         Some(Err(error))
     }

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::output::{Format, Rows, parse_time, rfc3339, timestamp};
-use crate::audit::verify_all;
-use crate::bus::{Bus, BusConfig, NatsAuth, StreamSettings};
+use crate::audit::Verifier;
+use crate::bus::{Bus, BusConfig, NatsAuth, StoredAudit, StreamSettings};
 use crate::identity::{SigningKey, trusted_public_keys, verify_signature};
 
 #[derive(Debug, clap::Subcommand)]
@@ -173,11 +173,25 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
         None => HashMap::new(),
     };
     let bus = Bus::connect_read_only(&config).await?;
-    let contents = bus.audit_contents().await?;
     let check = |kid: &str, message: &str, signature: &str| {
         keys.get(kid).map(|pem| verify_signature(pem, message.as_bytes(), signature))
     };
-    let reports = verify_all(contents.entries, &contents.checkpoints, &check);
+    // One pass over the stream; the verifier holds a bounded window per chain, not the audit.
+    let mut verifier = Verifier::new(&check);
+    let mut stored = bus.read_whole_audit().await?;
+    while let Some(message) = stored.next_stored().await {
+        match message? {
+            StoredAudit::Entry { stream_sequence, chain, entry } => verifier.entry(stream_sequence, &chain, entry),
+            StoredAudit::Checkpoint { stream_sequence, checkpoint: Some(checkpoint), .. } => {
+                verifier.checkpoint(stream_sequence, checkpoint)
+            }
+            // A checkpoint that does not parse breaks its chain like any other unreadable message.
+            StoredAudit::Checkpoint { stream_sequence, chain, checkpoint: None } => {
+                verifier.entry(stream_sequence, &chain, None)
+            }
+        }
+    }
+    let reports = verifier.finish();
     if reports.is_empty() {
         println!("no audit entries");
         return Ok(());
