@@ -305,8 +305,9 @@ impl Bus {
         until: Option<time::OffsetDateTime>,
     ) -> Result<AuditReader, BusError> {
         let unavailable = |error: &dyn std::fmt::Display| BusError::Unavailable(format!("audit: {error}"));
-        let mut stream = self.audit_stream().await?;
-        let last = stream.info().await.map_err(|error| unavailable(&error))?.state.last_sequence;
+        let stream = self.audit_stream().await?;
+        // Fetched with the stream just now: the read ends at what was newest when it began.
+        let last = stream.cached_info().state.last_sequence;
         let reader = stream
             .create_consumer(consumer::pull::OrderedConfig { filter_subject, deliver_policy, ..Default::default() })
             .await

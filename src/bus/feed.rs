@@ -100,6 +100,22 @@ pub struct AckHandle {
     reply: Subject,
 }
 
+impl AckHandle {
+    /// Sends the settlement on `client`: a fire-and-forget publish, flushed with the client's buffer.
+    async fn settle(&self, client: &async_nats::Client, settle: Settle) -> Result<(), BusError> {
+        let kind = match settle {
+            Settle::Ack => AckKind::Ack,
+            Settle::Nack(delay) => AckKind::Nak(delay),
+            Settle::Extend => AckKind::Progress,
+            Settle::Reject => AckKind::Term,
+        };
+        client
+            .publish(self.reply.clone(), Bytes::from(kind))
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))
+    }
+}
+
 /// How a delivery is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settle {
@@ -203,16 +219,7 @@ impl Feed {
 
     /// Settles one delivery. Acks are fire-and-forget publishes, flushed with the client's buffer.
     pub async fn settle(&self, handle: &AckHandle, settle: Settle) -> Result<(), BusError> {
-        let kind = match settle {
-            Settle::Ack => AckKind::Ack,
-            Settle::Nack(delay) => AckKind::Nak(delay),
-            Settle::Extend => AckKind::Progress,
-            Settle::Reject => AckKind::Term,
-        };
-        self.client
-            .publish(handle.reply.clone(), Bytes::from(kind))
-            .await
-            .map_err(|error| BusError::Unavailable(error.to_string()))
+        handle.settle(&self.client, settle).await
     }
 
     /// Acknowledges one delivery and waits until the stream has recorded it (a JetStream double ack). The
@@ -255,7 +262,7 @@ impl Feed {
         let Feed { messages, client, name, .. } = self;
         drop(messages); // unsubscribes, ahead of the naks on the same connection
         for handle in &unacked {
-            if let Err(error) = client.publish(handle.reply.clone(), Bytes::from(AckKind::Nak(None))).await {
+            if let Err(error) = handle.settle(&client, Settle::Nack(None)).await {
                 tracing::debug!(consumer = %name, %error, "could not hand back a delivery");
                 break;
             }
