@@ -81,11 +81,7 @@ pub async fn run(command: PolicyCommand) -> anyhow::Result<()> {
             let history = super::client::operator(&client).await?.list_policy_history(request).await?.into_inner();
             println!("{:>8}  {:<12}  {:<20}  {:<20}  comment", "revision", "version", "applied at", "applied by");
             for revision in history.revisions {
-                let at = revision
-                    .applied_at
-                    .and_then(|at| time::OffsetDateTime::from_unix_timestamp(at.seconds).ok())
-                    .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
-                    .unwrap_or_default();
+                let at = super::output::rfc3339(revision.applied_at);
                 let restores = match revision.restores {
                     0 => String::new(),
                     earlier => format!(" (restores {earlier})"),
