@@ -313,14 +313,8 @@ async fn audit_queries_filter_and_originators_see_their_own_disseminations() {
     assert!(!own.iter().any(|record| record.1 == from_tsa.message_id));
 
     // The CLI exports CSV (from another process: the gateway runs on this test's runtime).
-    let output = tokio::process::Command::new(LIAISON)
-        .args(["audit", "query", "--gateway", &gateway.url(), "--format", "csv", "--event", "denied"])
-        .args(["--token", &gateway.token("ia", Role::Operator)])
-        .output()
-        .await
-        .unwrap();
-    let csv = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{csv}{}", String::from_utf8_lossy(&output.stderr));
+    let token = gateway.token("ia", Role::Operator);
+    let csv = liaison_cli(&gateway, &token, &["audit", "query", "--format", "csv", "--event", "denied"]).await;
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(lines[0].starts_with("at,event,message_id,origin,recipient"), "{csv}");

@@ -173,18 +173,6 @@ async fn only_the_recipients_admin_redrives_and_the_copy_returns_to_the_subscrip
     assert!(archive.next_batch(Duration::from_secs(2)).await.is_empty(), "the redrive reached another subscription");
 }
 
-/// Runs `liaison` with `args` against the gateway with `token`; returns stdout, failing on a non-zero exit.
-async fn liaison(gateway: &TestGateway, token: &str, args: &[&str]) -> String {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_liaison"))
-        .args(args)
-        .args(["--gateway", &gateway.url(), "--token", token])
-        .output()
-        .await
-        .unwrap();
-    assert!(output.status.success(), "liaison {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn dead_letters_and_seek_from_the_command_line() {
     let nats = NatsServer::start().await;
@@ -193,7 +181,8 @@ async fn dead_letters_and_seek_from_the_command_line() {
     drop(desk);
 
     let operator_token = gateway.token("ia", Role::Operator);
-    let csv = liaison(&gateway, &operator_token, &["dead-letters", "list", "--party", "ia", "--format", "csv"]).await;
+    let csv =
+        liaison_cli(&gateway, &operator_token, &["dead-letters", "list", "--party", "ia", "--format", "csv"]).await;
     let lines: Vec<&str> = csv.lines().collect();
     assert!(
         lines[0].starts_with("sequence,dead_lettered_at,party,origin,kind,topic,message_id,feed_sequence"),
@@ -207,19 +196,19 @@ async fn dead_letters_and_seek_from_the_command_line() {
 
     let admin_token = gateway.token("ia", Role::Admin);
     let redriven =
-        liaison(&gateway, &admin_token, &["dead-letters", "redrive", "--party", "ia", sequence, "999"]).await;
+        liaison_cli(&gateway, &admin_token, &["dead-letters", "redrive", "--party", "ia", sequence, "999"]).await;
     assert!(redriven.starts_with(&format!("redriven 1: {sequence}\n")), "{redriven}");
     assert!(redriven.contains("refused 999: "), "{redriven}");
-    let json = liaison(&gateway, &operator_token, &["dead-letters", "list"]).await;
+    let json = liaison_cli(&gateway, &operator_token, &["dead-letters", "list"]).await;
     assert!(json.is_empty(), "nothing is left: {json}");
 
     // The desk acknowledged everything but the poison message, which is back: from sequence 1 on, both
     // messages and the redriven copy are pending again.
     let analyst_token = gateway.token("ia", Role::Analyst);
-    let moved = liaison(&gateway, &analyst_token, &["seek", "desk", "--to", "seq:1"]).await;
+    let moved = liaison_cli(&gateway, &analyst_token, &["seek", "desk", "--to", "seq:1"]).await;
     assert_eq!(moved.trim(), "ia_desk moved: 3 messages pending");
     let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
-    let moved = liaison(&gateway, &analyst_token, &["seek", "desk", "--to", &format!("time:{now}")]).await;
+    let moved = liaison_cli(&gateway, &analyst_token, &["seek", "desk", "--to", &format!("time:{now}")]).await;
     assert_eq!(moved.trim(), "ia_desk moved: 0 messages pending");
     // A time in the future is refused (nats-server would read year 2999 as the very beginning).
     let future = tokio::process::Command::new(env!("CARGO_BIN_EXE_liaison"))

@@ -88,14 +88,8 @@ async fn messages_fall_due_by_their_partys_retention_and_a_revalidation_restarts
     assert!(overdue.messages[0].overdue);
 
     // The CLI lists it too, as CSV.
-    let output = tokio::process::Command::new(LIAISON)
-        .args(["retention", "review", "--gateway", &gateway.url(), "--within", "0s", "--format", "csv"])
-        .env("LIAISON_TOKEN", gateway.token("ia", Role::Operator))
-        .output()
-        .await
-        .unwrap();
-    let csv = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{csv}{}", String::from_utf8_lossy(&output.stderr));
+    let token = gateway.token("ia", Role::Operator);
+    let csv = liaison_cli(&gateway, &token, &["retention", "review", "--within", "0s", "--format", "csv"]).await;
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(lines[0].starts_with("message_id,origin,kind,topic,published_at,review_due,overdue"), "{csv}");

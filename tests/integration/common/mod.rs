@@ -457,3 +457,15 @@ pub async fn wait_ack_floor(nats: &NatsServer, consumer: &str, floor: u64) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Runs `liaison` with `args` against the gateway with `token`; returns stdout, failing on a non-zero exit.
+pub async fn liaison_cli(gateway: &TestGateway, token: &str, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_liaison"))
+        .args(args)
+        .args(["--gateway", &gateway.url(), "--token", token])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "liaison {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
