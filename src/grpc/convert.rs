@@ -22,6 +22,12 @@ const MAX_ATTRIBUTE_VALUE_BYTES: usize = 4096;
 const MAX_CONTENT_TYPE_BYTES: usize = 255;
 const MAX_IDEMPOTENCY_KEY_BYTES: usize = 128;
 
+/// Attribute keys with this prefix (in any letter case) are the gateway's: purge notices and corrections
+/// carry `liaison.notice`, `liaison.message_id`, `liaison.reason`, and receiving systems act on them.
+pub const RESERVED_ATTRIBUTE_PREFIX: &str = "liaison.";
+/// Most an originator's `created_at` may lie ahead of the gateway's clock (clocks differ a little).
+const CREATED_AT_SLACK: time::Duration = time::Duration::minutes(5);
+
 fn invalid(message: String) -> GatewayError {
     GatewayError::InvalidArgument(message)
 }
@@ -144,10 +150,8 @@ fn check_metadata(envelope: &pb::Envelope, limits: &Limits) -> Result<(), Gatewa
     if !envelope.in_reply_to.is_empty() && ulid::Ulid::from_string(&envelope.in_reply_to).is_err() {
         return Err(invalid("envelope.in_reply_to: must be a message id (ULID)".into()));
     }
-    if let Some(created_at) = &envelope.created_at
-        && !(0..1_000_000_000).contains(&created_at.nanos)
-    {
-        return Err(invalid("envelope.created_at: nanos must be within 0..1e9".into()));
+    if let Some(created_at) = &envelope.created_at {
+        check_created_at(created_at, time::OffsetDateTime::now_utc())?;
     }
     if envelope.attributes.len() > MAX_ATTRIBUTES {
         return Err(GatewayError::TooLarge(format!(
@@ -161,6 +165,12 @@ fn check_metadata(envelope: &pb::Envelope, limits: &Limits) -> Result<(), Gatewa
             return Err(invalid(format!(
                 "envelope.attributes: keys must be 1 to {MAX_ATTRIBUTE_KEY_BYTES} bytes, got {}",
                 key.len()
+            )));
+        }
+        if is_reserved_attribute(key) {
+            return Err(invalid(format!(
+                "envelope.attributes[{key}]: keys starting with {RESERVED_ATTRIBUTE_PREFIX:?} are reserved for the \
+                 gateway's own notices (purges, corrections)"
             )));
         }
         if value.len() > MAX_ATTRIBUTE_VALUE_BYTES {
@@ -288,6 +298,35 @@ pub fn denial_reason(reason: DenialReason) -> pb::DenialReason {
     }
 }
 
+/// True for attribute keys only the gateway may set.
+fn is_reserved_attribute(key: &str) -> bool {
+    key.get(..RESERVED_ATTRIBUTE_PREFIX.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(RESERVED_ATTRIBUTE_PREFIX))
+}
+
+/// The originator's creation time is its own claim and is kept as given, within bounds: not before the
+/// Unix epoch, and not more than [`CREATED_AT_SLACK`] ahead of the gateway's clock. Retention, review and
+/// the audit never use it: they go by the gateway's time (the message id is a ULID of it).
+fn check_created_at(created_at: &prost_types::Timestamp, now: time::OffsetDateTime) -> Result<(), GatewayError> {
+    const FIELD: &str = "envelope.created_at";
+    if !(0..1_000_000_000).contains(&created_at.nanos) {
+        return Err(invalid(format!("{FIELD}: nanos must be within 0..1e9")));
+    }
+    let at = time(FIELD, created_at)?;
+    if at < time::OffsetDateTime::UNIX_EPOCH {
+        return Err(invalid(format!("{FIELD}: {} is before 1970-01-01T00:00:00Z", timestamp_text(at))));
+    }
+    if at > now + CREATED_AT_SLACK {
+        return Err(invalid(format!(
+            "{FIELD}: {} is ahead of the gateway's clock ({}) by more than {} minutes; leave it empty for the publish time",
+            timestamp_text(at),
+            timestamp_text(now),
+            CREATED_AT_SLACK.whole_minutes()
+        )));
+    }
+    Ok(())
+}
+
 /// A protobuf duration as a std duration, refusing negatives.
 pub fn duration(field: &str, value: &prost_types::Duration) -> Result<Duration, GatewayError> {
     Duration::try_from(*value).map_err(|_| invalid(format!("{field}: must be a non-negative duration")))
@@ -348,4 +387,51 @@ pub fn flow_labels(recipient: &PartyId, envelope: &pb::Envelope) -> Option<FlowL
         kind: kind("kind", envelope.kind).ok()?,
         topic: Token::parse(&envelope.topic).ok()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> prost_types::Timestamp {
+        prost_types::Timestamp { seconds, nanos: 0 }
+    }
+
+    #[test]
+    fn created_at_may_lie_in_the_past_or_a_little_ahead() {
+        let now = time::OffsetDateTime::from_unix_timestamp(2_000_000_000).unwrap();
+        assert!(check_created_at(&at(0), now).is_ok());
+        assert!(check_created_at(&at(1_000_000_000), now).is_ok());
+        assert!(check_created_at(&at(2_000_000_000 + 299), now).is_ok());
+    }
+
+    #[test]
+    fn created_at_far_from_the_clock_is_refused_naming_the_field() {
+        let now = time::OffsetDateTime::from_unix_timestamp(2_000_000_000).unwrap();
+        for bad in [
+            at(2_000_000_000 + 301),
+            at(-1),
+            at(i64::MAX),
+            at(i64::MIN),
+            prost_types::Timestamp { seconds: 5, nanos: -1 },
+        ] {
+            let error = check_created_at(&bad, now).unwrap_err();
+            assert!(
+                matches!(&error, GatewayError::InvalidArgument(text) if text.starts_with("envelope.created_at: ")),
+                "{bad:?}: {error}"
+            );
+        }
+        let ahead = check_created_at(&at(2_000_000_000 + 3600), now).unwrap_err().to_string();
+        assert!(ahead.contains("ahead of the gateway's clock"), "{ahead}");
+    }
+
+    #[test]
+    fn liaison_attribute_keys_are_reserved_in_any_case() {
+        for key in ["liaison.notice", "Liaison.Message_Id", "LIAISON.reason", "liaison."] {
+            assert!(is_reserved_attribute(key), "{key}");
+        }
+        for key in ["liaison", "liaisonnotice", "x.liaison.notice", "li", "ünicode"] {
+            assert!(!is_reserved_attribute(key), "{key}");
+        }
+    }
 }

@@ -276,6 +276,43 @@ async fn required_fields_are_required_and_the_id_is_the_gateways() {
 }
 
 #[tokio::test]
+async fn reserved_attributes_and_a_creation_time_ahead_of_the_clock_are_refused() {
+    let mut bench = Bench::new().await;
+    let invalid = Code::InvalidArgument;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let ahead = move |seconds: i64| Some(prost_types::Timestamp { seconds: now + seconds, nanos: 0 });
+    // A client posing as the gateway's purge notice, in any letter case.
+    let notice: Spoil<pb::Envelope> = |e| {
+        e.attributes.insert("liaison.notice".into(), "purge".into());
+    };
+    let shouting: Spoil<pb::Envelope> = |e| {
+        e.attributes.insert("LIAISON.message_id".into(), ulid::Ulid::new().to_string());
+    };
+    bench
+        .check("liaison.notice", spoiled(notice), invalid, "envelope.attributes[liaison.notice]: keys starting with")
+        .await;
+    bench.check("LIAISON.message_id", spoiled(shouting), invalid, "are reserved for the gateway").await;
+    let mut call = good();
+    call.created_at = ahead(3600);
+    bench.check("created_at an hour ahead", Call::Publish(Some(call)), invalid, "envelope.created_at:").await;
+    let mut call = good();
+    call.created_at = Some(prost_types::Timestamp { seconds: -1, nanos: 0 });
+    bench.check("created_at before 1970", Call::Publish(Some(call)), invalid, "is before 1970").await;
+
+    // Within the allowance, and in the past, the originator's time is kept as given.
+    let mut kept = envelope(&["ia"], "money-laundering", b"written yesterday");
+    kept.created_at = ahead(-86_400);
+    kept.attributes.insert("source-system".into(), "tecs".into());
+    let delivered = bench.accepted(kept.clone()).await;
+    let got = delivered.envelope.unwrap();
+    assert_eq!(got.created_at, kept.created_at, "the originator's time is kept");
+    assert_eq!(got.attributes, kept.attributes);
+    let mut slightly_ahead = envelope(&["ia"], "money-laundering", b"clock a minute fast");
+    slightly_ahead.created_at = ahead(60);
+    bench.accepted(slightly_ahead).await;
+}
+
+#[tokio::test]
 async fn origin_and_role_are_the_callers_own() {
     let mut bench = Bench::new().await;
     let denied = Code::PermissionDenied;
