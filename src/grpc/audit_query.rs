@@ -1,6 +1,6 @@
 //! `OperatorService.QueryAudit`: dissemination audit records matching filters, as a server stream.
-//! Operators and admins see every record; any other caller only the disseminations of its own party's
-//! messages (28 CFR 23.20(g): disclosure to the originator).
+//! Operators and admins of a party with oversight see every record; any other caller only the records of its
+//! own party's messages (28 CFR 23.20(g): disclosure to the originator), whatever its filters say.
 
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use crate::audit::{AuditQuery, Event, written_at};
 use crate::bus::CLOCK_SKEW;
 use crate::identity::Caller;
+use crate::identity::authorization::{Action, View, scope_of};
 use crate::retention::published_at;
 
 use super::server::Gateway;
@@ -29,7 +30,14 @@ impl Gateway {
         caller: &Caller,
         request: pb::QueryAuditRequest,
     ) -> Result<impl Stream<Item = Records> + use<>, GatewayError> {
-        let (query, limit) = audit_query(caller, &request)?;
+        let party = match request.party.as_str() {
+            "" => None,
+            party => Some(convert::token("party", party)?),
+        };
+        let view = self.authorize(caller, Action::QueryAudit, scope_of(&caller.party, party.as_ref()))?;
+        // Without a full view, a caller sees the records of its own party's messages, whatever it filters on.
+        let origin = (view == View::OwnParty).then(|| caller.party.to_string());
+        let (query, limit) = audit_query(origin, &request)?;
         // Only the stretch of the audit the filters can match is read, one entry at a time. The read opens
         // before answering, so a NATS failure at the start is the call's status.
         let (since, until) = stored_between(&query);
@@ -88,8 +96,8 @@ fn stored_between(query: &AuditQuery) -> (Option<OffsetDateTime>, Option<OffsetD
     (since.map(|since| since - skew), query.until.map(|until| until + skew))
 }
 
-/// Validates the filters; a caller who is not an operator or admin sees only its own party's messages.
-fn audit_query(caller: &Caller, request: &pb::QueryAuditRequest) -> Result<(AuditQuery, u32), GatewayError> {
+/// Validates the filters; with `origin`, only the records of that party's messages match.
+fn audit_query(origin: Option<String>, request: &pb::QueryAuditRequest) -> Result<(AuditQuery, u32), GatewayError> {
     let optional_token = |field: &str, value: &str| match value {
         "" => Ok(None),
         value => convert::token(field, value).map(|token| Some(token.to_string())),
@@ -116,7 +124,7 @@ fn audit_query(caller: &Caller, request: &pb::QueryAuditRequest) -> Result<(Audi
     let query = AuditQuery {
         message_id,
         party: optional_token("party", &request.party)?,
-        origin: (!caller.role.may_operate()).then(|| caller.party.to_string()),
+        origin,
         since: request.since.as_ref().map(|since| convert::time("since", since)).transpose()?,
         until: request.until.as_ref().map(|until| convert::time("until", until)).transpose()?,
         event,

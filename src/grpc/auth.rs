@@ -1,5 +1,6 @@
 //! Authentication of every gateway RPC: a tonic interceptor that verifies the bearer token and leaves the
-//! [`Caller`] in the request extensions.
+//! [`Caller`] in the request extensions. Authorization applies `identity::authorization`'s table, with the
+//! caller's oversight looked up in the directory of the router in force at each call.
 
 use tonic::{Request, Status};
 
@@ -8,6 +9,7 @@ use super::server::Gateway;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::identity::authorization::{self, Action, Scope, View};
 use crate::identity::{Caller, Verifier};
 use crate::model::PartyId;
 
@@ -68,26 +70,52 @@ pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
 }
 
 impl Gateway {
-    /// Refuses callers whose role may not publish.
+    /// Refuses callers who may not publish (their own party's messages: the origin is always the caller's).
     pub(super) fn require_publisher(&self, caller: &Caller) -> Result<(), GatewayError> {
-        self.require(caller, caller.role.may_publish(), "publish; publishing needs role agency-system")
+        self.authorize(caller, Action::Publish, Scope::Own).map(drop)
     }
 
-    /// Refuses callers whose role may not subscribe.
+    /// Refuses callers who may not subscribe to their own party's feed.
     pub(super) fn require_subscriber(&self, caller: &Caller) -> Result<(), GatewayError> {
-        self.require(caller, caller.role.may_subscribe(), "subscribe; subscribing needs role agency-system or analyst")
+        self.authorize(caller, Action::Subscribe, Scope::Own).map(drop)
     }
 
-    /// Refuses callers whose role may not use the operator services.
-    pub(super) fn require_operator(&self, caller: &Caller) -> Result<(), GatewayError> {
-        self.require(caller, caller.role.may_operate(), "use the operator services; they need role operator or admin")
+    /// Does the caller's party have oversight under the router in force now? (The policy can change.)
+    pub(super) fn oversight(&self, caller: &Caller) -> bool {
+        self.policy.current().directory().get(&caller.party).is_some_and(|party| party.has_oversight())
     }
 
-    /// Counts and logs a refusal on the way out.
-    pub(super) fn refuse(&self, caller: &Caller, reason: String) -> GatewayError {
+    /// Applies the authorization table to a call of `action` at `scope`; a refusal is counted and logged.
+    pub(super) fn authorize(&self, caller: &Caller, action: Action, scope: Scope) -> Result<View, GatewayError> {
+        authorization::authorize(caller.role, self.oversight(caller), action, scope)
+            .map_err(|refusal| self.refused(caller, refusal))
+    }
+
+    /// Refuses a caller who may call `action` at no scope at all, before anything about its target is read.
+    pub(super) fn authorize_some(&self, caller: &Caller, action: Action) -> Result<(), GatewayError> {
+        authorization::authorize_some(caller.role, self.oversight(caller), action)
+            .map_err(|refusal| self.refused(caller, refusal))
+    }
+
+    fn refused(&self, caller: &Caller, refusal: authorization::Refusal) -> GatewayError {
         self.auth_counters.permission_denied.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(party = %caller.party, subject = %caller.subject, "permission denied: {reason}");
-        GatewayError::PermissionDenied(reason)
+        tracing::info!(party = %caller.party, subject = %caller.subject, "permission denied: {refusal}");
+        GatewayError::from(refusal)
+    }
+
+    /// Authorizes a listing that names `party` (`None`: every party) and returns the party it may list:
+    /// `None` for every party, or the caller's own when it is given only its own party's view.
+    pub(super) fn authorize_listing(
+        &self,
+        caller: &Caller,
+        action: Action,
+        party: Option<PartyId>,
+    ) -> Result<Option<PartyId>, GatewayError> {
+        let scope = authorization::scope_of(&caller.party, party.as_ref());
+        match self.authorize(caller, action, scope)? {
+            View::Full => Ok(party),
+            View::OwnParty => Ok(Some(caller.party.clone())),
+        }
     }
 
     /// Counts a refusal that arose elsewhere (a spoofed origin, another party's feed) and passes it on.
@@ -97,12 +125,5 @@ impl Gateway {
             tracing::info!(%error, "permission denied");
         }
         error
-    }
-
-    pub(super) fn require(&self, caller: &Caller, allowed: bool, what: &str) -> Result<(), GatewayError> {
-        match allowed {
-            true => Ok(()),
-            false => Err(self.refuse(caller, format!("role {} may not {what}", caller.role.name()))),
-        }
     }
 }

@@ -1,11 +1,13 @@
-//! Dead letters for operators and admins: listing (metadata only, for operators and admins) and redriving
-//! (an admin of the recipient party only; every redriven message is routed again under the current policy).
+//! Dead letters for operators and admins: listing (metadata only; a party's own, every party's with
+//! oversight) and redriving (an admin of the recipient party, or an oversight admin; every redriven message is
+//! routed again under the current policy). Who may is `identity::authorization`'s table.
 
 use prost::Message;
 
 use crate::api as pb;
 use crate::bus::DeadLetterRecord;
-use crate::identity::{Caller, Role};
+use crate::identity::Caller;
+use crate::identity::authorization::{Action, scope_of};
 use crate::model::{Kind, RouteRequest};
 use crate::router::Outcome;
 
@@ -23,11 +25,11 @@ impl Gateway {
         caller: &Caller,
         request: pb::ListDeadLettersRequest,
     ) -> Result<pb::ListDeadLettersResponse, GatewayError> {
-        self.require_operator(caller)?;
         let party = match request.party.as_str() {
             "" => None,
             party => Some(convert::token("party", party)?),
         };
+        let party = self.authorize_listing(caller, Action::ListDeadLetters, party)?;
         let limit = match request.limit {
             0 => DEFAULT_LIMIT,
             limit => limit.min(MAX_LIMIT),
@@ -42,12 +44,7 @@ impl Gateway {
         request: pb::RedriveDeadLettersRequest,
     ) -> Result<pb::RedriveDeadLettersResponse, GatewayError> {
         let party = convert::token("party", &request.party)?;
-        if caller.role != Role::Admin || caller.party != party {
-            return Err(self.refuse(
-                caller,
-                format!("redrive dead letters of {party}; only an admin of {party} may (role admin, party {party})"),
-            ));
-        }
+        self.authorize(caller, Action::RedriveDeadLetters, scope_of(&caller.party, Some(&party)))?;
         let sequences = match request.sequences.is_empty() {
             false => request.sequences,
             true => {

@@ -4,6 +4,7 @@ use tonic::{Code, Status};
 
 use crate::bus::BusError;
 use crate::identity::AuthError;
+use crate::identity::authorization::Refusal;
 use crate::router::RouteError;
 
 /// Errors of the gateway's RPCs. Messages name the field or rule.
@@ -17,6 +18,9 @@ pub enum GatewayError {
     Unauthenticated(#[from] AuthError),
     #[error("{0}")]
     PermissionDenied(String),
+    /// Refused by the authorization table; the message names the rule.
+    #[error(transparent)]
+    Unauthorized(#[from] Refusal),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -37,7 +41,7 @@ impl GatewayError {
             GatewayError::InvalidArgument(_) => Code::InvalidArgument,
             GatewayError::TooLarge(_) => Code::ResourceExhausted,
             GatewayError::Unauthenticated(_) => Code::Unauthenticated,
-            GatewayError::PermissionDenied(_) => Code::PermissionDenied,
+            GatewayError::PermissionDenied(_) | GatewayError::Unauthorized(_) => Code::PermissionDenied,
             GatewayError::NotFound(_) => Code::NotFound,
             GatewayError::FailedPrecondition(_) => Code::FailedPrecondition,
             GatewayError::Route(RouteError::UnknownOrigin(_)) => Code::PermissionDenied,

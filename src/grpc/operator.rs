@@ -4,6 +4,7 @@
 use tonic::{Request, Response, Status};
 
 use crate::api::{self as pb, operator_service_server::OperatorService};
+use crate::identity::authorization::{Action, scope_of};
 use crate::model::RouteRequest;
 use crate::router::{Outcome, Router};
 
@@ -17,7 +18,8 @@ impl OperatorService for Gateway {
         request: Request<pb::CheckRouteRequest>,
     ) -> Result<Response<pb::CheckRouteResponse>, Status> {
         let caller = auth::caller(&request)?;
-        self.require_operator(&caller)?;
+        let origin = request.get_ref().origin.as_str();
+        self.authorize(&caller, Action::CheckRoute, scope_of(caller.party.as_str(), Some(origin)))?;
         Ok(Response::new(check_route(&self.policy.current(), &request.into_inner())?))
     }
 
@@ -25,10 +27,17 @@ impl OperatorService for Gateway {
         &self,
         request: Request<pb::ListDenialCountsRequest>,
     ) -> Result<Response<pb::ListDenialCountsResponse>, Status> {
-        self.require_operator(&auth::caller(&request)?)?;
-        let (counts, withheld) = self.denial_totals();
-        let unauthenticated = self.auth_counters.unauthenticated.load(std::sync::atomic::Ordering::Relaxed);
-        let permission_denied = self.auth_counters.permission_denied.load(std::sync::atomic::Ordering::Relaxed);
+        let caller = auth::caller(&request)?;
+        let party = self.authorize_listing(&caller, Action::ListDenialCounts, None)?;
+        let (counts, withheld) = self.denial_totals(party.as_ref().map(|party| party.as_str()));
+        // The refusal counters are the whole gateway's and name no party: only a full view shows them.
+        let (unauthenticated, permission_denied) = match party {
+            Some(_) => (0, 0),
+            None => (
+                self.auth_counters.unauthenticated.load(std::sync::atomic::Ordering::Relaxed),
+                self.auth_counters.permission_denied.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        };
         Ok(Response::new(pb::ListDenialCountsResponse { counts, withheld, unauthenticated, permission_denied }))
     }
 

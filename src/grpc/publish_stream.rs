@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::api as pb;
 use crate::identity::Caller;
+use crate::identity::authorization::{Action, Scope};
 
 use super::server::Gateway;
 use super::{GatewayError, error};
@@ -26,7 +27,7 @@ pub fn start(
     caller: Caller,
     requests: Streaming<pb::PublishStreamRequest>,
 ) -> Result<impl Stream<Item = Response>, Status> {
-    gateway.require_publisher(&caller)?;
+    gateway.authorize(&caller, Action::PublishStream, Scope::Own)?;
     let (responses, receiver) = mpsc::channel(gateway.limits.publish_window.max(1));
     let span = tracing::info_span!("publish_stream", party = %caller.party);
     tokio::spawn(tracing::Instrument::instrument(run(gateway, caller, requests, responses), span));

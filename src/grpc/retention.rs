@@ -2,8 +2,10 @@
 //! `Revalidate` and `PurgeMessage`. Metadata only; a purge notice names the purged message and the reason,
 //! nothing of its content.
 //!
-//! Who may do what: operators and admins list every party's messages due for review, anyone else only its
-//! own party's; a person of the origin party (analyst or admin) revalidates; operators and admins purge.
+//! Who may do what (`identity::authorization`): a message belongs to its origin party. Anyone lists its own
+//! party's messages due for review, operators and admins of a party with oversight every party's; an analyst
+//! or admin of the origin party revalidates (or an oversight admin); an operator or admin of the origin party
+//! purges (or an oversight operator or admin). A recipient does not purge what it received.
 
 use std::time::Duration;
 
@@ -12,7 +14,8 @@ use prost::Message;
 use crate::api as pb;
 use crate::audit::{AuditRecord, Event};
 use crate::bus::CopyOptions;
-use crate::identity::{Caller, Role};
+use crate::identity::Caller;
+use crate::identity::authorization::{Action, Scope, scope_of};
 use crate::model::{PartyId, Topic};
 use crate::retention::{MessageRecord, Revalidation, due_for_review};
 use crate::router::{MAX_RETENTION, NOTICE_RULE, Router};
@@ -47,18 +50,7 @@ impl Gateway {
             "" => None,
             party => Some(convert::token("party", party)?),
         };
-        let origin = match (caller.role.may_operate(), party) {
-            (true, party) => party,
-            (false, Some(party)) if party != caller.party => {
-                return Err(self.refuse(
-                    caller,
-                    format!(
-                        "party: {party} is not your party; only operators and admins review other parties' messages"
-                    ),
-                ));
-            }
-            (false, _) => Some(caller.party.clone()),
-        };
+        let origin = self.authorize_listing(caller, Action::ListReviewDue, party)?;
         let now = time::OffsetDateTime::now_utc();
         // Messages older than the feed keeps are no longer stored: nothing of them is left to review.
         let since = match self.bus.feed_max_age() {
@@ -101,17 +93,9 @@ impl Gateway {
         request: pb::RevalidateRequest,
     ) -> Result<pb::RevalidateResponse, GatewayError> {
         let reason = reason(&request.reason)?;
+        self.authorize_some(caller, Action::Revalidate)?;
         let record = self.on_record(&request.message_id).await?;
-        let may_review = matches!(caller.role, Role::Analyst | Role::Admin) && record.origin == caller.party.as_str();
-        if !may_review {
-            return Err(self.refuse(
-                caller,
-                format!(
-                    "revalidate: message {} was published by {}; only an analyst or admin of that party may revalidate it",
-                    record.message_id, record.origin
-                ),
-            ));
-        }
+        self.authorize(caller, Action::Revalidate, origin_scope(caller, &record))?;
         let review = Revalidation { reviewer: caller.subject.clone(), at: time::OffsetDateTime::now_utc(), reason };
         let state =
             self.bus.update_message_state(&record.message_id, |state| state.revalidations.push(review.clone())).await?;
@@ -135,9 +119,10 @@ impl Gateway {
         caller: &Caller,
         request: pb::PurgeMessageRequest,
     ) -> Result<pb::PurgeMessageResponse, GatewayError> {
-        self.require(caller, caller.role.may_operate(), "purge messages; purging needs role operator or admin")?;
+        self.authorize_some(caller, Action::PurgeMessage)?;
         let reason = reason(&request.reason)?;
         let record = self.on_record(&request.message_id).await?;
+        self.authorize(caller, Action::PurgeMessage, origin_scope(caller, &record))?;
         let copies_removed = self.bus.erase_copies(&record).await?;
 
         let router = self.policy.current();
@@ -192,6 +177,12 @@ impl Gateway {
         }
         self.bus.message_record(message_id).await?.ok_or_else(|| not_on_record(message_id))
     }
+}
+
+/// A message belongs to its origin party: the one that may review, revalidate and purge it. A recipient's
+/// copy is not its own to purge (a purge erases every party's copy and notifies them all).
+fn origin_scope(caller: &Caller, record: &MessageRecord) -> Scope {
+    scope_of(caller.party.as_str(), Some(record.origin.as_str()))
 }
 
 fn not_on_record(message_id: &str) -> GatewayError {

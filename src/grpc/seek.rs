@@ -4,6 +4,7 @@
 use crate::api as pb;
 use crate::bus::Start;
 use crate::identity::Caller;
+use crate::identity::authorization::{Action, Scope};
 
 use super::server::Gateway;
 use super::{GatewayError, convert};
@@ -17,7 +18,8 @@ impl Gateway {
         request: pb::SeekRequest,
     ) -> Result<pb::SeekResponse, GatewayError> {
         use pb::seek_request::Target;
-        self.require_subscriber(caller)?;
+        // A durable is always the caller's party's: its name is scoped by the party (`<party>_<durable>`).
+        self.authorize(caller, Action::Seek, Scope::Own)?;
         let durable = convert::token("durable_name", &request.durable_name)?;
         let start = match &request.target {
             None => return Err(GatewayError::InvalidArgument("target: one of time, sequence or beginning".into())),

@@ -1,10 +1,12 @@
 //! The shared policy through a gateway: `OperatorService.ApplyPolicy`, `ListPolicyHistory` and
 //! `RollbackPolicy`. A new revision is compiled here before it is stored, so no gateway is ever offered a
 //! policy that does not load; every gateway (this one included) puts it in force from the bucket's watch.
+//! The policy is every party's: only an admin of a party with oversight applies or rolls it back.
 
 use crate::api as pb;
 use crate::bus::{ApplyError, PolicyBucket, PolicyRevision};
-use crate::identity::{Caller, Role};
+use crate::identity::Caller;
+use crate::identity::authorization::{Action, Scope};
 use crate::policy_store::PolicyDocument;
 
 use super::server::Gateway;
@@ -29,7 +31,7 @@ impl Gateway {
         caller: &Caller,
         request: pb::ApplyPolicyRequest,
     ) -> Result<pb::ApplyPolicyResponse, GatewayError> {
-        self.require(caller, caller.role == Role::Admin, "apply a policy; that needs role admin")?;
+        self.authorize(caller, Action::ApplyPolicy, Scope::All)?;
         let bucket = self.shared_policy()?;
         if request.policy.is_empty() && request.directory.is_empty() {
             return Err(GatewayError::InvalidArgument("policy, directory: give at least one".into()));
@@ -60,7 +62,7 @@ impl Gateway {
         &self,
         caller: &Caller,
     ) -> Result<pb::ListPolicyHistoryResponse, GatewayError> {
-        self.require(caller, caller.role.may_operate(), "list policy history; that needs role operator or admin")?;
+        self.authorize(caller, Action::ListPolicyHistory, Scope::All)?;
         let revisions = self.shared_policy()?.history().await?;
         Ok(pb::ListPolicyHistoryResponse { revisions: revisions.iter().map(revision).collect() })
     }
@@ -70,7 +72,7 @@ impl Gateway {
         caller: &Caller,
         request: pb::RollbackPolicyRequest,
     ) -> Result<pb::RollbackPolicyResponse, GatewayError> {
-        self.require(caller, caller.role == Role::Admin, "roll back the policy; that needs role admin")?;
+        self.authorize(caller, Action::RollbackPolicy, Scope::All)?;
         let bucket = self.shared_policy()?;
         let earlier = bucket.revision(request.revision).await?.ok_or_else(|| {
             GatewayError::NotFound(format!(

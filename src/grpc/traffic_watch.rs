@@ -13,6 +13,8 @@ use tonic::Status;
 
 use crate::api as pb;
 use crate::identity::Caller;
+use crate::identity::authorization::Action;
+use crate::model::PartyId;
 use crate::router::DenialReason;
 use crate::traffic::{Counts, FlowSnapshot};
 
@@ -35,7 +37,6 @@ impl Gateway {
         caller: &Caller,
         request: pb::WatchTrafficRequest,
     ) -> Result<impl Stream<Item = Snapshots> + use<>, GatewayError> {
-        self.require_operator(caller)?;
         let interval = match request.interval_ms {
             0 => DEFAULT_INTERVAL,
             millis => Duration::from_millis(u64::from(millis)),
@@ -48,7 +49,8 @@ impl Gateway {
                 longest.as_millis()
             )));
         }
-        let party = party_filter(&request.party)?;
+        let party = self.authorize_listing(caller, Action::WatchTraffic, party_filter(&request.party)?)?;
+        let party = party.map(|party| party.to_string());
         let (sender, receiver) = mpsc::channel(2);
         let gateway = self.clone();
         tokio::spawn(async move {
@@ -82,16 +84,16 @@ impl Gateway {
         caller: &Caller,
         request: pb::ListSubjectsRequest,
     ) -> Result<pb::ListSubjectsResponse, GatewayError> {
-        self.require_operator(caller)?;
-        let party = party_filter(&request.party)?;
+        let party = self.authorize_listing(caller, Action::ListSubjects, party_filter(&request.party)?)?;
+        let party = party.map(|party| party.to_string());
         let subjects = self.flows(party.as_deref()).iter().map(|flow| subject_traffic(flow, None, 0.0)).collect();
         Ok(pb::ListSubjectsResponse { subjects })
     }
 
-    /// Denials by reason and deliveries withheld, summed over every subject.
-    pub(super) fn denial_totals(&self) -> (Vec<pb::DenialCount>, u64) {
+    /// Denials by reason and deliveries withheld, summed over every subject (of `party`, if given).
+    pub(super) fn denial_totals(&self, party: Option<&str>) -> (Vec<pb::DenialCount>, u64) {
         let mut totals = Counts::default();
-        for flow in self.traffic.snapshot() {
+        for flow in self.flows(party) {
             totals.add(&flow.counts);
         }
         (denial_counts(&totals), totals.withheld)
@@ -167,10 +169,10 @@ impl Gateway {
     }
 }
 
-fn party_filter(party: &str) -> Result<Option<String>, GatewayError> {
+fn party_filter(party: &str) -> Result<Option<PartyId>, GatewayError> {
     match party {
         "" => Ok(None),
-        party => Ok(Some(convert::token("party", party)?.to_string())),
+        party => Ok(Some(convert::token("party", party)?)),
     }
 }
 

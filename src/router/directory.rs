@@ -15,6 +15,7 @@
 //! fusion-center = "fc-tx"          # field agencies: the fusion center their FLO feeds
 //! tags = ["resident-lno-home"]     # free labels usable in rule selectors
 //! retention = "2y"                 # how long its messages are kept before review; at most and by default 5y
+//! oversight = true                 # its operators and admins act for every party (the hub always has it)
 //! ```
 
 use std::time::Duration;
@@ -69,6 +70,9 @@ pub struct Party {
     /// How long the party's messages are kept before they must be reviewed and revalidated or purged
     /// (28 CFR 23.20(h)).
     pub retention: Duration,
+    /// Granted oversight by the directory: its operators and admins may act for every party (see
+    /// `identity::authorization`). The hub has oversight whether or not this is set; no token can grant it.
+    pub oversight: bool,
 }
 
 /// The longest retention period, and the default: five years (28 CFR 23.20(h)), as `5y` reads (a year of
@@ -106,6 +110,8 @@ struct RawParty {
     #[serde(default)]
     tags: Vec<Spanned<String>>,
     retention: Option<Spanned<String>>,
+    #[serde(default)]
+    oversight: bool,
 }
 
 // === impl PartyKind ===
@@ -148,6 +154,11 @@ impl Party {
     /// Does the party want messages on `topic` when routing by policy?
     pub fn interested_in(&self, topic: &Topic) -> bool {
         self.topics.as_ref().is_none_or(|topics| topics.contains(topic))
+    }
+
+    /// May its operators and admins act for every party? The hub always; others if the directory says so.
+    pub fn has_oversight(&self) -> bool {
+        self.kind == PartyKind::Hub || self.oversight
     }
 }
 
@@ -277,5 +288,6 @@ fn party(source: &Source<'_>, position: usize, raw: &RawParty) -> Result<Party, 
         fusion_center,
         tags,
         retention,
+        oversight: raw.oversight,
     })
 }

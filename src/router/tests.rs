@@ -392,3 +392,19 @@ fn retention_defaults_to_five_years_and_may_not_exceed_it() {
         assert!(error.starts_with(expected), "got {error}, expected {expected}");
     }
 }
+
+/// Oversight: the hub always has it; another party only when the directory says `oversight = true`.
+#[test]
+fn oversight_comes_from_the_hub_kind_or_the_directory() {
+    let shipped = Router::load(("directory.toml", DEFAULT_DIRECTORY), ("policy.toml", "")).unwrap();
+    let has = |router: &Router, id: &str| router.directory().get(&party(id)).unwrap().has_oversight();
+    assert!(has(&shipped, "ia"));
+    assert!(!has(&shipped, "ia-mc-ct") && !has(&shipped, "cbp") && !has(&shipped, "can"));
+    let granted = DEFAULT_DIRECTORY.replacen("id = \"fbi\"\n", "id = \"fbi\"\noversight = true\n", 1);
+    assert_ne!(granted, DEFAULT_DIRECTORY);
+    let granted = Router::load(("directory.toml", granted.as_str()), ("policy.toml", "")).unwrap();
+    assert!(has(&granted, "fbi") && !has(&granted, "cbp"));
+    let bad = DEFAULT_DIRECTORY.replacen("id = \"fbi\"\n", "id = \"fbi\"\noversight = \"yes\"\n", 1);
+    let error = Router::load(("directory.toml", bad.as_str()), ("policy.toml", "")).unwrap_err().to_string();
+    assert!(error.starts_with("directory.toml:") && error.contains("expected a boolean"), "{error}");
+}

@@ -1,0 +1,362 @@
+//! Who may call which RPC on whose behalf: one table (role x scope x RPC), pure.
+//!
+//! Every caller acts for its own party. A call's [`Scope`] says whose data or power it touches: the caller's
+//! own party, another named party, or all parties at once (or state every party shares, such as the
+//! policy). Reaching beyond the own party needs *oversight*: the caller's party is the hub (I&A) or the
+//! directory grants it `oversight = true`. Only the directory grants it, never a token, and the gateway
+//! looks it up in the router snapshot in force at each call.
+//!
+//! A cell says who may act on the whole scope (`full`) and who else may act on its own party's part of it
+//! (`own_view`, for "all parties" listings: the caller gets its own party's view instead of a refusal).
+//! Anyone else is refused with a [`Refusal`] naming the rule. README's "Authorization" table is
+//! [`markdown_table`] (a test checks it).
+
+use super::Role;
+
+/// One variant per RPC of `GatewayService` and `OperatorService`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Publish,
+    PublishStream,
+    Subscribe,
+    Seek,
+    CheckRoute,
+    ListDenialCounts,
+    ListDeadLetters,
+    RedriveDeadLetters,
+    WatchTraffic,
+    ListSubjects,
+    QueryAudit,
+    ListReviewDue,
+    Revalidate,
+    PurgeMessage,
+    ApplyPolicy,
+    ListPolicyHistory,
+    RollbackPolicy,
+}
+
+/// Whose data or power a call touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// The caller's own party (its feed, its messages, its dead letters).
+    Own,
+    /// One other party, named in the request or owning the message.
+    Other,
+    /// Every party at once, or state all parties share (the policy, the gateway's counters).
+    All,
+}
+
+/// What an authorized call may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Everything the scope asked for.
+    Full,
+    /// Only the caller's own party's part of it (listings asked for all parties).
+    OwnParty,
+}
+
+/// A set of callers: some roles, optionally only of a party with oversight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Who {
+    pub roles: &'static [Role],
+    /// Only callers whose party has oversight.
+    pub oversight: bool,
+}
+
+/// Who may act at one scope of one RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cell {
+    /// May act on the whole scope.
+    pub full: Who,
+    /// May act on the own party's part of the scope only; refused only if in neither.
+    pub own_view: Who,
+}
+
+/// The row of one RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub action: Action,
+    /// What decides the scope of a call, in words (README shows it).
+    pub scoped_by: &'static str,
+    pub own: Cell,
+    pub other: Cell,
+    pub all: Cell,
+}
+
+/// Why a call was refused: the rule it broke and who it would have needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub role: Role,
+    pub oversight: bool,
+    pub action: Action,
+    pub scope: Scope,
+    /// The cell that refused, naming who would be admitted.
+    pub needed: Cell,
+}
+
+use Role::{Admin, AgencySystem, Analyst, Operator};
+
+const NOBODY: Who = Who { roles: &[], oversight: false };
+const SYSTEMS: Who = Who { roles: &[AgencySystem], oversight: false };
+const READERS: Who = Who { roles: &[AgencySystem, Analyst], oversight: false };
+const EVERYONE: Who = Who { roles: &[AgencySystem, Analyst, Operator, Admin], oversight: false };
+const OPERATORS: Who = Who { roles: &[Operator, Admin], oversight: false };
+const REVIEWERS: Who = Who { roles: &[Analyst, Admin], oversight: false };
+const ADMINS: Who = Who { roles: &[Admin], oversight: false };
+const OVERSIGHT_OPERATORS: Who = Who { roles: &[Operator, Admin], oversight: true };
+const OVERSIGHT_ADMINS: Who = Who { roles: &[Admin], oversight: true };
+
+const fn only(who: Who) -> Cell {
+    Cell { full: who, own_view: NOBODY }
+}
+
+const fn or_own_view(full: Who, own_view: Who) -> Cell {
+    Cell { full, own_view }
+}
+
+const CLOSED: Cell = only(NOBODY);
+
+const fn row(action: Action, scoped_by: &'static str, own: Cell, other: Cell, all: Cell) -> Rule {
+    Rule { action, scoped_by, own, other, all }
+}
+
+/// The authorization table: one row per RPC.
+pub const TABLE: [Rule; 17] = [
+    row(Action::Publish, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
+    row(Action::PublishStream, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
+    row(Action::Subscribe, "`open.feed`", only(READERS), CLOSED, CLOSED),
+    row(Action::Seek, "the durable (always the caller's party's)", only(READERS), CLOSED, CLOSED),
+    row(Action::CheckRoute, "`origin`", only(OPERATORS), only(OVERSIGHT_OPERATORS), CLOSED),
+    row(
+        Action::ListDenialCounts,
+        "none: all parties",
+        only(OPERATORS),
+        CLOSED,
+        or_own_view(OVERSIGHT_OPERATORS, OPERATORS),
+    ),
+    row(
+        Action::ListDeadLetters,
+        "`party` (recipient; empty: all)",
+        only(OPERATORS),
+        only(OVERSIGHT_OPERATORS),
+        or_own_view(OVERSIGHT_OPERATORS, OPERATORS),
+    ),
+    row(Action::RedriveDeadLetters, "`party` (recipient)", only(ADMINS), only(OVERSIGHT_ADMINS), CLOSED),
+    row(
+        Action::WatchTraffic,
+        "`party` (origin or recipient; empty: all)",
+        only(OPERATORS),
+        only(OVERSIGHT_OPERATORS),
+        or_own_view(OVERSIGHT_OPERATORS, OPERATORS),
+    ),
+    row(
+        Action::ListSubjects,
+        "`party` (origin or recipient; empty: all)",
+        only(OPERATORS),
+        only(OVERSIGHT_OPERATORS),
+        or_own_view(OVERSIGHT_OPERATORS, OPERATORS),
+    ),
+    row(
+        Action::QueryAudit,
+        "`party` (origin or recipient; empty: all); the own view is the records of the own party's messages",
+        or_own_view(OVERSIGHT_OPERATORS, EVERYONE),
+        or_own_view(OVERSIGHT_OPERATORS, EVERYONE),
+        or_own_view(OVERSIGHT_OPERATORS, EVERYONE),
+    ),
+    row(
+        Action::ListReviewDue,
+        "`party` (origin; empty: all)",
+        only(EVERYONE),
+        only(OVERSIGHT_OPERATORS),
+        or_own_view(OVERSIGHT_OPERATORS, EVERYONE),
+    ),
+    row(Action::Revalidate, "the message's origin", only(REVIEWERS), only(OVERSIGHT_ADMINS), CLOSED),
+    row(Action::PurgeMessage, "the message's origin", only(OPERATORS), only(OVERSIGHT_OPERATORS), CLOSED),
+    row(Action::ApplyPolicy, "the shared policy", CLOSED, CLOSED, only(OVERSIGHT_ADMINS)),
+    row(Action::ListPolicyHistory, "the shared policy", CLOSED, CLOSED, only(OPERATORS)),
+    row(Action::RollbackPolicy, "the shared policy", CLOSED, CLOSED, only(OVERSIGHT_ADMINS)),
+];
+
+/// May a caller in `role`, whose party has `oversight` or not, call `action` at `scope`, and what does it see?
+pub fn authorize(role: Role, oversight: bool, action: Action, scope: Scope) -> Result<View, Refusal> {
+    let cell = rule(action).cell(scope);
+    if cell.full.admits(role, oversight) {
+        Ok(View::Full)
+    } else if cell.own_view.admits(role, oversight) {
+        Ok(View::OwnParty)
+    } else {
+        Err(Refusal { role, oversight, action, scope, needed: cell })
+    }
+}
+
+/// Could the caller call `action` at any scope? For refusing before looking up whose a target is, so that
+/// a caller who may never act learns nothing about the target (not even whether it exists).
+pub fn authorize_some(role: Role, oversight: bool, action: Action) -> Result<(), Refusal> {
+    let own = authorize(role, oversight, action, Scope::Own);
+    match own {
+        Ok(_) => Ok(()),
+        Err(refusal) => [Scope::Other, Scope::All]
+            .into_iter()
+            .find_map(|scope| authorize(role, oversight, action, scope).ok())
+            .map(|_| ())
+            .ok_or(refusal),
+    }
+}
+
+/// The scope of a call that names `target` (or nothing, meaning all parties) for a caller of `party`.
+pub fn scope_of<T: PartialEq + ?Sized>(party: &T, target: Option<&T>) -> Scope {
+    match target {
+        None => Scope::All,
+        Some(target) if target == party => Scope::Own,
+        Some(_) => Scope::Other,
+    }
+}
+
+/// The table as Markdown, exactly as README shows it.
+pub fn markdown_table() -> String {
+    let mut table = String::from(
+        "| RPC | scope decided by | own party | another party | all parties or shared state |\n\
+         | --- | --- | --- | --- | --- |\n",
+    );
+    for rule in &TABLE {
+        let cells = [rule.own, rule.other, rule.all].map(|cell| cell.describe());
+        table += &format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            rule.action.name(),
+            rule.scoped_by,
+            cells[0],
+            cells[1],
+            cells[2]
+        );
+    }
+    table
+}
+
+fn rule(action: Action) -> &'static Rule {
+    // Every action has a row (a unit test checks), so the fallback is never taken; it refuses everything.
+    static NONE: Rule = row(Action::Publish, "", CLOSED, CLOSED, CLOSED);
+    TABLE.iter().find(|rule| rule.action == action).unwrap_or(&NONE)
+}
+
+// === impl Action ===
+
+impl Action {
+    pub const ALL: [Action; 17] = [
+        Action::Publish,
+        Action::PublishStream,
+        Action::Subscribe,
+        Action::Seek,
+        Action::CheckRoute,
+        Action::ListDenialCounts,
+        Action::ListDeadLetters,
+        Action::RedriveDeadLetters,
+        Action::WatchTraffic,
+        Action::ListSubjects,
+        Action::QueryAudit,
+        Action::ListReviewDue,
+        Action::Revalidate,
+        Action::PurgeMessage,
+        Action::ApplyPolicy,
+        Action::ListPolicyHistory,
+        Action::RollbackPolicy,
+    ];
+
+    /// The RPC's name in the proto.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Publish => "Publish",
+            Action::PublishStream => "PublishStream",
+            Action::Subscribe => "Subscribe",
+            Action::Seek => "Seek",
+            Action::CheckRoute => "CheckRoute",
+            Action::ListDenialCounts => "ListDenialCounts",
+            Action::ListDeadLetters => "ListDeadLetters",
+            Action::RedriveDeadLetters => "RedriveDeadLetters",
+            Action::WatchTraffic => "WatchTraffic",
+            Action::ListSubjects => "ListSubjects",
+            Action::QueryAudit => "QueryAudit",
+            Action::ListReviewDue => "ListReviewDue",
+            Action::Revalidate => "Revalidate",
+            Action::PurgeMessage => "PurgeMessage",
+            Action::ApplyPolicy => "ApplyPolicy",
+            Action::ListPolicyHistory => "ListPolicyHistory",
+            Action::RollbackPolicy => "RollbackPolicy",
+        }
+    }
+}
+
+// === impl Refusal ===
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let party = if self.oversight { "with oversight" } else { "without oversight" };
+        write!(
+            formatter,
+            "{} on {} needs {} (README, Authorization); the caller is {} of a party {party}",
+            self.action.name(),
+            self.scope.phrase(),
+            self.needed.describe(),
+            self.role.name()
+        )
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+// === impl Scope ===
+
+impl Scope {
+    fn phrase(self) -> &'static str {
+        match self {
+            Scope::Own => "the caller's own party",
+            Scope::Other => "another party",
+            Scope::All => "all parties or shared state",
+        }
+    }
+}
+
+// === impl Who ===
+
+impl Who {
+    fn admits(&self, role: Role, oversight: bool) -> bool {
+        self.roles.contains(&role) && (oversight || !self.oversight)
+    }
+
+    fn describe(&self) -> String {
+        if self.roles.is_empty() {
+            return "nobody".into();
+        }
+        let roles: Vec<&str> = self.roles.iter().map(|role| role.name()).collect();
+        let roles = if roles.len() == EVERYONE.roles.len() { "any role".to_string() } else { roles.join(" or ") };
+        match self.oversight {
+            true => format!("{roles} of an oversight party"),
+            false => roles,
+        }
+    }
+}
+
+// === impl Cell ===
+
+impl Cell {
+    fn describe(&self) -> String {
+        match self.own_view.roles.is_empty() {
+            true => self.full.describe(),
+            false => format!("{}; else {}: own party's view", self.full.describe(), self.own_view.describe()),
+        }
+    }
+}
+
+// === impl Rule ===
+
+impl Rule {
+    fn cell(&self, scope: Scope) -> Cell {
+        match scope {
+            Scope::Own => self.own,
+            Scope::Other => self.other,
+            Scope::All => self.all,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
