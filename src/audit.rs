@@ -10,11 +10,13 @@
 //! Records of concurrent publishes share an entry (group commit), and a gateway stores a few entries at
 //! once, so verification takes a chain in sequence order, not stream order.
 
+mod records;
 mod verifier;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use records::MessageRef;
 pub use verifier::{Verifier, VerifySignature, WINDOW};
 
 /// The hash before a chain's first entry.
@@ -24,7 +26,8 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
-    /// The router approved the recipient and the copy was sent for storage.
+    /// The router approved the recipient. Stored before the copy is sent, so no copy exists without it; if
+    /// the copy then fails to be stored the record stays and the publish's receipt says so.
     Approved,
     /// The router denied the recipient.
     Denied,
@@ -38,6 +41,11 @@ pub enum Event {
     Purged,
     /// A correction superseded the message.
     Superseded,
+    /// An admin put a dead letter back on its feed, approved again by the router.
+    Redriven,
+    /// Entries of this gateway's chain were missing from the stream at start and an operator accepted the
+    /// loss (`--accept-audit-loss`); the record names the missing range.
+    AuditLoss,
 }
 
 /// One audited fact.
@@ -65,6 +73,9 @@ pub struct AuditRecord {
     /// The message is criminal intelligence (28 CFR Part 23); on approvals.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub criminal_intelligence: bool,
+    /// The chain entries found missing, first to last (audit-loss records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<(u64, u64)>,
 }
 
 /// One link of a chain.

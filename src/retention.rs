@@ -191,19 +191,8 @@ mod tests {
     }
 
     fn approved(message_id: &str, recipient: &str, subject: &str) -> AuditRecord {
-        AuditRecord {
-            event: Event::Approved,
-            message_id: message_id.into(),
-            origin: "ia".into(),
-            recipient: recipient.into(),
-            subscriber: String::new(),
-            decided_by: "rule".into(),
-            basis: "basis".into(),
-            policy_version: "v1".into(),
-            reason: String::new(),
-            subject: subject.into(),
-            criminal_intelligence: false,
-        }
+        let message = crate::audit::MessageRef { message_id, origin: "ia", policy_version: "v1" };
+        AuditRecord::approved(&message, recipient, "rule", "basis", subject)
     }
 
     #[test]

@@ -3,19 +3,8 @@
 use super::*;
 
 fn record(message_id: &str) -> AuditRecord {
-    AuditRecord {
-        event: Event::Approved,
-        message_id: message_id.into(),
-        origin: "cbp".into(),
-        recipient: "ia".into(),
-        subscriber: String::new(),
-        decided_by: "cbp-to-hub".into(),
-        basis: "border threat reporting".into(),
-        policy_version: "v1".into(),
-        reason: String::new(),
-        subject: String::new(),
-        criminal_intelligence: false,
-    }
+    let message = MessageRef { message_id, origin: "cbp", policy_version: "v1" };
+    AuditRecord::approved(&message, "ia", "cbp-to-hub", "border threat reporting", "")
 }
 
 fn chain(length: usize) -> Vec<(u64, AuditEntry)> {

@@ -58,6 +58,8 @@ enum EventArg {
     Revalidated,
     Purged,
     Superseded,
+    Redriven,
+    AuditLoss,
 }
 
 /// One record as printed.
@@ -73,6 +75,7 @@ struct Row {
     basis: String,
     policy_version: String,
     reason: String,
+    subject: String,
     chain: String,
     entry: u64,
 }
@@ -89,6 +92,8 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
         Some(EventArg::Revalidated) => pb::AuditEvent::Revalidated,
         Some(EventArg::Purged) => pb::AuditEvent::Purged,
         Some(EventArg::Superseded) => pb::AuditEvent::Superseded,
+        Some(EventArg::Redriven) => pb::AuditEvent::Redriven,
+        Some(EventArg::AuditLoss) => pb::AuditEvent::AuditLoss,
     };
     let request = pb::QueryAuditRequest {
         message_id: args.message_id.unwrap_or_default(),
@@ -114,6 +119,7 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
             basis: record.basis,
             policy_version: record.policy_version,
             reason: record.reason,
+            subject: record.subject,
             chain: record.chain,
             entry: record.entry,
         };

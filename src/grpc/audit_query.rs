@@ -71,6 +71,7 @@ impl Gateway {
                         basis: record.basis.clone(),
                         policy_version: record.policy_version.clone(),
                         reason: record.reason.clone(),
+                        subject: record.subject.clone(),
                     };
                     if sender.send(Ok(response)).await.is_err() {
                         return;
@@ -118,6 +119,8 @@ fn audit_query(origin: Option<String>, request: &pb::QueryAuditRequest) -> Resul
         Ok(pb::AuditEvent::Revalidated) => Some(Event::Revalidated),
         Ok(pb::AuditEvent::Purged) => Some(Event::Purged),
         Ok(pb::AuditEvent::Superseded) => Some(Event::Superseded),
+        Ok(pb::AuditEvent::Redriven) => Some(Event::Redriven),
+        Ok(pb::AuditEvent::AuditLoss) => Some(Event::AuditLoss),
         Err(_) => return Err(GatewayError::InvalidArgument(format!("event: unknown value {}", request.event))),
     };
     let message_id = (!request.message_id.is_empty()).then(|| request.message_id.clone());
@@ -141,6 +144,8 @@ fn audit_event(event: Event) -> pb::AuditEvent {
         Event::Revalidated => pb::AuditEvent::Revalidated,
         Event::Purged => pb::AuditEvent::Purged,
         Event::Superseded => pb::AuditEvent::Superseded,
+        Event::Redriven => pb::AuditEvent::Redriven,
+        Event::AuditLoss => pb::AuditEvent::AuditLoss,
     }
 }
 

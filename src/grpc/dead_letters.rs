@@ -1,11 +1,13 @@
 //! Dead letters for operators and admins: listing (metadata only; a party's own, every party's with
 //! oversight) and redriving (an admin of the recipient party, or an oversight admin; every redriven message is
-//! routed again under the current policy). Who may is `identity::authorization`'s table.
+//! routed again under the current policy and audited as `redriven` before its copy is stored back). Who may
+//! is `identity::authorization`'s table.
 
 use prost::Message;
 
 use crate::api as pb;
-use crate::bus::DeadLetterRecord;
+use crate::audit::{AuditRecord, MessageRef};
+use crate::bus::{BusError, DeadLetterRecord};
 use crate::identity::Caller;
 use crate::identity::authorization::{Action, scope_of};
 use crate::model::{Kind, RouteRequest};
@@ -85,6 +87,28 @@ impl Gateway {
             let routing = self.policy.current().route(&route)?;
             match routing.outcomes.into_iter().next() {
                 Some(Outcome::Deliver(approval)) => {
+                    // No copy without its record: the redrive is audited before the copy is stored back.
+                    let message = MessageRef {
+                        message_id: &envelope.id,
+                        origin: &envelope.origin,
+                        policy_version: &routing.policy_version,
+                    };
+                    let subject = crate::bus::delivery_subject(&approval);
+                    let redriven = AuditRecord::redriven(
+                        &message,
+                        party.as_str(),
+                        &caller.subject,
+                        approval.rule(),
+                        approval.basis(),
+                        &subject,
+                        sequence,
+                    );
+                    let audited = async { self.audit.append(vec![redriven]).await?.stored().await };
+                    audited.await.map_err(|error| {
+                        GatewayError::Bus(BusError::Unavailable(format!(
+                            "the audit record of redriving dead letter {sequence} could not be stored, so it was not redriven ({error}); retry"
+                        )))
+                    })?;
                     self.bus.redrive(&approval, &dead, &envelope.id).await?;
                     tracing::info!(party = %party, subject = %caller.subject, sequence, message_id = %envelope.id, "dead letter redriven");
                     response.redriven.push(sequence);

@@ -1,17 +1,26 @@
-//! Publishing: validate, route, store one copy per approved recipient, and build the receipt.
+//! Publishing: validate, route, record, store one copy per approved recipient, and build the receipt.
+//!
+//! No copy without its record: the publish's audit records (one entry, group-committed with concurrent
+//! publishes) are stored, JetStream's ack awaited, before any copy is sent. If the audit cannot be stored,
+//! no copy is sent and the caller gets UNAVAILABLE naming the audit. A copy that fails after its record
+//! leaves an `approved` record without a copy — harmless, since a purge or review looking for it finds
+//! nothing to remove — and the receipt reports the partial failure as before; no further record is written
+//! (the store that just failed would most likely refuse it too).
 //!
 //! Publishing is split in two so PublishStream can pipeline: [`Gateway::prepare`] validates, routes and
-//! sends every copy to JetStream in request order; [`Prepared::finish`] awaits the storage acks.
+//! queues the audit records in request order; [`Prepared::finish`] awaits the audit, sends the copies
+//! (after the previous publish of the stream has sent its own: a [`Turn`]) and awaits their storage.
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use prost::Message;
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::api as pb;
-use crate::audit::{AuditRecord, Event};
-use crate::bus::{Bus, BusError, CopyOptions, PendingAudit, PendingStore, Stored, feed_subject};
+use crate::audit::{AuditRecord, MessageRef};
+use crate::bus::{Bus, BusError, CopyOptions, PendingAudit, PendingStore, Stored, delivery_subject, feed_subject};
 use crate::identity::Caller;
 use crate::model::PartyId;
 use crate::router::{Approval, Denial, Outcome};
@@ -20,25 +29,35 @@ use crate::traffic::{FlowLabels, Traffic};
 use super::server::Gateway;
 use super::{GatewayError, convert};
 
-/// A publish whose copies have been sent to JetStream but not yet confirmed.
+/// A routed publish whose audit records are queued; no copy has been sent yet.
 pub struct Prepared {
     message_id: String,
     policy_version: Arc<str>,
     outcomes: Vec<PreparedOutcome>,
-    /// To look up the original id when a copy turns out to be a duplicate.
+    expires_in: Option<std::time::Duration>,
+    /// To send the copies and to look up the original id when a copy turns out to be a duplicate.
     bus: Arc<Bus>,
     /// Where stored copies are counted.
     traffic: Arc<Traffic>,
-    /// The audit entry of this publish's decisions, stored before the receipt is returned.
+    /// The audit entry of this publish's decisions, stored before any copy is sent.
     audit: PendingAudit,
     /// For a correction: the message it supersedes, marked so once a copy is stored.
     supersedes: Option<String>,
 }
 
 enum PreparedOutcome {
-    /// Sent to JetStream: the approval, the storage acknowledgement to await and the copy's size.
-    Sent(Approval, PendingStore, usize),
+    /// Approved and recorded: the approval, the copy and its de-duplication id.
+    Approved(Approval, Bytes, String),
     Denied(Denial),
+}
+
+/// Where a publish sends its copies in a stream of publishes: after the previous one has sent its own
+/// (`after`), signalling the next when done (`sent`, dropped on any outcome). So copies reach JetStream in
+/// request order while the audit acks of several publishes are awaited at once.
+#[derive(Default)]
+pub struct Turn {
+    pub after: Option<oneshot::Receiver<()>>,
+    pub sent: Option<oneshot::Sender<()>>,
 }
 
 // === impl Gateway ===
@@ -52,13 +71,14 @@ impl Gateway {
     ) -> Result<pb::Receipt, GatewayError> {
         async {
             let prepared = self.prepare(caller, envelope).await?;
-            prepared.finish().await
+            prepared.finish(Turn::default()).await
         }
         .instrument(publish_span(caller))
         .await
     }
 
-    /// Validates, routes and sends every approved copy. Nothing reaches NATS unless the router approved it.
+    /// Validates, routes and queues the audit records of every decision. Nothing reaches the feed unless
+    /// the router approved it, and only in [`Prepared::finish`], after its record is stored.
     pub(super) async fn prepare(
         &self,
         caller: &Caller,
@@ -91,94 +111,33 @@ impl Gateway {
         let base = envelope.encode_to_vec();
 
         let mut outcomes = Vec::with_capacity(routing.outcomes.len());
-        let mut records = Vec::with_capacity(routing.outcomes.len());
-        let audit_record = |event, recipient: &PartyId, decided_by: String, basis: &str| AuditRecord {
-            event,
-            message_id: message_id.clone(),
-            origin: caller.party.to_string(),
-            recipient: recipient.to_string(),
-            subscriber: String::new(),
-            decided_by,
-            basis: basis.to_string(),
-            policy_version: routing.policy_version.to_string(),
-            reason: String::new(),
-            subject: String::new(),
-            criminal_intelligence: false,
-        };
+        let mut records = Vec::with_capacity(routing.outcomes.len() + 1);
+        let origin = caller.party.to_string();
+        let message = MessageRef { message_id: &message_id, origin: &origin, policy_version: &routing.policy_version };
         if let Some(earlier) = &earlier {
-            let mut superseded =
-                audit_record(Event::Superseded, &caller.party, format!("superseded by {message_id}"), "");
-            superseded.message_id = earlier.message_id.clone();
-            superseded.recipient = String::new();
-            records.push(superseded);
+            let superseded = MessageRef { message_id: &earlier.message_id, ..message };
+            records.push(AuditRecord::superseded(&superseded, &message_id));
         }
-        // A copy that cannot be sent stops the publish, but what was already sent is still audited first.
-        let mut send_error = None;
         for outcome in routing.outcomes {
             match outcome {
                 Outcome::Deliver(approval) => {
-                    let recipient = approval.recipient();
-                    let payload = copy_for(&base, recipient);
-                    let size = payload.len();
-                    let options = CopyOptions {
-                        dedup_id: format!("{dedup_base}:{recipient}"),
-                        message_id: &message_id,
-                        expires_in,
-                    };
-                    let pending = match self.bus.publish(&approval, payload, options).await {
-                        Ok(pending) => pending,
-                        Err(error) => {
-                            send_error = Some(error);
-                            break;
-                        }
-                    };
-                    let mut approved = audit_record(
-                        Event::Approved,
-                        approval.recipient(),
-                        approval.rule().to_string(),
-                        approval.basis(),
-                    );
-                    // Where the copy is: what a purge or correction finds it by.
-                    approved.subject = pending.subject().to_string();
-                    approved.criminal_intelligence = envelope.criminal_intelligence.is_some();
-                    records.push(approved);
-                    outcomes.push(PreparedOutcome::Sent(approval, pending, size));
+                    let recipient = approval.recipient().to_string();
+                    // Where the copy will be: what a purge or correction finds it by.
+                    let subject = delivery_subject(&approval);
+                    let approved =
+                        AuditRecord::approved(&message, &recipient, approval.rule(), approval.basis(), &subject);
+                    records.push(approved.criminal_intelligence(envelope.criminal_intelligence.is_some()));
+                    let payload = copy_for(&base, approval.recipient());
+                    outcomes.push(PreparedOutcome::Approved(approval, payload, format!("{dedup_base}:{recipient}")));
                 }
                 Outcome::Deny(denial) => {
-                    tracing::info!(
-                        message_id = %message_id,
-                        origin = %caller.party,
-                        recipient = %denial.recipient,
-                        reason = denial.reason.code(),
-                        policy_version = %routing.policy_version,
-                        "{}",
-                        denial.explanation
-                    );
-                    let subject = feed_subject(&denial.recipient, &caller.party, request.kind, &request.topic);
-                    let labels = || {
-                        Some(FlowLabels {
-                            recipient: denial.recipient.clone(),
-                            origin: caller.party.clone(),
-                            kind: request.kind,
-                            topic: request.topic.clone(),
-                        })
-                    };
-                    self.traffic.flow(&subject, labels).denied(denial.reason);
-                    let decided_by = match &denial.rule {
-                        Some(rule) => format!("{} ({rule})", denial.reason.code()),
-                        None => denial.reason.code().to_string(),
-                    };
-                    records.push(audit_record(Event::Denied, &denial.recipient, decided_by, ""));
+                    let decided_by = self.note_denial(caller, &message_id, &request, &routing.policy_version, &denial);
+                    records.push(AuditRecord::denied(&message, denial.recipient.as_str(), &decided_by));
                     outcomes.push(PreparedOutcome::Denied(denial));
                 }
             }
         }
         let audit = self.audit.append(records).await?;
-        if let Some(error) = send_error {
-            // The copies sent so far may be stored: their record must be too before the caller hears.
-            audit.stored().await?;
-            return Err(error.into());
-        }
         let span = tracing::Span::current();
         span.record("message_id", message_id.as_str());
         span.record("policy_version", &*routing.policy_version);
@@ -187,10 +146,45 @@ impl Gateway {
             message_id,
             policy_version: routing.policy_version,
             outcomes,
+            expires_in,
             bus: self.bus.clone(),
             traffic: self.traffic.clone(),
             audit,
         })
+    }
+
+    /// Logs and counts a denial; returns what decided it, as audited.
+    fn note_denial(
+        &self,
+        caller: &Caller,
+        message_id: &str,
+        request: &crate::model::RouteRequest,
+        policy_version: &str,
+        denial: &Denial,
+    ) -> String {
+        tracing::info!(
+            message_id = %message_id,
+            origin = %caller.party,
+            recipient = %denial.recipient,
+            reason = denial.reason.code(),
+            policy_version = %policy_version,
+            "{}",
+            denial.explanation
+        );
+        let subject = feed_subject(&denial.recipient, &caller.party, request.kind, &request.topic);
+        let labels = || {
+            Some(FlowLabels {
+                recipient: denial.recipient.clone(),
+                origin: caller.party.clone(),
+                kind: request.kind,
+                topic: request.topic.clone(),
+            })
+        };
+        self.traffic.flow(&subject, labels).denied(denial.reason);
+        match &denial.rule {
+            Some(rule) => format!("{} ({rule})", denial.reason.code()),
+            None => denial.reason.code().to_string(),
+        }
     }
 }
 
@@ -245,57 +239,57 @@ pub(super) fn copy_for(base: &[u8], recipient: &PartyId) -> Bytes {
 // === impl Prepared ===
 
 impl Prepared {
-    /// Waits until JetStream has stored every copy and builds the receipt.
-    pub async fn finish(self) -> Result<pb::Receipt, GatewayError> {
-        let total = self.outcomes.iter().filter(|outcome| matches!(outcome, PreparedOutcome::Sent(..))).count();
+    /// Waits until the audit has stored this publish's records, sends the copies (in `turn`), waits until
+    /// JetStream has stored every copy, and builds the receipt.
+    pub async fn finish(self, turn: Turn) -> Result<pb::Receipt, GatewayError> {
+        let Prepared { message_id, policy_version, outcomes, expires_in, bus, traffic, audit, supersedes } = self;
+        // 28 CFR 23.20(g), and no copy without its record.
+        if let Err(error) = audit.stored().await {
+            return Err(GatewayError::Bus(BusError::Unavailable(format!(
+                "the audit record of message {message_id} could not be stored, so no copy was sent ({error}); retry"
+            ))));
+        }
+        let outcomes = send(&bus, outcomes, &message_id, expires_in, turn).await?;
+        let total = outcomes.iter().filter(|outcome| matches!(outcome, SentOutcome::Sent(..))).count();
         let mut stored_count = 0;
         let mut first_error = None;
         let mut original_message_id = None;
         let mut lookup_error = None;
-        let mut outcomes = Vec::with_capacity(self.outcomes.len());
-        for outcome in self.outcomes {
+        let mut receipt_outcomes = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
             match outcome {
-                PreparedOutcome::Sent(approval, pending, size) => match pending.stored().await {
+                SentOutcome::Sent(approval, pending, size) => match pending.stored().await {
                     Ok(stored) => {
                         stored_count += 1;
                         if !stored.duplicate {
-                            self.traffic.flow(&stored.subject, || Some(flow_labels(&approval))).published(size);
+                            traffic.flow(&stored.subject, || Some(flow_labels(&approval))).published(size);
                         }
                         if stored.duplicate && original_message_id.is_none() {
                             // Not knowing the original id is an error: the client would record a wrong one.
-                            match self.bus.message_id_at(stored.sequence).await {
+                            match bus.message_id_at(stored.sequence).await {
                                 Ok(id) => original_message_id = id,
                                 Err(error) => lookup_error = Some(error),
                             }
                         }
-                        outcomes.push(delivered(&approval, stored));
+                        receipt_outcomes.push(delivered(&approval, stored));
                     }
                     Err(error) => {
                         first_error.get_or_insert(error);
                     }
                 },
-                PreparedOutcome::Denied(denial) => outcomes.push(denied(denial)),
+                SentOutcome::Denied(denial) => receipt_outcomes.push(denied(denial)),
             }
         }
-        // 28 CFR 23.20(g): no receipt before the record of who was given it, why and when is stored.
-        let superseded = async {
-            match &self.supersedes {
-                Some(earlier) if stored_count > 0 => {
-                    let by = &self.message_id;
-                    self.bus.update_message_state(earlier, |state| state.superseded_by.clone_from(by)).await.map(drop)
-                }
-                _ => Ok(()),
-            }
-        };
-        let (audited, superseded) = tokio::join!(self.audit.stored(), superseded);
-        for result in [audited, superseded] {
-            if let Err(error) = result {
-                first_error.get_or_insert(error);
-            }
+        if let Some(earlier) = &supersedes
+            && stored_count > 0
+            && let Err(error) =
+                bus.update_message_state(earlier, |state| state.superseded_by.clone_from(&message_id)).await
+        {
+            first_error.get_or_insert(error);
         }
         let span = tracing::Span::current();
         span.record("delivered", stored_count);
-        span.record("denied", outcomes.iter().filter(|outcome| is_denied(outcome)).count());
+        span.record("denied", receipt_outcomes.iter().filter(|outcome| is_denied(outcome)).count());
         match first_error {
             None if let Some(error) = lookup_error => Err(GatewayError::Bus(BusError::Unavailable(format!(
                 "the message was stored by an earlier publish with this idempotency key, but its id could not be read ({error}); retry"
@@ -303,17 +297,52 @@ impl Prepared {
             // A retry of an idempotent publish reports the id the message was first stored under (or, if
             // that copy has since expired or been purged, the retry's own id).
             None => Ok(pb::Receipt {
-                message_id: original_message_id.unwrap_or(self.message_id),
-                outcomes,
-                policy_version: self.policy_version.to_string(),
+                message_id: original_message_id.unwrap_or(message_id),
+                outcomes: receipt_outcomes,
+                policy_version: policy_version.to_string(),
             }),
             Some(error) if stored_count == 0 => Err(error.into()),
             Some(error) => Err(GatewayError::PartiallyStored(format!(
-                "message {} stored for {stored_count} of {total} recipients ({error}); retry with the same idempotency key to complete it without duplicates",
-                self.message_id
+                "message {message_id} stored for {stored_count} of {total} recipients ({error}); retry with the same idempotency key to complete it without duplicates"
             ))),
         }
     }
+}
+
+/// A decision once its copy, if any, has been sent.
+enum SentOutcome {
+    /// Sent to JetStream: the approval, the storage acknowledgement to await and the copy's size.
+    Sent(Approval, PendingStore, usize),
+    Denied(Denial),
+}
+
+/// Sends every approved copy, after the previous publish's turn; a copy that cannot be sent stops the
+/// publish (its record is stored: see the module header).
+async fn send(
+    bus: &Bus,
+    outcomes: Vec<PreparedOutcome>,
+    message_id: &str,
+    expires_in: Option<std::time::Duration>,
+    turn: Turn,
+) -> Result<Vec<SentOutcome>, GatewayError> {
+    if let Some(after) = turn.after {
+        // A dropped sender means the previous publish is done with sending too (it failed): go ahead.
+        let _ = after.await;
+    }
+    let mut sent = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        sent.push(match outcome {
+            PreparedOutcome::Approved(approval, payload, dedup_id) => {
+                let size = payload.len();
+                let options = CopyOptions { dedup_id, message_id, expires_in };
+                let pending = bus.publish(&approval, payload, options).await?;
+                SentOutcome::Sent(approval, pending, size)
+            }
+            PreparedOutcome::Denied(denial) => SentOutcome::Denied(denial),
+        });
+    }
+    drop(turn.sent);
+    Ok(sent)
 }
 
 /// The span of one publish: the message id, the policy version and the routing decision (copies stored,

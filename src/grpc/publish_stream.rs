@@ -1,7 +1,8 @@
 //! PublishStream: pipelined publishing with in-order responses and a bounded window as backpressure.
 //!
-//! Requests are validated, routed and sent to JetStream one after another (so copies are stored in request
-//! order); their storage acks are awaited concurrently. While `publish_window` responses are unanswered the
+//! Requests are validated, routed and their audit records queued one after another; each one's audit ack
+//! and storage acks are awaited concurrently with the others', and its copies are sent once its record is
+//! stored and the request before it has sent its own (so copies are stored in request order). While `publish_window` responses are unanswered the
 //! gateway stops reading, and HTTP/2 flow control pushes back on the client. A bad request gets an error
 //! response in its place and does not end the stream.
 
@@ -16,6 +17,7 @@ use crate::api as pb;
 use crate::identity::Caller;
 use crate::identity::authorization::{Action, Scope};
 
+use super::publish::Turn;
 use super::server::Gateway;
 use super::{GatewayError, error};
 
@@ -44,6 +46,8 @@ async fn run(
     let mut in_flight = FuturesOrdered::new();
     let mut next_index: u64 = 0;
     let mut reading = true;
+    // The previous request's turn: its copies are sent before the next request's.
+    let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
     let idle = gateway.limits.idle_timeout;
     // Why reading stopped, if the request stream failed: sent after the answers already owed.
     let mut broken = None;
@@ -68,7 +72,11 @@ async fn run(
                     // One span per request, as for a unary publish, covering routing and storage.
                     let span = super::publish::publish_span(&caller);
                     let answer = match gateway.prepare(&caller, request.envelope).instrument(span.clone()).await {
-                        Ok(prepared) => prepared.finish().instrument(span).map(move |result| respond(index, result)).boxed(),
+                        Ok(prepared) => {
+                            let (sent, next) = tokio::sync::oneshot::channel();
+                            let turn = Turn { after: previous.replace(next), sent: Some(sent) };
+                            prepared.finish(turn).instrument(span).map(move |result| respond(index, result)).boxed()
+                        }
                         Err(error) => futures::future::ready(respond(index, Err(error))).boxed(),
                     };
                     in_flight.push_back(answer);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use prost::Message;
 
 use crate::api as pb;
-use crate::audit::{AuditRecord, Event};
+use crate::audit::{AuditRecord, MessageRef};
 use crate::bus::CopyOptions;
 use crate::identity::Caller;
 use crate::identity::authorization::{Action, Scope, scope_of};
@@ -101,9 +101,7 @@ impl Gateway {
             self.bus.update_message_state(&record.message_id, |state| state.revalidations.push(review.clone())).await?;
         let updated = MessageRecord { state, ..record };
         let router = self.policy.current();
-        let mut audited = audit_record(&router, Event::Revalidated, &updated, "", "revalidated");
-        audited.subscriber = caller.subject.clone();
-        audited.reason = review.reason.clone();
+        let audited = AuditRecord::revalidated(&message_ref(&router, &updated), &caller.subject, &review.reason);
         self.audit.append(vec![audited]).await?.stored().await?;
         let due = updated.review_due(retention_of(&router, &updated.origin));
         Ok(pb::RevalidateResponse {
@@ -134,10 +132,7 @@ impl Gateway {
         let mut audit = Vec::new();
         let mut pending = Vec::new();
         for recipient in record.recipients() {
-            let mut purged = audit_record(&router, Event::Purged, &record, recipient, "purge");
-            purged.subscriber = caller.subject.clone();
-            purged.reason = reason.clone();
-            audit.push(purged);
+            audit.push(AuditRecord::purged(&message_ref(&router, &record), recipient, &caller.subject, &reason));
             let Some(approval) =
                 PartyId::parse(recipient).ok().and_then(|party| router.notice(&origin, &party, &topic))
             else {
@@ -152,11 +147,9 @@ impl Gateway {
             };
             let payload = publish::copy_for(&notice, approval.recipient());
             pending.push((recipient.to_string(), self.bus.publish(&approval, payload, options).await?));
-            let mut sent = audit_record(&router, Event::Approved, &record, recipient, NOTICE_RULE);
-            sent.message_id.clone_from(&notice_id);
-            sent.basis = approval.basis().to_string();
-            sent.subject = crate::bus::delivery_subject(&approval);
-            audit.push(sent);
+            let notice_ref = MessageRef { message_id: &notice_id, ..message_ref(&router, &record) };
+            let subject = crate::bus::delivery_subject(&approval);
+            audit.push(AuditRecord::approved(&notice_ref, recipient, NOTICE_RULE, approval.basis(), &subject));
         }
         let audited = self.audit.append(audit).await?;
         let mut notified = Vec::with_capacity(pending.len());
@@ -233,26 +226,9 @@ fn purge_notice(record: &MessageRecord, notice_id: &str, reason: &str) -> pb::En
     }
 }
 
-fn audit_record(
-    router: &Router,
-    event: Event,
-    record: &MessageRecord,
-    recipient: &str,
-    decided_by: &str,
-) -> AuditRecord {
-    AuditRecord {
-        event,
-        message_id: record.message_id.clone(),
-        origin: record.origin.clone(),
-        recipient: recipient.to_string(),
-        subscriber: String::new(),
-        decided_by: decided_by.to_string(),
-        basis: String::new(),
-        policy_version: router.version().to_string(),
-        reason: String::new(),
-        subject: String::new(),
-        criminal_intelligence: false,
-    }
+/// The message `record` as audit records name it, under the policy in force.
+fn message_ref<'a>(router: &'a Router, record: &'a MessageRecord) -> MessageRef<'a> {
+    MessageRef { message_id: &record.message_id, origin: &record.origin, policy_version: router.version() }
 }
 
 fn revalidation(review: &Revalidation) -> pb::Revalidation {

@@ -13,7 +13,7 @@ use crate::bus::{DeadLetterInfo, Feed, FeedMessage, Settle};
 
 use super::Window;
 use super::outstanding::Outstanding;
-use crate::audit::{AuditRecord, Event};
+use crate::audit::{AuditRecord, Event, MessageRef};
 use crate::grpc::quota::SubscriptionSlot;
 use crate::grpc::server::Gateway;
 use crate::grpc::{GatewayError, convert};
@@ -163,18 +163,12 @@ impl Session {
 
     /// Notes an audit record of what happened to `envelope` for this subscriber.
     fn audit(&mut self, event: Event, envelope: &pb::Envelope, decided_by: &str) {
-        self.audit_records.push(AuditRecord {
-            event,
-            message_id: envelope.id.clone(),
-            origin: envelope.origin.clone(),
-            recipient: self.caller.party.to_string(),
-            subscriber: self.caller.subject.clone(),
-            decided_by: decided_by.to_string(),
-            basis: String::new(),
-            policy_version: self.gateway.policy.current().version().to_string(),
-            reason: String::new(),
-            subject: String::new(),
-            criminal_intelligence: false,
+        let version = self.gateway.policy.current().version().to_string();
+        let message = MessageRef { message_id: &envelope.id, origin: &envelope.origin, policy_version: &version };
+        let (party, subject) = (self.caller.party.as_str(), self.caller.subject.as_str());
+        self.audit_records.push(match event {
+            Event::Withheld => AuditRecord::withheld(&message, party, subject, decided_by),
+            _ => AuditRecord::delivered(&message, party, subject, decided_by),
         });
     }
 

@@ -1,0 +1,122 @@
+//! Named constructors of [`AuditRecord`]: one per event, so every place that audits says what happened
+//! and fills exactly the fields that event carries.
+
+use super::{AuditRecord, Event};
+
+/// What every record about one message shares: which message, whose, and the policy in force.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRef<'a> {
+    pub message_id: &'a str,
+    pub origin: &'a str,
+    pub policy_version: &'a str,
+}
+
+impl AuditRecord {
+    fn about(event: Event, message: &MessageRef<'_>, recipient: &str, decided_by: &str) -> AuditRecord {
+        AuditRecord {
+            event,
+            message_id: message.message_id.to_string(),
+            origin: message.origin.to_string(),
+            recipient: recipient.to_string(),
+            subscriber: String::new(),
+            decided_by: decided_by.to_string(),
+            basis: String::new(),
+            policy_version: message.policy_version.to_string(),
+            reason: String::new(),
+            subject: String::new(),
+            criminal_intelligence: false,
+            lost: None,
+        }
+    }
+
+    /// The router released `message` to `recipient` under `rule`; the copy goes to `subject`.
+    pub fn approved(message: &MessageRef<'_>, recipient: &str, rule: &str, basis: &str, subject: &str) -> AuditRecord {
+        AuditRecord {
+            basis: basis.to_string(),
+            subject: subject.to_string(),
+            ..AuditRecord::about(Event::Approved, message, recipient, rule)
+        }
+    }
+
+    /// Marks an approval as one of criminal intelligence (28 CFR Part 23).
+    pub fn criminal_intelligence(self, criminal_intelligence: bool) -> AuditRecord {
+        AuditRecord { criminal_intelligence, ..self }
+    }
+
+    /// The router denied `recipient`; `decided_by` is the reason code and rule.
+    pub fn denied(message: &MessageRef<'_>, recipient: &str, decided_by: &str) -> AuditRecord {
+        AuditRecord::about(Event::Denied, message, recipient, decided_by)
+    }
+
+    /// `message` was superseded by the correction `by`.
+    pub fn superseded(message: &MessageRef<'_>, by: &str) -> AuditRecord {
+        AuditRecord::about(Event::Superseded, message, "", &format!("superseded by {by}"))
+    }
+
+    /// `subscriber` of `recipient` received `message`; `check` is the personal check it passed.
+    pub fn delivered(message: &MessageRef<'_>, recipient: &str, subscriber: &str, check: &str) -> AuditRecord {
+        AuditRecord {
+            subscriber: subscriber.to_string(),
+            ..AuditRecord::about(Event::Delivered, message, recipient, check)
+        }
+    }
+
+    /// `message` was kept from `subscriber` of `recipient`; `why` is the personal check it failed.
+    pub fn withheld(message: &MessageRef<'_>, recipient: &str, subscriber: &str, why: &str) -> AuditRecord {
+        AuditRecord {
+            subscriber: subscriber.to_string(),
+            ..AuditRecord::about(Event::Withheld, message, recipient, why)
+        }
+    }
+
+    /// `reviewer` found `message` still meets the submission criteria.
+    pub fn revalidated(message: &MessageRef<'_>, reviewer: &str, reason: &str) -> AuditRecord {
+        AuditRecord {
+            subscriber: reviewer.to_string(),
+            reason: reason.to_string(),
+            ..AuditRecord::about(Event::Revalidated, message, "", "revalidated")
+        }
+    }
+
+    /// `by` purged every copy of `message` held for `recipient`.
+    pub fn purged(message: &MessageRef<'_>, recipient: &str, by: &str, reason: &str) -> AuditRecord {
+        AuditRecord {
+            subscriber: by.to_string(),
+            reason: reason.to_string(),
+            ..AuditRecord::about(Event::Purged, message, recipient, "purge")
+        }
+    }
+
+    /// `by` put dead letter `dead_letter` of `recipient` back on its feed at `subject`, approved again under
+    /// `rule` of the policy in force.
+    pub fn redriven(
+        message: &MessageRef<'_>,
+        recipient: &str,
+        by: &str,
+        rule: &str,
+        basis: &str,
+        subject: &str,
+        dead_letter: u64,
+    ) -> AuditRecord {
+        AuditRecord {
+            subscriber: by.to_string(),
+            basis: basis.to_string(),
+            reason: format!("dead letter {dead_letter}"),
+            subject: subject.to_string(),
+            ..AuditRecord::about(Event::Redriven, message, recipient, rule)
+        }
+    }
+
+    /// Entries `lost.0` to `lost.1` of `chain` are gone from the stream; `by` accepted the loss
+    /// (`--accept-audit-loss`), and `explanation` says what was expected and what was found.
+    pub fn audit_loss(chain: &str, by: &str, lost: (u64, u64), explanation: &str) -> AuditRecord {
+        let message = MessageRef { message_id: "", origin: "", policy_version: "" };
+        AuditRecord {
+            subscriber: by.to_string(),
+            reason: explanation.to_string(),
+            subject: format!("chain {chain}"),
+            lost: Some(lost),
+            ..AuditRecord::about(Event::AuditLoss, &message, "", "--accept-audit-loss")
+        }
+    }
+}
