@@ -24,6 +24,7 @@ use crate::model::{Kind, PartyId, RouteRequest, Topic};
 
 pub use directory::{Directory, MAX_RETENTION, Party, PartyKind};
 pub use load_error::LoadError;
+pub use markings::{Holder, HolderKind, check_holder};
 pub use policy::{Policy, Rule};
 
 /// Most recipients one message may name.

@@ -31,6 +31,10 @@ pub enum TokenCommand {
         /// The person's nationality (ISO 3166 alpha-3), checked against NOFORN and REL TO.
         #[arg(long)]
         nationality: Option<String>,
+        /// Whether the person may receive LES (law-enforcement-sensitive) material [default: as their
+        /// party].
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+        law_enforcement: Option<bool>,
         /// The gateway's data directory, which holds the signing key.
         #[arg(long, env = "LIAISON_DATA_DIR")]
         data_dir: Option<PathBuf>,
@@ -59,14 +63,24 @@ fn parse_clearance(value: &str) -> Result<Classification, String> {
 
 pub fn run(command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Issue { party, role, subject, ttl, clearance, nationality, data_dir, signing_key } => {
+        TokenCommand::Issue {
+            party,
+            role,
+            subject,
+            ttl,
+            clearance,
+            nationality,
+            law_enforcement,
+            data_dir,
+            signing_key,
+        } => {
             let party = Token::parse(&party).context("--party")?;
             let key = match signing_key {
                 Some(path) => SigningKey::load_file(&path)?,
                 None => SigningKey::load(&data_dir.unwrap_or_else(crate::config::default_data_dir))?,
             };
             let subject = subject.unwrap_or_else(|| format!("{party}-{}", role.name()));
-            let grant = Grant { party, role, subject, clearance, nationality, ttl };
+            let grant = Grant { party, role, subject, clearance, nationality, law_enforcement, ttl };
             println!("{}", Issuer::new(&key)?.grant(&grant)?);
             Ok(())
         }

@@ -111,7 +111,8 @@ mod tests {
 
     fn caller(subject: &str) -> Caller {
         let party = crate::model::Token::parse("cbp").unwrap();
-        Caller { party, role: Role::AgencySystem, subject: subject.into(), clearance: None, nationality: None }
+        let subject = subject.into();
+        Caller { party, role: Role::AgencySystem, subject, clearance: None, nationality: None, law_enforcement: None }
     }
 
     #[test]

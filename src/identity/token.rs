@@ -45,6 +45,9 @@ pub struct Claims {
     /// The person's nationality (ISO 3166 alpha-3), checked against NOFORN and REL TO at delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nationality: Option<String>,
+    /// Whether the person may receive law-enforcement-sensitive (LES) material; unset takes the party's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub law_enforcement: Option<bool>,
 }
 
 /// What a new token grants.
@@ -55,6 +58,7 @@ pub struct Grant {
     pub subject: String,
     pub clearance: Option<Classification>,
     pub nationality: Option<String>,
+    pub law_enforcement: Option<bool>,
     pub ttl: Duration,
 }
 
@@ -68,6 +72,8 @@ pub struct Caller {
     pub clearance: Option<Classification>,
     /// Personal nationality, if the token states it.
     pub nationality: Option<String>,
+    /// Personal law-enforcement eligibility (for LES), if the token states it.
+    pub law_enforcement: Option<bool>,
 }
 
 /// Why a token was not accepted.
@@ -143,8 +149,15 @@ impl Issuer {
 
     /// Mints a token for `subject` acting for `party` in `role`, valid for `ttl`.
     pub fn issue(&self, party: &PartyId, role: Role, subject: &str, ttl: Duration) -> Result<String, AuthError> {
-        let grant =
-            Grant { party: party.clone(), role, subject: subject.to_string(), clearance: None, nationality: None, ttl };
+        let grant = Grant {
+            party: party.clone(),
+            role,
+            subject: subject.to_string(),
+            clearance: None,
+            nationality: None,
+            law_enforcement: None,
+            ttl,
+        };
         self.grant(&grant)
     }
 
@@ -160,6 +173,7 @@ impl Issuer {
             exp: now + grant.ttl.as_secs().max(1),
             clearance: grant.clearance.map(|level| level.name().to_string()),
             nationality: grant.nationality.clone(),
+            law_enforcement: grant.law_enforcement,
         };
         self.issue_claims(&claims)
     }
@@ -253,8 +267,14 @@ impl Verifier {
         {
             return Err(AuthError::Invalid(format!("nationality: {nationality:?} is not an ISO 3166 alpha-3 code")));
         }
-        let caller =
-            Caller { party, role: claims.role, subject: claims.sub, clearance, nationality: claims.nationality };
+        let caller = Caller {
+            party,
+            role: claims.role,
+            subject: claims.sub,
+            clearance,
+            nationality: claims.nationality,
+            law_enforcement: claims.law_enforcement,
+        };
         Ok((caller, claims.exp))
     }
 }

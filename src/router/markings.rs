@@ -1,17 +1,115 @@
 //! Marking enforcement: the checks no routing rule can override.
 //!
-//! Accreditation must dominate the classification; NOFORN only to USA parties; classified material reaches
-//! a foreign party only when marked REL TO its country; LES only to law-enforcement-eligible parties;
-//! TLP:RED only to recipients the publisher named; TLP:AMBER+STRICT only within the origin's organisation.
-//! A rule with `release-required` also needs unclassified material to carry a sharing TLP
-//! (CLEAR, GREEN or AMBER).
+//! Holder checks, the same for a party and for a person ([`check_holder`]): accreditation or clearance
+//! must dominate the classification; NOFORN only to USA holders; a REL TO list must name the holder's
+//! country; classified material reaches a foreign holder only when marked REL TO its country; LES only
+//! to law-enforcement-eligible holders. The router applies them to each recipient party, and the
+//! subscribe session to each person (`grpc/subscribe/personal.rs`), so the two cannot drift apart.
+//!
+//! Party-only checks follow them in [`check`]: TLP:RED only to recipients the publisher named;
+//! TLP:AMBER+STRICT only within the origin's organisation; a rule with `release-required` also needs
+//! unclassified material to carry a sharing TLP (CLEAR, GREEN or AMBER).
 
 use super::DenialReason;
 use super::directory::Party;
 use super::policy::Rule;
-use crate::model::{Classification, DisseminationControl, RouteRequest, Tlp};
+use crate::model::{Classification, DisseminationControl, Markings, RouteRequest, Tlp};
 
-/// Why the markings forbid `recipient`, or `None` if they allow it.
+/// Whoever is to hold a message, as the holder checks see them: a party or a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder<'a> {
+    /// Named in the sentences of a denial.
+    pub name: &'a str,
+    pub kind: HolderKind,
+    /// The party's accreditation or the person's clearance.
+    pub clearance: Classification,
+    /// ISO 3166 alpha-3.
+    pub nationality: &'a str,
+    /// May hold LES material.
+    pub law_enforcement: bool,
+}
+
+/// Whether a holder is a party or a person; only the wording of a denial depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderKind {
+    Party,
+    Person,
+}
+
+// === impl Holder ===
+
+impl<'a> Holder<'a> {
+    /// A party, with its attributes from the directory.
+    pub fn party(party: &'a Party) -> Holder<'a> {
+        Holder {
+            name: party.id.as_str(),
+            kind: HolderKind::Party,
+            clearance: party.clearance,
+            nationality: &party.nationality,
+            law_enforcement: party.law_enforcement,
+        }
+    }
+
+    fn foreign(&self) -> bool {
+        self.nationality != "USA"
+    }
+
+    /// "the accreditation" of a party, "the clearance" of a person.
+    fn clearance_noun(&self) -> &'static str {
+        match self.kind {
+            HolderKind::Party => "accreditation",
+            HolderKind::Person => "personal clearance",
+        }
+    }
+
+    /// "a CAN party", "a CAN national".
+    fn nationality_noun(&self) -> &'static str {
+        match self.kind {
+            HolderKind::Party => "party",
+            HolderKind::Person => "national",
+        }
+    }
+}
+
+/// Why the markings forbid `holder` to hold the message, or `None` if they allow it.
+pub fn check_holder(markings: &Markings, holder: &Holder) -> Option<(DenialReason, String)> {
+    let classification = markings.classification;
+    let who = holder.name;
+    let nationality = holder.nationality;
+    if holder.clearance < classification {
+        let why = format!(
+            "{} exceeds the {} of {who} ({})",
+            classification.banner(),
+            holder.clearance_noun(),
+            holder.clearance.banner()
+        );
+        return Some((DenialReason::Classification, why));
+    }
+    if holder.foreign() && markings.has(DisseminationControl::Noforn) {
+        let why = format!("NOFORN: {who} is a {nationality} {}, not USA", holder.nationality_noun());
+        return Some((DenialReason::Noforn, why));
+    }
+    if !markings.rel_to.is_empty() && !markings.released_to(nationality) {
+        let why = format!("REL TO {} does not include {nationality} ({who})", markings.rel_to.join(", "));
+        return Some((DenialReason::NotReleasable, why));
+    }
+    if holder.foreign() && classification > Classification::Unclassified && markings.rel_to.is_empty() {
+        let why = format!(
+            "{} material reaches a foreign {} only when marked REL TO its country ({nationality}, {who})",
+            classification.banner(),
+            holder.nationality_noun(),
+        );
+        return Some((DenialReason::NotReleasable, why));
+    }
+    if markings.has(DisseminationControl::Les) && !holder.law_enforcement {
+        let why = format!("LES: {who} is not law-enforcement eligible");
+        return Some((DenialReason::Les, why));
+    }
+    None
+}
+
+/// Why the markings forbid `recipient`, or `None` if they allow it: the holder checks, then TLP and the
+/// rule's release requirement.
 pub(super) fn check(
     request: &RouteRequest,
     origin: &Party,
@@ -20,37 +118,10 @@ pub(super) fn check(
     rule: &Rule,
 ) -> Option<(DenialReason, String)> {
     let markings = &request.markings;
-    let classification = markings.classification;
+    if let Some(denial) = check_holder(markings, &Holder::party(recipient)) {
+        return Some(denial);
+    }
     let who = &recipient.id;
-    if recipient.clearance < classification {
-        let why = format!(
-            "{} exceeds the accreditation of {who} ({})",
-            classification.banner(),
-            recipient.clearance.banner()
-        );
-        return Some((DenialReason::Classification, why));
-    }
-    let foreign = recipient.nationality != "USA";
-    if foreign && markings.has(DisseminationControl::Noforn) {
-        let why = format!("NOFORN: {who} is a {} party, not USA", recipient.nationality);
-        return Some((DenialReason::Noforn, why));
-    }
-    if !markings.rel_to.is_empty() && !markings.released_to(&recipient.nationality) {
-        let why = format!("REL TO {} does not include {} ({who})", markings.rel_to.join(", "), recipient.nationality);
-        return Some((DenialReason::NotReleasable, why));
-    }
-    if foreign && classification > Classification::Unclassified && markings.rel_to.is_empty() {
-        let why = format!(
-            "{} material reaches a foreign party only when marked REL TO its country ({})",
-            classification.banner(),
-            recipient.nationality
-        );
-        return Some((DenialReason::NotReleasable, why));
-    }
-    if markings.has(DisseminationControl::Les) && !recipient.law_enforcement {
-        let why = format!("LES: {who} is not law-enforcement eligible");
-        return Some((DenialReason::Les, why));
-    }
     match markings.tlp {
         Some(Tlp::Red) if !named => {
             let why = format!("TLP:RED goes only to recipients the publisher names; {who} was selected by policy");
@@ -84,3 +155,6 @@ fn released(request: &RouteRequest, recipient: &Party) -> bool {
             && !markings.has(DisseminationControl::Noforn)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,36 +1,56 @@
-//! The last check before a delivery leaves the gateway: the person's own clearance and nationality from
-//! their token. A policy mistake cannot leak above an analyst's clearance or past NOFORN / REL TO.
+//! The last check before a delivery leaves the gateway: the router's holder checks
+//! ([`crate::router::check_holder`]) applied to the person. Every rule that stops a message at a party —
+//! clearance, NOFORN, REL TO, classified material without REL TO for a foreign national, LES — also stops
+//! it at a person whose token says so, and a policy mistake cannot leak past the person's own limits.
+//!
+//! Each attribute comes from the token (`clearance`, `nationality`, `law_enforcement`); one the token does
+//! not state is taken from the caller's party in the directory in force. A token without personal claims
+//! is so held to its party's attributes, which the router already checked when it stored the copy.
 
 use crate::api as pb;
 use crate::grpc::convert;
 use crate::identity::Caller;
-use crate::model::DisseminationControl;
+use crate::router::{Holder, HolderKind, Party, check_holder};
 
-/// Why this caller may not see this envelope, or `None` if they may.
-pub fn withhold_reason(caller: &Caller, envelope: &pb::Envelope) -> Option<String> {
-    if caller.clearance.is_none() && caller.nationality.is_none() {
-        return None;
-    }
+/// Why this caller may not see this envelope, or `None` if they may. `party` is the caller's party in the
+/// directory in force (`None` if it is no longer there).
+pub fn withhold_reason(caller: &Caller, party: Option<&Party>, envelope: &pb::Envelope) -> Option<String> {
+    let holder = match person(caller, party) {
+        Ok(holder) => holder,
+        Err(why) => return Some(why),
+    };
     let Ok(markings) = convert::markings(envelope.markings.as_ref()) else {
         return Some("its markings cannot be read".to_string());
     };
-    if let Some(clearance) = caller.clearance
-        && markings.classification > clearance
-    {
-        return Some(format!(
-            "{} is above the personal clearance of {} ({})",
-            markings.classification.banner(),
-            caller.subject,
-            clearance.banner()
-        ));
-    }
-    if let Some(nationality) = &caller.nationality {
-        if nationality != "USA" && markings.has(DisseminationControl::Noforn) {
-            return Some(format!("NOFORN and {} is a {nationality} national", caller.subject));
-        }
-        if !markings.rel_to.is_empty() && !markings.released_to(nationality) {
-            return Some(format!("REL TO {} does not include {nationality}", markings.rel_to.join(", ")));
-        }
-    }
-    None
+    check_holder(&markings, &holder).map(|(_, why)| why)
 }
+
+/// The person as the holder checks see them: the token's attributes, the party's where it states none.
+/// Fails closed when an attribute is needed from a party the directory no longer has.
+fn person<'a>(caller: &'a Caller, party: Option<&'a Party>) -> Result<Holder<'a>, String> {
+    let missing = |attribute: &str| {
+        format!(
+            "the token of {} states no {attribute} and its party {} is not in the directory",
+            caller.subject, caller.party
+        )
+    };
+    let clearance = match (caller.clearance, party) {
+        (Some(clearance), _) => clearance,
+        (None, Some(party)) => party.clearance,
+        (None, None) => return Err(missing("clearance")),
+    };
+    let nationality = match (&caller.nationality, party) {
+        (Some(nationality), _) => nationality.as_str(),
+        (None, Some(party)) => party.nationality.as_str(),
+        (None, None) => return Err(missing("nationality")),
+    };
+    let law_enforcement = match (caller.law_enforcement, party) {
+        (Some(eligible), _) => eligible,
+        (None, Some(party)) => party.law_enforcement,
+        (None, None) => return Err(missing("law-enforcement eligibility")),
+    };
+    Ok(Holder { name: &caller.subject, kind: HolderKind::Person, clearance, nationality, law_enforcement })
+}
+
+#[cfg(test)]
+mod tests;

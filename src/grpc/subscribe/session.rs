@@ -246,7 +246,9 @@ impl Session {
             }
             return None;
         }
-        if let Some(why) = super::personal::withhold_reason(&self.caller, &envelope) {
+        let router = self.gateway.policy.current();
+        let party = router.directory().get(&self.caller.party);
+        if let Some(why) = super::personal::withhold_reason(&self.caller, party, &envelope) {
             // Settled for this subscriber so it does not come back; the person never sees it.
             tracing::warn!(
                 party = %self.caller.party,

@@ -17,7 +17,14 @@ fn round_trip() {
     let caller = verifier.verify_header(Some(&format!("Bearer {token}"))).unwrap();
     assert_eq!(
         caller,
-        Caller { party, role: Role::AgencySystem, subject: "cbp-ingest".into(), clearance: None, nationality: None }
+        Caller {
+            party,
+            role: Role::AgencySystem,
+            subject: "cbp-ingest".into(),
+            clearance: None,
+            nationality: None,
+            law_enforcement: None
+        }
     );
 }
 
@@ -50,6 +57,7 @@ fn issuer_claims() -> Claims {
         exp: 0,
         clearance: None,
         nationality: None,
+        law_enforcement: None,
     }
 }
 
@@ -75,11 +83,16 @@ fn personal_clearance_and_nationality_travel_in_the_token() {
         subject: "analyst-7".into(),
         clearance: Some(crate::model::Classification::Confidential),
         nationality: Some("USA".into()),
+        law_enforcement: Some(false),
         ttl: Duration::from_secs(60),
     };
     let caller = verifier.verify(&issuer.grant(&grant).unwrap()).unwrap();
     assert_eq!(caller.clearance, Some(crate::model::Classification::Confidential));
     assert_eq!(caller.nationality.as_deref(), Some("USA"));
+    assert_eq!(caller.law_enforcement, Some(false));
+    // A token that does not state it leaves it to the party.
+    let unstated = verifier.verify(&issuer.issue_claims(&Claims { exp: unix_now() + 60, ..issuer_claims() }).unwrap());
+    assert_eq!(unstated.unwrap().law_enforcement, None);
     let bad = Claims { clearance: Some("cosmic".into()), exp: unix_now() + 60, ..issuer_claims() };
     assert!(matches!(verifier.verify(&issuer.issue_claims(&bad).unwrap()), Err(AuthError::Invalid(_))));
     let bad = Claims { nationality: Some("us".into()), exp: unix_now() + 60, ..issuer_claims() };
