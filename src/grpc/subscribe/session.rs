@@ -213,15 +213,8 @@ impl Session {
     async fn deliver(&mut self, message: FeedMessage) -> Option<pb::Delivery> {
         let envelope = pb::Envelope::decode(message.payload.clone()).ok();
         let withheld = envelope.as_ref().and_then(|envelope| self.withhold_reason(envelope));
-        let arrival = Arrival {
-            acknowledged: self.outstanding.was_acked(message.stream_sequence),
-            redrive_for_other: message.redrive_for.as_deref().is_some_and(|target| target != self.feed.name()),
-            readable: envelope.is_some(),
-            expired: envelope.as_ref().is_some_and(|envelope| convert::expired(envelope, OffsetDateTime::now_utc())),
-            attempt: message.attempt,
-            withheld: withheld.as_deref(),
-        };
         let audience = if self.feed.is_ephemeral() { Audience::Own } else { Audience::Shared };
+        let arrival = self.arrival(&message, envelope.as_ref(), withheld.as_deref());
         let decided = disposition(&arrival, &self.window, audience);
         let sequence = message.stream_sequence;
         let envelope = match (decided, envelope) {
@@ -244,8 +237,13 @@ impl Session {
                 self.dead_letter(&message, &envelope, &info).await;
                 return None;
             }
+            (Disposition::Discard, _) => {
+                tracing::warn!(sequence, "undecodable message terminated");
+                let _ = self.feed.settle(&message.ack, Settle::Reject).await;
+                return None;
+            }
             (decided, _) => {
-                // Expired, or unreadable (nothing else is decided without an envelope): never delivered.
+                // Expired (nothing else is decided without an envelope): never delivered.
                 tracing::debug!(sequence, ?decided, "terminated undelivered");
                 let _ = self.feed.settle(&message.ack, Settle::Reject).await;
                 return None;
@@ -262,6 +260,23 @@ impl Session {
             stored_at: Some(convert::timestamp(message.stored_at)),
             envelope: Some(envelope),
         })
+    }
+
+    /// What the disposition needs to know of a message that reached this session.
+    fn arrival<'a>(
+        &self,
+        message: &FeedMessage,
+        envelope: Option<&pb::Envelope>,
+        withheld: Option<&'a str>,
+    ) -> Arrival<'a> {
+        Arrival {
+            acknowledged: self.outstanding.was_acked(message.stream_sequence),
+            redrive_for_other: message.redrive_for.as_deref().is_some_and(|target| target != self.feed.name()),
+            readable: envelope.is_some(),
+            expired: envelope.is_some_and(|envelope| convert::expired(envelope, OffsetDateTime::now_utc())),
+            attempt: message.attempt,
+            withheld,
+        }
     }
 
     /// Why the personal check withholds `envelope` from this session's person, under the directory in force.
