@@ -124,7 +124,8 @@ pub enum Settle {
     Nack(Option<Duration>),
     /// Restart the ack deadline.
     Extend,
-    /// Never deliver again (undecodable payload).
+    /// Never deliver again on this consumer (undecodable, expired, dead-lettered, or withheld from the
+    /// only person reading it).
     Reject,
 }
 
@@ -153,6 +154,11 @@ impl Feed {
     /// The consumer's name on the server.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// An ephemeral consumer serves one session; a durable one may be shared by several.
+    pub fn is_ephemeral(&self) -> bool {
+        self.ephemeral
     }
 
     /// The filter subjects this feed reads.

@@ -4,6 +4,7 @@
 //! feed), the JetStream consumer is opened, and `opened` is sent back. A session task then interleaves
 //! deliveries (bounded by max outstanding messages and bytes) with the client's acks, nacks and extensions.
 
+mod disposition;
 mod outstanding;
 mod personal;
 mod session;

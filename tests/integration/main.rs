@@ -32,5 +32,6 @@ mod routing;
 mod serve;
 mod service_endpoints;
 mod shared_policy;
+mod shared_withholding;
 mod tls;
 mod traffic;

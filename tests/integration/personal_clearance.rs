@@ -88,7 +88,7 @@ async fn received(gateway: &TestGateway, token: &str) -> Vec<String> {
             break;
         }
         feed.ack(&batch).await;
-        bodies.extend(batch.iter().map(|delivery| body(delivery)));
+        bodies.extend(batch.iter().map(body));
     }
     bodies
 }

@@ -4,6 +4,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use prost::Message;
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
@@ -12,6 +13,7 @@ use crate::api as pb;
 use crate::bus::{DeadLetterInfo, Feed, FeedMessage, Settle};
 
 use super::Window;
+use super::disposition::{Arrival, Audience, Disposition, disposition};
 use super::outstanding::Outstanding;
 use crate::audit::{AuditRecord, Event, MessageRef};
 use crate::grpc::quota::SubscriptionSlot;
@@ -199,71 +201,50 @@ impl Session {
         batch
     }
 
-    /// Decodes one message and records it as outstanding, unless it must not be delivered here:
-    /// - a redriven copy meant for another subscription is skipped;
-    /// - an undecodable payload (something other than Liaison wrote to the subject) or an expired message is
-    ///   terminated so it is never redelivered;
-    /// - a message past its last attempt is moved to the dead-letter subject;
-    /// - a message above the person's own clearance or nationality is withheld.
+    /// Decides what to do with one message ([`disposition`]) and applies it: a delivery is recorded as
+    /// outstanding and returned; anything else is settled on the consumer and audited where it concerns
+    /// the person (withheld).
     async fn deliver(&mut self, message: FeedMessage) -> Option<pb::Delivery> {
+        let envelope = pb::Envelope::decode(message.payload.clone()).ok();
+        let withheld = envelope.as_ref().and_then(|envelope| self.withhold_reason(envelope));
+        let audience = if self.feed.is_ephemeral() { Audience::Own } else { Audience::Shared };
+        let arrival = self.arrival(&message, envelope.as_ref(), withheld.as_deref());
+        let decided = disposition(&arrival, &self.window, audience);
         let sequence = message.stream_sequence;
-        if self.outstanding.was_acked(sequence) {
-            // A copy that was already on its way when the client acked: settle it again, never show it twice.
-            tracing::debug!(sequence, attempt = message.attempt, "stale copy of an acknowledged message");
-            let _ = self.feed.settle(&message.ack, Settle::Ack).await;
-            return None;
-        }
-        if message.redrive_for.as_deref().is_some_and(|target| target != self.feed.name()) {
-            let _ = self.feed.skip(&message.ack).await;
-            return None;
-        }
-        let envelope = match pb::Envelope::decode(message.payload.clone()) {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                tracing::warn!(sequence, %error, "undecodable message terminated");
+        let envelope = match (decided, envelope) {
+            (Disposition::Deliver, Some(envelope)) => envelope,
+            (Disposition::Skip { settle }, _) => {
+                tracing::debug!(sequence, attempt = message.attempt, "skipped: acknowledged already, or not ours");
+                let _ = self.feed.settle(&message.ack, settle).await;
+                return None;
+            }
+            (Disposition::Withhold { why, settle }, Some(envelope)) => {
+                self.withheld(&message, &envelope, &why);
+                let _ = self.feed.settle(&message.ack, settle).await;
+                return None;
+            }
+            (Disposition::DeadLetter { attempts, reason, withheld }, Some(envelope)) => {
+                if let Some(why) = withheld {
+                    self.withheld(&message, &envelope, &why);
+                }
+                let info = DeadLetterInfo { message_id: envelope.id.clone(), attempts, reason };
+                self.dead_letter(&message, &envelope, &info).await;
+                return None;
+            }
+            (Disposition::Discard, _) => {
+                tracing::warn!(sequence, "undecodable message terminated");
+                let _ = self.feed.settle(&message.ack, Settle::Reject).await;
+                return None;
+            }
+            (decided, _) => {
+                // Expired (nothing else is decided without an envelope): never delivered.
+                tracing::debug!(sequence, ?decided, "terminated undelivered");
                 let _ = self.feed.settle(&message.ack, Settle::Reject).await;
                 return None;
             }
         };
-        if convert::expired(&envelope, time::OffsetDateTime::now_utc()) {
-            tracing::debug!(sequence, message_id = %envelope.id, "expired message not delivered");
-            let _ = self.feed.settle(&message.ack, Settle::Reject).await;
-            return None;
-        }
-        if message.attempt > u64::from(self.window.max_attempts) {
-            let info = DeadLetterInfo {
-                message_id: envelope.id.clone(),
-                attempts: message.attempt - 1,
-                reason: format!("{} delivery attempts made, none acknowledged", message.attempt - 1),
-            };
-            match self.feed.dead_letter(&message, &info).await {
-                Ok(()) => {
-                    self.flow(&message.subject, &envelope).dead_lettered();
-                    tracing::warn!(sequence, message_id = %envelope.id, attempts = info.attempts, "dead-lettered")
-                }
-                // Left unacknowledged: JetStream hands it out again and the move is retried.
-                Err(error) => tracing::warn!(sequence, %error, "could not dead-letter; will retry"),
-            }
-            return None;
-        }
-        let router = self.gateway.policy.current();
-        let party = router.directory().get(&self.caller.party);
-        if let Some(why) = super::personal::withhold_reason(&self.caller, party, &envelope) {
-            // Settled for this subscriber so it does not come back; the person never sees it.
-            tracing::warn!(
-                party = %self.caller.party,
-                subject = %self.caller.subject,
-                message_id = %envelope.id,
-                sequence,
-                "delivery withheld: {why}"
-            );
-            self.flow(&message.subject, &envelope).withheld();
-            self.audit(Event::Withheld, &envelope, &format!("personal check: {why}"));
-            let _ = self.feed.settle(&message.ack, Settle::Reject).await;
-            return None;
-        }
         self.flow(&message.subject, &envelope).delivered(message.payload.len(), message.attempt);
-        self.audit(Event::Delivered, &envelope, "personal clearance and nationality");
+        self.audit(Event::Delivered, &envelope, "personal clearance, nationality and law-enforcement eligibility");
         let attempt = u32::try_from(message.attempt).unwrap_or(u32::MAX);
         self.outstanding.insert(sequence, message.ack, message.payload.len(), attempt, self.window.ack_deadline);
         Some(pb::Delivery {
@@ -273,6 +254,56 @@ impl Session {
             stored_at: Some(convert::timestamp(message.stored_at)),
             envelope: Some(envelope),
         })
+    }
+
+    /// What the disposition needs to know of a message that reached this session.
+    fn arrival<'a>(
+        &self,
+        message: &FeedMessage,
+        envelope: Option<&pb::Envelope>,
+        withheld: Option<&'a str>,
+    ) -> Arrival<'a> {
+        Arrival {
+            acknowledged: self.outstanding.was_acked(message.stream_sequence),
+            redrive_for_other: message.redrive_for.as_deref().is_some_and(|target| target != self.feed.name()),
+            readable: envelope.is_some(),
+            expired: envelope.is_some_and(|envelope| convert::expired(envelope, OffsetDateTime::now_utc())),
+            attempt: message.attempt,
+            withheld,
+        }
+    }
+
+    /// Why the personal check withholds `envelope` from this session's person, under the directory in force.
+    fn withhold_reason(&self, envelope: &pb::Envelope) -> Option<String> {
+        let router = self.gateway.policy.current();
+        super::personal::withhold_reason(&self.caller, router.directory().get(&self.caller.party), envelope)
+    }
+
+    /// Logs, counts and audits a delivery withheld from this session's person.
+    fn withheld(&mut self, message: &FeedMessage, envelope: &pb::Envelope, why: &str) {
+        tracing::warn!(
+            party = %self.caller.party,
+            subject = %self.caller.subject,
+            message_id = %envelope.id,
+            sequence = message.stream_sequence,
+            attempt = message.attempt,
+            "delivery withheld: {why}"
+        );
+        self.flow(&message.subject, envelope).withheld();
+        self.audit(Event::Withheld, envelope, &format!("personal check: {why}"));
+    }
+
+    /// Moves a message to its dead-letter subject; left unacknowledged if that fails, so JetStream hands it
+    /// out again and the move is retried.
+    async fn dead_letter(&mut self, message: &FeedMessage, envelope: &pb::Envelope, info: &DeadLetterInfo) {
+        let sequence = message.stream_sequence;
+        match self.feed.dead_letter(message, info).await {
+            Ok(()) => {
+                self.flow(&message.subject, envelope).dead_lettered();
+                tracing::warn!(sequence, message_id = %envelope.id, attempts = info.attempts, reason = %info.reason, "dead-lettered");
+            }
+            Err(error) => tracing::warn!(sequence, %error, "could not dead-letter; will retry"),
+        }
     }
 
     /// The traffic counters of the subject a message came on.
