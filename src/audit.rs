@@ -10,6 +10,7 @@
 //! Records of concurrent publishes share an entry (group commit), and a gateway stores a few entries at
 //! once, so verification takes a chain in sequence order, not stream order.
 
+pub mod continuity;
 mod records;
 mod verifier;
 
