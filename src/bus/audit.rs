@@ -405,6 +405,11 @@ impl Bus {
         Ok(AuditReader { messages, last, until })
     }
 
+    /// Whether the audit stream exists at all (it is gone if someone deleted it).
+    pub async fn audit_stream_exists(&self) -> Result<bool, BusError> {
+        self.stream_exists(AUDIT_STREAM).await
+    }
+
     async fn audit_stream(&self) -> Result<jetstream::stream::Stream, BusError> {
         self.jetstream.get_stream(AUDIT_STREAM).await.map_err(|error| BusError::Unavailable(format!("audit: {error}")))
     }

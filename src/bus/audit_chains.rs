@@ -83,4 +83,23 @@ impl Bus {
             },
         }
     }
+
+    /// Every registered chain, by id (what `liaison audit verify` expects to find). Values that do not
+    /// parse are left out with a warning.
+    pub async fn registered_chains(&self) -> Result<Vec<KnownChain>, BusError> {
+        use futures::StreamExt;
+        let Some(ChainRegistry(store)) = self.chain_registry().await? else { return Ok(Vec::new()) };
+        let mut keys = store.keys().await.map_err(unavailable)?;
+        let mut chains = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(unavailable)?;
+            let Some(value) = store.get(&key).await.map_err(unavailable)? else { continue };
+            match serde_json::from_slice::<KnownChain>(&value) {
+                Ok(known) => chains.push(known),
+                Err(error) => tracing::warn!(chain = %key, %error, "unreadable entry in {CHAINS_BUCKET}"),
+            }
+        }
+        chains.sort_by(|a, b| a.chain.cmp(&b.chain));
+        Ok(chains)
+    }
 }
