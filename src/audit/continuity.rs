@@ -57,6 +57,8 @@ pub fn check(stored: &ChainHead, known: &[(&str, Option<KnownChain>)]) -> Option
         .iter()
         .filter_map(|(source, known)| known.as_ref().map(|known| (*source, known)))
         .filter(|(_, known)| known.chain == stored.chain)
+        // Of equals, the first source named (the data directory): max_by_key keeps the last.
+        .rev()
         .max_by_key(|(_, known)| known.entries)?;
     (known.entries > stored.seq).then(|| Loss {
         chain: stored.chain.clone(),
@@ -170,6 +172,8 @@ mod tests {
         );
         let loss = check(&head(500), &[("data dir", known(900)), ("registry", known(1000))]).unwrap();
         assert_eq!((loss.source.as_str(), loss.range()), ("registry", (501, 1000)));
+        let loss = check(&head(0), &[("data dir", known(7)), ("registry", known(7))]).unwrap();
+        assert_eq!(loss.source, "data dir");
     }
 
     #[test]

@@ -240,7 +240,7 @@ fn report(verifier: Verifier<'_>) -> anyhow::Result<()> {
             ),
             Err(why) if report.missing => {
                 broken += 1;
-                println!("chain {}: MISSING: {}", report.chain, why.why);
+                println!("chain {}: MISSING: {}", report.chain, why.why.trim_start_matches("is missing: "));
             }
             Err(why) => {
                 broken += 1;
