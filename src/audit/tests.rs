@@ -224,6 +224,7 @@ fn an_expected_chain_without_entries_is_missing_and_one_shorter_than_known_is_na
     }
     verifier.expect("gw-a", 5, "the registry".into());
     verifier.expect("gw-b", 7, "the registry".into());
+    verifier.expect("gw-empty", 0, "the registry".into());
     let checkpoint = checkpoint_of(&chain(2)[1].1, "k1", "good");
     verifier.checkpoint(200, Checkpoint { chain: "gw-c".into(), ..checkpoint });
     let reports = verifier.finish();
