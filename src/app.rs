@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::bus::{Bus, CheckpointSigner, PolicyBucket};
+use crate::bus::{Bus, ChainKeeping, CheckpointSigner, PolicyBucket};
 use crate::config::{PolicySource, ServeConfig, Transport};
 use crate::embedded::{EmbeddedNats, EmbeddedOptions};
 use crate::grpc::{self, Gateway, ServerTls};
@@ -59,8 +59,11 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
             sign: Arc::new(move |message: &[u8]| key.sign(message)),
             interval: config.audit_checkpoint_interval,
         };
-        let audit =
-            bus.audit_log(&audit_chain(&config.data_dir)?, Some(signer)).await.context("opening the audit chain")?;
+        let audit = bus
+            .audit_log(&audit_chain(&config.data_dir)?, Some(signer), chain_keeping(&config)?)
+            .await
+            .context("opening the audit chain")?;
+        let audit_finished = audit.finished();
         let gateway =
             Gateway::new(policy.clone(), bus, audit, config.limits.clone()).with_policy_bucket(bucket.clone());
         let admin_listener = metrics::bind(config.admin_listen).await?;
@@ -76,6 +79,10 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         let served = grpc::serve(gateway, verifier, listener, tls, shutdown, config.shutdown_grace).await;
         stop_watching.cancel();
         let _ = tokio::join!(watcher, admin, lag);
+        // The chain's length is kept as the writer finishes: wait for it, a little.
+        if tokio::time::timeout(AUDIT_FINISH, audit_finished).await.is_err() {
+            tracing::warn!("the audit writer did not finish in time; the data directory keeps the length it had");
+        }
         served
     }
     .await;
@@ -159,6 +166,24 @@ fn audit_chain(data_dir: &std::path::Path) -> anyhow::Result<String> {
     std::fs::write(&path, format!("{chain}\n")).with_context(|| format!("writing {}", path.display()))?;
     Ok(chain)
 }
+
+/// How the audit chain is kept track of in the data directory, and who accepts a loss.
+fn chain_keeping(config: &ServeConfig) -> anyhow::Result<ChainKeeping> {
+    let data_dir = config.data_dir.clone();
+    let persist = Arc::new(move |known: &crate::audit::continuity::KnownChain| {
+        if let Err(error) = crate::audit::continuity::save(&data_dir, known) {
+            tracing::warn!(%error, "the audit chain's length could not be written to the data directory");
+        }
+    });
+    let accept_loss_by = config.accept_audit_loss.then(|| {
+        let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+        format!("operator {user} (liaison serve --accept-audit-loss, pid {})", std::process::id())
+    });
+    Ok(ChainKeeping { known: crate::audit::continuity::load(&config.data_dir)?, accept_loss_by, persist })
+}
+
+/// How long shutdown waits for the audit writer to finish.
+const AUDIT_FINISH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often consumer lag is read from JetStream for metrics and WatchTraffic.
 const LAG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);

@@ -10,6 +10,7 @@
 //! Records of concurrent publishes share an entry (group commit), and a gateway stores a few entries at
 //! once, so verification takes a chain in sequence order, not stream order.
 
+pub mod continuity;
 mod records;
 mod verifier;
 
@@ -216,6 +217,10 @@ pub struct ChainReport {
     pub checkpoints_verified: usize,
     /// Checkpoints signed by a key the verifier does not know.
     pub checkpoints_unchecked: usize,
+    /// Ranges of entries recorded lost by an `audit-loss` entry (accepted with `--accept-audit-loss`).
+    pub losses: Vec<(u64, u64)>,
+    /// The chain was expected (by the registry or a checkpoint) but the stream holds none of its entries.
+    pub missing: bool,
 }
 
 /// Verifies every chain among `stored` (stream sequence, chain from the subject, the entry if it parses)

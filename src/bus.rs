@@ -4,6 +4,7 @@
 //! code path writes to NATS without a routing decision.
 
 mod audit;
+mod audit_chains;
 mod connect;
 mod dead_letter;
 mod feed;
@@ -19,7 +20,8 @@ use bytes::Bytes;
 
 use crate::router::Approval;
 
-pub use audit::{AuditLog, AuditReader, CheckpointSigner, PendingAudit, StoredAudit};
+pub use audit::{AuditLog, AuditReader, ChainKeeping, CheckpointSigner, PendingAudit, StoredAudit};
+pub use audit_chains::{CHAINS_BUCKET, ChainRegistry};
 pub use connect::{BusConfig, NatsAuth, StreamSettings};
 pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};

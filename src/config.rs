@@ -76,6 +76,11 @@ pub struct ServeArgs {
     /// How often the audit chain's head is signed into a checkpoint [default: 60s].
     #[arg(long, env = "LIAISON_AUDIT_CHECKPOINT_INTERVAL", value_parser = humantime::parse_duration)]
     pub audit_checkpoint_interval: Option<Duration>,
+    /// Start although this gateway's audit chain has fewer entries in LIAISON_AUDIT than its data directory
+    /// or the chain registry knows of: the loss is recorded as an `audit-loss` entry. A one-off decision,
+    /// so a flag only (no environment variable or file setting).
+    #[arg(long)]
+    pub accept_audit_loss: bool,
     /// Most subscriptions (JetStream consumers) on the feed stream, across all gateways [default: 100000].
     #[arg(long, env = "LIAISON_MAX_CONSUMERS")]
     pub max_consumers: Option<usize>,
@@ -247,6 +252,8 @@ pub struct ServeConfig {
     pub admin_listen: SocketAddr,
     /// How often the audit chain's head is signed.
     pub audit_checkpoint_interval: Duration,
+    /// Record a lost audit (`--accept-audit-loss`) instead of refusing to start.
+    pub accept_audit_loss: bool,
     pub data_dir: PathBuf,
     /// `None` starts the embedded nats-server.
     pub nats_url: Option<String>,
@@ -343,6 +350,7 @@ impl ServeConfig {
                 .or(file.audit_checkpoint_interval)
                 .unwrap_or(Duration::from_secs(60))
                 .max(Duration::from_millis(100)),
+            accept_audit_loss: args.accept_audit_loss,
             data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(default_data_dir),
             nats_url: args.nats_url.clone().or(file.nats_url),
             nats_auth,

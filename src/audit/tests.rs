@@ -184,3 +184,55 @@ fn a_checkpoint_is_checked_when_its_entry_arrives_but_not_long_after() {
     assert_eq!((broken.seq, broken.stream_sequence), (1, u64::MAX));
     assert!(broken.why.contains("not among"), "{broken}");
 }
+
+/// Entries 1-3 of a chain, then the audit-loss entry 10 recording 4-9 lost, then entry 11.
+fn chain_with_loss(lost: (u64, u64)) -> Vec<(u64, AuditEntry)> {
+    let mut entries = chain(3);
+    let mut head = ChainHead { chain: "gw-a".into(), seq: 9, hash: "f".repeat(64) };
+    let loss = AuditRecord::audit_loss("gw-a", "ops", lost, "entries 4-9 are missing");
+    entries.push((100, head.seal("2026-11-24T00:00:00Z".into(), vec![loss])));
+    entries.push((110, head.seal("2026-11-24T00:00:01Z".into(), vec![record("after")])));
+    entries
+}
+
+#[test]
+fn an_accepted_loss_is_reported_and_only_its_exact_gap_is_accepted() {
+    let report = report(&chain_with_loss((4, 9)), &[]);
+    assert_eq!(report.result.as_ref().map(|head| head.seq), Ok(11), "{report:?}");
+    assert_eq!(report.losses, [(4, 9)]);
+
+    let broken = verify("gw-a", chain_with_loss((5, 9))).unwrap_err();
+    assert!(broken.why.contains("entries are missing"), "{broken}");
+}
+
+#[test]
+fn a_chain_begun_again_at_one_after_higher_entries_is_named() {
+    let mut entries = chain(4);
+    let again = chain(1).remove(0).1;
+    entries.push((99, again));
+    let broken = verify("gw-a", entries).unwrap_err();
+    assert_eq!((broken.seq, broken.stream_sequence), (1, 99));
+    assert!(broken.why.contains("restarts the chain at 1 after entry 4"), "{broken}");
+}
+
+#[test]
+fn an_expected_chain_without_entries_is_missing_and_one_shorter_than_known_is_named() {
+    let no_keys = |_: &str, _: &str, _: &str| None;
+    let mut verifier = Verifier::new(&no_keys);
+    for (sequence, entry) in chain(3) {
+        verifier.entry(sequence, "gw-a", Some(entry));
+    }
+    verifier.expect("gw-a", 5, "the registry".into());
+    verifier.expect("gw-b", 7, "the registry".into());
+    verifier.expect("gw-empty", 0, "the registry".into());
+    let checkpoint = checkpoint_of(&chain(2)[1].1, "k1", "good");
+    verifier.checkpoint(200, Checkpoint { chain: "gw-c".into(), ..checkpoint });
+    let reports = verifier.finish();
+    let names: Vec<_> = reports.iter().map(|report| (report.chain.as_str(), report.missing)).collect();
+    assert_eq!(names, [("gw-a", false), ("gw-b", true), ("gw-c", true)]);
+    let short = reports[0].result.as_ref().unwrap_err();
+    assert!(short.why.contains("knows 5 entries but the chain ends at entry 3"), "{short}");
+    let missing = reports[1].result.as_ref().unwrap_err();
+    assert!(missing.why.contains("the registry knows 7 entries but LIAISON_AUDIT holds none"), "{missing}");
+    assert!(reports[2].result.as_ref().unwrap_err().why.contains("a signed checkpoint"));
+}

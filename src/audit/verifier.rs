@@ -5,10 +5,16 @@
 //! them come. A checkpoint is stored after the entry it signs, so each chain also remembers the hashes of
 //! its last [`WINDOW`] entries to check checkpoints against. Memory is bounded by the number of chains,
 //! not by the size of the audit.
+//!
+//! A chain may skip entries only where an `audit-loss` entry says exactly which are missing (the loss an
+//! operator accepted at start; that entry links to the lost head, which cannot be checked). A chain that
+//! starts again at entry 1 after higher entries is broken. Chains the verifier is told to expect
+//! ([`Verifier::expect`]: from the chain registry) or that have signed checkpoints but no entries are
+//! reported missing, and one that ends below the length the registry knew of is reported short.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::{AuditEntry, Broken, ChainHead, ChainReport, Checkpoint, entry_hash};
+use super::{AuditEntry, Broken, ChainHead, ChainReport, Checkpoint, Event, GENESIS, entry_hash};
 
 /// How far out of order entries may be stored, and how far behind its entry a checkpoint may be. A gateway
 /// has at most a few dozen entries in flight.
@@ -24,6 +30,8 @@ struct Digest {
     prev_hash: String,
     hash: String,
     intact: bool,
+    /// The entries an `audit-loss` record in it says are missing.
+    lost: Option<(u64, u64)>,
 }
 
 impl Digest {
@@ -33,6 +41,7 @@ impl Digest {
             prev_hash: entry.prev_hash.clone(),
             hash: entry.hash.clone(),
             intact: entry_hash(entry) == entry.hash,
+            lost: entry.records.iter().find(|record| record.event == Event::AuditLoss).and_then(|record| record.lost),
         }
     }
 }
@@ -41,11 +50,25 @@ impl Digest {
 pub struct Verifier<'a> {
     chains: BTreeMap<String, ChainState>,
     verify_signature: VerifySignature<'a>,
+    /// Chains expected to be there: the length known, and who knew it.
+    expected: BTreeMap<String, (u64, String)>,
 }
 
 impl<'a> Verifier<'a> {
     pub fn new(verify_signature: VerifySignature<'a>) -> Verifier<'a> {
-        Verifier { chains: BTreeMap::new(), verify_signature }
+        Verifier { chains: BTreeMap::new(), verify_signature, expected: BTreeMap::new() }
+    }
+
+    /// `chain` should be there with at least `entries` entries, as `source` says (e.g. the registry).
+    /// A chain known with no entries (a gateway that never audited anything) is expected to hold none.
+    pub fn expect(&mut self, chain: &str, entries: u64, source: String) {
+        if entries == 0 {
+            return;
+        }
+        let expected = self.expected.entry(chain.to_string()).or_insert((0, String::new()));
+        if entries >= expected.0 {
+            *expected = (entries, source);
+        }
     }
 
     /// A stored message on `chain`'s subject: the entry, or `None` if it is not an audit entry at all
@@ -61,14 +84,26 @@ impl<'a> Verifier<'a> {
 
     /// A signed checkpoint; it counts for the chain it names, if that chain has entries.
     pub fn checkpoint(&mut self, stream_sequence: u64, checkpoint: Checkpoint) {
-        if let Some(state) = self.chains.get_mut(&checkpoint.chain) {
-            state.checkpoint(stream_sequence, checkpoint, self.verify_signature);
+        match self.chains.get_mut(&checkpoint.chain) {
+            Some(state) => state.checkpoint(stream_sequence, checkpoint, self.verify_signature),
+            // A checkpoint follows the entry it signs: with no entry before it, the chain has vanished.
+            None => self.expect(&checkpoint.chain, checkpoint.seq, format!("a signed checkpoint at {}", checkpoint.at)),
         }
     }
 
-    /// One report per chain, in chain name order.
+    /// One report per chain, in chain name order, expected chains included.
     pub fn finish(self) -> Vec<ChainReport> {
-        self.chains.into_values().map(ChainState::finish).collect()
+        let mut reports: BTreeMap<String, ChainReport> =
+            self.chains.into_values().map(|state| (state.head.chain.clone(), state.finish())).collect();
+        for (chain, (entries, source)) in self.expected {
+            match reports.get_mut(&chain) {
+                Some(report) => short(report, entries, &source),
+                None => {
+                    reports.insert(chain.clone(), missing(&chain, entries, &source));
+                }
+            }
+        }
+        reports.into_values().collect()
     }
 }
 
@@ -88,6 +123,8 @@ struct ChainState {
     checkpoint_broken: Option<Broken>,
     checkpoints_verified: usize,
     checkpoints_unchecked: usize,
+    /// Entries recorded lost by `audit-loss` entries, first to last.
+    losses: Vec<(u64, u64)>,
 }
 
 impl ChainState {
@@ -102,6 +139,7 @@ impl ChainState {
             checkpoint_broken: None,
             checkpoints_verified: 0,
             checkpoints_unchecked: 0,
+            losses: Vec::new(),
         }
     }
 
@@ -130,13 +168,24 @@ impl ChainState {
         if digest.chain != *chain {
             return Err(broken(format!("names chain {:?}", digest.chain)));
         }
+        if seq <= self.head.seq && (seq == 1 || digest.prev_hash == GENESIS) {
+            return Err(broken(format!(
+                "restarts the chain at 1 after entry {}: the chain was begun again (its entries lost or replaced)",
+                self.head.seq
+            )));
+        }
         if seq <= self.head.seq {
             return Err(broken(format!("repeats entry {seq}: a second entry with its sequence")));
         }
-        if seq != self.head.seq + 1 {
+        // An accepted loss: this entry names exactly the entries missing before it and links to the lost
+        // head, which cannot be checked.
+        let loss = digest.lost.filter(|&(first, last)| first == self.head.seq + 1 && last + 1 == seq);
+        if seq != self.head.seq + 1 && loss.is_none() {
             return Err(broken(format!("follows entry {}: entries are missing", self.head.seq)));
         }
-        if digest.prev_hash != self.head.hash {
+        if let Some(range) = loss {
+            self.losses.push(range);
+        } else if digest.prev_hash != self.head.hash {
             return Err(broken("does not link to the entry before it (prev_hash differs)".to_string()));
         }
         if !digest.intact {
@@ -234,6 +283,44 @@ impl ChainState {
             (None, Some(broken)) => (Err(broken), self.checkpoints_verified, self.checkpoints_unchecked),
             (None, None) => (Ok(self.head), self.checkpoints_verified, self.checkpoints_unchecked),
         };
-        ChainReport { chain, entries: self.entries, result, checkpoints_verified, checkpoints_unchecked }
+        ChainReport {
+            chain,
+            entries: self.entries,
+            result,
+            checkpoints_verified,
+            checkpoints_unchecked,
+            losses: self.losses,
+            missing: false,
+        }
     }
+}
+
+/// The report of a chain expected (with `entries` entries, as `source` says) of which no entry is stored.
+fn missing(chain: &str, entries: u64, source: &str) -> ChainReport {
+    let why = format!(
+        "is missing: {source} knows {entries} entries but LIAISON_AUDIT holds none of them (entries 1-{entries} are gone)"
+    );
+    ChainReport {
+        chain: chain.to_string(),
+        entries: 0,
+        result: Err(Broken { chain: chain.to_string(), seq: 1, stream_sequence: 0, why }),
+        checkpoints_verified: 0,
+        checkpoints_unchecked: 0,
+        losses: Vec::new(),
+        missing: true,
+    }
+}
+
+/// Breaks an intact `report` whose chain ends below the `entries` that `source` knew of.
+fn short(report: &mut ChainReport, entries: u64, source: &str) {
+    let Ok(head) = &report.result else { return };
+    if head.seq >= entries {
+        return;
+    }
+    let why = format!(
+        "is missing: {source} knows {entries} entries but the chain ends at entry {} (entries {}-{entries} are gone, or the chain was begun again)",
+        head.seq,
+        head.seq + 1
+    );
+    report.result = Err(Broken { chain: report.chain.clone(), seq: head.seq + 1, stream_sequence: 0, why });
 }

@@ -3,7 +3,9 @@
 //!
 //! One writer task per chain seals and sends entries, so they reach the stream in sequence order; records
 //! that queue up while it works go into one entry (group commit). At start the chain continues from the
-//! last entry stored on its subject, so a restart leaves no gap.
+//! last entry stored on its subject, so a restart leaves no gap — unless the stream holds fewer entries
+//! than the data directory or the chain registry knew of: then the chain refuses to open, or with an
+//! operator's acceptance records the loss first ([`crate::audit::continuity`]).
 
 use std::sync::Arc;
 
@@ -13,8 +15,10 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
 
+use super::audit_chains::{CHAINS_BUCKET, ChainRegistry};
 use super::subjects::{AUDIT_STREAM, audit_subject, audit_wildcard};
 use super::{Bus, BusError};
+use crate::audit::continuity::{self, KnownChain};
 use crate::audit::{AuditEntry, AuditRecord, ChainHead, Checkpoint};
 
 /// Most records sealed into one entry.
@@ -29,6 +33,27 @@ const QUEUE: usize = 4096;
 /// acknowledgements are awaited concurrently, so the chain never waits on a round trip.
 pub struct AuditLog {
     submissions: mpsc::Sender<Submission>,
+    /// Cancelled when the writer has stored what was queued and kept the chain's length.
+    finished: tokio_util::sync::CancellationToken,
+}
+
+/// How a chain is kept track of outside the stream, so that a vanished audit is noticed at start.
+pub struct ChainKeeping {
+    /// What the data directory says the chain had.
+    pub known: Option<KnownChain>,
+    /// Who accepts a loss (`--accept-audit-loss`): it is recorded and the chain continues, instead of the
+    /// chain refusing to open.
+    pub accept_loss_by: Option<String>,
+    /// Keeps the chain's length in the data directory.
+    pub persist: Arc<dyn Fn(&KnownChain) + Send + Sync>,
+}
+
+/// Writes a chain's length to the data directory and the registry.
+struct Keeper {
+    persist: Arc<dyn Fn(&KnownChain) + Send + Sync>,
+    registry: Option<ChainRegistry>,
+    /// The length last kept.
+    kept: Option<u64>,
 }
 
 /// Signs a message, returning the signature in hex.
@@ -76,6 +101,32 @@ impl AuditLog {
             .map_err(|_| BusError::Unavailable("audit: the writer has stopped".into()))?;
         Ok(PendingAudit(stored))
     }
+
+    /// Completes when every handle is gone and the writer has finished: entries stored, the head signed
+    /// and the chain's length kept.
+    pub fn finished(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.finished.clone().cancelled_owned()
+    }
+}
+
+impl Keeper {
+    /// Keeps `stored` (seq and hash of the highest entry stored with no gap below) if it moved.
+    async fn keep(&mut self, chain: &str, stored: &(u64, String)) {
+        if self.kept == Some(stored.0) {
+            return;
+        }
+        let at =
+            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let known = KnownChain::of(&ChainHead { chain: chain.to_string(), seq: stored.0, hash: stored.1.clone() }, at);
+        (self.persist)(&known);
+        match &self.registry {
+            Some(registry) => match registry.register(&known).await {
+                Ok(()) => self.kept = Some(stored.0),
+                Err(error) => tracing::warn!(chain, seq = stored.0, %error, "audit chain length not registered"),
+            },
+            None => self.kept = Some(stored.0),
+        }
+    }
 }
 
 impl PendingAudit {
@@ -101,7 +152,10 @@ async fn write(
     mut head: ChainHead,
     mut submissions: mpsc::Receiver<Submission>,
     signer: Option<CheckpointSigner>,
+    mut keeper: Keeper,
+    finished: tokio_util::sync::CancellationToken,
 ) {
+    let _finished = finished.drop_guard();
     let mut in_flight = FuturesUnordered::new();
     // Entries known stored without a gap, for checkpoints: completions arrive in any order.
     let mut checkpoints = Checkpoints::new(&head, signer);
@@ -116,6 +170,7 @@ async fn write(
             }
             _ = ticker.tick() => {
                 checkpoints.write(&jetstream).await;
+                keeper.keep(&head.chain, &checkpoints.stored).await;
                 continue;
             }
         };
@@ -125,6 +180,7 @@ async fn write(
                 checkpoints.stored(stored);
             }
             checkpoints.write(&jetstream).await;
+            keeper.keep(&head.chain, &checkpoints.stored).await;
             break;
         };
         let mut batch = vec![first];
@@ -267,13 +323,43 @@ async fn chain_head(jetstream: &jetstream::Context, chain: &str) -> Result<Chain
 }
 
 impl Bus {
-    /// Opens `chain` for appending, continuing after its last stored entry.
-    pub async fn audit_log(&self, chain: &str, signer: Option<CheckpointSigner>) -> Result<AuditLog, BusError> {
-        let head = chain_head(&self.jetstream, chain).await?;
+    /// Opens `chain` for appending, continuing after its last stored entry; refuses (fails closed) when the
+    /// stream holds fewer entries than `keeping` or the registry knew of, unless the loss is accepted, in
+    /// which case the loss is stored as the chain's next entry before anything else.
+    pub async fn audit_log(
+        &self,
+        chain: &str,
+        signer: Option<CheckpointSigner>,
+        keeping: ChainKeeping,
+    ) -> Result<AuditLog, BusError> {
+        let stored = chain_head(&self.jetstream, chain).await?;
+        let registry = self.chain_registry().await?;
+        let registered = match &registry {
+            Some(registry) => registry.get(chain).await?,
+            None => None,
+        };
+        let registry_source = format!("registry {CHAINS_BUCKET}");
+        let known = [("data dir", keeping.known), (registry_source.as_str(), registered)];
+        let loss = continuity::check(&stored, &known);
+        let head = match (&loss, &keeping.accept_loss_by) {
+            (None, _) => stored,
+            (Some(loss), None) => return Err(BusError::Setup(loss.refusal())),
+            (Some(loss), Some(by)) => {
+                tracing::warn!(chain, by = %by, "{}; recording the loss (--accept-audit-loss)", loss.explanation());
+                loss.continue_from()
+            }
+        };
         tracing::info!(chain, seq = head.seq, "audit chain open");
+        let mut keeper = Keeper { persist: keeping.persist, registry, kept: None };
+        keeper.keep(chain, &(head.seq, head.hash.clone())).await;
         let (submissions, queued) = mpsc::channel(QUEUE);
-        tokio::spawn(write(self.jetstream.clone(), head, queued, signer));
-        Ok(AuditLog { submissions })
+        let finished = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(write(self.jetstream.clone(), head, queued, signer, keeper, finished.clone()));
+        let log = AuditLog { submissions, finished };
+        if let (Some(loss), Some(by)) = (loss, keeping.accept_loss_by) {
+            log.append(vec![loss.record(&by)]).await?.stored().await?;
+        }
+        Ok(log)
     }
 
     /// Reads the audit entries stored (by the NATS servers' clock) from `since`, or from the first, up to
@@ -317,6 +403,11 @@ impl Bus {
             _ => Some(reader.messages().await.map_err(|error| unavailable(&error))?),
         };
         Ok(AuditReader { messages, last, until })
+    }
+
+    /// Whether the audit stream exists at all (it is gone if someone deleted it).
+    pub async fn audit_stream_exists(&self) -> Result<bool, BusError> {
+        self.stream_exists(AUDIT_STREAM).await
     }
 
     async fn audit_stream(&self) -> Result<jetstream::stream::Stream, BusError> {

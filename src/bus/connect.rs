@@ -94,6 +94,9 @@ impl Bus {
         super::messages::ensure_bucket(&setup, settings.replicas, settings.audit_max_age)
             .await
             .map_err(|error| replicas_error(error, &settings, &info))?;
+        super::audit_chains::ensure_bucket(&setup, settings.replicas, settings.audit_max_age)
+            .await
+            .map_err(|error| replicas_error(error, &settings, &info))?;
         let messages = open_bucket(&jetstream, super::messages::STATE_BUCKET).await?;
         tracing::info!(replicas = settings.replicas, cluster = info.cluster.as_deref().unwrap_or("-"), "streams ready");
         Ok(Bus {

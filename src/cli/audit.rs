@@ -2,7 +2,9 @@
 //!
 //! `liaison audit verify`: recompute every gateway's dissemination audit chain straight from NATS and name
 //! the first broken entry of each, and check its signed checkpoints against a gateway's keys
-//! (`--data-dir`). Read-only: no stream is created or changed.
+//! (`--data-dir`). Chains the registry `LIAISON_AUDIT_CHAINS` or a checkpoint knows of but the stream does
+//! not hold (or holds fewer entries of) are reported missing; losses an operator accepted at start
+//! (`audit-loss` entries) are listed. Read-only: no stream is created or changed.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use super::output::{Format, Rows, parse_time, rfc3339, timestamp};
 use crate::audit::Verifier;
-use crate::bus::{Bus, BusConfig, NatsAuth, StoredAudit, StreamSettings};
+use crate::bus::{AUDIT_STREAM, Bus, BusConfig, CHAINS_BUCKET, NatsAuth, StoredAudit, StreamSettings};
 use crate::identity::{SigningKey, trusted_public_keys, verify_signature};
 
 #[derive(Debug, clap::Subcommand)]
@@ -184,6 +186,20 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
     };
     // One pass over the stream; the verifier holds a bounded window per chain, not the audit.
     let mut verifier = Verifier::new(&check);
+    // Chains that should be there: the registry's, at the length it knew.
+    for known in bus.registered_chains().await? {
+        verifier.expect(&known.chain, known.entries, format!("the registry {CHAINS_BUCKET} (at {})", known.at));
+    }
+    if !bus.audit_stream_exists().await? {
+        println!("the stream {AUDIT_STREAM} does not exist");
+    } else {
+        read_into(&bus, &mut verifier).await?;
+    }
+    report(verifier)
+}
+
+/// Feeds every stored entry and checkpoint to `verifier`.
+async fn read_into(bus: &Bus, verifier: &mut Verifier<'_>) -> anyhow::Result<()> {
     let mut stored = bus.read_whole_audit().await?;
     while let Some(message) = stored.next_stored().await {
         match message? {
@@ -197,6 +213,11 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Prints one line per chain; fails if one is broken or missing.
+fn report(verifier: Verifier<'_>) -> anyhow::Result<()> {
     let reports = verifier.finish();
     if reports.is_empty() {
         println!("no audit entries");
@@ -217,10 +238,20 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                     unchecked => format!(", {unchecked} signed by keys not given (--data-dir)"),
                 }
             ),
+            Err(why) if report.missing => {
+                broken += 1;
+                println!("chain {}: MISSING: {}", report.chain, why.why.trim_start_matches("is missing: "));
+            }
             Err(why) => {
                 broken += 1;
                 println!("chain {}: BROKEN: {why}", report.chain);
             }
+        }
+        for (first, last) in &report.losses {
+            println!(
+                "chain {}: LOSS RECORDED: entries {first}-{last} are gone (an audit-loss entry says so)",
+                report.chain
+            );
         }
     }
     match broken {

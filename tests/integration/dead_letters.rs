@@ -201,6 +201,16 @@ async fn dead_letters_and_seek_from_the_command_line() {
     assert!(redriven.contains("refused 999: "), "{redriven}");
     let json = liaison_cli(&gateway, &operator_token, &["dead-letters", "list"]).await;
     assert!(json.is_empty(), "nothing is left: {json}");
+    // The redrive is audited: who, which dead letter, where the new copy went and under which rule.
+    let audited = liaison_cli(&gateway, &operator_token, &["audit", "query", "--event", "redriven"]).await;
+    let rows: Vec<serde_json::Value> = audited.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(rows.len(), 1, "{audited}");
+    let row = &rows[0];
+    assert_eq!((row["event"].as_str(), row["message_id"].as_str()), (Some("REDRIVEN"), Some(poison_id.as_str())));
+    assert_eq!((row["recipient"].as_str(), row["subscriber"].as_str()), (Some("ia"), Some("ia-test")));
+    assert_eq!(row["reason"].as_str(), Some(format!("dead letter {sequence}").as_str()), "{row}");
+    assert!(row["subject"].as_str().unwrap().starts_with("liaison.feed.ia.cbp."), "{row}");
+    assert!(!row["decided_by"].as_str().unwrap().is_empty() && !row["policy_version"].as_str().unwrap().is_empty());
 
     // The desk acknowledged everything but the poison message, which is back: from sequence 1 on, both
     // messages and the redriven copy are pending again.

@@ -8,6 +8,7 @@ mod common;
 mod abuse_limits;
 mod acks;
 mod audit;
+mod audit_integrity;
 mod authorization;
 mod bad_input;
 mod bench_smoke;
