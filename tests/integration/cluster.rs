@@ -246,6 +246,7 @@ async fn replicas_a_deployment_cannot_hold_are_refused_with_the_reason() {
         dead_letter_max_age: Duration::from_secs(3600),
         audit_max_age: Duration::from_secs(3600),
         max_consumers: 1000,
+        revocation_max_age: Duration::from_secs(3600),
     };
     let config = liaison::bus::BusConfig {
         url: nats.url(),
