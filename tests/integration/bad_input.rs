@@ -156,6 +156,7 @@ async fn bad_credentials_are_unauthenticated_for_publish_and_subscribe() {
         exp,
         clearance: None,
         nationality: None,
+        jti: None,
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let now = now.as_secs();

@@ -33,4 +33,5 @@ mod serve;
 mod service_endpoints;
 mod shared_policy;
 mod tls;
+mod tokens;
 mod traffic;
