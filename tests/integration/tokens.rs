@@ -135,6 +135,11 @@ async fn a_token_living_longer_than_the_cap_is_refused_at_issue_and_at_verify() 
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     assert!(status.message().contains("exceeds the longest allowed, 1h (--max-token-ttl)"), "{status:?}");
 
+    // Revocations are kept as long as a token they match can live (plus the clock leeway), no longer.
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let bucket = jetstream.get_key_value(liaison::bus::REVOCATIONS_BUCKET).await.unwrap();
+    assert_eq!(bucket.status().await.unwrap().info.config.max_age, Duration::from_secs(3600 + 5));
+
     let data_dir = gateway.data_dir.path().display().to_string();
     let issue = ["token", "issue", "--party", "ia", "--role", "operator", "--data-dir", &data_dir];
     let refused =
