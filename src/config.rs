@@ -381,7 +381,8 @@ impl ServeConfig {
                 dead_letter_max_age: args.dead_letter_max_age.or(file.dead_letter_max_age).unwrap_or(NINETY_DAYS),
                 audit_max_age: args.audit_max_age.or(file.audit_max_age).unwrap_or(FIVE_YEARS),
                 max_consumers: args.max_consumers.or(file.max_consumers).unwrap_or(DEFAULT_MAX_CONSUMERS),
-                revocation_max_age: max_token_ttl + Duration::from_secs(LEEWAY),
+                // Follows `max_token_ttl` in `bus_config`, its one home.
+                revocation_max_age: Duration::ZERO,
             },
             limits,
             policy_files: PolicyFiles {
@@ -411,7 +412,10 @@ impl ServeConfig {
         BusConfig {
             url: url.to_string(),
             auth: self.nats_auth.clone(),
-            stream: self.stream.clone(),
+            stream: StreamSettings {
+                revocation_max_age: self.max_token_ttl + Duration::from_secs(LEEWAY),
+                ..self.stream.clone()
+            },
             max_payload: self.limits.max_payload(),
             connect_timeout: Duration::from_secs(15),
             ack_timeout: Duration::from_secs(10),
@@ -508,7 +512,8 @@ mod tests {
         let defaults = ServeConfig::load(&ServeArgs::default()).unwrap();
         assert_eq!(defaults.max_token_ttl, Duration::from_secs(30 * 86_400));
         assert_eq!(defaults.retired_key_grace, defaults.max_token_ttl);
-        assert_eq!(defaults.stream.revocation_max_age, defaults.max_token_ttl + Duration::from_secs(LEEWAY));
+        let revocations_kept = defaults.bus_config("nats://x").stream.revocation_max_age;
+        assert_eq!(revocations_kept, defaults.max_token_ttl + Duration::from_secs(LEEWAY));
         let day = ServeArgs { max_token_ttl: Some(Duration::from_secs(86_400)), ..Default::default() };
         let config = ServeConfig::load(&day).unwrap();
         assert_eq!(config.retired_key_grace, Duration::from_secs(86_400));
