@@ -38,8 +38,11 @@ pub struct Revocations {
     by_token: Arc<DashMap<String, u64>>,
     /// Subject -> (party, or any party; when its tokens were revoked). Keyed by subject alone so a check
     /// looks up a `&str` without building a key.
-    by_subject: Arc<DashMap<String, Vec<(Option<PartyId>, u64)>>>,
+    by_subject: Arc<DashMap<String, Vec<SubjectRevoked>>>,
 }
+
+/// A subject's revocation: of one party or of any (`None`), and when (Unix seconds).
+type SubjectRevoked = (Option<PartyId>, u64);
 
 // === impl Revocation ===
 
