@@ -348,6 +348,10 @@ impl Verifier {
             })?;
         let claims = data.claims;
         check_lifetime(claims.exp.saturating_sub(claims.iat), self.max_ttl)?;
+        // A subject revocation covers tokens issued until it; an `iat` in the future would escape it.
+        if claims.iat > unix_now() + LEEWAY {
+            return Err(AuthError::Invalid("iat: issued in the future".into()));
+        }
         let party = Token::parse(&claims.party).map_err(|error| AuthError::Invalid(format!("party: {error}")))?;
         let clearance = claims
             .clearance

@@ -102,6 +102,20 @@ async fn a_revoked_token_is_refused_within_a_second_on_every_gateway_even_when_c
     assert!(rows.iter().any(|row| row["id"] == id.as_str() && row["reason"] == "lost laptop"), "{listed}");
     assert!(rows.iter().any(|row| row["subject"] == "ia-ops-2" && row["party"] == "ia"), "{listed}");
 
+    // Deleting a revocation's key lifts it on every gateway.
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let bucket = jetstream.get_key_value(liaison::bus::REVOCATIONS_BUCKET).await.unwrap();
+    bucket.delete(format!("jti.{id}")).await.unwrap();
+    let lifted = Instant::now();
+    for gateway in [&first, &second] {
+        while call(gateway, &by_id).await.is_err() {
+            assert!(lifted.elapsed() < Duration::from_secs(1), "still refused a second after the key was deleted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let again = Revocation { target: RevocationTarget::Token(id.clone()), ..revocation };
+    bus.revocation_bucket().await.unwrap().revoke(&again).await.unwrap();
+
     // A gateway started now reads the revocations before it serves.
     let key = first.data_dir.path().join("signing-key.pem");
     let third = TestGateway::start_with(Some(nats.url()), |config| config.signing_key = Some(key)).await;

@@ -55,6 +55,9 @@ fn a_lifetime_over_the_cap_is_refused_at_verify_whatever_the_signature() {
     let claims = serde_json::json!({"sub": "x", "party": "cbp", "role": "analyst", "iss": ISSUER, "exp": now + 60});
     let without_iat = jsonwebtoken::encode(&header, &claims, &issuer.key).unwrap();
     assert!(matches!(verifier.verify(&without_iat), Err(AuthError::Invalid(_))));
+    // Nor is one issued in the future, which a subject revocation would not cover.
+    let future = issuer.issue_claims(&Claims { iat: now + 600, exp: now + 700, ..issuer_claims() }).unwrap();
+    assert_eq!(verifier.verify(&future), Err(AuthError::Invalid("iat: issued in the future".into())));
 }
 
 #[test]
