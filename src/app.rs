@@ -13,7 +13,7 @@ use crate::bus::{Bus, ChainKeeping, CheckpointSigner, PolicyBucket};
 use crate::config::{PolicySource, ServeConfig, Transport};
 use crate::embedded::{EmbeddedNats, EmbeddedOptions};
 use crate::grpc::{self, Gateway, ServerTls};
-use crate::identity::{SigningKey, Verifier, trusted_public_keys};
+use crate::identity::{LEEWAY, Revocations, SigningKey, Verifier, trusted_keys};
 use crate::metrics;
 use crate::policy_store::{PolicyDocument, PolicyFiles, PolicyStore};
 use crate::router::Router;
@@ -24,7 +24,10 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         Some(path) => SigningKey::load_file(path)?,
         None => SigningKey::load_or_create(&config.data_dir)?,
     });
-    let verifier = Verifier::new(&[&signing_key])?.trust(&trusted_public_keys(&config.data_dir)?)?;
+    let verifier = Verifier::new(&[&signing_key])?
+        .trust_keys(&trusted_keys(&config.data_dir)?)?
+        .with_max_ttl(config.max_token_ttl)
+        .with_retired_key_grace(config.retired_key_grace);
 
     let embedded = match &config.nats_url {
         Some(_) => None,
@@ -72,13 +75,15 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
             None => policy.clone().watch(stop_watching.clone()),
             Some(bucket) => tokio::spawn(watch_shared_policy(bucket, policy.clone(), stop_watching.clone())),
         };
+        let (revocations, revocations_follower) = follow_revocations(&gateway, &config, stop_watching.clone()).await?;
+        let verifier = verifier.with_revocations(revocations);
         let admin = tokio::spawn(metrics::serve(admin_listener, gateway.clone(), stop_watching.clone()));
         let lag = tokio::spawn(poll_lag(gateway.clone(), stop_watching.clone()));
         tracing::info!(listen = %listener.local_addr()?, nats = %url, "gateway serving");
         let tls = server_tls(&config)?;
         let served = grpc::serve(gateway, verifier, listener, tls, shutdown, config.shutdown_grace).await;
         stop_watching.cancel();
-        let _ = tokio::join!(watcher, admin, lag);
+        let _ = tokio::join!(watcher, admin, lag, revocations_follower);
         // The chain's length is kept as the writer finishes: wait for it, a little.
         if tokio::time::timeout(AUDIT_FINISH, audit_finished).await.is_err() {
             tracing::warn!("the audit writer did not finish in time; the data directory keeps the length it had");
@@ -151,6 +156,25 @@ async fn watch_shared_policy(
             () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
         }
     }
+}
+
+/// Reads every token revocation before the gateway serves, then follows new ones until `stop`. Fails
+/// closed: a gateway that cannot read the revocations does not start, so it never accepts a revoked token.
+async fn follow_revocations(
+    gateway: &Gateway,
+    config: &ServeConfig,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<(Revocations, tokio::task::JoinHandle<()>)> {
+    let revocations = Revocations::default();
+    let bucket = gateway.bus().revocation_bucket().await.context("opening the token revocations")?;
+    let revision = bucket
+        .load(&revocations)
+        .await
+        .context("reading the token revocations; the gateway does not accept tokens without them")?;
+    tracing::info!(revoked = revocations.len(), "token revocations loaded");
+    let horizon = config.max_token_ttl + std::time::Duration::from_secs(LEEWAY);
+    let follower = tokio::spawn(bucket.follow(revocations.clone(), revision, horizon, stop));
+    Ok((revocations, follower))
 }
 
 /// This gateway's audit chain name, kept in its data directory so a restart continues the same chain.

@@ -69,7 +69,7 @@ impl Cli {
             Command::Serve(args) => serve::run(*args).await,
             Command::Token(command) => {
                 init_tracing(LogFormat::Text, "warn");
-                token::run(command)
+                token::run(command).await
             }
             Command::Publish(args) => {
                 init_tracing(LogFormat::Text, "warn");

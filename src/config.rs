@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::bus::{BusConfig, NatsAuth, StreamSettings};
 use crate::grpc::{Limits, MAX_DELIVERY_ATTEMPTS};
+use crate::identity::{DEFAULT_MAX_TOKEN_TTL, LEEWAY};
 
 /// Shortest durable expiry. An open session's pull requests keep its durable in use however short the
 /// expiry (`tests/integration/durable.rs`); under a second is taken for a mistake.
@@ -124,6 +125,14 @@ pub struct ServeArgs {
     /// cluster [default: <data-dir>/signing-key.pem, created on first start].
     #[arg(long, env = "LIAISON_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
+    /// Longest token lifetime (`exp - iat`) accepted, whatever the signature; longer tokens are refused.
+    /// Revocations are kept this long [default: 30days].
+    #[arg(long, env = "LIAISON_MAX_TOKEN_TTL", value_parser = humantime::parse_duration)]
+    pub max_token_ttl: Option<Duration>,
+    /// How long a signing key retired by `liaison token rotate-key` still verifies tokens, from its
+    /// retirement [default: the max token TTL, the longest any of its tokens can live].
+    #[arg(long, env = "LIAISON_RETIRED_KEY_GRACE", value_parser = humantime::parse_duration)]
+    pub retired_key_grace: Option<Duration>,
     /// Log format [default: text].
     #[arg(long, env = "LIAISON_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -243,6 +252,10 @@ struct FileConfig {
     policy: Option<PathBuf>,
     policy_store: Option<PolicySource>,
     signing_key: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    max_token_ttl: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    retired_key_grace: Option<Duration>,
 }
 
 /// The resolved configuration of a gateway.
@@ -266,6 +279,10 @@ pub struct ServeConfig {
     pub policy_source: PolicySource,
     /// The token signing key file; `None` is `<data-dir>/signing-key.pem`.
     pub signing_key: Option<PathBuf>,
+    /// Longest token lifetime accepted.
+    pub max_token_ttl: Duration,
+    /// How long a retired signing key still verifies, from its retirement.
+    pub retired_key_grace: Duration,
     pub transport: Transport,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
@@ -328,6 +345,10 @@ impl ServeConfig {
             ));
         }
         let transport = transport(args, &file)?;
+        let max_token_ttl = args.max_token_ttl.or(file.max_token_ttl).unwrap_or(DEFAULT_MAX_TOKEN_TTL);
+        if max_token_ttl < Duration::from_secs(1) {
+            return Err("max-token-ttl must be at least 1s".into());
+        }
         let nats_auth = match (
             args.nats_creds.clone().or(file.nats_creds),
             args.nats_user.clone().or(file.nats_user),
@@ -368,6 +389,8 @@ impl ServeConfig {
                 dead_letter_max_age: args.dead_letter_max_age.or(file.dead_letter_max_age).unwrap_or(NINETY_DAYS),
                 audit_max_age: args.audit_max_age.or(file.audit_max_age).unwrap_or(FIVE_YEARS),
                 max_consumers: args.max_consumers.or(file.max_consumers).unwrap_or(DEFAULT_MAX_CONSUMERS),
+                // Follows `max_token_ttl` in `bus_config`, its one home.
+                revocation_max_age: Duration::ZERO,
             },
             limits,
             policy_files: PolicyFiles {
@@ -376,6 +399,8 @@ impl ServeConfig {
             },
             policy_source: args.policy_store.or(file.policy_store).unwrap_or_default(),
             signing_key: args.signing_key.clone().or(file.signing_key),
+            max_token_ttl,
+            retired_key_grace: args.retired_key_grace.or(file.retired_key_grace).unwrap_or(max_token_ttl),
             shutdown_grace: args.shutdown_grace.or(file.shutdown_grace).unwrap_or(Duration::from_secs(10)),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             otlp_endpoint: args.otlp_endpoint.clone().or(file.otlp_endpoint),
@@ -395,7 +420,10 @@ impl ServeConfig {
         BusConfig {
             url: url.to_string(),
             auth: self.nats_auth.clone(),
-            stream: self.stream.clone(),
+            stream: StreamSettings {
+                revocation_max_age: self.max_token_ttl + Duration::from_secs(LEEWAY),
+                ..self.stream.clone()
+            },
             max_payload: self.limits.max_payload(),
             connect_timeout: Duration::from_secs(15),
             ack_timeout: Duration::from_secs(10),
@@ -488,6 +516,20 @@ mod tests {
     }
 
     #[test]
+    fn the_token_lifetime_cap_is_a_month_by_default_and_the_retired_key_grace_follows_it() {
+        let defaults = ServeConfig::load(&ServeArgs::default()).unwrap();
+        assert_eq!(defaults.max_token_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(defaults.retired_key_grace, defaults.max_token_ttl);
+        let revocations_kept = defaults.bus_config("nats://x").stream.revocation_max_age;
+        assert_eq!(revocations_kept, defaults.max_token_ttl + Duration::from_secs(LEEWAY));
+        let day = ServeArgs { max_token_ttl: Some(Duration::from_secs(86_400)), ..Default::default() };
+        let config = ServeConfig::load(&day).unwrap();
+        assert_eq!(config.retired_key_grace, Duration::from_secs(86_400));
+        let zero = ServeArgs { max_token_ttl: Some(Duration::ZERO), ..Default::default() };
+        assert!(ServeConfig::load(&zero).unwrap_err().starts_with("max-token-ttl"));
+    }
+
+    #[test]
     fn the_example_file_is_valid_and_matches_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/liaison.example.toml");
         let config = ServeConfig::load(&ServeArgs { config: Some(path), ..Default::default() }).unwrap();
@@ -496,5 +538,7 @@ mod tests {
         assert_eq!(config.limits, defaults.limits);
         assert_eq!(config.stream, defaults.stream);
         assert_eq!(config.listen, defaults.listen);
+        assert_eq!(config.max_token_ttl, defaults.max_token_ttl);
+        assert_eq!(config.retired_key_grace, defaults.retired_key_grace);
     }
 }

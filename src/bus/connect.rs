@@ -53,6 +53,9 @@ pub struct StreamSettings {
     /// Most consumers (subscriptions, durable or not) on the feed stream. Set explicitly because
     /// nats-server 2.15 otherwise limits every stream to 1,000.
     pub max_consumers: usize,
+    /// How long token revocations are kept: the longest token lifetime plus the clock leeway, after which
+    /// no token a revocation could match is still in force. Zero keeps them.
+    pub revocation_max_age: Duration,
 }
 
 /// Oldest server with everything the bus uses (multiple filter subjects per consumer).
@@ -95,6 +98,9 @@ impl Bus {
             .await
             .map_err(|error| replicas_error(error, &settings, &info))?;
         super::audit_chains::ensure_bucket(&setup, settings.replicas, settings.audit_max_age)
+            .await
+            .map_err(|error| replicas_error(error, &settings, &info))?;
+        super::revocations::ensure_bucket(&setup, settings.replicas, settings.revocation_max_age)
             .await
             .map_err(|error| replicas_error(error, &settings, &info))?;
         let messages = open_bucket(&jetstream, super::messages::STATE_BUCKET).await?;

@@ -130,7 +130,7 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
     rows.finish()
 }
 
-/// Where the audit stream is.
+/// Where the audit stream is (and the revocations bucket, for `liaison token revoke`).
 #[derive(Debug, clap::Args)]
 pub struct NatsArgs {
     /// The NATS server or cluster (comma-separated URLs).
@@ -158,24 +158,33 @@ fn known_keys(dir: &std::path::Path) -> anyhow::Result<HashMap<String, String>> 
     Ok(keys)
 }
 
+impl NatsArgs {
+    /// How a command-line tool connects to NATS.
+    pub(super) fn bus_config(&self) -> BusConfig {
+        let auth = match (&self.nats_creds, &self.nats_user, &self.nats_password) {
+            (Some(creds), _, _) => NatsAuth::CredentialsFile(creds.clone()),
+            (None, Some(user), Some(password)) => {
+                NatsAuth::UserPassword { user: user.clone(), password: password.clone() }
+            }
+            _ => NatsAuth::None,
+        };
+        BusConfig {
+            url: self.nats_url.clone(),
+            auth,
+            stream: StreamSettings::default(),
+            max_payload: 0,
+            connect_timeout: Duration::from_secs(10),
+            ack_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
     let nats = match command {
         AuditCommand::Verify(nats) => nats,
         AuditCommand::Query(args) => return query(args).await,
     };
-    let auth = match (nats.nats_creds, nats.nats_user, nats.nats_password) {
-        (Some(creds), _, _) => NatsAuth::CredentialsFile(creds),
-        (None, Some(user), Some(password)) => NatsAuth::UserPassword { user, password },
-        _ => NatsAuth::None,
-    };
-    let config = BusConfig {
-        url: nats.nats_url,
-        auth,
-        stream: StreamSettings::default(),
-        max_payload: 0,
-        connect_timeout: Duration::from_secs(10),
-        ack_timeout: Duration::from_secs(10),
-    };
+    let config = nats.bus_config();
     let keys = match &nats.data_dir {
         Some(dir) => known_keys(dir)?,
         None => HashMap::new(),

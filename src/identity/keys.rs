@@ -13,8 +13,31 @@ use ed25519_dalek::pkcs8::{
 pub const SIGNING_KEY_FILE: &str = "signing-key.pem";
 
 /// Folder of trusted public keys (SPKI PEM, one per file) inside the data directory: keys retired by a
-/// rotation, or other gateways' keys. Tokens signed by any of them verify.
+/// rotation, or other gateways' keys. Tokens signed by any of them verify; a retired key's only for
+/// `--retired-key-grace` after its retirement, recorded beside it in `<name>.retired.toml`.
 pub const TRUSTED_KEYS_DIR: &str = "trusted-keys";
+
+/// Suffix of the file beside a retired key's `<name>.pem` that says when it was retired.
+pub(super) const RETIRED_SUFFIX: &str = ".retired.toml";
+
+/// A trusted public key of the data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKey {
+    pub kid: String,
+    /// SPKI PEM.
+    pub public_pem: String,
+    /// When a rotation retired it (Unix seconds); `None` for keys an operator added (other gateways'),
+    /// which stay trusted until removed.
+    pub retired_at: Option<u64>,
+}
+
+/// The record beside a retired key.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct RetiredKeyFile {
+    #[serde(with = "time::serde::rfc3339")]
+    retired_at: time::OffsetDateTime,
+}
 
 /// A loaded signing key with its key id.
 pub struct SigningKey {
@@ -83,14 +106,21 @@ impl SigningKey {
         Ok(SigningKey::from_key(key))
     }
 
-    /// Retires the current key into the trusted keys (so tokens it signed stay valid until they expire) and
-    /// starts signing with a new one.
+    /// Retires the current key into the trusted keys (so tokens it signed stay valid until they expire, for
+    /// the retired-key grace at most), records when, and starts signing with a new one.
     pub fn rotate(data_dir: &Path) -> Result<SigningKey, KeyError> {
         let current = SigningKey::load(data_dir)?;
         let trusted = data_dir.join(TRUSTED_KEYS_DIR);
         let file_error =
             |path: &Path, error: std::io::Error| KeyError::File { path: path.to_path_buf(), reason: error.to_string() };
         fs::create_dir_all(&trusted).map_err(|error| file_error(&trusted, error))?;
+        let record = RetiredKeyFile { retired_at: time::OffsetDateTime::now_utc() };
+        let record = toml::to_string(&record)
+            .map_err(|error| KeyError::File { path: trusted.clone(), reason: error.to_string() })?;
+        let record_path = trusted.join(format!("{}{RETIRED_SUFFIX}", current.kid()));
+        let comment = "# Written by `liaison token rotate-key`: when this key stopped signing. Gateways trust it\n\
+                       # for --retired-key-grace after this time; delete this file to trust it until removed.\n";
+        fs::write(&record_path, format!("{comment}{record}")).map_err(|error| file_error(&record_path, error))?;
         let retired = trusted.join(format!("{}.pem", current.kid()));
         fs::write(&retired, current.public_pem()).map_err(|error| file_error(&retired, error))?;
         let path = data_dir.join(SIGNING_KEY_FILE);
@@ -142,8 +172,14 @@ fn kid_of(key: &ed25519_dalek::VerifyingKey) -> String {
     key.to_bytes()[..8].iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// The trusted public keys of a data directory, as (key id, SPKI PEM), sorted by key id.
+/// The trusted public keys of a data directory, as (key id, SPKI PEM), sorted by key id, retired or not
+/// (audit checkpoints signed by a retired key still verify).
 pub fn trusted_public_keys(data_dir: &Path) -> Result<Vec<(String, String)>, KeyError> {
+    Ok(trusted_keys(data_dir)?.into_iter().map(|key| (key.kid, key.public_pem)).collect())
+}
+
+/// The trusted public keys of a data directory with when each was retired, sorted by key id.
+pub fn trusted_keys(data_dir: &Path) -> Result<Vec<TrustedKey>, KeyError> {
     let dir = data_dir.join(TRUSTED_KEYS_DIR);
     let Ok(entries) = fs::read_dir(&dir) else { return Ok(Vec::new()) };
     let mut keys = Vec::new();
@@ -156,8 +192,19 @@ pub fn trusted_public_keys(data_dir: &Path) -> Result<Vec<(String, String)>, Key
         let pem = fs::read_to_string(&path).map_err(|error| file_error(error.to_string()))?;
         let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem)
             .map_err(|error| file_error(format!("not an Ed25519 public key: {error}")))?;
-        keys.push((kid_of(&key), pem));
+        let retired_at = retired_at(&path)?;
+        keys.push(TrustedKey { kid: kid_of(&key), public_pem: pem, retired_at });
     }
-    keys.sort();
+    keys.sort_by(|left, right| left.kid.cmp(&right.kid));
     Ok(keys)
+}
+
+/// When the key in `pem_path` was retired, from the record beside it; `None` if there is none.
+fn retired_at(pem_path: &Path) -> Result<Option<u64>, KeyError> {
+    let stem = pem_path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+    let path = pem_path.with_file_name(format!("{stem}{RETIRED_SUFFIX}"));
+    let Ok(text) = fs::read_to_string(&path) else { return Ok(None) };
+    let record: RetiredKeyFile =
+        toml::from_str(&text).map_err(|error| KeyError::File { path: path.clone(), reason: error.to_string() })?;
+    Ok(Some(u64::try_from(record.retired_at.unix_timestamp()).unwrap_or(0)))
 }

@@ -157,6 +157,7 @@ async fn bad_credentials_are_unauthenticated_for_publish_and_subscribe() {
         clearance: None,
         nationality: None,
         law_enforcement: None,
+        jti: None,
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let now = now.as_secs();

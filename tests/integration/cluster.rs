@@ -120,7 +120,8 @@ async fn two_gateways_on_a_three_node_cluster_lose_nothing_when_a_node_dies() {
 
     // Every stream and bucket is replicated three times (the default on a cluster).
     let jetstream = async_nats::jetstream::new(cluster.client().await);
-    for stream in ["LIAISON_FEED", "LIAISON_DEAD", "LIAISON_AUDIT", "KV_LIAISON_MESSAGE_STATE", "KV_LIAISON_POLICY"] {
+    let streams = ["LIAISON_FEED", "LIAISON_DEAD", "LIAISON_AUDIT", "KV_LIAISON_MESSAGE_STATE", "KV_LIAISON_POLICY"];
+    for stream in streams.into_iter().chain(["KV_LIAISON_REVOCATIONS"]) {
         let info = jetstream.get_stream(stream).await.unwrap().info().await.unwrap().clone();
         assert_eq!(info.config.num_replicas, 3, "{stream}");
     }
@@ -246,6 +247,7 @@ async fn replicas_a_deployment_cannot_hold_are_refused_with_the_reason() {
         dead_letter_max_age: Duration::from_secs(3600),
         audit_max_age: Duration::from_secs(3600),
         max_consumers: 1000,
+        revocation_max_age: Duration::from_secs(3600),
     };
     let config = liaison::bus::BusConfig {
         url: nats.url(),

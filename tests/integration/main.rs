@@ -36,4 +36,5 @@ mod service_endpoints;
 mod shared_policy;
 mod shared_withholding;
 mod tls;
+mod tokens;
 mod traffic;

@@ -1,5 +1,8 @@
-//! Token minting and verification: round trip and every rejection.
+//! Token minting and verification: round trip and every rejection; lifetime cap, revocation and retired
+//! keys in `tests/ending.rs`.
 use super::*;
+
+mod ending;
 
 fn new_key() -> (tempfile::TempDir, SigningKey) {
     let dir = tempfile::tempdir().unwrap();
@@ -53,11 +56,13 @@ fn issuer_claims() -> Claims {
         party: "cbp".into(),
         role: Role::Analyst,
         iss: ISSUER.into(),
-        iat: 0,
+        // Issued now: a token's lifetime (`exp - iat`) is checked against the cap.
+        iat: unix_now(),
         exp: 0,
         clearance: None,
         nationality: None,
         law_enforcement: None,
+        jti: None,
     }
 }
 
@@ -148,7 +153,7 @@ fn a_remembered_token_is_still_refused_once_it_expires() {
     let clone = verifier.clone();
     assert_eq!(clone.verified.len(), 1, "clones share what was verified");
     assert_eq!(clone.verify(&token), Ok(caller.clone()));
-    clone.verified.insert(token.clone(), (caller, unix_now() - LEEWAY - 1));
+    clone.verified.get_mut(&token).unwrap().exp = unix_now() - LEEWAY - 1;
     assert_eq!(verifier.verify(&token), Err(AuthError::Expired));
     // A token differing in one character is never taken for a remembered one.
     let mut tampered = token.clone();
@@ -164,7 +169,8 @@ fn the_remembered_tokens_are_bounded() {
     let caller = verifier.verify(&issuer.issue_claims(&Claims { exp: unix_now() + 60, ..issuer_claims() }).unwrap());
     let caller = caller.unwrap();
     for index in 1..MAX_VERIFIED_TOKENS {
-        verifier.verified.insert(format!("planted-{index}"), (caller.clone(), unix_now() + 60));
+        let planted = Verified { caller: caller.clone(), exp: unix_now() + 60, iat: 0, jti: None, retired: None };
+        verifier.verified.insert(format!("planted-{index}"), planted);
     }
     let fresh = issuer.issue_claims(&Claims { exp: unix_now() + 120, ..issuer_claims() }).unwrap();
     assert_eq!(verifier.verify(&fresh), Ok(caller), "still verified when the memory is full");
