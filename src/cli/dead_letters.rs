@@ -1,6 +1,7 @@
-//! `liaison dead-letters list`: what was dead-lettered, metadata only (operators and admins), as JSON lines or
-//! CSV. `liaison dead-letters redrive`: put a party's dead letters back on its feed (an admin of that party);
-//! each is routed again under the current policy.
+//! `liaison dead-letters list`: what was dead-lettered, metadata only (operators and admins: their own party's,
+//! every party's with oversight), as JSON lines or CSV. `liaison dead-letters redrive`: put a party's dead
+//! letters back on its feed (an admin of that party, or with oversight); each is routed again under the
+//! current policy.
 
 use super::output::{Format, Rows, rfc3339};
 use crate::api as pb;

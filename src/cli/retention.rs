@@ -23,7 +23,8 @@ pub struct ReviewArgs {
     /// Messages due within this long from now, e.g. `30d`.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30d")]
     within: Duration,
-    /// Only messages of this origin party (operators and admins; others see their own party's).
+    /// Only messages of this origin party (another party's: operators and admins with oversight; others see
+    /// their own party's).
     #[arg(long)]
     party: Option<String>,
     /// At most this many.
@@ -32,7 +33,8 @@ pub struct ReviewArgs {
     /// Output: one JSON object per line, or CSV with a header row.
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
-    /// Purge every overdue message listed, with this reason (operators and admins).
+    /// Purge every overdue message listed, with this reason (operators and admins of the origin party, or with
+    /// oversight).
     #[arg(long, value_name = "REASON")]
     purge_overdue: Option<String>,
 }

@@ -35,7 +35,8 @@ pub struct CheckArgs {
     /// Gateway URL (not with --offline).
     #[arg(long, env = "LIAISON_GATEWAY", default_value = "https://127.0.0.1:7400")]
     gateway: String,
-    /// Bearer token of an operator or admin (not with --offline).
+    /// Bearer token of an operator or admin of the origin party, or of a party with oversight (not with
+    /// --offline).
     #[arg(long, env = "LIAISON_TOKEN", hide_env_values = true)]
     token: Option<String>,
     #[command(flatten)]

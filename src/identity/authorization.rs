@@ -261,6 +261,28 @@ impl Action {
         Action::RollbackPolicy,
     ];
 
+    /// What the RPC does, for refusals ("role analyst may not publish ...").
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Publish | Action::PublishStream => "publish",
+            Action::Subscribe => "subscribe",
+            Action::Seek => "seek a subscription",
+            Action::CheckRoute => "check routes",
+            Action::ListDenialCounts => "list denial counts",
+            Action::ListDeadLetters => "list dead letters",
+            Action::RedriveDeadLetters => "redrive dead letters",
+            Action::WatchTraffic => "watch traffic",
+            Action::ListSubjects => "list subjects",
+            Action::QueryAudit => "query the audit",
+            Action::ListReviewDue => "list messages due for review",
+            Action::Revalidate => "revalidate messages",
+            Action::PurgeMessage => "purge messages",
+            Action::ApplyPolicy => "apply the policy",
+            Action::ListPolicyHistory => "list the policy history",
+            Action::RollbackPolicy => "roll back the policy",
+        }
+    }
+
     /// The RPC's name in the proto.
     pub fn name(self) -> &'static str {
         match self {
@@ -289,14 +311,15 @@ impl Action {
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let party = if self.oversight { "with oversight" } else { "without oversight" };
+        let oversight = if self.oversight { "has oversight" } else { "has no oversight" };
         write!(
             formatter,
-            "{} on {} needs {} (README, Authorization); the caller is {} of a party {party}",
-            self.action.name(),
+            "role {} may not {} for {} ({}): that needs {} (README, Authorization); the caller's party {oversight}",
+            self.role.name(),
+            self.action.verb(),
             self.scope.phrase(),
+            self.action.name(),
             self.needed.describe(),
-            self.role.name()
         )
     }
 }
@@ -308,7 +331,7 @@ impl std::error::Error for Refusal {}
 impl Scope {
     fn phrase(self) -> &'static str {
         match self {
-            Scope::Own => "the caller's own party",
+            Scope::Own => "its own party",
             Scope::Other => "another party",
             Scope::All => "all parties or shared state",
         }

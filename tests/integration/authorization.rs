@@ -361,7 +361,11 @@ async fn a_foreign_partner_can_neither_rewrite_the_policy_nor_purge_another_part
     let refused = can_admin.apply_policy(empty).await.unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     assert!(
-        refused.message().starts_with("ApplyPolicy on all parties or shared state needs admin of an oversight party")
+        refused.message().starts_with(
+            "role admin may not apply the policy for all parties or shared state (ApplyPolicy): that needs admin of an \
+             oversight party"
+        ),
+        "{refused:?}"
     );
     let rollback = pb::RollbackPolicyRequest { revision: 1, comment: String::new() };
     assert_eq!(can_admin.rollback_policy(rollback).await.unwrap_err().code(), Code::PermissionDenied);
@@ -377,7 +381,7 @@ async fn a_foreign_partner_can_neither_rewrite_the_policy_nor_purge_another_part
     {
         let refused = gateway.operator(party, role).await.purge_message(purge()).await.unwrap_err();
         assert_eq!(refused.code(), Code::PermissionDenied, "{} of {party}: {refused:?}", role.name());
-        assert!(refused.message().contains("PurgeMessage on another party"), "{refused:?}");
+        assert!(refused.message().contains("may not purge messages for another party (PurgeMessage)"), "{refused:?}");
     }
 
     // Intact: the FBI still receives it, and no purge is on record.

@@ -138,11 +138,14 @@ fn a_refusal_names_the_rpc_the_scope_and_who_may() {
     let refusal = authorize(Operator, false, Action::PurgeMessage, Scope::Other).unwrap_err();
     assert_eq!(
         refusal.to_string(),
-        "PurgeMessage on another party needs operator or admin of an oversight party (README, Authorization); \
-         the caller is operator of a party without oversight"
+        "role operator may not purge messages for another party (PurgeMessage): that needs operator or admin of \
+         an oversight party (README, Authorization); the caller's party has no oversight"
     );
     let refusal = authorize(Analyst, false, Action::ApplyPolicy, Scope::Own).unwrap_err();
-    assert!(refusal.to_string().starts_with("ApplyPolicy on the caller's own party needs nobody"), "{refusal}");
+    assert!(
+        refusal.to_string().contains("apply the policy for its own party (ApplyPolicy): that needs nobody"),
+        "{refusal}"
+    );
 }
 
 #[test]
