@@ -130,7 +130,7 @@ impl Gateway {
         let notice_id = ulid::Ulid::new().to_string();
         let notice = purge_notice(&record, &notice_id, &reason).encode_to_vec();
         let mut audit = Vec::new();
-        let mut pending = Vec::new();
+        let mut notices = Vec::new();
         for recipient in record.recipients() {
             audit.push(AuditRecord::purged(&message_ref(&router, &record), recipient, &caller.subject, &reason));
             let Some(approval) =
@@ -145,19 +145,23 @@ impl Gateway {
                 message_id: &notice_id,
                 expires_in: None,
             };
-            let payload = publish::copy_for(&notice, approval.recipient());
-            pending.push((recipient.to_string(), self.bus.publish(&approval, payload, options).await?));
             let notice_ref = MessageRef { message_id: &notice_id, ..message_ref(&router, &record) };
             let subject = crate::bus::delivery_subject(&approval);
             audit.push(AuditRecord::approved(&notice_ref, recipient, NOTICE_RULE, approval.basis(), &subject));
+            notices.push((recipient.to_string(), approval, options));
         }
-        let audited = self.audit.append(audit).await?;
+        // No copy without its record: the notices are sent once their records are stored.
+        self.audit.append(audit).await?.stored().await?;
+        let mut pending = Vec::with_capacity(notices.len());
+        for (recipient, approval, options) in notices {
+            let payload = publish::copy_for(&notice, approval.recipient());
+            pending.push((recipient, self.bus.publish(&approval, payload, options).await?));
+        }
         let mut notified = Vec::with_capacity(pending.len());
         for (recipient, copy) in pending {
             copy.stored().await?;
             notified.push(recipient);
         }
-        audited.stored().await?;
         let purged_at = time::OffsetDateTime::now_utc();
         self.bus.update_message_state(&record.message_id, |state| state.purged_at = Some(purged_at)).await?;
         tracing::info!(message_id = %record.message_id, copies_removed, notified = notified.len(), by = %caller.subject, "message purged");
