@@ -27,8 +27,10 @@ pub fn interceptor(
     client_parties: Option<Arc<Vec<(String, PartyId)>>>,
     counters: Arc<AuthCounters>,
 ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
+    let verifier = Arc::new(verifier);
     move |mut request: Request<()>| {
         let header = request.metadata().get("authorization").map(|value| value.to_str().unwrap_or(""));
+        let token: Arc<str> = header.and_then(bearer).unwrap_or_default().into();
         let caller = verifier.verify_header(header).map_err(|error| {
             counters.unauthenticated.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%error, "request refused: unauthenticated");
@@ -40,6 +42,7 @@ pub fn interceptor(
             })?;
         }
         request.extensions_mut().insert(caller);
+        request.extensions_mut().insert(Credential { token, verifier: verifier.clone() });
         Ok(request)
     }
 }
@@ -62,6 +65,30 @@ fn check_certificate(
         ))),
         Some(_) => Ok(()),
     }
+}
+
+/// The token a call was made with, kept so a long-lived stream can check it again: a token revoked, or
+/// expired, while its Subscribe stream is open gets nothing more from it.
+#[derive(Clone)]
+pub struct Credential {
+    token: Arc<str>,
+    verifier: Arc<Verifier>,
+}
+
+impl Credential {
+    /// Verifies the token again (a cache hit: expiry, key retirement and revocations).
+    pub fn check(&self) -> Result<(), GatewayError> {
+        self.verifier.verify(&self.token).map(|_| ()).map_err(GatewayError::from)
+    }
+}
+
+fn bearer(header: &str) -> Option<&str> {
+    header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).map(str::trim)
+}
+
+/// The credential of a request that passed the interceptor.
+pub fn credential<T>(request: &Request<T>) -> Result<Credential, Status> {
+    request.extensions().get::<Credential>().cloned().ok_or_else(|| Status::unauthenticated("missing bearer token"))
 }
 
 /// The verified caller of a request that passed the interceptor.

@@ -39,7 +39,8 @@ impl GatewayService for Gateway {
         request: Request<Streaming<pb::SubscribeRequest>>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let caller = auth::caller(&request)?;
-        let responses = subscribe::start(self.clone(), caller, request.into_inner()).await?;
+        let credential = auth::credential(&request)?;
+        let responses = subscribe::start(self.clone(), caller, credential, request.into_inner()).await?;
         Ok(Response::new(Box::pin(responses)))
     }
 

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
+use super::auth::Credential;
 use crate::api as pb;
 use crate::bus::{FeedSpec, MAX_FILTER_SUBJECTS, Retry, Start, dead_letter_subject, feed_filter_subjects};
 use crate::identity::Caller;
@@ -50,6 +51,7 @@ pub struct Window {
 pub async fn start(
     gateway: Gateway,
     caller: Caller,
+    credential: Credential,
     mut requests: Streaming<pb::SubscribeRequest>,
 ) -> Result<impl Stream<Item = Result<pb::SubscribeResponse, Status>>, Status> {
     gateway.require_subscriber(&caller)?;
@@ -84,7 +86,7 @@ pub async fn start(
     let opened = pb::SubscribeResponse { response: Some(pb::subscribe_response::Response::Opened(opened)) };
     responses.send(Ok(opened)).await.map_err(|_| Status::cancelled("client went away"))?;
     let span = tracing::info_span!("subscribe", party = %caller.party, consumer = feed.name());
-    let session = session::Session::new(feed, window, caller, gateway.clone(), slot);
+    let session = session::Session::new(feed, window, (caller, credential), gateway.clone(), slot);
     tokio::spawn(tracing::Instrument::instrument(session.run(requests, responses), span));
     Ok(ReceiverStream::new(receiver))
 }

@@ -16,6 +16,7 @@ use super::Window;
 use super::disposition::{Arrival, Audience, Disposition, disposition};
 use super::outstanding::Outstanding;
 use crate::audit::{AuditRecord, Event, MessageRef};
+use crate::grpc::auth::Credential;
 use crate::grpc::quota::SubscriptionSlot;
 use crate::grpc::server::Gateway;
 use crate::grpc::{GatewayError, convert};
@@ -42,6 +43,8 @@ pub struct Session {
     confirmations: FuturesUnordered<BoxFuture<'static, Vec<String>>>,
     /// Whose session this is: every delivery is re-checked against their personal clearance.
     caller: Caller,
+    /// The token the stream was opened with, checked again before every batch.
+    credential: Credential,
     gateway: Gateway,
     shutdown: CancellationToken,
     /// Counts this subscription against its credential's cap until the session ends.
@@ -51,7 +54,13 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(feed: Feed, window: Window, caller: Caller, gateway: Gateway, slot: SubscriptionSlot) -> Session {
+    pub fn new(
+        feed: Feed,
+        window: Window,
+        (caller, credential): (Caller, Credential),
+        gateway: Gateway,
+        slot: SubscriptionSlot,
+    ) -> Session {
         let shutdown = gateway.shutdown.clone();
         let active = gateway.traffic.subscription_opened(&caller.party);
         Session {
@@ -62,6 +71,7 @@ impl Session {
             audit_records: Vec::new(),
             confirmations: FuturesUnordered::new(),
             caller,
+            credential,
             gateway,
             shutdown,
             _slot: slot,
@@ -150,6 +160,13 @@ impl Session {
     /// each delivery (and of each withheld one); `Ok(false)` if the client has gone. If the audit cannot be
     /// written the session ends and the messages are delivered again later.
     async fn send_batch(&mut self, first: FeedMessage, responses: &Responses) -> Result<bool, Status> {
+        if let Err(error) = self.credential.check() {
+            // Revoked or expired while the stream was open: nothing more goes out, and the message is
+            // handed back with what the session holds.
+            tracing::info!(party = %self.caller.party, subject = %self.caller.subject, %error, "subscription ended");
+            self.stash = Some(first);
+            return Err(error.into());
+        }
         let deliveries = self.batch(first).await;
         let records = std::mem::take(&mut self.audit_records);
         if !records.is_empty() {
