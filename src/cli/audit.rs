@@ -5,12 +5,11 @@
 //! (`--data-dir`). Read-only: no stream is created or changed.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::time::Duration;
 
+use super::nats_args::NatsArgs;
 use super::output::{Format, Rows, parse_time, rfc3339, timestamp};
 use crate::audit::Verifier;
-use crate::bus::{Bus, BusConfig, NatsAuth, StoredAudit, StreamSettings};
+use crate::bus::{Bus, StoredAudit};
 use crate::identity::{SigningKey, trusted_public_keys, verify_signature};
 
 #[derive(Debug, clap::Subcommand)]
@@ -122,26 +121,6 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
     rows.finish()
 }
 
-/// Where the audit stream is.
-#[derive(Debug, clap::Args)]
-pub struct NatsArgs {
-    /// The NATS server or cluster (comma-separated URLs).
-    #[arg(long, env = "LIAISON_NATS_URL")]
-    nats_url: String,
-    /// NATS credentials file (JWT + nkey).
-    #[arg(long, env = "LIAISON_NATS_CREDS")]
-    nats_creds: Option<PathBuf>,
-    /// NATS user name (with --nats-password).
-    #[arg(long, env = "LIAISON_NATS_USER", requires = "nats_password")]
-    nats_user: Option<String>,
-    /// NATS password.
-    #[arg(long, env = "LIAISON_NATS_PASSWORD", hide_env_values = true)]
-    nats_password: Option<String>,
-    /// A gateway data directory whose signing key and trusted keys check the signed checkpoints.
-    #[arg(long, env = "LIAISON_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-}
-
 /// Key id -> SPKI PEM of the data directory's signing key and trusted keys.
 fn known_keys(dir: &std::path::Path) -> anyhow::Result<HashMap<String, String>> {
     let key = SigningKey::load(dir)?;
@@ -155,19 +134,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::Verify(nats) => nats,
         AuditCommand::Query(args) => return query(args).await,
     };
-    let auth = match (nats.nats_creds, nats.nats_user, nats.nats_password) {
-        (Some(creds), _, _) => NatsAuth::CredentialsFile(creds),
-        (None, Some(user), Some(password)) => NatsAuth::UserPassword { user, password },
-        _ => NatsAuth::None,
-    };
-    let config = BusConfig {
-        url: nats.nats_url,
-        auth,
-        stream: StreamSettings::default(),
-        max_payload: 0,
-        connect_timeout: Duration::from_secs(10),
-        ack_timeout: Duration::from_secs(10),
-    };
+    let config = nats.bus_config()?;
     let keys = match &nats.data_dir {
         Some(dir) => known_keys(dir)?,
         None => HashMap::new(),

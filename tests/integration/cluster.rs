@@ -26,6 +26,7 @@ async fn gateway(cluster: &NatsCluster, signing_key: Option<std::path::PathBuf>)
         config.policy_source = PolicySource::Kv;
         config.signing_key = signing_key;
         config.limits.publish_rate = 0;
+        config.nats_tls = cluster.tls();
     })
     .await
 }
@@ -249,7 +250,9 @@ async fn replicas_a_deployment_cannot_hold_are_refused_with_the_reason() {
     };
     let config = liaison::bus::BusConfig {
         url: nats.url(),
-        auth: liaison::bus::NatsAuth::None,
+        auth: runtime_auth(),
+        provision: Some(provisioning_auth()),
+        tls: Default::default(),
         stream: settings.clone(),
         max_payload: 1024 * 1024,
         connect_timeout: Duration::from_secs(5),

@@ -75,3 +75,33 @@ async fn a_crashed_embedded_server_is_restarted_and_nothing_stored_is_lost() {
     drop(subscription);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn the_embedded_server_refuses_anonymous_and_unknown_clients() {
+    let gateway = TestGateway::start_with(None, |_| {}).await;
+    let nats = gateway.data_dir.path().join("nats");
+    let url = std::fs::read_to_string(nats.join("url")).unwrap().trim().to_string();
+    for seed in ["runtime.nk", "provision.nk"] {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(nats.join(seed)).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600, "{seed}");
+    }
+    let anonymous = async_nats::ConnectOptions::new().max_reconnects(1).connect(&url).await;
+    assert!(anonymous.is_err(), "an anonymous client was accepted");
+    let stranger = async_nats::ConnectOptions::with_nkey(nkeys::KeyPair::new_user().seed().unwrap())
+        .max_reconnects(1)
+        .connect(&url)
+        .await;
+    assert!(stranger.is_err(), "an unknown nkey was accepted");
+    // The data directory's runtime identity is accepted.
+    let seed = std::fs::read_to_string(nats.join("runtime.nk")).unwrap();
+    let runtime = async_nats::ConnectOptions::with_nkey(seed.trim().to_string()).connect(&url).await.unwrap();
+    let mut feed = async_nats::jetstream::new(runtime).get_stream("LIAISON_FEED").await.unwrap();
+    assert_eq!(feed.info().await.unwrap().state.messages, 0);
+
+    // The identities survive a restart: the same seeds, still accepted.
+    let before = std::fs::read_to_string(nats.join("runtime.nk")).unwrap();
+    let data_dir = gateway.stop().await;
+    let gateway = TestGateway::start_in(data_dir, None, |_| {}).await;
+    assert_eq!(std::fs::read_to_string(gateway.data_dir.path().join("nats/runtime.nk")).unwrap(), before);
+    gateway.stop().await;
+}
