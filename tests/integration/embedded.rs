@@ -98,6 +98,19 @@ async fn the_embedded_server_refuses_anonymous_and_unknown_clients() {
     let mut feed = async_nats::jetstream::new(runtime).get_stream("LIAISON_FEED").await.unwrap();
     assert_eq!(feed.info().await.unwrap().state.messages, 0);
 
+    // The commands that talk to NATS find the server and its identities through the data directory alone.
+    let data_dir = gateway.data_dir.path().to_str().unwrap().to_string();
+    for command in [["audit", "verify"], ["provision", "--insecure"]] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_liaison"))
+            .args(command)
+            .args(["--data-dir", &data_dir])
+            .env_remove("LIAISON_NATS_URL")
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "liaison {command:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
     // The identities survive a restart: the same seeds, still accepted.
     let before = std::fs::read_to_string(nats.join("runtime.nk")).unwrap();
     let data_dir = gateway.stop().await;
