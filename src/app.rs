@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::bus::{Bus, ChainKeeping, CheckpointSigner, PolicyBucket};
+use crate::bus::{Bus, ChainKeeping, CheckpointSigner, NatsAuth, PolicyBucket};
 use crate::config::{PolicySource, ServeConfig, Transport};
 use crate::embedded::{EmbeddedNats, EmbeddedOptions};
 use crate::grpc::{self, Gateway, ServerTls};
@@ -46,8 +46,16 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         (None, Some(embedded)) => embedded.url().to_string(),
         (None, None) => unreachable!("embedded server started when no URL is configured"),
     };
+    let mut bus_config = config.bus_config(&url);
+    if let Some(embedded) = &embedded {
+        // The embedded server accepts only its own identities, whatever credentials were configured.
+        let identities = embedded.identities();
+        bus_config.auth = NatsAuth::Nkey(identities.runtime_seed.clone());
+        bus_config.provision = Some(NatsAuth::Nkey(identities.provisioning_seed.clone()));
+        bus_config.tls = Default::default();
+    }
     let result = async {
-        let bus = Bus::connect(&config.bus_config(&url)).await.context("connecting to NATS")?;
+        let bus = Bus::connect(&bus_config).await.context("connecting to NATS")?;
         let (policy, bucket) = match config.policy_source {
             PolicySource::File => (Arc::new(PolicyStore::load(config.policy_files.clone())?), None),
             PolicySource::Kv => {

@@ -10,8 +10,10 @@ mod dead_letter;
 mod feed;
 mod headers;
 mod messages;
+pub mod permissions;
 mod policy;
 mod revocations;
+mod provision;
 mod subjects;
 
 use std::time::Duration;
@@ -23,12 +25,13 @@ use crate::router::Approval;
 
 pub use audit::{AuditLog, AuditReader, ChainKeeping, CheckpointSigner, PendingAudit, StoredAudit};
 pub use audit_chains::{CHAINS_BUCKET, ChainRegistry};
-pub use connect::{BusConfig, NatsAuth, StreamSettings};
+pub use connect::{BusConfig, NatsAuth, NatsTls, StreamSettings};
 pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};
 pub use messages::{CLOCK_SKEW, STATE_BUCKET};
 pub use policy::{ApplyError, POLICY_BUCKET, POLICY_HISTORY, PolicyBucket, PolicyRevision};
 pub use revocations::{MAX_REVOKED_SUBJECT, REVOCATIONS_BUCKET, RevocationBucket, revocation_key};
+pub use provision::Provisioned;
 pub use subjects::{
     AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, audit_subject,
     dead_letter_subject, delivery_subject, feed_filter_subjects, feed_subject,
@@ -43,8 +46,6 @@ pub struct Bus {
     max_payload: usize,
     /// The server drops messages at their `Nats-TTL` (nats-server 2.11 and later).
     message_ttl: bool,
-    /// JetStream replicas of every stream and bucket, as resolved at connection.
-    replicas: usize,
     /// How long the feed stream keeps copies; zero keeps them until other limits apply.
     feed_max_age: Duration,
     /// Message states (reviews, corrections, purges); absent on read-only connections.

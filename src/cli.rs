@@ -4,8 +4,10 @@ mod audit;
 mod bench;
 mod client;
 mod dead_letters;
+mod nats_args;
 mod output;
 mod policy;
+mod provision;
 mod publish;
 mod retention;
 mod route;
@@ -32,6 +34,9 @@ pub struct Cli {
 enum Command {
     /// Run the gateway (with an embedded nats-server unless --nats-url is given).
     Serve(Box<crate::config::ServeArgs>),
+    /// Create or update the NATS streams and buckets with the provisioning identity, then exit (for
+    /// gateways that run without it). Takes the flags of `serve`.
+    Provision(Box<crate::config::ServeArgs>),
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -67,6 +72,10 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve(args) => serve::run(*args).await,
+            Command::Provision(args) => {
+                init_tracing(LogFormat::Text, "warn");
+                provision::run(*args).await
+            }
             Command::Token(command) => {
                 init_tracing(LogFormat::Text, "warn");
                 token::run(command).await

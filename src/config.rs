@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::bus::{BusConfig, NatsAuth, StreamSettings};
+use crate::bus::{BusConfig, NatsAuth, NatsTls, StreamSettings};
 use crate::grpc::{Limits, MAX_DELIVERY_ATTEMPTS};
 use crate::identity::{DEFAULT_MAX_TOKEN_TTL, LEEWAY};
 
@@ -16,6 +16,10 @@ use crate::identity::{DEFAULT_MAX_TOKEN_TTL, LEEWAY};
 const MIN_DURABLE_EXPIRY: Duration = Duration::from_secs(1);
 use crate::model::PartyId;
 use crate::policy_store::PolicyFiles;
+
+mod nats;
+
+pub use nats::{NatsCredentialFlags, nats_auth, nats_tls};
 
 /// Default consumer limit of the feed stream.
 const DEFAULT_MAX_CONSUMERS: usize = 100_000;
@@ -44,15 +48,40 @@ pub struct ServeArgs {
     /// Use this NATS server or cluster (comma-separated URLs) instead of starting an embedded one.
     #[arg(long, env = "LIAISON_NATS_URL")]
     pub nats_url: Option<String>,
-    /// NATS credentials file (JWT + nkey) of the gateway's NATS user.
+    /// NATS credentials file (JWT + nkey) of the gateway's runtime NATS identity.
     #[arg(long, env = "LIAISON_NATS_CREDS")]
     pub nats_creds: Option<PathBuf>,
-    /// NATS user name of the gateway (with --nats-password).
+    /// File with the NKEY seed of the gateway's runtime NATS identity.
+    #[arg(long, env = "LIAISON_NATS_NKEY")]
+    pub nats_nkey: Option<PathBuf>,
+    /// NATS user name of the gateway's runtime identity (with --nats-password).
     #[arg(long, env = "LIAISON_NATS_USER")]
     pub nats_user: Option<String>,
-    /// NATS password of the gateway.
+    /// NATS password of the gateway's runtime identity.
     #[arg(long, env = "LIAISON_NATS_PASSWORD", hide_env_values = true)]
     pub nats_password: Option<String>,
+    /// Credentials file of the provisioning NATS identity, used at start-up only to create or update the
+    /// streams and buckets [default: none: the gateway only checks that `liaison provision` made them].
+    #[arg(long, env = "LIAISON_NATS_PROVISION_CREDS")]
+    pub nats_provision_creds: Option<PathBuf>,
+    /// File with the NKEY seed of the provisioning NATS identity.
+    #[arg(long, env = "LIAISON_NATS_PROVISION_NKEY")]
+    pub nats_provision_nkey: Option<PathBuf>,
+    /// NATS user name of the provisioning identity (with --nats-provision-password).
+    #[arg(long, env = "LIAISON_NATS_PROVISION_USER")]
+    pub nats_provision_user: Option<String>,
+    /// NATS password of the provisioning identity.
+    #[arg(long, env = "LIAISON_NATS_PROVISION_PASSWORD", hide_env_values = true)]
+    pub nats_provision_password: Option<String>,
+    /// Require TLS to NATS and trust this CA (PEM) for the server's certificate.
+    #[arg(long, env = "LIAISON_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) presented to NATS (with --nats-tls-key).
+    #[arg(long, env = "LIAISON_NATS_TLS_CERT")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --nats-tls-cert.
+    #[arg(long, env = "LIAISON_NATS_TLS_KEY")]
+    pub nats_tls_key: Option<PathBuf>,
     /// nats-server binary for the embedded server [default: nats-server on PATH].
     #[arg(long, env = "LIAISON_NATS_SERVER_BIN")]
     pub nats_server_bin: Option<PathBuf>,
@@ -212,8 +241,16 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     nats_url: Option<String>,
     nats_creds: Option<PathBuf>,
+    nats_nkey: Option<PathBuf>,
     nats_user: Option<String>,
     nats_password: Option<String>,
+    nats_provision_creds: Option<PathBuf>,
+    nats_provision_nkey: Option<PathBuf>,
+    nats_provision_user: Option<String>,
+    nats_provision_password: Option<String>,
+    nats_tls_ca: Option<PathBuf>,
+    nats_tls_cert: Option<PathBuf>,
+    nats_tls_key: Option<PathBuf>,
     nats_server_bin: Option<PathBuf>,
     embedded_nats_port: Option<u16>,
     stream_replicas: Option<usize>,
@@ -270,7 +307,11 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// `None` starts the embedded nats-server.
     pub nats_url: Option<String>,
+    /// The runtime NATS identity (ignored with the embedded server, which has its own).
     pub nats_auth: NatsAuth,
+    /// The provisioning NATS identity; `None` only checks that the streams exist.
+    pub nats_provision_auth: Option<NatsAuth>,
+    pub nats_tls: NatsTls,
     pub nats_server_bin: PathBuf,
     pub embedded_nats_port: Option<u16>,
     pub stream: StreamSettings,
@@ -349,19 +390,30 @@ impl ServeConfig {
         if max_token_ttl < Duration::from_secs(1) {
             return Err("max-token-ttl must be at least 1s".into());
         }
-        let nats_auth = match (
-            args.nats_creds.clone().or(file.nats_creds),
-            args.nats_user.clone().or(file.nats_user),
-            args.nats_password.clone().or(file.nats_password),
-        ) {
-            (Some(_), Some(_), _) => {
-                return Err("give either nats-creds or nats-user, not both".into());
-            }
-            (Some(path), None, _) => NatsAuth::CredentialsFile(path),
-            (None, Some(user), password) => NatsAuth::UserPassword { user, password: password.unwrap_or_default() },
-            (None, None, Some(_)) => return Err("nats-password needs nats-user".into()),
-            (None, None, None) => NatsAuth::None,
-        };
+        let runtime_auth = nats_auth(
+            "nats",
+            NatsCredentialFlags {
+                creds: args.nats_creds.clone().or(file.nats_creds),
+                nkey: args.nats_nkey.clone().or(file.nats_nkey),
+                user: args.nats_user.clone().or(file.nats_user),
+                password: args.nats_password.clone().or(file.nats_password),
+            },
+        )?;
+        let provision_auth = nats_auth(
+            "nats-provision",
+            NatsCredentialFlags {
+                creds: args.nats_provision_creds.clone().or(file.nats_provision_creds),
+                nkey: args.nats_provision_nkey.clone().or(file.nats_provision_nkey),
+                user: args.nats_provision_user.clone().or(file.nats_provision_user),
+                password: args.nats_provision_password.clone().or(file.nats_provision_password),
+            },
+        )?;
+        let nats_provision_auth = Some(provision_auth).filter(|auth| *auth != NatsAuth::None);
+        let nats_tls = nats_tls(
+            args.nats_tls_ca.clone().or(file.nats_tls_ca),
+            args.nats_tls_cert.clone().or(file.nats_tls_cert),
+            args.nats_tls_key.clone().or(file.nats_tls_key),
+        )?;
         let config = ServeConfig {
             transport,
             listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
@@ -374,7 +426,9 @@ impl ServeConfig {
             accept_audit_loss: args.accept_audit_loss,
             data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(default_data_dir),
             nats_url: args.nats_url.clone().or(file.nats_url),
-            nats_auth,
+            nats_auth: runtime_auth,
+            nats_provision_auth,
+            nats_tls,
             nats_server_bin: args
                 .nats_server_bin
                 .clone()
@@ -420,6 +474,8 @@ impl ServeConfig {
         BusConfig {
             url: url.to_string(),
             auth: self.nats_auth.clone(),
+            provision: self.nats_provision_auth.clone(),
+            tls: self.nats_tls.clone(),
             stream: StreamSettings {
                 revocation_max_age: self.max_token_ttl + Duration::from_secs(LEEWAY),
                 ..self.stream.clone()

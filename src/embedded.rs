@@ -4,6 +4,11 @@
 //! `nats-server` on 127.0.0.1, waits until it accepts connections, restarts it if it dies, and stops it
 //! with SIGTERM (then SIGKILL after a timeout) on shutdown. A server left behind by a gateway that was
 //! killed is found through its pid file and stopped before a new one starts.
+//!
+//! The server accepts only the two NKEY identities of `identities.rs` (runtime and provisioning, with
+//! the permissions of `bus/permissions.rs`), in the account `LIAISON`: no anonymous client, no other user.
+
+pub mod identities;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -14,6 +19,9 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use crate::bus::permissions::{self, ServerUser};
+pub use identities::NatsIdentities;
 
 /// Oldest nats-server release Liaison supports.
 pub const MIN_VERSION: (u64, u64) = (2, 10);
@@ -31,6 +39,7 @@ pub struct EmbeddedOptions {
 /// A running, supervised nats-server.
 pub struct EmbeddedNats {
     url: String,
+    identities: NatsIdentities,
     stop: Option<oneshot::Sender<()>>,
     supervisor: JoinHandle<()>,
 }
@@ -59,18 +68,29 @@ impl EmbeddedNats {
             Some(port) => port,
             None => free_port().map_err(|error| EmbeddedError::Start(format!("no free port: {error}")))?,
         };
-        let config = write_config(&dir, port, options.max_payload)?;
+        let identities = NatsIdentities::load_or_create(&options.data_dir)
+            .map_err(|error| EmbeddedError::Start(error.to_string()))?;
+        let config = write_config(&dir, port, options.max_payload, &identities)?;
         let mut child = spawn(&options.binary, &config)?;
         wait_ready(&mut child, port, &dir).await?;
         let url = format!("nats://127.0.0.1:{port}");
+        // For the commands that talk to NATS directly (`liaison audit verify`) and default to this server.
+        let url_file = dir.join("url");
+        std::fs::write(&url_file, format!("{url}\n"))
+            .map_err(|error| EmbeddedError::Start(format!("{}: {error}", url_file.display())))?;
         tracing::info!(%url, store = %dir.display(), "embedded nats-server ready");
         let (stop, stopped) = oneshot::channel();
         let supervisor = tokio::spawn(supervise(options.binary.clone(), config, child, stopped));
-        Ok(EmbeddedNats { url, stop: Some(stop), supervisor })
+        Ok(EmbeddedNats { url, identities, stop: Some(stop), supervisor })
     }
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The identities the server accepts.
+    pub fn identities(&self) -> &NatsIdentities {
+        &self.identities
     }
 
     /// Stops the server cleanly and waits for it to exit.
@@ -80,6 +100,12 @@ impl EmbeddedNats {
         }
         let _ = (&mut self.supervisor).await;
     }
+}
+
+/// The URL of the embedded server last started in `data_dir`, if any.
+pub fn recorded_url(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join("nats").join("url")).ok()?;
+    Some(text.trim().to_string()).filter(|url| !url.is_empty())
 }
 
 async fn check_version(binary: &Path) -> Result<(), EmbeddedError> {
@@ -100,9 +126,14 @@ fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn write_config(dir: &Path, port: u16, max_payload: usize) -> Result<PathBuf, EmbeddedError> {
+fn write_config(
+    dir: &Path,
+    port: u16,
+    max_payload: usize,
+    identities: &NatsIdentities,
+) -> Result<PathBuf, EmbeddedError> {
     let path = dir.join("nats-server.conf");
-    let config = format!(
+    let mut config = format!(
         "# Written by liaison serve for its embedded nats-server; rewritten at every start.\n\
          server_name: liaison-embedded\n\
          listen: 127.0.0.1:{port}\n\
@@ -115,8 +146,17 @@ fn write_config(dir: &Path, port: u16, max_payload: usize) -> Result<PathBuf, Em
         log = dir.join("nats-server.log"),
         store = dir.join("jetstream"),
     );
+    config.push_str(&accounts(identities));
     std::fs::write(&path, config).map_err(|error| EmbeddedError::Start(format!("{}: {error}", path.display())))?;
     Ok(path)
+}
+
+/// The account block: the runtime and provisioning identities and nobody else.
+pub fn accounts(identities: &NatsIdentities) -> String {
+    permissions::account_config(&[
+        (ServerUser::Nkey(identities.runtime_public.clone()), permissions::runtime()),
+        (ServerUser::Nkey(identities.provisioning_public.clone()), permissions::provisioning()),
+    ])
 }
 
 fn spawn(binary: &Path, config: &Path) -> Result<Child, EmbeddedError> {

@@ -82,6 +82,7 @@ impl Rig {
             .args(["serve", "--insecure", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(&gateway_dir)
             .args(["--nats-url", nats.url(), "--stream-replicas", &options.replicas.to_string()])
+            .args(nats.identity_flags())
             .args(["--admin-listen", "127.0.0.1:0"])
             .args(&options.gateway_args)
             .env("RUST_LOG", "warn")
@@ -138,9 +139,17 @@ impl Rig {
         Ok(GatewayServiceClient::new(InterceptedService::new(channel, bearer)))
     }
 
-    /// A plain NATS connection for the raw baseline.
+    /// A plain NATS connection for the raw baseline, which creates its own stream: on the server started
+    /// here, as its provisioning identity.
     pub async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
-        Ok(async_nats::ConnectOptions::new().connect(self.nats.url()).await?)
+        let options = match &self.nats {
+            Nats::Started(nats) => {
+                let seed = std::fs::read_to_string(&nats.identities().provisioning_seed)?;
+                async_nats::ConnectOptions::with_nkey(seed.trim().to_string())
+            }
+            Nats::Existing(_) => async_nats::ConnectOptions::new(),
+        };
+        Ok(options.connect(self.nats.url()).await?)
     }
 
     /// The gateway's resident memory in bytes.
@@ -183,6 +192,18 @@ impl Rig {
 }
 
 impl Nats {
+    /// The `liaison serve` flags of the identities of the server started here.
+    fn identity_flags(&self) -> Vec<std::ffi::OsString> {
+        let Nats::Started(nats) = self else { return Vec::new() };
+        let identities = nats.identities();
+        vec![
+            "--nats-nkey".into(),
+            identities.runtime_seed.clone().into(),
+            "--nats-provision-nkey".into(),
+            identities.provisioning_seed.clone().into(),
+        ]
+    }
+
     pub fn url(&self) -> &str {
         match self {
             Nats::Started(nats) => nats.url(),

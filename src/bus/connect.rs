@@ -1,14 +1,12 @@
-//! Connecting to NATS: credentials, server checks, and creating or updating the stream at start-up.
+//! Connecting to NATS: credentials and TLS, server checks, and (through `provision.rs`, on a connection of
+//! the provisioning identity) creating or updating the streams at start-up.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream;
 
-use super::subjects::{
-    AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM, audit_wildcard, dead_letter_wildcard, feed_wildcard,
-};
 use super::{Bus, BusError};
 
 /// How to reach NATS and how the stream is kept.
@@ -16,7 +14,13 @@ use super::{Bus, BusError};
 pub struct BusConfig {
     /// One or more comma-separated server URLs.
     pub url: String,
+    /// The runtime identity: everything the gateway does after start-up.
     pub auth: NatsAuth,
+    /// The provisioning identity, used once at start-up to create or update the streams and buckets on
+    /// a connection of its own; `None` only checks that they exist (`liaison provision` made them).
+    pub provision: Option<NatsAuth>,
+    /// TLS to NATS, for both identities.
+    pub tls: NatsTls,
     pub stream: StreamSettings,
     /// Largest payload the gateway will publish; the server's `max_payload` must allow it.
     pub max_payload: usize,
@@ -26,8 +30,8 @@ pub struct BusConfig {
     pub ack_timeout: Duration,
 }
 
-/// NATS credentials of the gateway's own NATS user.
-#[derive(Debug, Clone, Default)]
+/// NATS credentials of one of the gateway's NATS identities.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum NatsAuth {
     #[default]
     None,
@@ -35,7 +39,18 @@ pub enum NatsAuth {
         user: String,
         password: String,
     },
+    /// A credentials file (JWT + NKEY seed), decentralised auth.
     CredentialsFile(PathBuf),
+    /// A file holding an NKEY user seed (`SU...`).
+    Nkey(PathBuf),
+}
+
+/// TLS to NATS. With a CA the server's certificate must chain to it; with a certificate and key the
+/// client presents them (servers with `verify: true`). Any of them requires TLS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NatsTls {
+    pub ca: Option<PathBuf>,
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 /// Stream retention and replication.
@@ -61,14 +76,14 @@ pub struct StreamSettings {
 /// Oldest server with everything the bus uses (multiple filter subjects per consumer).
 const MIN_SERVER: (u64, u64) = (2, 10);
 /// Oldest server that drops messages at a per-message TTL; older ones rely on the check at delivery.
-const MESSAGE_TTL_SERVER: (u64, u64) = (2, 11);
+pub(super) const MESSAGE_TTL_SERVER: (u64, u64) = (2, 11);
 
 // === impl Bus ===
 
 impl Bus {
     /// Connects, checks the server, and creates or updates the stream idempotently.
     pub async fn connect(config: &BusConfig) -> Result<Bus, BusError> {
-        let client = connect_with_retry(config).await?;
+        let client = connect_with_retry(config, &config.auth, "liaison-gateway").await?;
         let info = client.server_info();
         let version = check_version(&info.version)?;
         let message_ttl = version >= MESSAGE_TTL_SERVER;
@@ -87,22 +102,10 @@ impl Bus {
             .build(client.clone());
         let settings =
             StreamSettings { replicas: resolve_replicas(config.stream.replicas, &info), ..config.stream.clone() };
-        // Set-up requests get a short timeout: when several gateways create the same streams at once on a
-        // fresh cluster, nats-server (2.15) can leave the racing requests unanswered, and the retry that
-        // follows finds the stream in place.
-        let setup = setup_context(&jetstream);
-        ensure_streams(&setup, &settings, message_ttl)
-            .await
-            .map_err(|error| replicas_error(error, &settings, &info))?;
-        super::messages::ensure_bucket(&setup, settings.replicas, settings.audit_max_age)
-            .await
-            .map_err(|error| replicas_error(error, &settings, &info))?;
-        super::audit_chains::ensure_bucket(&setup, settings.replicas, settings.audit_max_age)
-            .await
-            .map_err(|error| replicas_error(error, &settings, &info))?;
-        super::revocations::ensure_bucket(&setup, settings.replicas, settings.revocation_max_age)
-            .await
-            .map_err(|error| replicas_error(error, &settings, &info))?;
+        match &config.provision {
+            Some(auth) => drop(super::provision::provision(config, auth).await?),
+            None => super::provision::check_provisioned(&jetstream).await?,
+        }
         let messages = open_bucket(&jetstream, super::messages::STATE_BUCKET).await?;
         tracing::info!(replicas = settings.replicas, cluster = info.cluster.as_deref().unwrap_or("-"), "streams ready");
         Ok(Bus {
@@ -110,7 +113,6 @@ impl Bus {
             message_ttl,
             client,
             jetstream,
-            replicas: settings.replicas,
             feed_max_age: settings.max_age,
             messages: Some(messages),
         })
@@ -119,29 +121,25 @@ impl Bus {
     /// Connects to read what is there (tools such as `liaison audit verify`): no stream is created or
     /// changed, so a cluster's settings are never touched.
     pub async fn connect_read_only(config: &BusConfig) -> Result<Bus, BusError> {
-        let client = connect_with_retry(config).await?;
+        let client = connect_with_retry(config, &config.auth, "liaison-gateway").await?;
         let info = client.server_info();
         let message_ttl = check_version(&info.version)? >= MESSAGE_TTL_SERVER;
         let jetstream = jetstream::new(client.clone());
-        let replicas = resolve_replicas(config.stream.replicas, &info);
         let feed_max_age = config.stream.max_age;
-        Ok(Bus {
-            max_payload: info.max_payload,
-            message_ttl,
-            client,
-            jetstream,
-            replicas,
-            feed_max_age,
-            messages: None,
-        })
+        Ok(Bus { max_payload: info.max_payload, message_ttl, client, jetstream, feed_max_age, messages: None })
     }
 }
 
-async fn connect_with_retry(config: &BusConfig) -> Result<async_nats::Client, BusError> {
+/// Connects as `auth`, retrying until the connect timeout.
+pub(super) async fn connect_with_retry(
+    config: &BusConfig,
+    auth: &NatsAuth,
+    name: &str,
+) -> Result<async_nats::Client, BusError> {
     let deadline = Instant::now() + config.connect_timeout;
     let mut delay = Duration::from_millis(50);
     loop {
-        match connect_once(config).await {
+        match connect_once(config, auth, name).await {
             Ok(client) => return Ok(client),
             Err(reason) if Instant::now() + delay >= deadline => {
                 return Err(BusError::Connect { url: config.url.clone(), reason });
@@ -155,9 +153,9 @@ async fn connect_with_retry(config: &BusConfig) -> Result<async_nats::Client, Bu
     }
 }
 
-async fn connect_once(config: &BusConfig) -> Result<async_nats::Client, String> {
+async fn connect_once(config: &BusConfig, auth: &NatsAuth, name: &str) -> Result<async_nats::Client, String> {
     let options = async_nats::ConnectOptions::new()
-        .name("liaison-gateway")
+        .name(name)
         .connection_timeout(Duration::from_secs(2))
         .event_callback(|event| async move {
             match event {
@@ -166,13 +164,19 @@ async fn connect_once(config: &BusConfig) -> Result<async_nats::Client, String> 
                 other => tracing::info!(event = %other, "NATS event"),
             }
         });
-    let options = match &config.auth {
+    let options = with_tls(options, &config.tls);
+    let options = match auth {
         NatsAuth::None => options,
         NatsAuth::UserPassword { user, password } => options.user_and_password(user.clone(), password.clone()),
         NatsAuth::CredentialsFile(path) => options
             .credentials_file(path)
             .await
             .map_err(|error| format!("credentials file {}: {error}", path.display()))?,
+        NatsAuth::Nkey(path) => {
+            let seed =
+                std::fs::read_to_string(path).map_err(|error| format!("nkey seed {}: {error}", path.display()))?;
+            options.nkey(seed.trim().to_string())
+        }
     };
     // A cluster is given as a comma-separated list; the client tries them and reconnects to any of them.
     let servers = config
@@ -183,6 +187,20 @@ async fn connect_once(config: &BusConfig) -> Result<async_nats::Client, String> 
         .map(|url| url.parse::<async_nats::ServerAddr>().map_err(|error| format!("{url}: {error}")))
         .collect::<Result<Vec<_>, _>>()?;
     options.connect(servers).await.map_err(|error| error.to_string())
+}
+
+fn with_tls(options: async_nats::ConnectOptions, tls: &NatsTls) -> async_nats::ConnectOptions {
+    let mut options = options;
+    if let Some(ca) = &tls.ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &tls.client_cert {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    if tls.ca.is_some() || tls.client_cert.is_some() {
+        options = options.require_tls(true);
+    }
+    options
 }
 
 /// Runs a JetStream API request again when it times out: a cluster still electing leaders, or several
@@ -225,7 +243,7 @@ const SETUP_ATTEMPTS: u32 = 8;
 const SETUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The replicas to use: as configured, or (0) three on a cluster and one on a single server.
-fn resolve_replicas(configured: usize, info: &async_nats::ServerInfo) -> usize {
+pub(super) fn resolve_replicas(configured: usize, info: &async_nats::ServerInfo) -> usize {
     match (configured, info.cluster.is_some()) {
         (0, true) => 3,
         (0, false) => 1,
@@ -241,7 +259,7 @@ fn resolve_replicas(configured: usize, info: &async_nats::ServerInfo) -> usize {
 }
 
 /// Says plainly when set-up failed because the deployment cannot hold the replicas asked for.
-fn replicas_error(error: BusError, settings: &StreamSettings, info: &async_nats::ServerInfo) -> BusError {
+pub(super) fn replicas_error(error: BusError, settings: &StreamSettings, info: &async_nats::ServerInfo) -> BusError {
     let BusError::Setup(reason) = &error else { return error };
     let lowered = reason.to_lowercase();
     let cannot_hold = lowered.contains("insufficient resources")
@@ -262,7 +280,7 @@ fn replicas_error(error: BusError, settings: &StreamSettings, info: &async_nats:
 }
 
 /// The server's (major, minor) version, if it is new enough.
-fn check_version(version: &str) -> Result<(u64, u64), BusError> {
+pub(super) fn check_version(version: &str) -> Result<(u64, u64), BusError> {
     let mut parts = version.trim_start_matches('v').split(['.', '-']).map(|part| part.parse::<u64>().ok());
     let major = parts.next().flatten();
     let minor = parts.next().flatten();
@@ -273,72 +291,6 @@ fn check_version(version: &str) -> Result<(u64, u64), BusError> {
             MIN_SERVER.0, MIN_SERVER.1
         ))),
     }
-}
-
-/// Creates or updates the feed stream and the dead-letter stream.
-async fn ensure_streams(
-    jetstream: &jetstream::Context,
-    settings: &StreamSettings,
-    message_ttl: bool,
-) -> Result<(), BusError> {
-    let feed = stream::Config {
-        name: FEED_STREAM.to_string(),
-        description: Some("Liaison: every recipient's stored copies".to_string()),
-        subjects: vec![feed_wildcard()],
-        storage: stream::StorageType::File,
-        retention: stream::RetentionPolicy::Limits,
-        num_replicas: settings.replicas,
-        max_age: settings.max_age,
-        duplicate_window: settings.duplicate_window,
-        allow_message_ttl: message_ttl,
-        max_consumers: i32::try_from(settings.max_consumers).unwrap_or(i32::MAX),
-        ..Default::default()
-    };
-    // Append-only: messages cannot be deleted or the stream purged through the API; only age removes them.
-    let audit = stream::Config {
-        name: AUDIT_STREAM.to_string(),
-        description: Some("Liaison: dissemination audit, one hash chain per gateway".to_string()),
-        subjects: vec![audit_wildcard()],
-        max_age: settings.audit_max_age,
-        allow_message_ttl: false,
-        deny_delete: true,
-        deny_purge: true,
-        duplicate_window: Duration::from_secs(120),
-        compression: Some(stream::Compression::S2),
-        ..feed.clone()
-    };
-    let dead_letters = stream::Config {
-        name: DEAD_LETTER_STREAM.to_string(),
-        description: Some("Liaison: messages whose delivery attempts ran out, per recipient".to_string()),
-        subjects: vec![dead_letter_wildcard()],
-        max_age: settings.dead_letter_max_age,
-        allow_message_ttl: false,
-        ..feed.clone()
-    };
-    for mut config in [feed, dead_letters, audit] {
-        let name = config.name.clone();
-        let error = match retry_timeouts(|| jetstream.create_or_update_stream(config.clone())).await {
-            Ok(_) => continue,
-            Err(error) => error,
-        };
-        // Servers before 2.12 cannot change a stream's consumer limit: keep the one it has.
-        let existing = match jetstream.get_stream(&name).await {
-            Ok(mut stream) => stream.info().await.map(|info| info.config.max_consumers).ok(),
-            Err(_) => None,
-        };
-        match existing {
-            Some(max_consumers) if max_consumers != config.max_consumers => {
-                tracing::warn!(stream = %name, max_consumers, "this server cannot change the stream's consumer limit; keeping it");
-                config.max_consumers = max_consumers;
-                jetstream
-                    .create_or_update_stream(config)
-                    .await
-                    .map_err(|error| BusError::Setup(format!("stream {name}: {error}")))?;
-            }
-            _ => return Err(BusError::Setup(format!("stream {name}: {error}"))),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ const KEY: &str = "current";
 /// Revisions kept (the most a KV bucket keeps per key).
 pub const POLICY_HISTORY: i64 = 64;
 
-/// The policy bucket, opened (and created if missing) by a gateway.
+/// The policy bucket, created by provisioning and opened by a gateway.
 #[derive(Clone)]
 pub struct PolicyBucket {
     store: kv::Store,
@@ -41,22 +41,26 @@ fn unavailable(error: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(format!("policy bucket: {error}"))
 }
 
-impl Bus {
-    /// Opens the policy bucket, creating it with the stream replicas if it is missing.
-    pub async fn policy_bucket(&self) -> Result<PolicyBucket, BusError> {
-        let setup = super::connect::setup_context(&self.jetstream);
-        super::connect::retry_timeouts(|| {
-            setup.create_or_update_key_value(kv::Config {
-                bucket: POLICY_BUCKET.to_string(),
-                description: "Liaison: the party directory and routing policy shared by every gateway".into(),
-                history: POLICY_HISTORY,
-                num_replicas: self.replicas,
-                storage: async_nats::jetstream::stream::StorageType::File,
-                ..Default::default()
-            })
+/// Creates or updates the policy bucket (provisioning).
+pub(super) async fn ensure_bucket(jetstream: &async_nats::jetstream::Context, replicas: usize) -> Result<(), BusError> {
+    super::connect::retry_timeouts(|| {
+        jetstream.create_or_update_key_value(kv::Config {
+            bucket: POLICY_BUCKET.to_string(),
+            description: "Liaison: the party directory and routing policy shared by every gateway".into(),
+            history: POLICY_HISTORY,
+            num_replicas: replicas,
+            storage: async_nats::jetstream::stream::StorageType::File,
+            ..Default::default()
         })
-        .await
-        .map_err(|error| BusError::Setup(format!("bucket {POLICY_BUCKET}: {error}")))?;
+    })
+    .await
+    .map(drop)
+    .map_err(|error| BusError::Setup(format!("bucket {POLICY_BUCKET}: {error}")))
+}
+
+impl Bus {
+    /// Opens the policy bucket (provisioning created it).
+    pub async fn policy_bucket(&self) -> Result<PolicyBucket, BusError> {
         let store = super::connect::open_bucket(&self.jetstream, POLICY_BUCKET).await?;
         Ok(PolicyBucket { store })
     }

@@ -7,12 +7,11 @@
 //! (`audit-loss` entries) are listed. Read-only: no stream is created or changed.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::time::Duration;
 
+use super::nats_args::NatsArgs;
 use super::output::{Format, Rows, parse_time, rfc3339, timestamp};
 use crate::audit::Verifier;
-use crate::bus::{AUDIT_STREAM, Bus, BusConfig, CHAINS_BUCKET, NatsAuth, StoredAudit, StreamSettings};
+use crate::bus::{AUDIT_STREAM, Bus, CHAINS_BUCKET, StoredAudit};
 use crate::identity::{SigningKey, trusted_public_keys, verify_signature};
 
 #[derive(Debug, clap::Subcommand)]
@@ -130,26 +129,6 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
     rows.finish()
 }
 
-/// Where the audit stream is (and the revocations bucket, for `liaison token revoke`).
-#[derive(Debug, clap::Args)]
-pub struct NatsArgs {
-    /// The NATS server or cluster (comma-separated URLs).
-    #[arg(long, env = "LIAISON_NATS_URL")]
-    nats_url: String,
-    /// NATS credentials file (JWT + nkey).
-    #[arg(long, env = "LIAISON_NATS_CREDS")]
-    nats_creds: Option<PathBuf>,
-    /// NATS user name (with --nats-password).
-    #[arg(long, env = "LIAISON_NATS_USER", requires = "nats_password")]
-    nats_user: Option<String>,
-    /// NATS password.
-    #[arg(long, env = "LIAISON_NATS_PASSWORD", hide_env_values = true)]
-    nats_password: Option<String>,
-    /// A gateway data directory whose signing key and trusted keys check the signed checkpoints.
-    #[arg(long, env = "LIAISON_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-}
-
 /// Key id -> SPKI PEM of the data directory's signing key and trusted keys.
 fn known_keys(dir: &std::path::Path) -> anyhow::Result<HashMap<String, String>> {
     let key = SigningKey::load(dir)?;
@@ -158,33 +137,12 @@ fn known_keys(dir: &std::path::Path) -> anyhow::Result<HashMap<String, String>> 
     Ok(keys)
 }
 
-impl NatsArgs {
-    /// How a command-line tool connects to NATS.
-    pub(super) fn bus_config(&self) -> BusConfig {
-        let auth = match (&self.nats_creds, &self.nats_user, &self.nats_password) {
-            (Some(creds), _, _) => NatsAuth::CredentialsFile(creds.clone()),
-            (None, Some(user), Some(password)) => {
-                NatsAuth::UserPassword { user: user.clone(), password: password.clone() }
-            }
-            _ => NatsAuth::None,
-        };
-        BusConfig {
-            url: self.nats_url.clone(),
-            auth,
-            stream: StreamSettings::default(),
-            max_payload: 0,
-            connect_timeout: Duration::from_secs(10),
-            ack_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
 pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
     let nats = match command {
         AuditCommand::Verify(nats) => nats,
         AuditCommand::Query(args) => return query(args).await,
     };
-    let config = nats.bus_config();
+    let config = nats.bus_config()?;
     let keys = match &nats.data_dir {
         Some(dir) => known_keys(dir)?,
         None => HashMap::new(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::audit::NatsArgs;
+use super::nats_args::NatsArgs;
 use super::output::{Format, Rows};
 use crate::bus::{Bus, MAX_REVOKED_SUBJECT};
 use crate::identity::{DEFAULT_MAX_TOKEN_TTL, Grant, Issuer, Revocation, RevocationTarget, Role, SigningKey};
@@ -165,7 +165,7 @@ async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
         reason: args.reason,
         revoked_by: std::env::var("USER").unwrap_or_default(),
     };
-    let bus = Bus::connect_read_only(&args.nats.bus_config()).await?;
+    let bus = Bus::connect_read_only(&args.nats.bus_config()?).await?;
     bus.revocation_bucket().await?.revoke(&revocation).await?;
     println!("revoked {}", describe(&revocation.target));
     Ok(())
@@ -204,7 +204,7 @@ fn describe(target: &RevocationTarget) -> String {
 }
 
 async fn list(nats: NatsArgs, format: Format) -> anyhow::Result<()> {
-    let bus = Bus::connect_read_only(&nats.bus_config()).await?;
+    let bus = Bus::connect_read_only(&nats.bus_config()?).await?;
     let mut rows = Rows::new(format);
     for revocation in bus.revocation_bucket().await?.list().await? {
         let (id, party, subject) = match revocation.target {

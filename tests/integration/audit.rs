@@ -44,9 +44,11 @@ async fn wait_entries(nats: &NatsServer, count: usize) -> Vec<(u64, String, Audi
 }
 
 /// Runs `liaison audit verify`: (success, stdout + stderr).
-async fn verify(nats: &NatsServer) -> (bool, String) {
+pub(crate) async fn verify(nats: &NatsServer) -> (bool, String) {
     let output = tokio::process::Command::new(LIAISON)
         .args(["audit", "verify", "--nats-url", &nats.url()])
+        .arg("--nats-nkey")
+        .arg(&test_identities().runtime_seed)
         .output()
         .await
         .unwrap();
@@ -217,6 +219,8 @@ async fn the_chain_head_is_signed_and_checked_against_the_gateways_key() {
     let with_keys = |extra: &[&str]| {
         std::process::Command::new(LIAISON)
             .args(["audit", "verify", "--nats-url", &nats.url()])
+            .arg("--nats-nkey")
+            .arg(&test_identities().runtime_seed)
             .args(extra)
             .output()
             .unwrap()

@@ -2,6 +2,7 @@
 //! gateway whose chain has vanished from LIAISON_AUDIT refuses to start until an operator accepts the loss,
 //! which is then an audit entry of its own; `liaison audit verify` names the missing chain.
 
+use crate::audit::verify;
 use crate::common;
 
 use std::time::Duration;
@@ -14,17 +15,6 @@ use liaison::identity::Role;
 async fn feed_messages(nats: &NatsServer) -> u64 {
     let jetstream = async_nats::jetstream::new(nats.client().await);
     jetstream.get_stream(FEED_STREAM).await.unwrap().info().await.unwrap().state.messages
-}
-
-/// Runs `liaison audit verify`: (success, stdout + stderr).
-async fn verify(nats: &NatsServer) -> (bool, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_liaison"))
-        .args(["audit", "verify", "--nats-url", &nats.url()])
-        .output()
-        .await
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ async fn gateway(cluster: &NatsCluster, signing_key: Option<std::path::PathBuf>)
         config.policy_source = PolicySource::Kv;
         config.signing_key = signing_key;
         config.limits.publish_rate = 0;
+        config.nats_tls = cluster.tls();
     })
     .await
 }
@@ -251,7 +252,9 @@ async fn replicas_a_deployment_cannot_hold_are_refused_with_the_reason() {
     };
     let config = liaison::bus::BusConfig {
         url: nats.url(),
-        auth: liaison::bus::NatsAuth::None,
+        auth: runtime_auth(),
+        provision: Some(provisioning_auth()),
+        tls: Default::default(),
         stream: settings.clone(),
         max_payload: 1024 * 1024,
         connect_timeout: Duration::from_secs(5),
@@ -268,4 +271,27 @@ async fn replicas_a_deployment_cannot_hold_are_refused_with_the_reason() {
     let jetstream = async_nats::jetstream::new(nats.client().await);
     let info = jetstream.get_stream("LIAISON_FEED").await.unwrap().info().await.unwrap().clone();
     assert_eq!(info.config.num_replicas, 1);
+}
+
+#[tokio::test]
+async fn the_cluster_refuses_plaintext_and_anonymous_clients() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let cluster = NatsCluster::start().await;
+    let port = cluster.url().split(',').next().unwrap().rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    // A plaintext client, speaking the protocol by hand so that nothing upgrades to TLS behind its back.
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    let info = lines.next_line().await.unwrap().unwrap_or_default();
+    assert!(info.contains("\"tls_required\":true"), "{info}");
+    let _ = write.write_all(b"CONNECT {\"user\":\"inspector\",\"pass\":\"inspector-test-password\"}\r\nPING\r\n").await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await;
+    let answer = match answer {
+        Ok(Ok(Some(line))) => line,
+        other => format!("closed: {other:?}"),
+    };
+    assert!(!answer.starts_with("PONG"), "a plaintext client was served: {answer}");
+    // Over TLS, a client without one of the accounts' credentials is refused too; the inspector is not.
+    assert!(cluster.connect_as(&liaison::bus::NatsAuth::None).await.is_err(), "an anonymous TLS client was accepted");
+    cluster.client().await;
 }

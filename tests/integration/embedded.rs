@@ -75,3 +75,46 @@ async fn a_crashed_embedded_server_is_restarted_and_nothing_stored_is_lost() {
     drop(subscription);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn the_embedded_server_refuses_anonymous_and_unknown_clients() {
+    let gateway = TestGateway::start_with(None, |_| {}).await;
+    let nats = gateway.data_dir.path().join("nats");
+    let url = std::fs::read_to_string(nats.join("url")).unwrap().trim().to_string();
+    for seed in ["runtime.nk", "provision.nk"] {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(nats.join(seed)).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600, "{seed}");
+    }
+    let anonymous = async_nats::ConnectOptions::new().max_reconnects(1).connect(&url).await;
+    assert!(anonymous.is_err(), "an anonymous client was accepted");
+    let stranger = async_nats::ConnectOptions::with_nkey(nkeys::KeyPair::new_user().seed().unwrap())
+        .max_reconnects(1)
+        .connect(&url)
+        .await;
+    assert!(stranger.is_err(), "an unknown nkey was accepted");
+    // The data directory's runtime identity is accepted.
+    let seed = std::fs::read_to_string(nats.join("runtime.nk")).unwrap();
+    let runtime = async_nats::ConnectOptions::with_nkey(seed.trim().to_string()).connect(&url).await.unwrap();
+    let mut feed = async_nats::jetstream::new(runtime).get_stream("LIAISON_FEED").await.unwrap();
+    assert_eq!(feed.info().await.unwrap().state.messages, 0);
+
+    // The commands that talk to NATS find the server and its identities through the data directory alone.
+    let data_dir = gateway.data_dir.path().to_str().unwrap().to_string();
+    for command in [["audit", "verify"], ["provision", "--insecure"]] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_liaison"))
+            .args(command)
+            .args(["--data-dir", &data_dir])
+            .env_remove("LIAISON_NATS_URL")
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "liaison {command:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    // The identities survive a restart: the same seeds, still accepted.
+    let before = std::fs::read_to_string(nats.join("runtime.nk")).unwrap();
+    let data_dir = gateway.stop().await;
+    let gateway = TestGateway::start_in(data_dir, None, |_| {}).await;
+    assert_eq!(std::fs::read_to_string(gateway.data_dir.path().join("nats/runtime.nk")).unwrap(), before);
+    gateway.stop().await;
+}

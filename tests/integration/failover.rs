@@ -167,6 +167,8 @@ async fn run(disruption: Disruption) {
     // The dissemination audit came through too: its chain continued across the restart without a gap.
     let verify = std::process::Command::new(env!("CARGO_BIN_EXE_liaison"))
         .args(["audit", "verify", "--nats-url", &nats.url()])
+        .arg("--nats-nkey")
+        .arg(&test_identities().runtime_seed)
         .output()
         .expect("liaison audit verify");
     let report = String::from_utf8_lossy(&verify.stdout);

@@ -9,7 +9,7 @@ use liaison::identity::{Claims, Grant, Revocation, RevocationTarget, Role};
 use liaison::model::Token;
 use tokio::process::Command;
 
-use crate::common::{NatsServer, TestGateway, operator_with_token};
+use crate::common::{NatsServer, TestGateway, operator_with_token, runtime_auth, test_identities};
 
 const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
 
@@ -42,7 +42,9 @@ async fn call(gateway: &TestGateway, token: &str) -> Result<(), tonic::Status> {
 }
 
 async fn cli(args: &[&str]) -> String {
-    let output = Command::new(LIAISON).args(args).output().await.unwrap();
+    // The CLI reaches the test server as the runtime identity, as it would a gateway's embedded server.
+    let seed = test_identities().runtime_seed.clone();
+    let output = Command::new(LIAISON).args(args).arg("--nats-nkey").arg(seed).output().await.unwrap();
     assert!(output.status.success(), "liaison {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
@@ -65,7 +67,9 @@ async fn a_revoked_token_is_refused_within_a_second_on_every_gateway_even_when_c
     cli(&["token", "revoke", "--id", &id, "--reason", "lost laptop", "--nats-url", &nats.url()]).await;
     let bus = liaison::bus::Bus::connect_read_only(&liaison::bus::BusConfig {
         url: nats.url(),
-        auth: liaison::bus::NatsAuth::None,
+        auth: runtime_auth(),
+        provision: None,
+        tls: Default::default(),
         stream: Default::default(),
         max_payload: 0,
         connect_timeout: Duration::from_secs(5),

@@ -1,10 +1,14 @@
 //! A three-node NATS JetStream cluster on loopback: random client and route ports, a temp store per node,
-//! SIGKILL and restart of one node on its ports and store, everything killed on drop.
+//! SIGKILL and restart of one node on its ports and store, everything killed on drop. Like the cluster
+//! kit (deploy/nats/cluster/), clients and routes speak TLS with the cluster's own CA, and clients must
+//! be one of the test accounts' users.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{free_port, nats_server_bin};
+use liaison::bus::{NatsAuth, NatsTls};
+
+use super::{INSPECTOR, connect_as, free_port, nats_server_bin, test_accounts};
 
 /// One clustered nats-server.
 struct Node {
@@ -17,13 +21,29 @@ struct Node {
 /// Three clustered nats-servers (`n1`, `n2`, `n3`) in cluster `liaison`.
 pub struct NatsCluster {
     nodes: Vec<Node>,
+    /// The CA that signed every node's certificate (clients and routes verify against it).
+    ca: std::path::PathBuf,
     _dir: tempfile::TempDir,
+}
+
+/// The cluster's CA and one certificate for every node (127.0.0.1, localhost), as files in `dir`.
+fn write_certificates(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let authority = liaison::tls::Authority::new("liaison test NATS CA").expect("test CA");
+    let names = ["127.0.0.1".to_string(), "localhost".to_string()];
+    let (cert, key) = authority.issue("nats", &names).expect("node certificate");
+    let (ca_path, cert_path, key_path) = (dir.join("ca.pem"), dir.join("node.pem"), dir.join("node-key.pem"));
+    std::fs::write(&ca_path, authority.certificate_pem()).unwrap();
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    let files = format!("cert_file: {cert_path:?}, key_file: {key_path:?}, ca_file: {ca_path:?}");
+    (ca_path, files)
 }
 
 impl NatsCluster {
     /// Starts three nodes and waits until JetStream can place a three-replica stream.
     pub async fn start() -> NatsCluster {
         let dir = tempfile::tempdir().expect("temp dir");
+        let (ca, tls_files) = write_certificates(dir.path());
         let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let nodes = (0..3)
             .map(|index| {
@@ -40,15 +60,18 @@ impl NatsCluster {
                 let text = format!(
                     "server_name: {name}\nlisten: \"127.0.0.1:{port}\"\nmax_payload: 8MB\n\
                      jetstream {{ store_dir: {store:?} }}\n\
-                     cluster {{ name: liaison, listen: \"127.0.0.1:{}\", routes: [{}] }}\n",
+                     tls {{ {tls_files} }}\n\
+                     cluster {{ name: liaison, listen: \"127.0.0.1:{}\", routes: [{}], \
+                     tls {{ {tls_files}, verify: true }} }}\n{}",
                     routes[index],
-                    others.join(", ")
+                    others.join(", "),
+                    test_accounts()
                 );
                 std::fs::write(&config, text).expect("write node config");
                 Node { name, port, config, child: None }
             })
             .collect();
-        let mut cluster = NatsCluster { nodes, _dir: dir };
+        let mut cluster = NatsCluster { nodes, ca, _dir: dir };
         for index in 0..3 {
             cluster.spawn(index);
         }
@@ -71,7 +94,7 @@ impl NatsCluster {
     pub async fn wait_replicated(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(client) = async_nats::connect(self.addresses()).await {
+            if let Ok(client) = self.connect_as(&inspector()).await {
                 let jetstream = async_nats::jetstream::new(client);
                 let config = async_nats::jetstream::stream::Config {
                     name: "READY_CHECK".into(),
@@ -94,13 +117,20 @@ impl NatsCluster {
         self.nodes.iter().map(|node| format!("nats://127.0.0.1:{}", node.port)).collect::<Vec<_>>().join(",")
     }
 
-    fn addresses(&self) -> Vec<async_nats::ServerAddr> {
-        self.url().split(',').map(|url| url.parse().unwrap()).collect()
+    /// TLS settings of a gateway on this cluster.
+    pub fn tls(&self) -> NatsTls {
+        NatsTls { ca: Some(self.ca.clone()), client_cert: None }
     }
 
-    /// A client of the cluster (any node).
+    /// A client of the cluster (any node) with every power: the inspector, over TLS.
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.addresses()).await.expect("connect to the test cluster")
+        self.connect_as(&inspector()).await.expect("connect to the test cluster")
+    }
+
+    /// A client connected as `auth` over TLS with the cluster's CA.
+    pub async fn connect_as(&self, auth: &NatsAuth) -> Result<async_nats::Client, async_nats::ConnectError> {
+        let options = async_nats::ConnectOptions::new().add_root_certificates(self.ca.clone()).require_tls(true);
+        connect_as(&self.url(), auth, options).await
     }
 
     /// The node named `name` (`n1` ...).
@@ -123,6 +153,10 @@ impl NatsCluster {
         assert!(self.nodes[index].child.is_none(), "{name} is running");
         self.spawn(index);
     }
+}
+
+fn inspector() -> NatsAuth {
+    NatsAuth::UserPassword { user: INSPECTOR.0.into(), password: INSPECTOR.1.into() }
 }
 
 impl Drop for NatsCluster {

@@ -11,7 +11,10 @@ use std::time::Duration;
 use liaison::api as pb;
 use liaison::api::gateway_service_client::GatewayServiceClient;
 use liaison::api::operator_service_client::OperatorServiceClient;
+use liaison::bus::NatsAuth;
+use liaison::bus::permissions::{self, ServerUser};
 use liaison::config::{ServeArgs, ServeConfig};
+use liaison::embedded::NatsIdentities;
 use liaison::identity::{Issuer, Role, SigningKey};
 use liaison::model::Token;
 use tokio::sync::{mpsc, oneshot};
@@ -31,6 +34,60 @@ pub struct NatsServer {
     child: Child,
     pub port: u16,
     pub store: tempfile::TempDir,
+    /// The server has the generated Liaison accounts ([`test_accounts`]); [`NatsServer::client`] is the
+    /// inspector then.
+    accounts: bool,
+}
+
+/// The test-only user with every power in the LIAISON account, for checking what the gateway wrote.
+pub const INSPECTOR: (&str, &str) = ("inspector", "inspector-test-password");
+
+/// The runtime and provisioning NKEY identities every test server accepts, generated once under the
+/// target directory and reused.
+pub fn test_identities() -> &'static NatsIdentities {
+    static IDENTITIES: std::sync::OnceLock<NatsIdentities> = std::sync::OnceLock::new();
+    IDENTITIES.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("liaison-test-nats-identities");
+        NatsIdentities::load_or_create(&dir).expect("test NATS identities")
+    })
+}
+
+/// The gateway's runtime credential on test servers.
+pub fn runtime_auth() -> NatsAuth {
+    NatsAuth::Nkey(test_identities().runtime_seed.clone())
+}
+
+/// The provisioning credential on test servers.
+pub fn provisioning_auth() -> NatsAuth {
+    NatsAuth::Nkey(test_identities().provisioning_seed.clone())
+}
+
+/// The accounts of a test server: the embedded server's (runtime and provisioning users, nothing
+/// anonymous) plus the inspector.
+pub fn test_accounts() -> String {
+    let identities = test_identities();
+    let inspector = ServerUser::Password { user: INSPECTOR.0.into(), password: INSPECTOR.1.into() };
+    permissions::account_config(&[
+        (ServerUser::Nkey(identities.runtime_public.clone()), permissions::runtime()),
+        (ServerUser::Nkey(identities.provisioning_public.clone()), permissions::provisioning()),
+        (inspector, permissions::provisioning()),
+    ])
+}
+
+/// Connects to `url` (comma-separated) as `auth`, with `options` for TLS and the like.
+pub async fn connect_as(
+    url: &str,
+    auth: &NatsAuth,
+    options: async_nats::ConnectOptions,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let options = match auth {
+        NatsAuth::None => options,
+        NatsAuth::UserPassword { user, password } => options.user_and_password(user.clone(), password.clone()),
+        NatsAuth::Nkey(path) => options.nkey(std::fs::read_to_string(path).unwrap().trim().to_string()),
+        NatsAuth::CredentialsFile(path) => options.credentials_file(path).await.unwrap(),
+    };
+    let servers: Vec<async_nats::ServerAddr> = url.split(',').map(|url| url.parse().unwrap()).collect();
+    options.connect(servers).await
 }
 
 impl NatsServer {
@@ -38,22 +95,39 @@ impl NatsServer {
         Self::start_with_args(&[]).await
     }
 
-    /// Starts with extra command-line arguments (e.g. `-c config`).
+    /// Starts with extra command-line arguments (`-c FILE` adds the file's settings to the test config).
     pub async fn start_with_args(extra: &[&str]) -> NatsServer {
         Self::start_with_env(extra, &[]).await
     }
 
-    /// Starts with extra arguments and environment variables.
+    /// Starts with the test accounts, extra arguments and environment variables.
     pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> NatsServer {
-        Self::spawn(
+        let mut included = String::new();
+        let mut args = Vec::new();
+        let mut extra = extra.iter();
+        while let Some(arg) = extra.next() {
+            match (*arg, extra.as_slice().first()) {
+                ("-c", Some(file)) => {
+                    included.push_str(&std::fs::read_to_string(file).expect("extra config"));
+                    extra.next();
+                }
+                _ => args.push(arg.to_string()),
+            }
+        }
+        let mut server = Self::spawn(
             |store| {
-                let mut args = vec!["-js".to_string(), "-sd".to_string(), store.display().to_string()];
-                args.extend(extra.iter().map(|arg| arg.to_string()));
-                args
+                let path = store.join("nats-server.conf");
+                let text = format!("jetstream {{ store_dir: {:?} }}\n{}{included}\n", store, test_accounts());
+                std::fs::write(&path, text).expect("write test config");
+                let mut all = vec!["-c".to_string(), path.display().to_string()];
+                all.extend(args.iter().cloned());
+                all
             },
             env,
         )
-        .await
+        .await;
+        server.accounts = true;
+        server
     }
 
     /// Starts from a configuration file that `config` writes given the temp store directory (the file
@@ -82,7 +156,7 @@ impl NatsServer {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("nats-server must be installed (see README: the test command installs it)");
-            let mut server = NatsServer { child, port, store };
+            let mut server = NatsServer { child, port, store, accounts: false };
             if server.wait_ready().await {
                 return server;
             }
@@ -108,9 +182,23 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// A plain NATS client, for checking what the gateway wrote.
+    /// A NATS client with every power (the inspector, on servers with the test accounts), for checking
+    /// what the gateway wrote.
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.url()).await.expect("connect to test nats-server")
+        self.connect_as(&self.inspector_auth()).await.expect("connect to test nats-server")
+    }
+
+    /// The inspector's credential on this server (none on servers without the test accounts).
+    pub fn inspector_auth(&self) -> NatsAuth {
+        match self.accounts {
+            true => NatsAuth::UserPassword { user: INSPECTOR.0.into(), password: INSPECTOR.1.into() },
+            false => NatsAuth::None,
+        }
+    }
+
+    /// A client connected as `auth`.
+    pub async fn connect_as(&self, auth: &NatsAuth) -> Result<async_nats::Client, async_nats::ConnectError> {
+        connect_as(&self.url(), auth, async_nats::ConnectOptions::new()).await
     }
 }
 
@@ -175,6 +263,9 @@ impl TestGateway {
         };
         let admin = args.admin_listen.unwrap();
         let mut config = ServeConfig::load(&args).expect("valid test configuration");
+        // Test servers accept these identities (servers without accounts accept anything).
+        config.nats_auth = runtime_auth();
+        config.nats_provision_auth = Some(provisioning_auth());
         tweak(&mut config);
         let key = SigningKey::load_or_create(data_dir.path()).expect("signing key");
         let issuer = Issuer::new(&key).expect("issuer");

@@ -61,6 +61,10 @@ impl GatewayProcess {
             .args(["serve", "--insecure", "--listen", &format!("127.0.0.1:{}", self.port), "--data-dir"])
             .arg(self.data_dir.path())
             .args(["--nats-url", &self.nats_url, "--admin-listen", "127.0.0.1:0"])
+            .arg("--nats-nkey")
+            .arg(&super::test_identities().runtime_seed)
+            .arg("--nats-provision-nkey")
+            .arg(&super::test_identities().provisioning_seed)
             .args(&self.extra_args)
             .env("LIAISON_NATS_SERVER_BIN", nats_server_bin())
             .stdout(Stdio::null())
@@ -183,8 +187,15 @@ impl NatsServer {
         }
         let port = self.port.to_string();
         let store = self.store.path().display().to_string();
+        // The same configuration as at the first start: the test accounts' file, or plain JetStream.
+        let config = self.store.path().join("nats-server.conf").display().to_string();
+        let server_args = match self.accounts {
+            true => vec!["-c", &config],
+            false => vec!["-js", "-sd", &store],
+        };
         self.child = Command::new(nats_server_bin())
-            .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd", &store])
+            .args(["-a", "127.0.0.1", "-p", &port])
+            .args(server_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -192,7 +203,7 @@ impl NatsServer {
         assert!(self.wait_ready().await, "nats-server did not come back on port {port}");
         let deadline = tokio::time::Instant::now() + START_DEADLINE;
         loop {
-            if let Ok(client) = async_nats::connect(self.url()).await
+            if let Ok(client) = self.connect_as(&self.inspector_auth()).await
                 && async_nats::jetstream::new(client).query_account().await.is_ok()
             {
                 return;

@@ -1,48 +1,98 @@
 #!/usr/bin/env bash
-# Starts the three-node JetStream cluster "liaison" on loopback (deploy/README.md, "NATS cluster"), waits
-# until every node is healthy and a JetStream meta leader is elected, prints the URL for
-# `liaison serve --nats-url`, and keeps the nodes running until Ctrl-C (or SIGTERM), when it stops them.
+# The three-node JetStream cluster "liaison" on loopback (deploy/README.md, "NATS cluster"), over TLS with
+# the kit's own CA and with the two Liaison NATS identities (make-certs.sh makes both on first use).
 #
-#   bash deploy/nats/cluster/loopback/run.sh [STORE_DIR]
+#   bash deploy/nats/cluster/loopback/run.sh [STORE_DIR]           start all three, wait until healthy,
+#                                                                  print the gateway settings, and keep
+#                                                                  running until Ctrl-C (or SIGTERM), which
+#                                                                  stops every node
+#   bash deploy/nats/cluster/loopback/run.sh stop NODE [STORE_DIR]     stop node 1, 2 or 3 (SIGTERM)
+#   bash deploy/nats/cluster/loopback/run.sh start NODE [STORE_DIR]    start it again on its store
+#   bash deploy/nats/cluster/loopback/run.sh restart NODE [STORE_DIR]
 #
-# STORE_DIR holds one JetStream store per node (n1, n2, n3); default a new directory under /tmp, removed
-# at exit. A STORE_DIR you give is kept, so the cluster can be restarted with its data.
-# Ports: clients 4222-4224, routes 6222-6224, monitoring 8222-8224, all on 127.0.0.1.
+# A node that stops (or is stopped) leaves the other two running: the cluster keeps its quorum, and the
+# node can be started again from another shell. STORE_DIR (default /tmp/liaison-nats-cluster, kept) holds
+# certs/ (CA, certificate, passwords), one JetStream store per node (n1, n2, n3), logs and pid files.
+# Ports: clients 4222-4224 (TLS), routes 6222-6224 (TLS), monitoring 8222-8224 (HTTP), all on 127.0.0.1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=deploy/ensure-tools.sh
 source "$here/../../../ensure-tools.sh"
 ensure_nats_server
 
-if [ $# -ge 1 ]; then
-  store="$1"
-  keep=1
-else
-  store="$(mktemp -d /tmp/liaison-nats-cluster.XXXXXX)"
-  keep=0
-fi
+command="run"
+node=""
+case "${1:-}" in
+  start | stop | restart)
+    command="$1"
+    node="${2:?usage: run.sh $1 NODE [STORE_DIR]}"
+    case "$node" in 1 | 2 | 3) ;; *) echo "error: NODE is 1, 2 or 3" >&2; exit 2 ;; esac
+    shift 2
+    ;;
+esac
+store="${1:-/tmp/liaison-nats-cluster}"
 mkdir -p "$store"
-pids=()
+store="$(cd "$store" && pwd)"
+bash "$here/../make-certs.sh" "$store/certs"
+set -a
+# shellcheck disable=SC1091
+source "$store/certs/nats.env"
+set +a
+
+running() {
+  local pid
+  pid="$(cat "$store/nats-$1.pid" 2>/dev/null)" || return 1
+  kill -0 "$pid" 2>/dev/null
+}
+
+start_node() {
+  if running "$1"; then
+    echo "node $1 is already running" >&2
+    return 0
+  fi
+  mkdir -p "$store/n$1"
+  # From the store directory, where the configurations' relative certs/ paths point.
+  (cd "$store" && NATS_STORE_DIR="$store/n$1" exec nats-server -c "$here/nats-$1.conf" >>"$store/nats-$1.log" 2>&1) &
+  echo "$!" >"$store/nats-$1.pid"
+  echo "node $1 started (pid $!, log $store/nats-$1.log)" >&2
+}
+
+stop_node() {
+  local pid
+  if ! running "$1"; then
+    echo "node $1 is not running" >&2
+    return 0
+  fi
+  pid="$(cat "$store/nats-$1.pid")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  rm -f "$store/nats-$1.pid"
+  echo "node $1 stopped" >&2
+}
+
+case "$command" in
+  start) start_node "$node"; exit 0 ;;
+  stop) stop_node "$node"; exit 0 ;;
+  restart) stop_node "$node"; start_node "$node"; exit 0 ;;
+esac
+
 # shellcheck disable=SC2329 # called by the traps
-stop() {
+stop_all() {
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ "$keep" = 1 ] || rm -rf "$store"
+  for i in 1 2 3; do stop_node "$i"; done
 }
 # shellcheck disable=SC2329 # called by the trap
 on_signal() {
-  stop
+  stop_all
   exit 0
 }
-trap stop EXIT
+trap stop_all EXIT
 trap on_signal INT TERM
 
-for i in 1 2 3; do
-  mkdir -p "$store/n$i"
-  NATS_STORE_DIR="$store/n$i" nats-server -c "$here/nats-$i.conf" >"$store/nats-$i.log" 2>&1 &
-  pids+=("$!")
-done
+for i in 1 2 3; do start_node "$i"; done
 
 # Up when every node's /healthz is ok (JetStream current with the meta leader); the leader is named in /jsz.
 healthy() {
@@ -63,12 +113,27 @@ for _ in $(seq 1 60); do
 done
 if [ -z "$leader" ]; then
   echo "error: the cluster is not healthy after 30 s; logs in $store" >&2
-  keep=1
   exit 1
 fi
 echo "cluster liaison up: JetStream meta leader $leader; logs and stores in $store" >&2
-echo "nats-url: nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224" >&2
-wait -n "${pids[@]}" || true
-echo "error: a node stopped; logs in $store" >&2
-keep=1
-exit 1
+echo "gateway settings (TLS and the two identities):" >&2
+echo "  set -a; source $store/certs/nats.env; set +a" >&2
+echo "  liaison serve --nats-url nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224 \\" >&2
+echo "    --nats-tls-ca $store/certs/ca.pem --stream-replicas 3" >&2
+
+# Report nodes that stop or come back; the others keep running.
+declare -A was=([1]=up [2]=up [3]=up)
+while true; do
+  for i in 1 2 3; do
+    if running "$i"; then now=up; else now=down; fi
+    if [ "$now" != "${was[$i]}" ]; then
+      if [ "$now" = down ]; then
+        echo "node $i is down; the others keep running (start it again: bash $0 start $i $store)" >&2
+      else
+        echo "node $i is up again" >&2
+      fi
+      was[$i]=$now
+    fi
+  done
+  sleep 1
+done
