@@ -12,8 +12,8 @@ mod headers;
 mod messages;
 pub mod permissions;
 mod policy;
-mod revocations;
 mod provision;
+mod revocations;
 mod subjects;
 
 use std::time::Duration;
@@ -30,8 +30,8 @@ pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};
 pub use messages::{CLOCK_SKEW, STATE_BUCKET};
 pub use policy::{ApplyError, POLICY_BUCKET, POLICY_HISTORY, PolicyBucket, PolicyRevision};
-pub use revocations::{MAX_REVOKED_SUBJECT, REVOCATIONS_BUCKET, RevocationBucket, revocation_key};
 pub use provision::Provisioned;
+pub use revocations::{MAX_REVOKED_SUBJECT, REVOCATIONS_BUCKET, RevocationBucket, revocation_key};
 pub use subjects::{
     AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, audit_subject,
     dead_letter_subject, delivery_subject, feed_filter_subjects, feed_subject,

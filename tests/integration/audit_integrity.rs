@@ -65,7 +65,9 @@ async fn refused_start(data_dir: &std::path::Path, nats: &NatsServer) -> String 
         admin_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], free_port()))),
         ..Default::default()
     };
-    let config = ServeConfig::load(&args).unwrap();
+    let mut config = ServeConfig::load(&args).unwrap();
+    config.nats_auth = runtime_auth();
+    config.nats_provision_auth = Some(provisioning_auth());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let run = liaison::app::run(config, listener, std::future::pending());
     let error = tokio::time::timeout(Duration::from_secs(30), run)

@@ -9,7 +9,10 @@ use liaison::identity::{Claims, Grant, Revocation, RevocationTarget, Role};
 use liaison::model::Token;
 use tokio::process::Command;
 
-use crate::common::{NatsServer, TestGateway, operator_with_token, runtime_auth, test_identities};
+use crate::common::{
+    NatsServer, TestGateway, client_with_header, envelope, operator_with_token, publish, runtime_auth, subscribe,
+    test_identities,
+};
 
 const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
 
@@ -42,9 +45,13 @@ async fn call(gateway: &TestGateway, token: &str) -> Result<(), tonic::Status> {
 }
 
 async fn cli(args: &[&str]) -> String {
-    // The CLI reaches the test server as the runtime identity, as it would a gateway's embedded server.
-    let seed = test_identities().runtime_seed.clone();
-    let output = Command::new(LIAISON).args(args).arg("--nats-nkey").arg(seed).output().await.unwrap();
+    let mut command = Command::new(LIAISON);
+    command.args(args);
+    if args.contains(&"--nats-url") {
+        // The CLI reaches the test server as the runtime identity, as it would a gateway's embedded server.
+        command.arg("--nats-nkey").arg(&test_identities().runtime_seed);
+    }
+    let output = command.output().await.unwrap();
     assert!(output.status.success(), "liaison {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
@@ -170,4 +177,43 @@ async fn a_token_living_longer_than_the_cap_is_refused_at_issue_and_at_verify() 
     assert!(!month.status.success(), "the default cap is 30 days");
     let issued = cli(&[&issue[..], &["--ttl", "1h", "--max-token-ttl", "1h"]].concat()).await;
     call(&gateway, issued.trim()).await.expect("a token issued at the cap works");
+}
+
+#[tokio::test]
+async fn a_token_revoked_while_its_subscription_is_open_gets_nothing_more() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let grant = Grant {
+        party: Token::parse("ia").unwrap(),
+        role: Role::Analyst,
+        subject: "ia-analyst-leaving".into(),
+        clearance: None,
+        nationality: None,
+        law_enforcement: None,
+        ttl: Duration::from_secs(600),
+    };
+    let (token, id) = gateway.issuer().grant_with_id(&grant).unwrap();
+    let mut analyst = client_with_header(&gateway.url(), Some(format!("Bearer {token}"))).await;
+    let durable = || pb::OpenSubscription { durable_name: "desk".into(), ..Default::default() };
+    let mut feed = subscribe(&mut analyst, durable()).await.expect("subscribe");
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    publish(&mut cbp, envelope(&["ia"], "money-laundering", b"before")).await;
+    let before = feed.take(1, Duration::from_secs(10)).await;
+    assert_eq!(&before[0].envelope.as_ref().unwrap().body[..], b"before");
+    feed.ack(&before).await;
+
+    cli(&["token", "revoke", "--id", &id, "--reason", "left", "--nats-url", &nats.url()]).await;
+    // The gateway follows the revocation within a second; a publish after that must not reach the stream.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    publish(&mut cbp, envelope(&["ia"], "money-laundering", b"after")).await;
+    let end = tokio::time::timeout(Duration::from_secs(10), feed.responses.message()).await.expect("the stream ends");
+    let status = end.expect_err("the stream ends with a status, not a delivery");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    assert!(status.message().starts_with("token revoked"), "{status:?}");
+
+    // What the revoked stream held went back to the durable: another analyst on it reads it at once.
+    let mut other = gateway.client("ia", Role::Analyst).await;
+    let mut feed = subscribe(&mut other, durable()).await.expect("subscribe");
+    let after = feed.take(1, Duration::from_secs(10)).await;
+    assert_eq!(&after[0].envelope.as_ref().unwrap().body[..], b"after");
 }
