@@ -3,6 +3,7 @@
 //! at start, at every checkpoint interval and at shutdown; `liaison audit verify` reads every key and
 //! reports a registered chain the stream no longer holds (or holds fewer entries of).
 
+use super::provision::{BucketSpec, ensure_key_value};
 use async_nats::jetstream::{self, kv};
 
 use super::{Bus, BusError};
@@ -21,20 +22,9 @@ pub(super) async fn ensure_bucket(
     replicas: usize,
     max_age: std::time::Duration,
 ) -> Result<(), BusError> {
-    super::connect::retry_timeouts(|| {
-        jetstream.create_or_update_key_value(kv::Config {
-            bucket: CHAINS_BUCKET.to_string(),
-            description: "Liaison: every gateway's audit chain and its last known length".into(),
-            history: 1,
-            max_age,
-            num_replicas: replicas,
-            storage: jetstream::stream::StorageType::File,
-            ..Default::default()
-        })
-    })
-    .await
-    .map(drop)
-    .map_err(|error| BusError::Setup(format!("bucket {CHAINS_BUCKET}: {error}")))
+    let description = "Liaison: every gateway's audit chain and its last known length";
+    let spec = BucketSpec { bucket: CHAINS_BUCKET, description, history: 1, max_age };
+    ensure_key_value(jetstream, spec, replicas).await
 }
 
 /// A handle on the registry for one gateway's chain writer.

@@ -5,6 +5,7 @@
 //! superseding correction, a purge — goes to the KV bucket `LIAISON_MESSAGE_STATE`, keyed by message id,
 //! which only messages with such a history get.
 
+use super::provision::{BucketSpec, ensure_key_value};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
@@ -38,20 +39,9 @@ pub(super) async fn ensure_bucket(
     replicas: usize,
     max_age: Duration,
 ) -> Result<(), BusError> {
-    super::connect::retry_timeouts(|| {
-        jetstream.create_or_update_key_value(kv::Config {
-            bucket: STATE_BUCKET.to_string(),
-            description: "Liaison: reviews, corrections and purges of published messages".into(),
-            history: 1,
-            max_age,
-            num_replicas: replicas,
-            storage: async_nats::jetstream::stream::StorageType::File,
-            ..Default::default()
-        })
-    })
-    .await
-    .map(drop)
-    .map_err(|error| BusError::Setup(format!("bucket {STATE_BUCKET}: {error}")))
+    let description = "Liaison: reviews, corrections and purges of published messages";
+    let spec = BucketSpec { bucket: STATE_BUCKET, description, history: 1, max_age };
+    ensure_key_value(jetstream, spec, replicas).await
 }
 
 impl Bus {

@@ -2,8 +2,10 @@
 //! `LIAISON_POLICY` under one key, so both texts change together. Each put is a revision; the bucket keeps
 //! the last [`POLICY_HISTORY`] for `liaison policy history` and `rollback`.
 
+use super::provision::{BucketSpec, ensure_key_value};
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
 use futures::{Stream, StreamExt};
+use std::time::Duration;
 
 use super::{Bus, BusError};
 use crate::policy_store::PolicyDocument;
@@ -43,19 +45,9 @@ fn unavailable(error: impl std::fmt::Display) -> BusError {
 
 /// Creates or updates the policy bucket (provisioning).
 pub(super) async fn ensure_bucket(jetstream: &async_nats::jetstream::Context, replicas: usize) -> Result<(), BusError> {
-    super::connect::retry_timeouts(|| {
-        jetstream.create_or_update_key_value(kv::Config {
-            bucket: POLICY_BUCKET.to_string(),
-            description: "Liaison: the party directory and routing policy shared by every gateway".into(),
-            history: POLICY_HISTORY,
-            num_replicas: replicas,
-            storage: async_nats::jetstream::stream::StorageType::File,
-            ..Default::default()
-        })
-    })
-    .await
-    .map(drop)
-    .map_err(|error| BusError::Setup(format!("bucket {POLICY_BUCKET}: {error}")))
+    let description = "Liaison: the party directory and routing policy shared by every gateway";
+    let spec = BucketSpec { bucket: POLICY_BUCKET, description, history: POLICY_HISTORY, max_age: Duration::ZERO };
+    ensure_key_value(jetstream, spec, replicas).await
 }
 
 impl Bus {

@@ -88,6 +88,36 @@ pub(super) async fn check_provisioned(jetstream: &jetstream::Context) -> Result<
     Ok(())
 }
 
+/// One KV bucket of Liaison's: its name, what it is for, revisions kept per key, and for how long (zero:
+/// until removed).
+pub(super) struct BucketSpec {
+    pub bucket: &'static str,
+    pub description: &'static str,
+    pub history: i64,
+    pub max_age: Duration,
+}
+
+/// Creates or updates a KV bucket at set-up, retrying timeouts.
+pub(super) async fn ensure_key_value(
+    jetstream: &jetstream::Context,
+    spec: BucketSpec,
+    replicas: usize,
+) -> Result<(), BusError> {
+    let config = jetstream::kv::Config {
+        bucket: spec.bucket.to_string(),
+        description: spec.description.to_string(),
+        history: spec.history,
+        max_age: spec.max_age,
+        num_replicas: replicas,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    retry_timeouts(|| jetstream.create_or_update_key_value(config.clone()))
+        .await
+        .map(drop)
+        .map_err(|error| BusError::Setup(format!("bucket {}: {error}", spec.bucket)))
+}
+
 fn not_found(error: &jetstream::context::GetStreamError) -> bool {
     matches!(error.kind(), jetstream::context::GetStreamErrorKind::JetStream(inner)
         if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)

@@ -7,6 +7,7 @@
 //! without knowing what is revoked), then follows the bucket's watch into its `Revocations`, watching
 //! again from where it stopped whenever the watch breaks.
 
+use super::provision::{BucketSpec, ensure_key_value};
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
@@ -70,20 +71,9 @@ pub(super) async fn ensure_bucket(
         Some(existing) => existing.max(max_age),
         None => max_age,
     };
-    super::connect::retry_timeouts(|| {
-        jetstream.create_or_update_key_value(kv::Config {
-            bucket: REVOCATIONS_BUCKET.to_string(),
-            description: "Liaison: revoked token ids and subjects".into(),
-            history: 1,
-            max_age,
-            num_replicas: replicas,
-            storage: async_nats::jetstream::stream::StorageType::File,
-            ..Default::default()
-        })
-    })
-    .await
-    .map(drop)
-    .map_err(|error| BusError::Setup(format!("bucket {REVOCATIONS_BUCKET}: {error}")))
+    let description = "Liaison: revoked token ids and subjects";
+    let spec = BucketSpec { bucket: REVOCATIONS_BUCKET, description, history: 1, max_age };
+    ensure_key_value(jetstream, spec, replicas).await
 }
 
 /// The bucket key of a revocation target.
