@@ -1,0 +1,71 @@
+//! Unit tests of `liaison serve` settings: flags, environment, file, and their validation.
+
+use super::*;
+
+#[test]
+fn flags_override_file_over_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("liaison.toml");
+    std::fs::write(&path, "# a comment\nlisten = \"127.0.0.1:9000\"\nmax-body-bytes = 2048\nstream-max-age = \"7d\"\n")
+        .unwrap();
+    let args = ServeArgs { config: Some(path.clone()), max_body_bytes: Some(4096), ..Default::default() };
+    let config = ServeConfig::load(&args).unwrap();
+    assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
+    assert_eq!(config.limits.max_body_bytes, 4096);
+    assert_eq!(config.stream.max_age, Duration::from_secs(7 * 86_400));
+    assert_eq!(config.limits.publish_window, 256);
+}
+
+#[test]
+fn bad_files_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("liaison.toml");
+    std::fs::write(&path, "no-such-setting = 1\n").unwrap();
+    let error = ServeConfig::load(&ServeArgs { config: Some(path.clone()), ..Default::default() }).unwrap_err();
+    assert!(error.contains("no-such-setting"), "{error}");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[[rule]]\nname = \"x\"\nfrom = [\"ia\"]\nto = [\"nobody\"]\n").unwrap();
+    std::fs::write(&path, format!("policy = {policy:?}\n")).unwrap();
+    let error = ServeConfig::load(&ServeArgs { config: Some(path), ..Default::default() }).unwrap_err();
+    assert!(error.ends_with("policy.toml:4: rule[0].to[0]: unknown party nobody"), "{error}");
+}
+
+#[test]
+fn durable_expiry_is_a_month_by_default_zero_for_never_and_not_under_a_second() {
+    assert_eq!(
+        ServeConfig::load(&ServeArgs::default()).unwrap().limits.durable_expiry,
+        crate::grpc::DEFAULT_DURABLE_EXPIRY
+    );
+    let never = ServeArgs { durable_expiry: Some(Duration::ZERO), ..Default::default() };
+    assert!(ServeConfig::load(&never).unwrap().limits.durable_expiry.is_zero());
+    let typo = ServeArgs { durable_expiry: Some(Duration::from_millis(500)), ..Default::default() };
+    let error = ServeConfig::load(&typo).unwrap_err();
+    assert!(error.starts_with("durable-expiry must be 0 (never) or at least 1s"), "{error}");
+}
+
+#[test]
+fn the_token_lifetime_cap_is_a_month_by_default_and_the_retired_key_grace_follows_it() {
+    let defaults = ServeConfig::load(&ServeArgs::default()).unwrap();
+    assert_eq!(defaults.max_token_ttl, Duration::from_secs(30 * 86_400));
+    assert_eq!(defaults.retired_key_grace, defaults.max_token_ttl);
+    let revocations_kept = defaults.bus_config("nats://x").stream.revocation_max_age;
+    assert_eq!(revocations_kept, defaults.max_token_ttl + Duration::from_secs(LEEWAY));
+    let day = ServeArgs { max_token_ttl: Some(Duration::from_secs(86_400)), ..Default::default() };
+    let config = ServeConfig::load(&day).unwrap();
+    assert_eq!(config.retired_key_grace, Duration::from_secs(86_400));
+    let zero = ServeArgs { max_token_ttl: Some(Duration::ZERO), ..Default::default() };
+    assert!(ServeConfig::load(&zero).unwrap_err().starts_with("max-token-ttl"));
+}
+
+#[test]
+fn the_example_file_is_valid_and_matches_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/liaison.example.toml");
+    let config = ServeConfig::load(&ServeArgs { config: Some(path), ..Default::default() }).unwrap();
+    let defaults = ServeConfig::load(&ServeArgs::default()).unwrap();
+    assert_eq!(config.policy_files, defaults.policy_files);
+    assert_eq!(config.limits, defaults.limits);
+    assert_eq!(config.stream, defaults.stream);
+    assert_eq!(config.listen, defaults.listen);
+    assert_eq!(config.max_token_ttl, defaults.max_token_ttl);
+    assert_eq!(config.retired_key_grace, defaults.retired_key_grace);
+}
