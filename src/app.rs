@@ -208,7 +208,9 @@ fn chain_keeping(config: &ServeConfig) -> anyhow::Result<ChainKeeping> {
         }
     });
     let accept_loss_by = config.accept_audit_loss.then(|| {
-        let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| format!("uid {}", nix::unistd::getuid()));
         format!("operator {user} (liaison serve --accept-audit-loss, pid {})", std::process::id())
     });
     Ok(ChainKeeping { known: crate::audit::continuity::load(&config.data_dir)?, accept_loss_by, persist })

@@ -163,7 +163,7 @@ async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
         target,
         revoked_at: time::OffsetDateTime::now_utc().unix_timestamp().try_into().unwrap_or(0),
         reason: args.reason,
-        revoked_by: std::env::var("USER").unwrap_or_default(),
+        revoked_by: format!("{} (liaison token revoke, pid {})", os_user(), std::process::id()),
     };
     let bus = Bus::connect_read_only(&args.nats.bus_config()?).await?;
     bus.revocation_bucket().await?.revoke(&revocation).await?;
@@ -241,4 +241,11 @@ mod tests {
         assert!(revocation_target(None, Some(""), None).is_err());
         assert!(revocation_target(None, Some(&"x".repeat(MAX_REVOKED_SUBJECT + 1)), None).is_err());
     }
+}
+
+/// Who is running this command, for the record: the login name, else the user id.
+fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid {}", nix::unistd::getuid()))
 }
