@@ -11,19 +11,21 @@
 //! - [`retention`]: what is kept about each message for review, purge and correction (pure).
 //! - [`router`]: the pure policy decision, per recipient, with reasons. No I/O.
 //! - [`policy_store`]: the live router: policy files, reload on change and SIGHUP, atomic swap.
-//! - [`bus`]: everything NATS — connection, subjects, the stream, publishing and pull consumers.
-//! - [`identity`]: signed bearer tokens, roles and the signing key.
+//! - [`bus`]: everything NATS — connection and provisioning, the runtime credential's permissions,
+//!   subjects, the streams and buckets, publishing and pull consumers.
+//! - [`identity`]: signed bearer tokens, roles, revocations, the signing key, and the authorization table
+//!   (role x scope x RPC).
 //! - [`api`]: the generated `liaison.v1` protobuf and gRPC types.
 //! - [`grpc`]: the gateway service — authentication, validation, one file per RPC, errors to status.
-//! - [`embedded`]: the supervised local nats-server of the default `liaison serve`.
+//! - [`embedded`]: the supervised local nats-server of the default `liaison serve`, and its credentials.
 //! - [`config`]: `liaison serve` settings from flags, environment and a TOML file.
 //! - [`metrics`]: the admin HTTP port — Prometheus `/metrics`, `/healthz`, `/readyz`.
 //! - [`telemetry`]: logs to stderr and, optionally, trace spans over OTLP to a collector.
 //! - [`app`]: assembles and runs a gateway from its configuration.
 //! - [`traffic`]: per-subject traffic accounting for operators (counters, active subscriptions, lag).
 //! - [`tls`]: the local CA and server certificate made on first start; certificate names for mTLS.
-//! - [`cli`]: the `liaison` command line (serve, token, publish, subscribe, route, policy, audit, retention,
-//!   top, bench).
+//! - [`cli`]: the `liaison` command line (serve, provision, token, publish, subscribe, route, policy, audit,
+//!   retention, top, bench).
 //! - [`bench`]: the benchmark harness, the gateway beside raw NATS; its raw baseline talks to NATS
 //!   directly by design.
 //!
