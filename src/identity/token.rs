@@ -14,7 +14,7 @@ use crate::model::{Classification, PartyId, Token};
 /// Issuer name written into and required in every token.
 const ISSUER: &str = "liaison";
 
-/// What a caller may do. Each RPC checks the role.
+/// What a caller is. What each role may do, and for whose party, is `identity::authorization`'s table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
@@ -158,19 +158,6 @@ pub const LEEWAY: u64 = 5;
 // === impl Role ===
 
 impl Role {
-    pub fn may_publish(self) -> bool {
-        matches!(self, Role::AgencySystem)
-    }
-
-    pub fn may_subscribe(self) -> bool {
-        matches!(self, Role::AgencySystem | Role::Analyst)
-    }
-
-    /// May use the operator services (metadata only).
-    pub fn may_operate(self) -> bool {
-        matches!(self, Role::Operator | Role::Admin)
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             Role::AgencySystem => "agency-system",
