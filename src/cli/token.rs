@@ -223,6 +223,13 @@ async fn list(nats: NatsArgs, format: Format) -> anyhow::Result<()> {
     rows.finish()
 }
 
+/// Who is running this command, for the record: the login name, else the user id.
+fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid {}", nix::unistd::getuid()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,11 +248,4 @@ mod tests {
         assert!(revocation_target(None, Some(""), None).is_err());
         assert!(revocation_target(None, Some(&"x".repeat(MAX_REVOKED_SUBJECT + 1)), None).is_err());
     }
-}
-
-/// Who is running this command, for the record: the login name, else the user id.
-fn os_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid {}", nix::unistd::getuid()))
 }
