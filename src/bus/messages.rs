@@ -53,7 +53,8 @@ impl Bus {
     pub async fn message_record(&self, message_id: &str) -> Result<Option<MessageRecord>, BusError> {
         let Some(at) = published_at(message_id) else { return Ok(None) };
         let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
-        let mut entries = self.read_audit(Some(at - skew), Some(at + skew)).await?;
+        // A made-up id near the end of time has no bound past it: read to the end rather than overflow.
+        let mut entries = self.read_audit(at.checked_sub(skew), at.checked_add(skew)).await?;
         let mut records = Vec::new();
         while let Some(entry) = entries.next().await {
             records.extend(entry?.records.into_iter().filter(|record| record.message_id == message_id));
@@ -68,7 +69,7 @@ impl Bus {
     /// Every message published since `since` still on record (not purged), with its state.
     pub async fn message_records(&self, since: OffsetDateTime) -> Result<Vec<MessageRecord>, BusError> {
         let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
-        let mut entries = self.read_audit(Some(since - skew), None).await?;
+        let mut entries = self.read_audit(since.checked_sub(skew), None).await?;
         // Only approvals name stored copies; nothing else is kept while reading.
         let mut approvals = Vec::new();
         while let Some(entry) = entries.next().await {
@@ -160,7 +161,10 @@ impl Bus {
         let config = consumer::pull::OrderedConfig {
             filter_subjects: subjects,
             headers_only: true,
-            deliver_policy: DeliverPolicy::ByStartTime { start_time: record.published_at - skew },
+            deliver_policy: match record.published_at.checked_sub(skew) {
+                Some(start_time) => DeliverPolicy::ByStartTime { start_time },
+                None => DeliverPolicy::All,
+            },
             ..Default::default()
         };
         let mut reader = feed.create_consumer(config).await.map_err(unavailable)?;

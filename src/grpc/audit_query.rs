@@ -94,7 +94,8 @@ fn stored_between(query: &AuditQuery) -> (Option<OffsetDateTime>, Option<OffsetD
         (Some(since), Some(published)) => Some(since.max(published)),
         (since, published) => since.or(published),
     };
-    (since.map(|since| since - skew), query.until.map(|until| until + skew))
+    // Times at the ends of the representable range have no bound beyond them: read to that end.
+    (since.and_then(|since| since.checked_sub(skew)), query.until.and_then(|until| until.checked_add(skew)))
 }
 
 /// Validates the filters; with `origin`, only the records of that party's messages match.
@@ -174,5 +175,21 @@ mod tests {
         assert_eq!(stored_between(&later_since).0, Some(at(1_600_000 - skew)));
         let not_a_ulid = AuditQuery { message_id: Some("not-a-ulid".into()), ..Default::default() };
         assert_eq!(stored_between(&not_a_ulid), (None, None));
+    }
+
+    #[test]
+    fn times_at_the_ends_of_the_range_read_to_that_end_instead_of_overflowing() {
+        let last = OffsetDateTime::from_unix_timestamp(253_402_300_799).unwrap();
+        let first = OffsetDateTime::from_unix_timestamp(0).unwrap();
+        let query = AuditQuery { since: Some(first), until: Some(last), ..Default::default() };
+        let skew = time::Duration::try_from(CLOCK_SKEW).unwrap();
+        assert_eq!(stored_between(&query), (Some(first - skew), None));
+        // The largest ULID lies past year 9999; its time cannot bound anything.
+        let end_of_time =
+            AuditQuery { message_id: Some(ulid::Ulid::from_parts(u64::MAX, 0).to_string()), ..Default::default() };
+        let _ = stored_between(&end_of_time);
+        let near_end = ulid::Ulid::from_parts(253_402_300_799_000, 0).to_string();
+        let near_end = AuditQuery { message_id: Some(near_end), ..Default::default() };
+        assert_eq!(stored_between(&near_end).1, None);
     }
 }

@@ -313,9 +313,6 @@ fn check_created_at(created_at: &prost_types::Timestamp, now: time::OffsetDateTi
         return Err(invalid(format!("{FIELD}: nanos must be within 0..1e9")));
     }
     let at = time(FIELD, created_at)?;
-    if at < time::OffsetDateTime::UNIX_EPOCH {
-        return Err(invalid(format!("{FIELD}: {} is before 1970-01-01T00:00:00Z", timestamp_text(at))));
-    }
     if at > now + CREATED_AT_SLACK {
         return Err(invalid(format!(
             "{FIELD}: {} is ahead of the gateway's clock ({}) by more than {} minutes; leave it empty for the publish time",
@@ -335,8 +332,20 @@ pub fn duration(field: &str, value: &prost_types::Duration) -> Result<Duration, 
 /// A point in time from a protobuf timestamp.
 pub fn time(field: &str, value: &prost_types::Timestamp) -> Result<time::OffsetDateTime, GatewayError> {
     let nanos = i128::from(value.seconds) * 1_000_000_000 + i128::from(value.nanos);
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid(format!("{field}: out of range")))
+    let out_of_range = || invalid(format!("{field}: out of range; times run from {EARLIEST} to {LATEST}"));
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| out_of_range())?;
+    match at.year() {
+        // Before the epoch nothing was stored, and NATS (Go) cannot take every negative year.
+        ..1970 => Err(invalid(format!("{field}: {} is before {EARLIEST}", timestamp_text(at)))),
+        // What protobuf's Timestamp (and RFC 3339) can express.
+        10_000.. => Err(out_of_range()),
+        _ => Ok(at),
+    }
 }
+
+/// The range of times a request may name.
+const EARLIEST: &str = "1970-01-01T00:00:00Z";
+const LATEST: &str = "9999-12-31T23:59:59Z";
 
 /// Most a start time may lie ahead of the gateway's clock: the client's clock may be ahead of it.
 const START_TIME_SLACK: time::Duration = time::Duration::minutes(5);
@@ -423,6 +432,23 @@ mod tests {
         }
         let ahead = check_created_at(&at(2_000_000_000 + 3600), now).unwrap_err().to_string();
         assert!(ahead.contains("ahead of the gateway's clock"), "{ahead}");
+    }
+
+    #[test]
+    fn times_run_from_the_epoch_to_the_end_of_year_9999() {
+        let time = |seconds: i64, nanos: i32| time("since", &prost_types::Timestamp { seconds, nanos });
+        assert!(time(0, 0).is_ok());
+        assert!(time(253_402_300_799, 999_999_999).is_ok(), "9999-12-31T23:59:59.999999999Z");
+        for (seconds, nanos, needle) in [
+            (-1, 0, "since: 1969-12-31T23:59:59Z is before 1970-01-01T00:00:00Z"),
+            (-62_135_596_800 - 86_400, 0, "is before 1970"),
+            (253_402_300_800, 0, "since: out of range"),
+            (i64::MAX, 0, "since: out of range"),
+            (i64::MIN, 0, "since: out of range"),
+        ] {
+            let error = time(seconds, nanos).unwrap_err().to_string();
+            assert!(error.contains(needle), "{seconds}: {error}");
+        }
     }
 
     #[test]

@@ -379,3 +379,34 @@ fn too_wide() -> pb::FeedFilter {
         topics: (0..20).map(|index| format!("topic-{index}")).collect(),
     }
 }
+
+#[tokio::test]
+async fn times_at_the_ends_of_the_range_are_answered_or_refused_never_a_reset_stream() {
+    let mut bench = Bench::new().await;
+    bench.accepted(envelope(&["ia"], "money-laundering", b"on record")).await;
+    let end_of_time = prost_types::Timestamp { seconds: 253_402_300_799, nanos: 0 };
+    let mut operator = bench.gateway.operator("ia", Role::Operator).await;
+    let request = pb::QueryAuditRequest { until: Some(end_of_time), ..Default::default() };
+    let mut records = within(operator.query_audit(request)).await.expect("a query until 9999 is answered").into_inner();
+    let first = within(records.message()).await.expect("records, not a reset stream");
+    assert!(first.is_some(), "the record of the publish is found");
+    let too_late = prost_types::Timestamp { seconds: 253_402_300_800, nanos: 0 };
+    let request = pb::QueryAuditRequest { until: Some(too_late), ..Default::default() };
+    let status = within(operator.query_audit(request)).await.expect_err("past year 9999 is refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().starts_with("until: out of range"), "{status:?}");
+
+    // A durable is never touched by a seek to a time it cannot reach.
+    let open = pb::OpenSubscription { durable_name: "desk".into(), ..Default::default() };
+    drop(within(subscribe(&mut bench.ia, open)).await.expect("durable made"));
+    for seconds in [-62_198_755_200, -1] {
+        let target = pb::seek_request::Target::Time(prost_types::Timestamp { seconds, nanos: 0 });
+        let request = pb::SeekRequest { durable_name: "desk".into(), target: Some(target) };
+        let status = within(bench.ia.seek(request)).await.expect_err("a seek before 1970 is refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains("is before 1970-01-01T00:00:00Z"), "{status:?}");
+    }
+    let request =
+        pb::SeekRequest { durable_name: "desk".into(), target: Some(pb::seek_request::Target::Beginning(())) };
+    within(bench.ia.seek(request)).await.expect("the durable is still there");
+}
