@@ -3,6 +3,7 @@
 //! Nothing here knows protobuf or NATS; the gRPC layer converts into these types and the bus layer turns
 //! them into subjects.
 
+pub mod countries;
 mod markings;
 mod message;
 mod token;

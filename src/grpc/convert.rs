@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::api as pb;
 use crate::identity::Caller;
 use crate::model::{
-    Classification, DisseminationControl, Kind, Markings, PartyId, Precedence, RouteRequest, Tlp, Token,
+    Classification, DisseminationControl, Kind, Markings, PartyId, Precedence, RouteRequest, Tlp, Token, countries,
 };
 use crate::router::DenialReason;
 use crate::traffic::FlowLabels;
@@ -259,10 +259,18 @@ pub fn markings(markings: Option<&pb::Markings>) -> Result<Markings, GatewayErro
         controls.push(control);
     }
     controls.sort();
+    if markings.rel_to.len() > countries::COUNTRIES.len() {
+        return Err(invalid(format!(
+            "envelope.markings.rel_to: {} entries, more than the {} countries there are; name each once",
+            markings.rel_to.len(),
+            countries::COUNTRIES.len()
+        )));
+    }
     for (index, country) in markings.rel_to.iter().enumerate() {
-        if country.len() != 3 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        if !countries::is_country(country) {
             return Err(invalid(format!(
-                "envelope.markings.rel_to[{index}]: {country:?} is not an ISO 3166 alpha-3 trigraph such as \"CAN\""
+                "envelope.markings.rel_to[{index}]: {country:?} is not a country of the ISM REL TO vocabulary \
+                 (an ISO 3166-1 alpha-3 trigraph such as \"CAN\")"
             )));
         }
     }

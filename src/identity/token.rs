@@ -362,9 +362,11 @@ impl Verifier {
             })
             .transpose()?;
         if let Some(nationality) = &claims.nationality
-            && (nationality.len() != 3 || !nationality.bytes().all(|b| b.is_ascii_uppercase()))
+            && !crate::model::countries::is_country(nationality)
         {
-            return Err(AuthError::Invalid(format!("nationality: {nationality:?} is not an ISO 3166 alpha-3 code")));
+            return Err(AuthError::Invalid(format!(
+                "nationality: {nationality:?} is not a country of the ISM REL TO vocabulary (ISO 3166 alpha-3)"
+            )));
         }
         let caller = Caller {
             party,

@@ -238,8 +238,8 @@ fn party(source: &Source<'_>, position: usize, raw: &RawParty) -> Result<Party, 
         source.error(raw.kind.span(), field("kind"), format!("unknown kind; one of {}", kinds.join(", ")))
     })?;
     let nationality = raw.nationality.get_ref();
-    if nationality.len() != 3 || !nationality.bytes().all(|b| b.is_ascii_uppercase()) {
-        let message = "an ISO 3166 alpha-3 trigraph such as \"USA\"";
+    if !crate::model::countries::is_country(nationality) {
+        let message = "a country of the ISM REL TO vocabulary (an ISO 3166 alpha-3 trigraph such as \"USA\")";
         return Err(source.error(raw.nationality.span(), field("nationality"), message));
     }
     let clearance = Classification::from_name(raw.clearance.get_ref())

@@ -294,7 +294,7 @@ fn load_errors_name_file_line_and_field() {
     let error = Router::load(("directory.toml", directory), ("policy.toml", "")).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "directory.toml:5: party[0].nationality: an ISO 3166 alpha-3 trigraph such as \"USA\""
+        "directory.toml:5: party[0].nationality: a country of the ISM REL TO vocabulary (an ISO 3166 alpha-3 trigraph such as \"USA\")"
     );
 }
 

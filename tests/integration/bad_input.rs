@@ -410,3 +410,35 @@ async fn times_at_the_ends_of_the_range_are_answered_or_refused_never_a_reset_st
         pb::SeekRequest { durable_name: "desk".into(), target: Some(pb::seek_request::Target::Beginning(())) };
     within(bench.ia.seek(request)).await.expect("the durable is still there");
 }
+
+#[tokio::test]
+async fn rel_to_names_countries_of_the_ism_vocabulary_each_once() {
+    let mut bench = Bench::new().await;
+    let invalid = Code::InvalidArgument;
+    let secret_rel_to = |countries: Vec<String>| {
+        let mut envelope = good();
+        let markings = envelope.markings.as_mut().unwrap();
+        markings.classification = pb::Classification::Secret as i32;
+        markings.rel_to = countries;
+        envelope
+    };
+    let codes = |codes: &[&str]| codes.iter().map(|code| code.to_string()).collect::<Vec<_>>();
+    let made_up = secret_rel_to(codes(&["USA", "CAN", "AAA"]));
+    let needle = "envelope.markings.rel_to[2]: \"AAA\" is not a country of the ISM REL TO vocabulary";
+    bench.check("made-up code", Call::Publish(Some(made_up)), invalid, needle).await;
+    // 5,000 made-up trigraphs: refused on their number before any is looked at.
+    let flood: Vec<String> = std::iter::once("USA".to_string())
+        .chain((0..4_999u32).map(|n| {
+            let letter = |shift: u32| char::from(b'A' + ((n / 26u32.pow(shift)) % 26) as u8);
+            [letter(2), letter(1), letter(0)].iter().collect()
+        }))
+        .collect();
+    let needle = "envelope.markings.rel_to: 5000 entries, more than the";
+    bench.check("5,000 trigraphs", Call::Publish(Some(secret_rel_to(flood))), invalid, needle).await;
+    let twice = secret_rel_to(codes(&["USA", "GBR", "GBR"]));
+    bench.check("listed twice", Call::Publish(Some(twice)), invalid, "GBR is listed twice").await;
+    // IC trigraphs beyond ISO's are in the vocabulary too, and a real list is accepted.
+    let mut released = secret_rel_to(codes(&["USA", "AUS", "CAN", "GBR", "NZL"]));
+    released.recipients = vec!["ia".into()];
+    bench.accepted(released).await;
+}
