@@ -2,6 +2,7 @@
 //! [`Caller`] in the request extensions. Authorization applies `identity::authorization`'s table, with the
 //! caller's oversight looked up in the directory of the router in force at each call.
 
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Status};
 
 use super::GatewayError;
@@ -29,8 +30,9 @@ pub fn interceptor(
 ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
     let verifier = Arc::new(verifier);
     move |mut request: Request<()>| {
-        let header = request.metadata().get("authorization").map(|value| value.to_str().unwrap_or(""));
-        let token: Arc<str> = header.and_then(bearer).unwrap_or_default().into();
+        // A clone of the header value shares its bytes: nothing is copied per request.
+        let authorization = request.metadata().get("authorization").cloned();
+        let header = authorization.as_ref().map(|value| value.to_str().unwrap_or(""));
         let caller = verifier.verify_header(header).map_err(|error| {
             counters.unauthenticated.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%error, "request refused: unauthenticated");
@@ -42,7 +44,7 @@ pub fn interceptor(
             })?;
         }
         request.extensions_mut().insert(caller);
-        request.extensions_mut().insert(Credential { token, verifier: verifier.clone() });
+        request.extensions_mut().insert(Credential { authorization, verifier: verifier.clone() });
         Ok(request)
     }
 }
@@ -71,19 +73,16 @@ fn check_certificate(
 /// expired, while its Subscribe stream is open gets nothing more from it.
 #[derive(Clone)]
 pub struct Credential {
-    token: Arc<str>,
+    authorization: Option<MetadataValue<Ascii>>,
     verifier: Arc<Verifier>,
 }
 
 impl Credential {
     /// Verifies the token again (a cache hit: expiry, key retirement and revocations).
     pub fn check(&self) -> Result<(), GatewayError> {
-        self.verifier.verify(&self.token).map(|_| ()).map_err(GatewayError::from)
+        let header = self.authorization.as_ref().map(|value| value.to_str().unwrap_or(""));
+        self.verifier.verify_header(header).map(|_| ()).map_err(GatewayError::from)
     }
-}
-
-fn bearer(header: &str) -> Option<&str> {
-    header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).map(str::trim)
 }
 
 /// The credential of a request that passed the interceptor.

@@ -43,12 +43,6 @@ async fn send(subscription: &Subscription, request: Request) {
     subscription.requests.send(request).await.unwrap();
 }
 
-async fn nack(subscription: &Subscription, delivery: &pb::Delivery, delay: Option<Duration>) {
-    let ack_ids = vec![delivery.ack_id.clone()];
-    let redelivery_delay = delay.map(proto_duration);
-    send(subscription, Request::Nack(pb::NegativeAcknowledge { ack_ids, redelivery_delay })).await;
-}
-
 async fn extend(subscription: &Subscription, delivery: &pb::Delivery) {
     let ack_ids = vec![delivery.ack_id.clone()];
     send(subscription, Request::Extend(pb::ExtendDeadline { ack_ids })).await;
@@ -116,7 +110,7 @@ async fn nack_without_delay_redelivers_at_once() {
 
     let first = subscription.take(1, WAIT).await.remove(0);
     assert_eq!(first.delivery_attempt, 1);
-    nack(&subscription, &first, None).await;
+    subscription.nack(&first, None).await;
 
     let again = subscription.take(1, Duration::from_secs(3)).await.remove(0);
     assert_eq!(again.delivery_attempt, 2);
@@ -134,7 +128,7 @@ async fn nack_with_delay_redelivers_after_the_delay() {
     let first = subscription.take(1, WAIT).await.remove(0);
     let nacked_at = tokio::time::Instant::now();
     let delay = Duration::from_millis(1500);
-    nack(&subscription, &first, Some(delay)).await;
+    subscription.nack(&first, Some(delay)).await;
 
     assert_quiet(&mut subscription, Duration::from_secs(1), "nacked delivery back before its delay").await;
     let again = subscription.take(1, Duration::from_secs(5)).await.remove(0);

@@ -92,15 +92,6 @@ fn plain(recipients: &[&str], body: &[u8]) -> pb::Envelope {
     envelope
 }
 
-fn nack(subscription: &Subscription, delivery: &pb::Delivery) -> impl Future<Output = ()> {
-    let request = pb::subscribe_request::Request::Nack(pb::NegativeAcknowledge {
-        ack_ids: vec![delivery.ack_id.clone()],
-        redelivery_delay: None,
-    });
-    let requests = subscription.requests.clone();
-    async move { requests.send(pb::SubscribeRequest { request: Some(request) }).await.unwrap() }
-}
-
 /// A gateway following the shared policy, with messages both ways, one from cbp denied to fbi (a flow
 /// without ia, which only a full view shows ia), and a dead letter for each party from a durable `dl`
 /// (which Seek then moves).
@@ -126,7 +117,7 @@ async fn world(nats: &NatsServer) -> World {
         };
         let mut desk = subscribe(&mut analyst, open).await.unwrap();
         let delivery = desk.take(1, WAIT).await.remove(0);
-        nack(&desk, &delivery).await;
+        desk.nack(&delivery, None).await;
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let request = pb::ListDeadLettersRequest { party: party.into(), limit: 0 };

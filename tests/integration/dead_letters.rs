@@ -19,15 +19,6 @@ async fn operator(gateway: &TestGateway, party: &str, role: Role) -> Operator {
     gateway.operator(party, role).await
 }
 
-fn nack(subscription: &Subscription, delivery: &pb::Delivery) -> impl Future<Output = ()> {
-    let request = pb::subscribe_request::Request::Nack(pb::NegativeAcknowledge {
-        ack_ids: vec![delivery.ack_id.clone()],
-        redelivery_delay: None,
-    });
-    let requests = subscription.requests.clone();
-    async move { requests.send(pb::SubscribeRequest { request: Some(request) }).await.unwrap() }
-}
-
 /// A durable "desk" for ia with two attempts and a one-second deadline.
 fn desk() -> pb::OpenSubscription {
     pb::OpenSubscription {
@@ -62,11 +53,11 @@ async fn dead_letter_by_nack(gateway: &TestGateway) -> (String, u64, Subscriptio
         first.into_iter().partition(|delivery| delivery.envelope.as_ref().unwrap().id == poison.message_id);
     desk.ack(&good).await;
     assert_eq!(bad[0].delivery_attempt, 1);
-    nack(&desk, &bad[0]).await;
+    desk.nack(&bad[0], None).await;
     let again = desk.take(1, WAIT).await.remove(0);
     assert_eq!(again.envelope.as_ref().unwrap().id, poison.message_id);
     assert_eq!(again.delivery_attempt, 2, "every delivery carries its attempt number");
-    nack(&desk, &again).await;
+    desk.nack(&again, None).await;
     // The third attempt never reaches the subscriber: it is dead-lettered instead.
     assert!(desk.next_batch(Duration::from_secs(2)).await.is_empty(), "a message came back after its last attempt");
     (poison.message_id, again.stream_sequence, desk)

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use common::*;
 use liaison::api as pb;
-use pb::subscribe_request::Request;
 use prost::Message;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -50,11 +49,6 @@ async fn feed_stream(nats: &NatsServer) -> async_nats::jetstream::stream::Stream
 
 async fn stored_messages(stream: &mut async_nats::jetstream::stream::Stream) -> u64 {
     stream.info().await.expect("stream info").state.messages
-}
-
-async fn nack(subscription: &Subscription, delivery: &pb::Delivery) {
-    let nack = pb::NegativeAcknowledge { ack_ids: vec![delivery.ack_id.clone()], redelivery_delay: None };
-    subscription.requests.send(pb::SubscribeRequest { request: Some(Request::Nack(nack)) }).await.unwrap();
 }
 
 #[tokio::test]
@@ -172,7 +166,7 @@ async fn a_retry_policy_spaces_out_redeliveries_after_nacks() {
     let first = subscription.take(1, WAIT).await.remove(0);
     assert_eq!((first.stream_sequence, first.delivery_attempt), (sequence, 1));
     let nacked_at = tokio::time::Instant::now();
-    nack(&subscription, &first).await;
+    subscription.nack(&first, None).await;
     assert_quiet(&mut subscription, Duration::from_millis(700), "redelivered before the 1 s backoff").await;
     let second = subscription.take(1, Duration::from_secs(5)).await.remove(0);
     assert!(nacked_at.elapsed() >= Duration::from_millis(700));
@@ -180,7 +174,7 @@ async fn a_retry_policy_spaces_out_redeliveries_after_nacks() {
 
     // The second attempt backs off twice as long.
     let nacked_at = tokio::time::Instant::now();
-    nack(&subscription, &second).await;
+    subscription.nack(&second, None).await;
     assert_quiet(&mut subscription, Duration::from_millis(1700), "redelivered before the 2 s backoff").await;
     let third = subscription.take(1, Duration::from_secs(5)).await.remove(0);
     assert!(nacked_at.elapsed() >= Duration::from_millis(1700));

@@ -10,8 +10,8 @@ use liaison::model::Token;
 use tokio::process::Command;
 
 use crate::common::{
-    NatsServer, TestGateway, client_with_header, envelope, operator_with_token, publish, runtime_auth, subscribe,
-    test_identities,
+    NatsServer, TestGateway, check_ia_to_cbp, client_with_header, envelope, operator_with_token, publish, runtime_auth,
+    subscribe, test_identities,
 };
 
 const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
@@ -33,15 +33,7 @@ fn operator_token(gateway: &TestGateway, subject: &str) -> (String, String) {
 /// One authenticated call (a routing dry-run) on `gateway` with `token`.
 async fn call(gateway: &TestGateway, token: &str) -> Result<(), tonic::Status> {
     let mut operator = operator_with_token(&gateway.url(), token).await;
-    let request = pb::CheckRouteRequest {
-        origin: "ia".into(),
-        recipients: vec!["cbp".into()],
-        kind: pb::Kind::Report as i32,
-        topic: "border-security".into(),
-        markings: Some(pb::Markings { classification: pb::Classification::Unclassified as i32, ..Default::default() }),
-        precedence: 0,
-    };
-    operator.check_route(request).await.map(drop)
+    check_ia_to_cbp(&mut operator).await.map(drop)
 }
 
 async fn cli(args: &[&str]) -> String {

@@ -401,8 +401,8 @@ pub async fn operator_with_token(url: &str, token: &str) -> Operator {
     OperatorServiceClient::with_interceptor(channel, authorize)
 }
 
-/// The policy version `operator`'s gateway decides with now (a CheckRoute of ia to cbp).
-pub async fn policy_version(operator: &mut Operator) -> String {
+/// A routing dry-run of an unclassified report from ia to cbp: the cheapest authenticated operator call.
+pub async fn check_ia_to_cbp(operator: &mut Operator) -> Result<pb::CheckRouteResponse, tonic::Status> {
     let request = pb::CheckRouteRequest {
         origin: "ia".into(),
         recipients: vec!["cbp".into()],
@@ -411,7 +411,12 @@ pub async fn policy_version(operator: &mut Operator) -> String {
         markings: Some(pb::Markings { classification: pb::Classification::Unclassified as i32, ..Default::default() }),
         precedence: 0,
     };
-    operator.check_route(request).await.unwrap().into_inner().policy_version
+    operator.check_route(request).await.map(tonic::Response::into_inner)
+}
+
+/// The policy version `operator`'s gateway decides with now (a CheckRoute of ia to cbp).
+pub async fn policy_version(operator: &mut Operator) -> String {
+    check_ia_to_cbp(operator).await.unwrap().policy_version
 }
 
 /// An unclassified report to `recipients` on `topic` with `body`, every optional field filled.
@@ -501,6 +506,14 @@ impl Subscription {
     pub async fn ack(&self, deliveries: &[pb::Delivery]) {
         let ack_ids = deliveries.iter().map(|delivery| delivery.ack_id.clone()).collect();
         let request = pb::subscribe_request::Request::Ack(pb::Acknowledge { ack_ids });
+        self.requests.send(pb::SubscribeRequest { request: Some(request) }).await.unwrap();
+    }
+
+    /// Hands `delivery` back for redelivery, at once or after `delay`.
+    pub async fn nack(&self, delivery: &pb::Delivery, delay: Option<Duration>) {
+        let ack_ids = vec![delivery.ack_id.clone()];
+        let nack = pb::NegativeAcknowledge { ack_ids, redelivery_delay: delay.map(proto_duration) };
+        let request = pb::subscribe_request::Request::Nack(nack);
         self.requests.send(pb::SubscribeRequest { request: Some(request) }).await.unwrap();
     }
 }
