@@ -20,6 +20,7 @@ use crate::router::Router;
 
 /// Runs a gateway on `listener` until `shutdown` completes, then drains and stops.
 pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    crate::telemetry::panics::install();
     let signing_key = Arc::new(match &config.signing_key {
         Some(path) => SigningKey::load_file(path)?,
         None => SigningKey::load_or_create(&config.data_dir)?,

@@ -169,9 +169,11 @@ impl prometheus_client::collector::Collector for GatewayCollector {
             gauge_value.encode(encoder.encode_descriptor(name, help, None, gauge_value.metric_type())?)?;
         }
         let (unauthenticated, permission_denied) = self.gateway.auth_refusals();
+        let panics = crate::telemetry::panics::count();
         for (name, help, value) in [
             ("liaison_unauthenticated_requests", "Calls refused for a missing, bad or expired token.", unauthenticated),
             ("liaison_permission_denied_requests", "Calls refused for role, party or certificate.", permission_denied),
+            ("liaison_panics", "Panics in this process (each is also logged); no input should reach one.", panics),
         ] {
             let counter = ConstCounter::new(value);
             counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;

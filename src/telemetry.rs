@@ -22,6 +22,8 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
 
+pub mod panics;
+
 /// The `service.name` of exported spans.
 pub const SERVICE_NAME: &str = "liaison-gateway";
 

@@ -106,6 +106,7 @@ async fn counters_are_exact_under_concurrent_publishing_and_metrics_agree() {
     assert_eq!(sample(&scrape, "liaison_denied_messages_total", &denied_flow), Some(total as f64), "{body}");
     assert_eq!(sample(&scrape, "liaison_traffic_flows", &[]), Some(2.0), "{body}");
     assert_eq!(sample(&scrape, "liaison_unauthenticated_requests_total", &[]), Some(0.0), "{body}");
+    assert_eq!(sample(&scrape, "liaison_panics_total", &[]), Some(0.0), "{body}");
     let types: Vec<&str> = scrape.docs.keys().map(String::as_str).collect();
     assert!(types.contains(&"liaison_published_messages"), "HELP lines present: {types:?}");
 }
