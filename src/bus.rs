@@ -98,6 +98,10 @@ pub enum BusError {
     NotFound(String),
     #[error("the feed stream has as many subscriptions as it may (the gateway's --max-consumers); try again later")]
     ConsumerLimit,
+    #[error(
+        "durable subscriptions: party {party} has {count}; at most {max} (--max-durables-per-party); delete one or reuse a name"
+    )]
+    DurableLimit { party: String, count: usize, max: usize },
     #[error("envelope: encoded message of {size} bytes exceeds the NATS server's max_payload of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
 }

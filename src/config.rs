@@ -8,16 +8,14 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::bus::{BusConfig, NatsAuth, NatsTls, StreamSettings};
-use crate::grpc::{Limits, MAX_DELIVERY_ATTEMPTS};
+use crate::grpc::Limits;
 use crate::identity::{DEFAULT_MAX_TOKEN_TTL, LEEWAY};
 
-/// Shortest durable expiry. An open session's pull requests keep its durable in use however short the
-/// expiry (`tests/integration/durable.rs`); under a second is taken for a mistake.
-const MIN_DURABLE_EXPIRY: Duration = Duration::from_secs(1);
 use crate::model::PartyId;
 use crate::policy_store::PolicyFiles;
 
 mod args;
+mod limits;
 mod nats;
 
 pub use args::ServeArgs;
@@ -111,6 +109,20 @@ struct FileConfig {
     publish_window: Option<usize>,
     publish_rate: Option<u32>,
     max_subscriptions: Option<usize>,
+    max_publish_streams: Option<usize>,
+    max_audit_queries: Option<usize>,
+    max_traffic_watches: Option<usize>,
+    consumer_rate: Option<u32>,
+    max_durables_per_party: Option<usize>,
+    max_ack_ids: Option<usize>,
+    max_concurrent_streams: Option<u32>,
+    max_header_list_size: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    http2_keepalive_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    http2_keepalive_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    tls_handshake_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     idle_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
@@ -195,35 +207,7 @@ impl ServeConfig {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let default_limits = Limits::default();
-        let limits = Limits {
-            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(default_limits.max_body_bytes),
-            publish_window: args.publish_window.or(file.publish_window).unwrap_or(default_limits.publish_window),
-            publish_rate: args.publish_rate.or(file.publish_rate).unwrap_or(default_limits.publish_rate),
-            max_subscriptions: args
-                .max_subscriptions
-                .or(file.max_subscriptions)
-                .unwrap_or(default_limits.max_subscriptions),
-            idle_timeout: args.idle_timeout.or(file.idle_timeout).unwrap_or(default_limits.idle_timeout),
-            max_delivery_attempts: args
-                .max_delivery_attempts
-                .or(file.max_delivery_attempts)
-                .unwrap_or(default_limits.max_delivery_attempts),
-            durable_expiry: args.durable_expiry.or(file.durable_expiry).unwrap_or(default_limits.durable_expiry),
-            ..default_limits
-        };
-        if limits.max_body_bytes == 0 || limits.publish_window == 0 {
-            return Err("max-body-bytes and publish-window must be at least 1".into());
-        }
-        if !(1..=MAX_DELIVERY_ATTEMPTS).contains(&limits.max_delivery_attempts) {
-            return Err(format!("max-delivery-attempts must be 1 to {MAX_DELIVERY_ATTEMPTS}"));
-        }
-        if !limits.durable_expiry.is_zero() && limits.durable_expiry < MIN_DURABLE_EXPIRY {
-            return Err(format!(
-                "durable-expiry must be 0 (never) or at least {}",
-                humantime::format_duration(MIN_DURABLE_EXPIRY)
-            ));
-        }
+        let limits = limits::limits(args, &file)?;
         let transport = transport(args, &file)?;
         let max_token_ttl = args.max_token_ttl.or(file.max_token_ttl).unwrap_or(DEFAULT_MAX_TOKEN_TTL);
         if max_token_ttl < Duration::from_secs(1) {

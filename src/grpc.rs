@@ -22,4 +22,4 @@ mod traffic_watch;
 
 pub use error::GatewayError;
 pub use operator::check_route;
-pub use server::{DEFAULT_DURABLE_EXPIRY, Gateway, Limits, MAX_DELIVERY_ATTEMPTS, ServerTls, serve};
+pub use server::{ConnectionLimits, DEFAULT_DURABLE_EXPIRY, Gateway, Limits, MAX_DELIVERY_ATTEMPTS, ServerTls, serve};

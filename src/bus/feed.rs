@@ -5,8 +5,11 @@
 //! same name shares its messages. Other feeds are ephemeral consumers, deleted when the subscription ends
 //! and removed by the server after a minute of inactivity if the gateway dies.
 //!
-//! A durable can be moved ([`Bus::seek`]): its consumer is recreated at the new position, and every open
+//! A durable can be moved ([`Bus::seek`](super::Bus::seek)): its consumer is recreated at the new position, and every open
 //! feed on it re-attaches by name and reports a reset, so sessions drop what they held.
+
+mod durable_count;
+mod seek;
 
 use std::time::Duration;
 
@@ -20,7 +23,7 @@ use futures::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 
 use super::subjects::{FEED_STREAM, feed_filter_subjects};
-use super::{Bus, BusError, headers};
+use super::{BusError, headers};
 use crate::model::{Kind, PartyId, Token, Topic};
 
 /// What a feed reads and how.
@@ -39,6 +42,8 @@ pub struct FeedSpec {
     pub retry: Option<Retry>,
     /// A durable unused for this long is deleted by the server; zero keeps it.
     pub durable_expiry: Duration,
+    /// Most durables the recipient party may have on the stream before a new one is refused; 0 is unlimited.
+    pub max_durables: usize,
     /// Bound on what the client library buffers ahead of the subscriber.
     pub prefetch_messages: usize,
     pub prefetch_bytes: usize,
@@ -144,8 +149,11 @@ impl Feed {
             None => (format!("{}_eph_{}", spec.recipient, ulid::Ulid::new()), true),
         };
         let config = consumer_config(spec, &name, ephemeral, subjects.clone());
-        let consumer =
-            if ephemeral { create(&jetstream, config).await? } else { open_durable(&jetstream, &name, config).await? };
+        let consumer = if ephemeral {
+            create(&jetstream, config).await?
+        } else {
+            open_durable(&jetstream, spec, &name, config).await?
+        };
         let prefetch = (spec.prefetch_messages.max(1), spec.prefetch_bytes);
         let messages = messages(&consumer, prefetch).await?;
         Ok(Feed { name, subjects, messages, prefetch, reset: false, detached: false, ephemeral, client, jetstream })
@@ -374,6 +382,7 @@ async fn create(jetstream: &jetstream::Context, config: pull::Config) -> Result<
 /// start position of an existing durable is kept: it resumes after its last ack.
 async fn open_durable(
     jetstream: &jetstream::Context,
+    spec: &FeedSpec,
     name: &str,
     mut config: pull::Config,
 ) -> Result<consumer::PullConsumer, BusError> {
@@ -398,6 +407,7 @@ async fn open_durable(
                 return Ok(existing);
             }
             Err(error) if is_not_found(&error) => {
+                durable_count::check(jetstream, &spec.recipient, spec.max_durables).await?;
                 match create(jetstream, config.clone()).await {
                     Ok(created) => return Ok(created),
                     // Another gateway created it at the same moment: open that one instead.
@@ -410,37 +420,6 @@ async fn open_durable(
         }
     }
     Err(BusError::Subscription(format!("could not open durable subscription {name}")))
-}
-
-// === impl Bus ===
-
-impl Bus {
-    /// Moves an existing durable consumer to `start`: it is recreated with the same settings at the new
-    /// position (JetStream cannot move a consumer in place). Returns its name and the messages now pending.
-    pub async fn seek(&self, recipient: &PartyId, durable: &Token, start: Start) -> Result<(String, u64), BusError> {
-        let name = format!("{recipient}_{durable}");
-        let existing = match self.jetstream.get_consumer_from_stream::<consumer::Config, _, _>(&name, FEED_STREAM).await
-        {
-            Ok(existing) => existing,
-            Err(error) if is_not_found(&error) => return Err(BusError::NotFound(name)),
-            Err(error) => return Err(BusError::Subscription(error.to_string())),
-        };
-        let mut config = existing.cached_info().config.clone();
-        config.deliver_policy = deliver_policy(start);
-        self.jetstream
-            .delete_consumer_from_stream(&name, FEED_STREAM)
-            .await
-            .map_err(|error| BusError::Subscription(error.to_string()))?;
-        let created = self
-            .jetstream
-            .create_consumer_on_stream(config, FEED_STREAM)
-            .await
-            .map_err(|error| BusError::Subscription(error.to_string()))?;
-        // Counted at creation, before any re-attached feed can pull from it.
-        let pending = created.cached_info().num_pending;
-        tracing::info!(consumer = %name, ?start, pending, "durable subscription moved");
-        Ok((name, pending))
-    }
 }
 
 fn deliver_policy(start: Start) -> DeliverPolicy {

@@ -110,6 +110,40 @@ pub struct ServeArgs {
     /// Open subscriptions per credential; 0 is unlimited [default: 32].
     #[arg(long, env = "LIAISON_MAX_SUBSCRIPTIONS")]
     pub max_subscriptions: Option<usize>,
+    /// Open PublishStream calls per credential; 0 is unlimited [default: 8].
+    #[arg(long, env = "LIAISON_MAX_PUBLISH_STREAMS")]
+    pub max_publish_streams: Option<usize>,
+    /// Running QueryAudit calls per credential; 0 is unlimited [default: 4].
+    #[arg(long, env = "LIAISON_MAX_AUDIT_QUERIES")]
+    pub max_audit_queries: Option<usize>,
+    /// Open WatchTraffic calls per credential; 0 is unlimited [default: 4].
+    #[arg(long, env = "LIAISON_MAX_TRAFFIC_WATCHES")]
+    pub max_traffic_watches: Option<usize>,
+    /// Subscribe opens and Seeks (each creates a JetStream consumer) per second per credential; 0 is
+    /// unlimited [default: 20].
+    #[arg(long, env = "LIAISON_CONSUMER_RATE")]
+    pub consumer_rate: Option<u32>,
+    /// Durable subscriptions a party may have, over all gateways; 0 is unlimited [default: 100].
+    #[arg(long, env = "LIAISON_MAX_DURABLES_PER_PARTY")]
+    pub max_durables_per_party: Option<usize>,
+    /// Ack ids in one Acknowledge, NegativeAcknowledge or ExtendDeadline [default: 10000].
+    #[arg(long, env = "LIAISON_MAX_ACK_IDS")]
+    pub max_ack_ids: Option<usize>,
+    /// Concurrent calls (HTTP/2 streams) per client connection [default: 128].
+    #[arg(long, env = "LIAISON_MAX_CONCURRENT_STREAMS")]
+    pub max_concurrent_streams: Option<u32>,
+    /// Largest request header list (token and metadata) in bytes [default: 16384].
+    #[arg(long, env = "LIAISON_MAX_HEADER_LIST_SIZE")]
+    pub max_header_list_size: Option<u32>,
+    /// Ping an idle client connection this often; 0s sends no pings [default: 30s].
+    #[arg(long, env = "LIAISON_HTTP2_KEEPALIVE_INTERVAL", value_parser = humantime::parse_duration)]
+    pub http2_keepalive_interval: Option<Duration>,
+    /// Close a connection whose ping goes unanswered this long [default: 10s].
+    #[arg(long, env = "LIAISON_HTTP2_KEEPALIVE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub http2_keepalive_timeout: Option<Duration>,
+    /// Close a connection that has not completed its TLS handshake in this long [default: 10s].
+    #[arg(long, env = "LIAISON_TLS_HANDSHAKE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub tls_handshake_timeout: Option<Duration>,
     /// Close a PublishStream that sends nothing for this long [default: 5m].
     #[arg(long, env = "LIAISON_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
     pub idle_timeout: Option<Duration>,

@@ -16,6 +16,7 @@ use crate::identity::Caller;
 use crate::identity::authorization::{Action, View, scope_of};
 use crate::retention::published_at;
 
+use super::quota::Call;
 use super::server::Gateway;
 use super::{GatewayError, convert};
 
@@ -35,6 +36,7 @@ impl Gateway {
             party => Some(convert::token("party", party)?),
         };
         let view = self.authorize(caller, Action::QueryAudit, scope_of(&caller.party, party.as_ref()))?;
+        let slot = self.quotas.open_call(caller, Call::QueryAudit)?;
         // Without a full view, a caller sees the records of its own party's messages, whatever it filters on.
         let origin = (view == View::OwnParty).then(|| caller.party.to_string());
         let (query, limit) = audit_query(origin, &request)?;
@@ -44,6 +46,7 @@ impl Gateway {
         let mut entries = self.bus.read_audit(since, until).await?;
         let (sender, receiver) = mpsc::channel(64);
         tokio::spawn(async move {
+            let _slot = slot;
             let mut sent = 0;
             while let Some(entry) = entries.next().await {
                 let entry = match entry {

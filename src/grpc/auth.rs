@@ -27,9 +27,11 @@ pub fn interceptor(
     verifier: Verifier,
     client_parties: Option<Arc<Vec<(String, PartyId)>>>,
     counters: Arc<AuthCounters>,
+    max_header_bytes: usize,
 ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
     let verifier = Arc::new(verifier);
     move |mut request: Request<()>| {
+        check_header_size(request.metadata(), max_header_bytes)?;
         // A clone of the header value shares its bytes: nothing is copied per request.
         let authorization = request.metadata().get("authorization").cloned();
         let header = authorization.as_ref().map(|value| value.to_str().unwrap_or(""));
@@ -46,6 +48,25 @@ pub fn interceptor(
         request.extensions_mut().insert(caller);
         request.extensions_mut().insert(Credential { authorization, verifier: verifier.clone() });
         Ok(request)
+    }
+}
+
+/// Refuses request headers larger than `--max-header-list-size`, counted as HTTP/2 counts a header list
+/// (name, value and 32 bytes each). HTTP/2 itself stops header lists at four times the limit, with 431.
+fn check_header_size(metadata: &tonic::metadata::MetadataMap, max: usize) -> Result<(), GatewayError> {
+    use tonic::metadata::KeyAndValueRef;
+    let size: usize = metadata
+        .iter()
+        .map(|entry| match entry {
+            KeyAndValueRef::Ascii(key, value) => key.as_str().len() + value.as_encoded_bytes().len() + 32,
+            KeyAndValueRef::Binary(key, value) => key.as_str().len() + value.as_encoded_bytes().len() + 32,
+        })
+        .sum();
+    match size > max {
+        true => Err(GatewayError::TooLarge(format!(
+            "request headers: {size} bytes; at most {max} (--max-header-list-size)"
+        ))),
+        false => Ok(()),
     }
 }
 
@@ -151,5 +172,22 @@ impl Gateway {
             tracing::info!(%error, "permission denied");
         }
         error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_headers_are_measured_as_http2_does_and_refused_over_the_limit() {
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        metadata.insert("authorization", "Bearer abc".parse().unwrap());
+        // 13 + 10 + 32
+        assert!(check_header_size(&metadata, 55).is_ok());
+        let Err(GatewayError::TooLarge(message)) = check_header_size(&metadata, 54) else { panic!("not refused") };
+        assert_eq!(message, "request headers: 55 bytes; at most 54 (--max-header-list-size)");
+        metadata.insert_bin("trace-bin", tonic::metadata::MetadataValue::from_bytes(&[0u8; 30]));
+        assert!(check_header_size(&metadata, 55).is_err(), "binary headers count too");
     }
 }

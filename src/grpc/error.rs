@@ -48,7 +48,9 @@ impl GatewayError {
             GatewayError::Route(RouteError::TooManyRecipients(_)) => Code::InvalidArgument,
             GatewayError::Bus(BusError::Timeout) => Code::DeadlineExceeded,
             GatewayError::Bus(BusError::NotFound(_)) => Code::NotFound,
-            GatewayError::Bus(BusError::TooLarge { .. } | BusError::ConsumerLimit) => Code::ResourceExhausted,
+            GatewayError::Bus(BusError::TooLarge { .. } | BusError::ConsumerLimit | BusError::DurableLimit { .. }) => {
+                Code::ResourceExhausted
+            }
             GatewayError::Bus(_) | GatewayError::PartiallyStored(_) | GatewayError::ShuttingDown => Code::Unavailable,
         }
     }

@@ -18,6 +18,7 @@ use crate::identity::Caller;
 use crate::identity::authorization::{Action, Scope};
 
 use super::publish::Turn;
+use super::quota::Call;
 use super::server::Gateway;
 use super::{GatewayError, error};
 
@@ -30,9 +31,14 @@ pub fn start(
     requests: Streaming<pb::PublishStreamRequest>,
 ) -> Result<impl Stream<Item = Response>, Status> {
     gateway.authorize(&caller, Action::PublishStream, Scope::Own)?;
+    let slot = gateway.quotas.open_call(&caller, Call::PublishStream)?;
     let (responses, receiver) = mpsc::channel(gateway.limits.publish_window.max(1));
     let span = tracing::info_span!("publish_stream", party = %caller.party);
-    tokio::spawn(tracing::Instrument::instrument(run(gateway, caller, requests, responses), span));
+    let task = async move {
+        let _slot = slot;
+        run(gateway, caller, requests, responses).await
+    };
+    tokio::spawn(tracing::Instrument::instrument(task, span));
     Ok(ReceiverStream::new(receiver))
 }
 

@@ -30,6 +30,7 @@ impl Gateway {
             Some(Target::Sequence(sequence)) => Start::Sequence(*sequence),
             Some(Target::Beginning(())) => Start::All,
         };
+        self.quotas.check_consumer(caller)?;
         let (subscription_id, pending) = self.bus.seek(&caller.party, &durable, start).await?;
         tracing::info!(party = %caller.party, subject = %caller.subject, durable = %durable, ?start, "seek");
         Ok(pb::SeekResponse { subscription_id, pending })

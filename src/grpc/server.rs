@@ -39,6 +39,18 @@ pub struct Limits {
     pub publish_rate: u32,
     /// Open subscriptions per credential; 0 is unlimited.
     pub max_subscriptions: usize,
+    /// Open PublishStream, QueryAudit and WatchTraffic calls per credential; 0 is unlimited.
+    pub max_publish_streams: usize,
+    pub max_audit_queries: usize,
+    pub max_traffic_watches: usize,
+    /// Consumers a credential may create per second (Subscribe opens and Seeks); 0 is unlimited.
+    pub consumer_rate: u32,
+    /// Durable subscriptions per party, counted on the stream (all gateways); 0 is unlimited.
+    pub max_durables_per_party: usize,
+    /// Ack ids in one Acknowledge, NegativeAcknowledge or ExtendDeadline.
+    pub max_ack_ids: usize,
+    /// HTTP/2 and TLS limits of every client connection.
+    pub connection: ConnectionLimits,
     /// A PublishStream that sends nothing for this long is closed.
     pub idle_timeout: Duration,
     /// Delivery attempts before dead-lettering, for subscriptions that do not choose.
@@ -70,9 +82,43 @@ impl Default for Limits {
             open_timeout: Duration::from_secs(10),
             publish_rate: 5_000,
             max_subscriptions: 32,
+            max_publish_streams: 8,
+            max_audit_queries: 4,
+            max_traffic_watches: 4,
+            consumer_rate: 20,
+            max_durables_per_party: 100,
+            max_ack_ids: 10_000,
+            connection: ConnectionLimits::default(),
             idle_timeout: Duration::from_secs(300),
             max_delivery_attempts: 10,
             durable_expiry: DEFAULT_DURABLE_EXPIRY,
+        }
+    }
+}
+
+/// What one client connection may hold or take: HTTP/2 settings, keepalive and the TLS handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Concurrent HTTP/2 streams (calls) per connection; a client opens more only as others end.
+    pub max_concurrent_streams: u32,
+    /// Largest request header list (the token and other metadata), in bytes.
+    pub max_header_list_size: u32,
+    /// How often an idle connection is pinged; zero sends no pings.
+    pub keepalive_interval: Duration,
+    /// How long a ping may go unanswered before the connection is closed.
+    pub keepalive_timeout: Duration,
+    /// How long a client may take to complete the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_concurrent_streams: 128,
+            max_header_list_size: 16 * 1024,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -124,7 +170,7 @@ impl Gateway {
             policy,
             traffic: Arc::new(Traffic::default()),
             auth_counters: Arc::default(),
-            quotas: Arc::new(Quotas::new(limits.publish_rate, limits.max_subscriptions)),
+            quotas: Arc::new(Quotas::new(&limits)),
             bus: Arc::new(bus),
             audit: Arc::new(audit),
             limits: Arc::new(limits),
@@ -195,10 +241,14 @@ pub async fn serve(
     let oversized = tower::util::MapResponseLayer::new(move |response| {
         super::error::rewrite_decode_limit(response, max_body_bytes)
     });
+    let connection = gateway.limits.connection.clone();
+    let max_headers = connection.max_header_list_size as usize;
     let mut builder = tonic::transport::Server::builder();
     let mut client_parties = None;
     if let Some(tls) = tls {
-        let mut config = ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+        let mut config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
+            .timeout(connection.tls_handshake_timeout);
         if let Some(client_ca) = &tls.client_ca_pem {
             config = config.client_ca_root(Certificate::from_pem(client_ca));
             client_parties = Some(Arc::new(tls.client_parties.clone()));
@@ -210,8 +260,12 @@ pub async fn serve(
         // decision; subscribe: consumer) nest inside it.
         .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
         .layer(oversized)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .max_concurrent_streams(connection.max_concurrent_streams)
+        // The precise refusal is the interceptor's (RESOURCE_EXHAUSTED naming the flag); HTTP/2 stops a
+        // header list at four times the limit so none is buffered without bound before it.
+        .http2_max_header_list_size(connection.max_header_list_size.saturating_mul(4))
+        .http2_keepalive_interval(Some(connection.keepalive_interval).filter(|interval| !interval.is_zero()))
+        .http2_keepalive_timeout(Some(connection.keepalive_timeout))
         // HTTP/2's default 64 KiB windows stall a stream of 1 KiB messages every few dozen messages.
         .initial_stream_window_size(Some(STREAM_WINDOW))
         .initial_connection_window_size(Some(CONNECTION_WINDOW))
@@ -220,11 +274,11 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             gateway_service,
-            auth::interceptor(verifier.clone(), client_parties.clone(), gateway.auth_counters.clone()),
+            auth::interceptor(verifier.clone(), client_parties.clone(), gateway.auth_counters.clone(), max_headers),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             OperatorServiceServer::new(gateway.clone()),
-            auth::interceptor(verifier, client_parties, gateway.auth_counters.clone()),
+            auth::interceptor(verifier, client_parties, gateway.auth_counters.clone(), max_headers),
         ))
         .serve_with_incoming_shutdown(incoming(listener), async {
             let _ = server_stopped.await;

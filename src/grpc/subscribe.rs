@@ -4,6 +4,7 @@
 //! feed), the JetStream consumer is opened, and `opened` is sent back. A session task then interleaves
 //! deliveries (bounded by max outstanding messages and bytes) with the client's acks, nacks and extensions.
 
+mod ack_ids;
 mod disposition;
 mod outstanding;
 mod personal;
@@ -24,6 +25,7 @@ use crate::model::Kind;
 
 use super::GatewayError;
 use super::convert;
+use super::quota::Call;
 use super::server::{Gateway, MAX_DELIVERY_ATTEMPTS};
 
 /// Defaults for what a subscriber leaves unset.
@@ -32,7 +34,9 @@ const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
 const DEFAULT_ACK_DEADLINE: Duration = Duration::from_secs(30);
 const ACK_DEADLINE_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
 const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(600);
-const BACKOFF_RANGE: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(3600));
+const BACKOFF_RANGE: (Duration, Duration) = (Duration::from_millis(10), LONGEST_BACKOFF);
+/// The longest backoff a retry policy may have, and so the longest a nack may wait.
+const LONGEST_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// The effective window and delivery settings of one subscription.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +59,7 @@ pub async fn start(
     mut requests: Streaming<pb::SubscribeRequest>,
 ) -> Result<impl Stream<Item = Result<pb::SubscribeResponse, Status>>, Status> {
     gateway.require_subscriber(&caller)?;
-    let slot = gateway.quotas.open_subscription(&caller)?;
+    let slot = gateway.quotas.open_call(&caller, Call::Subscribe)?;
     let first = tokio::time::timeout(gateway.limits.open_timeout, requests.message())
         .await
         .map_err(|_| GatewayError::InvalidArgument("open: not received in time".into()))??;
@@ -68,6 +72,7 @@ pub async fn start(
         }
     };
     let (spec, window) = feed_spec(&caller, &open, &gateway).map_err(|error| gateway.counted(error))?;
+    gateway.quotas.check_consumer(&caller)?;
     let feed = gateway.bus.open_feed(&spec).await.map_err(GatewayError::from)?;
     tracing::info!(party = %caller.party, subject = %caller.subject, consumer = feed.name(), "subscription opened");
 
@@ -149,6 +154,7 @@ fn feed_spec(
         ack_wait: window.ack_deadline,
         retry: window.retry,
         durable_expiry: gateway.limits.durable_expiry,
+        max_durables: gateway.limits.max_durables_per_party,
         prefetch_messages: window.max_messages.min(256),
         prefetch_bytes: window.max_bytes.min(8 * 1024 * 1024).max(gateway.limits.max_payload()),
     };

@@ -18,6 +18,7 @@ use crate::model::PartyId;
 use crate::router::DenialReason;
 use crate::traffic::{Counts, FlowSnapshot};
 
+use super::quota::Call;
 use super::server::Gateway;
 use super::{GatewayError, convert};
 
@@ -51,9 +52,11 @@ impl Gateway {
         }
         let party = self.authorize_listing(caller, Action::WatchTraffic, party_filter(&request.party)?)?;
         let party = party.map(|party| party.to_string());
+        let slot = self.quotas.open_call(caller, Call::WatchTraffic)?;
         let (sender, receiver) = mpsc::channel(2);
         let gateway = self.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut previous: HashMap<Arc<str>, Counts> = HashMap::new();

@@ -14,6 +14,7 @@ mod bad_input;
 mod bench_smoke;
 mod cli;
 mod cluster;
+mod connection_limits;
 mod criminal_intelligence;
 mod dead_letters;
 mod durable;

@@ -141,3 +141,27 @@ async fn mutual_tls_maps_the_client_certificate_to_the_token_party() {
     let receipt = publish_as(&gateway, fbi_certificate, "fbi").await.unwrap();
     assert_eq!(receipt.outcomes.len(), 1);
 }
+
+#[tokio::test]
+async fn a_client_that_never_completes_the_tls_handshake_is_disconnected() {
+    use tokio::io::AsyncReadExt;
+    let pki = Pki::new();
+    let nats = NatsServer::start().await;
+    let settings = pki.server(false);
+    let gateway = TestGateway::start_tls(&nats, pki.client(None), |config| {
+        config.transport = Transport::Tls(settings);
+        config.limits.connection.tls_handshake_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    // Connects and sends nothing: without the timeout the connection would be held for as long as the
+    // client liked, one socket and task each.
+    let started = tokio::time::Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let mut buffer = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(8), silent.read(&mut buffer))
+        .await
+        .expect("the gateway closed the silent connection");
+    assert!(matches!(read, Ok(0) | Err(_)), "closed without a handshake: {read:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "not before the timeout");
+    publish_as(&gateway, pki.client(None), "cbp").await.expect("the gateway keeps serving");
+}

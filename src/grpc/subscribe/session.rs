@@ -12,12 +12,13 @@ use tonic::{Status, Streaming};
 use crate::api as pb;
 use crate::bus::{DeadLetterInfo, Feed, FeedMessage, Settle};
 
-use super::Window;
+use super::ack_ids;
 use super::disposition::{Arrival, Audience, Disposition, disposition};
 use super::outstanding::Outstanding;
+use super::{LONGEST_BACKOFF, Window};
 use crate::audit::{AuditRecord, Event, MessageRef};
 use crate::grpc::auth::Credential;
-use crate::grpc::quota::SubscriptionSlot;
+use crate::grpc::quota::CallSlot;
 use crate::grpc::server::Gateway;
 use crate::grpc::{GatewayError, convert};
 use crate::identity::Caller;
@@ -48,7 +49,7 @@ pub struct Session {
     gateway: Gateway,
     shutdown: CancellationToken,
     /// Counts this subscription against its credential's cap until the session ends.
-    _slot: SubscriptionSlot,
+    _slot: CallSlot,
     /// Counts it among the party's active subscriptions until the session ends.
     _active: ActiveSubscription,
 }
@@ -59,7 +60,7 @@ impl Session {
         window: Window,
         (caller, credential): (Caller, Credential),
         gateway: Gateway,
-        slot: SubscriptionSlot,
+        slot: CallSlot,
     ) -> Session {
         let shutdown = gateway.shutdown.clone();
         let active = gateway.traffic.subscription_opened(&caller.party);
@@ -335,34 +336,34 @@ impl Session {
             Some(Request::Open(_)) => {
                 Err(GatewayError::InvalidArgument("open: may only be sent once, as the first request".into()).into())
             }
-            Some(Request::Ack(ack)) if self.window.confirm_acks => {
-                self.ack_confirmed(&ack.ack_ids);
-                Ok(())
-            }
             Some(Request::Ack(ack)) => {
-                for (sequence, handle, _) in self.take_held(&ack.ack_ids) {
+                let sequences = ack_ids::sequences("ack.ack_ids", &ack.ack_ids, self.max_ack_ids())?;
+                if self.window.confirm_acks {
+                    self.ack_confirmed(&sequences);
+                    return Ok(());
+                }
+                for (sequence, handle, _) in self.take_held(&sequences) {
                     self.outstanding.remember_ack(sequence);
                     self.feed.settle(&handle, Settle::Ack).await.map_err(GatewayError::from)?;
                 }
                 Ok(())
             }
             Some(Request::Nack(nack)) => {
-                let delay = match &nack.redelivery_delay {
+                let sequences = ack_ids::sequences("nack.ack_ids", &nack.ack_ids, self.max_ack_ids())?;
+                let requested = match &nack.redelivery_delay {
                     None => None,
                     Some(delay) => Some(convert::duration("nack.redelivery_delay", delay)?),
                 };
-                for (_, handle, attempt) in self.take_held(&nack.ack_ids) {
-                    // The last attempt comes back at once, to be dead-lettered without waiting.
-                    let delay = match attempt >= self.window.max_attempts {
-                        true => None,
-                        false => delay.or_else(|| self.window.retry.map(|retry| retry.delay(attempt))),
-                    };
+                for (_, handle, attempt) in self.take_held(&sequences) {
+                    let window = &self.window;
+                    let delay =
+                        ack_ids::nack_delay(requested, window.retry, attempt, window.max_attempts, LONGEST_BACKOFF);
                     self.feed.settle(&handle, Settle::Nack(delay)).await.map_err(GatewayError::from)?;
                 }
                 Ok(())
             }
             Some(Request::Extend(extend)) => {
-                for sequence in extend.ack_ids.iter().filter_map(|id| id.parse::<u64>().ok()) {
+                for sequence in ack_ids::sequences("extend.ack_ids", &extend.ack_ids, self.max_ack_ids())? {
                     if let Some(handle) = self.outstanding.extend(sequence, self.window.ack_deadline) {
                         self.feed.settle(&handle, Settle::Extend).await.map_err(GatewayError::from)?;
                     }
@@ -376,13 +377,16 @@ impl Session {
         }
     }
 
-    /// Forgets the held deliveries among `ack_ids`, returning their sequences, handles and attempts;
+    fn max_ack_ids(&self) -> usize {
+        self.gateway.limits.max_ack_ids
+    }
+
+    /// Forgets the held deliveries among `sequences`, returning their sequences, handles and attempts;
     /// unknown or expired ack ids are ignored.
-    fn take_held(&mut self, ack_ids: &[String]) -> Vec<(u64, crate::bus::AckHandle, u32)> {
-        ack_ids
+    fn take_held(&mut self, sequences: &[u64]) -> Vec<(u64, crate::bus::AckHandle, u32)> {
+        sequences
             .iter()
-            .filter_map(|id| id.parse::<u64>().ok())
-            .filter_map(|sequence| {
+            .filter_map(|&sequence| {
                 self.outstanding.remove(sequence).map(|(handle, attempt)| (sequence, handle, attempt))
             })
             .collect()
@@ -391,15 +395,14 @@ impl Session {
     /// Acknowledges and, without holding up deliveries, waits for the stream to record each ack; the
     /// client is then told which ones it has. An ack that could not be confirmed is left out: the client
     /// may see that message again (from another session; this one re-acks any copy that reaches it).
-    fn ack_confirmed(&mut self, ack_ids: &[String]) {
-        let confirmations: Vec<_> = ack_ids
+    fn ack_confirmed(&mut self, sequences: &[u64]) {
+        let confirmations: Vec<_> = sequences
             .iter()
-            .filter_map(|id| {
-                let sequence = id.parse::<u64>().ok()?;
+            .filter_map(|&sequence| {
                 let (handle, _) = self.outstanding.remove(sequence)?;
                 self.outstanding.remember_ack(sequence);
                 let confirmed = self.feed.ack_confirmed(handle);
-                let id = id.clone();
+                let id = sequence.to_string();
                 Some(async move {
                     match confirmed.await {
                         Ok(()) => Some(id),

@@ -373,7 +373,7 @@ impl Drop for TestGateway {
     }
 }
 
-type Authorize = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
+pub type Authorize = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
 pub type Client = GatewayServiceClient<InterceptedService<Channel, Authorize>>;
 pub type Operator = OperatorServiceClient<InterceptedService<Channel, Authorize>>;
 
@@ -572,4 +572,37 @@ pub async fn liaison_cli(gateway: &TestGateway, token: &str, args: &[&str]) -> S
         .unwrap();
     assert!(output.status.success(), "liaison {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// Publishes reports `{prefix} 0..count` from cbp to ia, one at a time; returns each one's stream
+/// sequence on ia's feed and its message id, in publish order.
+pub async fn publish_reports(cbp: &mut Client, prefix: &str, count: usize) -> Vec<(u64, String)> {
+    let mut published = Vec::with_capacity(count);
+    for index in 0..count {
+        let body = format!("{prefix} {index}");
+        let receipt = publish(cbp, envelope(&["ia"], "cyber-crime", body.as_bytes())).await;
+        published.push((delivered_sequence(&receipt, "ia"), receipt.message_id));
+    }
+    published
+}
+
+/// [`publish_reports`], keeping only the stream sequences.
+pub async fn publish_report_sequences(cbp: &mut Client, prefix: &str, count: usize) -> Vec<u64> {
+    publish_reports(cbp, prefix, count).await.into_iter().map(|(sequence, _)| sequence).collect()
+}
+
+/// A delivery's body as text.
+pub fn body(delivery: &pb::Delivery) -> String {
+    String::from_utf8(delivery.envelope.as_ref().expect("envelope").body.to_vec()).unwrap()
+}
+
+/// The stream sequences of `deliveries`, in order.
+pub fn sequences(deliveries: &[pb::Delivery]) -> Vec<u64> {
+    deliveries.iter().map(|delivery| delivery.stream_sequence).collect()
+}
+
+/// Asserts that nothing is delivered on `subscription` for `wait`.
+pub async fn assert_quiet(subscription: &mut Subscription, wait: Duration, why: &str) {
+    let batch = subscription.next_batch(wait).await;
+    assert!(batch.is_empty(), "{why}: got {batch:?}");
 }

@@ -1,0 +1,114 @@
+//! The request and connection limits of `liaison serve` (flags over the file over defaults), validated.
+
+use std::time::Duration;
+
+use super::{FileConfig, ServeArgs};
+use crate::grpc::{ConnectionLimits, Limits, MAX_DELIVERY_ATTEMPTS};
+
+/// Shortest durable expiry. An open session's pull requests keep its durable in use however short the
+/// expiry (`tests/integration/durable.rs`); under a second is taken for a mistake.
+const MIN_DURABLE_EXPIRY: Duration = Duration::from_secs(1);
+
+/// Every per-request and per-credential limit.
+pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, String> {
+    let default_limits = Limits::default();
+    let limits = Limits {
+        max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(default_limits.max_body_bytes),
+        publish_window: args.publish_window.or(file.publish_window).unwrap_or(default_limits.publish_window),
+        publish_rate: args.publish_rate.or(file.publish_rate).unwrap_or(default_limits.publish_rate),
+        max_subscriptions: args
+            .max_subscriptions
+            .or(file.max_subscriptions)
+            .unwrap_or(default_limits.max_subscriptions),
+        idle_timeout: args.idle_timeout.or(file.idle_timeout).unwrap_or(default_limits.idle_timeout),
+        max_delivery_attempts: args
+            .max_delivery_attempts
+            .or(file.max_delivery_attempts)
+            .unwrap_or(default_limits.max_delivery_attempts),
+        durable_expiry: args.durable_expiry.or(file.durable_expiry).unwrap_or(default_limits.durable_expiry),
+        max_publish_streams: setting(
+            args.max_publish_streams,
+            file.max_publish_streams,
+            default_limits.max_publish_streams,
+        ),
+        max_audit_queries: setting(args.max_audit_queries, file.max_audit_queries, default_limits.max_audit_queries),
+        max_traffic_watches: setting(
+            args.max_traffic_watches,
+            file.max_traffic_watches,
+            default_limits.max_traffic_watches,
+        ),
+        consumer_rate: setting(args.consumer_rate, file.consumer_rate, default_limits.consumer_rate),
+        max_durables_per_party: setting(
+            args.max_durables_per_party,
+            file.max_durables_per_party,
+            default_limits.max_durables_per_party,
+        ),
+        max_ack_ids: setting(args.max_ack_ids, file.max_ack_ids, default_limits.max_ack_ids),
+        connection: connection_limits(args, file)?,
+        ..default_limits
+    };
+    if limits.max_ack_ids == 0 {
+        return Err("max-ack-ids must be at least 1".into());
+    }
+    if limits.max_body_bytes == 0 || limits.publish_window == 0 {
+        return Err("max-body-bytes and publish-window must be at least 1".into());
+    }
+    if !(1..=MAX_DELIVERY_ATTEMPTS).contains(&limits.max_delivery_attempts) {
+        return Err(format!("max-delivery-attempts must be 1 to {MAX_DELIVERY_ATTEMPTS}"));
+    }
+    if !limits.durable_expiry.is_zero() && limits.durable_expiry < MIN_DURABLE_EXPIRY {
+        return Err(format!(
+            "durable-expiry must be 0 (never) or at least {}",
+            humantime::format_duration(MIN_DURABLE_EXPIRY)
+        ));
+    }
+    Ok(limits)
+}
+
+/// A flag, else the file's setting, else the default.
+fn setting<T>(flag: Option<T>, file: Option<T>, default: T) -> T {
+    flag.or(file).unwrap_or(default)
+}
+
+/// HTTP/2 and TLS limits of client connections.
+fn connection_limits(args: &ServeArgs, file: &FileConfig) -> Result<ConnectionLimits, String> {
+    let default = ConnectionLimits::default();
+    let limits = ConnectionLimits {
+        max_concurrent_streams: setting(
+            args.max_concurrent_streams,
+            file.max_concurrent_streams,
+            default.max_concurrent_streams,
+        ),
+        max_header_list_size: setting(
+            args.max_header_list_size,
+            file.max_header_list_size,
+            default.max_header_list_size,
+        ),
+        keepalive_interval: setting(
+            args.http2_keepalive_interval,
+            file.http2_keepalive_interval,
+            default.keepalive_interval,
+        ),
+        keepalive_timeout: setting(
+            args.http2_keepalive_timeout,
+            file.http2_keepalive_timeout,
+            default.keepalive_timeout,
+        ),
+        tls_handshake_timeout: setting(
+            args.tls_handshake_timeout,
+            file.tls_handshake_timeout,
+            default.tls_handshake_timeout,
+        ),
+    };
+    if limits.max_concurrent_streams == 0 {
+        return Err("max-concurrent-streams must be at least 1".into());
+    }
+    // The token alone can be a few KiB; below this every call would be refused.
+    if limits.max_header_list_size < 4096 {
+        return Err("max-header-list-size must be at least 4096 bytes".into());
+    }
+    if limits.keepalive_timeout.is_zero() || limits.tls_handshake_timeout.is_zero() {
+        return Err("http2-keepalive-timeout and tls-handshake-timeout must be more than 0s".into());
+    }
+    Ok(limits)
+}
