@@ -25,16 +25,6 @@ fn open_durable(name: &str, ack_deadline: Option<Duration>, max_outstanding: u32
     }
 }
 
-/// Publishes `count` reports from cbp to ia; returns stream sequence -> message id.
-async fn publish_reports(cbp: &mut Client, count: usize) -> BTreeMap<u64, String> {
-    let mut published = BTreeMap::new();
-    for index in 0..count {
-        let receipt = publish(cbp, envelope(&["ia"], "cyber-crime", format!("report {index}").as_bytes())).await;
-        published.insert(delivered_sequence(&receipt, "ia"), receipt.message_id);
-    }
-    published
-}
-
 /// Receives and acks until every sequence in `expected` has arrived (bounded), then keeps listening past
 /// the ack deadline to catch anything that should not come. Returns every delivery received.
 async fn receive_all(subscription: &mut Subscription, expected: &BTreeSet<u64>) -> Vec<pb::Delivery> {
@@ -54,10 +44,6 @@ async fn receive_all(subscription: &mut Subscription, expected: &BTreeSet<u64>) 
     let extra = subscription.next_batch(ACK_DEADLINE * 2 + Duration::from_millis(500)).await;
     received.extend(extra);
     received
-}
-
-fn sequences(deliveries: &[pb::Delivery]) -> Vec<u64> {
-    deliveries.iter().map(|delivery| delivery.stream_sequence).collect()
 }
 
 /// Checks a resumed session: exactly `expected` arrived, each once, with the right message ids, and every
@@ -85,7 +71,7 @@ async fn durable_subscription_resumes_after_the_client_reconnects() {
     let nats = NatsServer::start().await;
     let gateway = TestGateway::start(&nats).await;
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
-    let mut published = publish_reports(&mut cbp, 5).await;
+    let mut published = publish_reports(&mut cbp, "report", 5).await.into_iter().collect::<BTreeMap<_, _>>();
 
     let mut analyst = gateway.client("ia", Role::Analyst).await;
     let mut first = subscribe(&mut analyst, open_durable("desk", Some(ACK_DEADLINE), 0)).await.unwrap();
@@ -98,7 +84,7 @@ async fn durable_subscription_resumes_after_the_client_reconnects() {
     wait_ack_floor(&nats, "ia_desk", acked[1].stream_sequence).await;
     drop(first);
 
-    let newer = publish_reports(&mut cbp, 3).await;
+    let newer = publish_reports(&mut cbp, "report", 3).await.into_iter().collect::<BTreeMap<_, _>>();
     published.extend(newer.clone());
 
     let mut analyst = gateway.client("ia", Role::Analyst).await;
@@ -116,7 +102,7 @@ async fn a_closed_session_hands_back_what_it_held_without_waiting_for_the_ack_de
     let nats = NatsServer::start().await;
     let gateway = TestGateway::start(&nats).await;
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
-    let published = publish_reports(&mut cbp, 6).await;
+    let published = publish_reports(&mut cbp, "report", 6).await.into_iter().collect::<BTreeMap<_, _>>();
     // A deadline far longer than the test: anything that comes back came back because it was handed back.
     let long_deadline = Some(Duration::from_secs(300));
 
@@ -141,7 +127,7 @@ async fn durable_subscription_survives_a_gateway_restart() {
     let nats = NatsServer::start().await;
     let gateway = TestGateway::start(&nats).await;
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
-    let mut published = publish_reports(&mut cbp, 3).await;
+    let mut published = publish_reports(&mut cbp, "report", 3).await.into_iter().collect::<BTreeMap<_, _>>();
 
     let mut analyst = gateway.client("ia", Role::Analyst).await;
     let mut first = subscribe(&mut analyst, open_durable("night-desk", Some(ACK_DEADLINE), 0)).await.unwrap();
@@ -158,7 +144,7 @@ async fn durable_subscription_survives_a_gateway_restart() {
 
     let gateway = TestGateway::start_in(data_dir, Some(nats.url()), |_| {}).await;
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
-    let newer = publish_reports(&mut cbp, 2).await;
+    let newer = publish_reports(&mut cbp, "report", 2).await.into_iter().collect::<BTreeMap<_, _>>();
     published.extend(newer.clone());
 
     let mut analyst = gateway.client("ia", Role::Analyst).await;
@@ -200,7 +186,7 @@ async fn clients_sharing_a_durable_name_split_its_messages() {
     assert_eq!(first.opened.subscription_id, second.opened.subscription_id);
 
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
-    let published = publish_reports(&mut cbp, 20).await;
+    let published = publish_reports(&mut cbp, "report", 20).await.into_iter().collect::<BTreeMap<_, _>>();
 
     let seen = std::sync::Mutex::new(BTreeSet::new());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -250,7 +236,7 @@ async fn an_unused_durable_expires_but_not_while_a_session_holds_it() {
     tokio::time::sleep(EXPIRY * 3).await;
     assert!(exists("ia_night-shift").await, "a durable in use was deleted");
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
-    let published = publish_reports(&mut cbp, 1).await;
+    let published = publish_reports(&mut cbp, "report", 1).await.into_iter().collect::<BTreeMap<_, _>>();
     let got = session.take(1, WAIT).await;
     assert_eq!(got[0].stream_sequence, *published.keys().next().unwrap());
     session.ack(&got).await;

@@ -23,15 +23,6 @@ fn report(body: &str, expires_at: Option<prost_types::Timestamp>) -> pb::Envelop
     pb::Envelope { expires_at, ..envelope(&["ia"], "cyber-crime", body.as_bytes()) }
 }
 
-fn body(delivery: &pb::Delivery) -> String {
-    String::from_utf8(delivery.envelope.as_ref().expect("envelope").body.to_vec()).unwrap()
-}
-
-async fn assert_quiet(subscription: &mut Subscription, wait: Duration, why: &str) {
-    let batch = subscription.next_batch(wait).await;
-    assert!(batch.is_empty(), "{why}: got {batch:?}");
-}
-
 async fn open(analyst: &mut Client, ack_deadline: Option<Duration>, retry: Option<pb::RetryPolicy>) -> Subscription {
     let open = pb::OpenSubscription {
         start: from_beginning(),
@@ -169,7 +160,8 @@ async fn a_retry_policy_spaces_out_redeliveries_after_nacks() {
     subscription.nack(&first, None).await;
     assert_quiet(&mut subscription, Duration::from_millis(700), "redelivered before the 1 s backoff").await;
     let second = subscription.take(1, Duration::from_secs(5)).await.remove(0);
-    assert!(nacked_at.elapsed() >= Duration::from_millis(700));
+    let waited = nacked_at.elapsed();
+    assert!(waited >= Duration::from_millis(900), "back after {waited:?}, before the 1 s backoff");
     assert_eq!((second.stream_sequence, second.delivery_attempt), (sequence, 2));
 
     // The second attempt backs off twice as long.
@@ -177,7 +169,8 @@ async fn a_retry_policy_spaces_out_redeliveries_after_nacks() {
     subscription.nack(&second, None).await;
     assert_quiet(&mut subscription, Duration::from_millis(1700), "redelivered before the 2 s backoff").await;
     let third = subscription.take(1, Duration::from_secs(5)).await.remove(0);
-    assert!(nacked_at.elapsed() >= Duration::from_millis(1700));
+    let waited = nacked_at.elapsed();
+    assert!(waited >= Duration::from_millis(1900), "back after {waited:?}, before the 2 s backoff");
     assert_eq!((third.stream_sequence, third.delivery_attempt), (sequence, 3));
     subscription.ack(&[third]).await;
 }

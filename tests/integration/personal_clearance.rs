@@ -93,10 +93,6 @@ async fn received(gateway: &TestGateway, token: &str) -> Vec<String> {
     bodies
 }
 
-fn body(delivery: &pb::Delivery) -> String {
-    String::from_utf8(delivery.envelope.as_ref().unwrap().body.to_vec()).unwrap()
-}
-
 /// Every sample but `withheld`, in publish order.
 fn all_but(withheld: &[&str]) -> Vec<String> {
     SAMPLES.iter().map(|sample| sample.0).filter(|body| !withheld.contains(body)).map(str::to_string).collect()

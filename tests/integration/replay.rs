@@ -22,35 +22,12 @@ fn report(body: &str) -> pb::Envelope {
     envelope(&["ia"], "cyber-crime", body.as_bytes())
 }
 
-/// Publishes reports `{prefix} 0..count` from cbp to ia; returns their stream sequences in publish order.
-async fn publish_reports(cbp: &mut Client, prefix: &str, count: usize) -> Vec<u64> {
-    let mut sequences = Vec::new();
-    for index in 0..count {
-        let receipt = publish(cbp, report(&format!("{prefix} {index}"))).await;
-        sequences.push(delivered_sequence(&receipt, "ia"));
-    }
-    sequences
-}
-
 /// The Delivered outcome for ia in a receipt.
 fn delivered_to_ia(receipt: &pb::Receipt) -> &pb::Delivered {
     match receipt.outcomes.iter().find(|outcome| outcome.party == "ia").and_then(|outcome| outcome.outcome.as_ref()) {
         Some(pb::recipient_outcome::Outcome::Delivered(delivered)) => delivered,
         other => panic!("ia not delivered: {other:?}"),
     }
-}
-
-fn sequences(deliveries: &[pb::Delivery]) -> Vec<u64> {
-    deliveries.iter().map(|delivery| delivery.stream_sequence).collect()
-}
-
-fn body(delivery: &pb::Delivery) -> String {
-    String::from_utf8(delivery.envelope.as_ref().expect("envelope").body.to_vec()).unwrap()
-}
-
-async fn assert_quiet(subscription: &mut Subscription, wait: Duration, why: &str) {
-    let batch = subscription.next_batch(wait).await;
-    assert!(batch.is_empty(), "{why}: got {batch:?}");
 }
 
 /// Opens an ephemeral subscription of ia at `position`.
@@ -115,7 +92,7 @@ async fn idempotent_publish_is_stored_once_and_reports_the_original_id() {
 #[tokio::test]
 async fn from_sequence_starts_at_that_message() {
     let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
-    let published = publish_reports(&mut cbp, "report", 6).await;
+    let published = publish_report_sequences(&mut cbp, "report", 6).await;
 
     let mut subscription = open_at(&mut analyst, Position::FromSequence(published[2])).await;
     let deliveries = drain(&mut subscription, 4).await;
@@ -128,11 +105,11 @@ async fn from_sequence_starts_at_that_message() {
 async fn from_time_delivers_only_what_was_stored_after_it() {
     let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
     let before = now();
-    let earlier = publish_reports(&mut cbp, "earlier", 3).await;
+    let earlier = publish_report_sequences(&mut cbp, "earlier", 3).await;
     tokio::time::sleep(TIME_MARGIN).await;
     let mark = now();
     tokio::time::sleep(TIME_MARGIN).await;
-    let later = publish_reports(&mut cbp, "later", 3).await;
+    let later = publish_report_sequences(&mut cbp, "later", 3).await;
 
     let mut subscription = open_at(&mut analyst, Position::FromTime(mark)).await;
     let deliveries = drain(&mut subscription, 3).await;
@@ -151,7 +128,7 @@ async fn from_time_delivers_only_what_was_stored_after_it() {
 #[tokio::test]
 async fn all_replays_everything_and_only_new_nothing_old() {
     let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
-    let old = publish_reports(&mut cbp, "old", 4).await;
+    let old = publish_report_sequences(&mut cbp, "old", 4).await;
 
     let mut all = open_at(&mut analyst, Position::All(())).await;
     assert_eq!(sequences(&drain(&mut all, 4).await), old);
@@ -159,7 +136,7 @@ async fn all_replays_everything_and_only_new_nothing_old() {
     let mut only_new = open_at(&mut analyst, Position::OnlyNew(())).await;
     assert_quiet(&mut only_new, Duration::from_secs(1), "only_new delivered old messages").await;
     // It is live: a message published now arrives, and nothing old with it.
-    let new = publish_reports(&mut cbp, "new", 1).await;
+    let new = publish_report_sequences(&mut cbp, "new", 1).await;
     let deliveries = drain(&mut only_new, 1).await;
     assert_eq!(sequences(&deliveries), new);
     assert_eq!(body(&deliveries[0]), "new 0");
@@ -186,11 +163,11 @@ async fn receive_again(subscription: &mut Subscription, expected: &[u64]) {
 #[tokio::test]
 async fn seek_to_a_time_replays_later_messages_into_the_open_session() {
     let (nats, gateway, mut cbp, mut analyst) = cbp_and_ia().await;
-    let earlier = publish_reports(&mut cbp, "earlier", 5).await;
+    let earlier = publish_report_sequences(&mut cbp, "earlier", 5).await;
     tokio::time::sleep(TIME_MARGIN).await;
     let mark = now();
     tokio::time::sleep(TIME_MARGIN).await;
-    let later = publish_reports(&mut cbp, "later", 5).await;
+    let later = publish_report_sequences(&mut cbp, "later", 5).await;
 
     let mut session = open_durable(&mut analyst, "desk").await;
     assert_eq!(session.opened.subscription_id, "ia_desk");
@@ -210,7 +187,7 @@ async fn seek_to_a_time_replays_later_messages_into_the_open_session() {
 #[tokio::test]
 async fn seek_to_a_sequence_and_to_the_beginning() {
     let (nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
-    let published = publish_reports(&mut cbp, "report", 10).await;
+    let published = publish_report_sequences(&mut cbp, "report", 10).await;
     let mut session = open_durable(&mut analyst, "desk").await;
     assert_eq!(sequences(&drain(&mut session, 10).await), published);
     wait_ack_floor(&nats, "ia_desk", published[9]).await;
@@ -229,7 +206,7 @@ async fn seek_to_a_sequence_and_to_the_beginning() {
 #[tokio::test]
 async fn seek_under_a_full_window_voids_what_the_session_held() {
     let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
-    let published = publish_reports(&mut cbp, "report", 6).await;
+    let published = publish_report_sequences(&mut cbp, "report", 6).await;
     // A window of two, held unacknowledged, with a deadline far longer than the test.
     let open = pb::OpenSubscription {
         durable_name: "desk".into(),
@@ -255,7 +232,7 @@ async fn seek_under_a_full_window_voids_what_the_session_held() {
 #[tokio::test]
 async fn seek_refuses_unknown_durables_missing_targets_and_other_parties() {
     let (nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
-    let published = publish_reports(&mut cbp, "report", 3).await;
+    let published = publish_report_sequences(&mut cbp, "report", 3).await;
     let mut session = open_durable(&mut analyst, "desk").await;
     assert_eq!(sequences(&drain(&mut session, 3).await), published);
     wait_ack_floor(&nats, "ia_desk", published[2]).await;
@@ -280,7 +257,7 @@ async fn seek_refuses_unknown_durables_missing_targets_and_other_parties() {
     let stream = jetstream.get_stream(liaison::bus::FEED_STREAM).await.expect("feed stream");
     let info = stream.consumer_info("ia_desk").await.expect("ia_desk still exists");
     assert_eq!((info.num_pending, info.ack_floor.stream_sequence), (0, published[2]));
-    let new = publish_reports(&mut cbp, "new", 1).await;
+    let new = publish_report_sequences(&mut cbp, "new", 1).await;
     assert_eq!(sequences(&drain(&mut session, 1).await), new);
 }
 
@@ -288,7 +265,7 @@ async fn seek_refuses_unknown_durables_missing_targets_and_other_parties() {
 async fn a_window_of_one_delivers_in_exact_publish_order() {
     let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
     const COUNT: usize = 200;
-    let published = publish_reports(&mut cbp, "ordered", COUNT).await;
+    let published = publish_report_sequences(&mut cbp, "ordered", COUNT).await;
     let open = pb::OpenSubscription { start: from_beginning(), max_outstanding_messages: 1, ..Default::default() };
     let mut subscription = subscribe(&mut analyst, open).await.expect("subscription opened");
     assert_eq!(subscription.opened.max_outstanding_messages, 1);
@@ -315,7 +292,7 @@ async fn a_window_of_one_delivers_in_exact_publish_order() {
 #[tokio::test]
 async fn a_nacked_message_comes_back_before_later_ones() {
     let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
-    let published = publish_reports(&mut cbp, "report", 5).await;
+    let published = publish_report_sequences(&mut cbp, "report", 5).await;
     let open = pb::OpenSubscription { start: from_beginning(), max_outstanding_messages: 1, ..Default::default() };
     let mut subscription = subscribe(&mut analyst, open).await.expect("subscription opened");
 
