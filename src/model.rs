@@ -6,8 +6,10 @@
 pub mod countries;
 mod markings;
 mod message;
+mod tetragraphs;
 mod token;
 
 pub use markings::{Classification, DisseminationControl, MarkingError, Markings, Tlp};
 pub use message::{Kind, Precedence, RouteRequest};
+pub use tetragraphs::{TetragraphError, Tetragraphs};
 pub use token::{InvalidToken, MAX_TOKEN_LEN, PartyId, Token, Topic};

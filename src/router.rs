@@ -108,6 +108,8 @@ pub enum RouteError {
     UnknownOrigin(PartyId),
     #[error("recipients: at most {MAX_RECIPIENTS} recipients per message, got {0}")]
     TooManyRecipients(usize),
+    #[error("envelope.markings.rel_to: {0} is not a tetragraph the directory defines (see its [tetragraphs])")]
+    UnknownTetragraph(String),
 }
 
 // === impl Router ===

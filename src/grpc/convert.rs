@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::api as pb;
 use crate::identity::Caller;
 use crate::model::{
-    Classification, DisseminationControl, Kind, Markings, PartyId, Precedence, RouteRequest, Tlp, Token, countries,
+    Classification, DisseminationControl, Kind, Markings, PartyId, Precedence, RouteRequest, Tetragraphs, Tlp, Token,
+    countries,
 };
 use crate::router::DenialReason;
 use crate::traffic::FlowLabels;
@@ -267,10 +268,11 @@ pub fn markings(markings: Option<&pb::Markings>) -> Result<Markings, GatewayErro
         )));
     }
     for (index, country) in markings.rel_to.iter().enumerate() {
-        if !countries::is_country(country) {
+        // A tetragraph is checked against the directory's by the router.
+        if !countries::is_country(country) && !Tetragraphs::is_code(country) {
             return Err(invalid(format!(
                 "envelope.markings.rel_to[{index}]: {country:?} is not a country of the ISM REL TO vocabulary \
-                 (an ISO 3166-1 alpha-3 trigraph such as \"CAN\")"
+                 (an ISO 3166-1 alpha-3 trigraph such as \"CAN\") nor a tetragraph (four capitals such as \"FVEY\")"
             )));
         }
     }

@@ -45,7 +45,9 @@ impl GatewayError {
             GatewayError::NotFound(_) => Code::NotFound,
             GatewayError::FailedPrecondition(_) => Code::FailedPrecondition,
             GatewayError::Route(RouteError::UnknownOrigin(_)) => Code::PermissionDenied,
-            GatewayError::Route(RouteError::TooManyRecipients(_)) => Code::InvalidArgument,
+            GatewayError::Route(RouteError::TooManyRecipients(_) | RouteError::UnknownTetragraph(_)) => {
+                Code::InvalidArgument
+            }
             GatewayError::Bus(BusError::Timeout) => Code::DeadlineExceeded,
             GatewayError::Bus(BusError::NotFound(_)) => Code::NotFound,
             GatewayError::Bus(BusError::TooLarge { .. } | BusError::ConsumerLimit | BusError::DurableLimit { .. }) => {

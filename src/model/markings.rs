@@ -2,6 +2,8 @@
 //!
 //! This issue carries markings end to end; the router's marking enforcement builds on these types.
 
+use super::Tetragraphs;
+
 /// US classification levels, ordered so that `a >= b` means "a dominates b".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Classification {
@@ -97,9 +99,18 @@ impl Markings {
         Ok(())
     }
 
-    /// Is the material released to a country (ISO 3166 alpha-3)? USA always; others only through REL TO.
-    pub fn released_to(&self, nationality: &str) -> bool {
-        nationality == "USA" || self.rel_to.iter().any(|country| country == nationality)
+    /// Is the material released to a country (ISO 3166 alpha-3)? USA always; others only through REL TO,
+    /// naming the country or a tetragraph in force that has it as a member.
+    pub fn released_to(&self, nationality: &str, tetragraphs: &Tetragraphs) -> bool {
+        nationality == "USA" || self.released_by(nationality, tetragraphs).is_some()
+    }
+
+    /// The REL TO entry that releases the material to `nationality`: the country itself, or the first
+    /// tetragraph in force that has it as a member.
+    pub fn released_by(&self, nationality: &str, tetragraphs: &Tetragraphs) -> Option<&str> {
+        let member = |code: &str| tetragraphs.members(code).is_some_and(|members| members.contains(nationality));
+        let code = self.rel_to.iter().find(|code| *code == nationality || member(code))?;
+        Some(code.as_str())
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use fixedbitset::FixedBitSet;
 
 use super::{Approval, Denial, DenialReason, MAX_RECIPIENTS, Outcome, RouteError, Router, Routing, markings};
-use crate::model::{PartyId, RouteRequest};
+use crate::model::{PartyId, RouteRequest, Tetragraphs, countries};
 
 /// No rule chosen yet for a fan-out candidate.
 const NONE: u32 = u32::MAX;
@@ -19,6 +19,13 @@ impl Router {
             .ok_or_else(|| RouteError::UnknownOrigin(request.origin.clone()))?;
         if request.recipients.len() > MAX_RECIPIENTS {
             return Err(RouteError::TooManyRecipients(request.recipients.len()));
+        }
+        let tetragraphs = self.directory.tetragraphs();
+        let unknown = request.markings.rel_to.iter().find(|code| {
+            Tetragraphs::is_code(code) && !countries::is_country(code) && tetragraphs.members(code).is_none()
+        });
+        if let Some(code) = unknown {
+            return Err(RouteError::UnknownTetragraph(code.clone()));
         }
         // Outcomes that stand only if their relay party also receives the message: (outcome, relay).
         let mut relays = Vec::new();
@@ -79,7 +86,9 @@ impl Router {
         let rule = self.policy.rule(rule_index);
         let origin_party = self.directory.party(origin);
         let party = self.directory.party(index);
-        let Some((reason, why)) = markings::check(request, origin_party, party, true, rule) else {
+        let Some((reason, why)) =
+            markings::check(request, origin_party, party, true, rule, self.directory.tetragraphs())
+        else {
             return (Outcome::Deliver(self.approve(request, recipient, rule_index)), rule.relay);
         };
         // The rule's own requirements (release) may be what failed: another admitting rule may allow it.
@@ -107,9 +116,10 @@ impl Router {
             })
             .collect();
         candidates.sort_by_key(|&index| self.strictness(index));
-        candidates
-            .into_iter()
-            .find(|&index| markings::check(request, origin_party, party, true, self.policy.rule(index)).is_none())
+        candidates.into_iter().find(|&index| {
+            let rule = self.policy.rule(index);
+            markings::check(request, origin_party, party, true, rule, self.directory.tetragraphs()).is_none()
+        })
     }
 
     fn no_rule(&self, request: &RouteRequest, recipient: &PartyId, limited: Option<u32>) -> Outcome {
@@ -153,7 +163,7 @@ impl Router {
                 continue;
             }
             let rule = self.policy.rule(rule_index);
-            match markings::check(request, origin_party, party, false, rule) {
+            match markings::check(request, origin_party, party, false, rule, self.directory.tetragraphs()) {
                 Some((reason, explanation)) => outcomes.push(Outcome::Deny(Denial {
                     recipient: party.id.clone(),
                     reason,

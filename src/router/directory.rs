@@ -16,6 +16,9 @@
 //! tags = ["resident-lno-home"]     # free labels usable in rule selectors
 //! retention = "2y"                 # how long its messages are kept before review; at most and by default 5y
 //! oversight = true                 # its operators and admins act for every party (the hub always has it)
+//!
+//! [tetragraphs]                    # groups of countries a REL TO list may name
+//! FVEY = ["AUS", "CAN", "GBR", "NZL", "USA"]
 //! ```
 
 use std::time::Duration;
@@ -25,7 +28,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::load_error::{LoadError, Source};
-use crate::model::{Classification, PartyId, Token, Topic};
+use crate::model::{Classification, PartyId, Tetragraphs, Token, Topic};
 
 /// The kinds of party in the liaison structure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +87,7 @@ pub const MAX_RETENTION: Duration = Duration::from_secs(5 * 31_557_600);
 pub struct Directory {
     parties: Vec<Party>,
     index: FxHashMap<PartyId, u32>,
+    tetragraphs: Tetragraphs,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +95,7 @@ pub struct Directory {
 struct RawDirectory {
     #[serde(default, rename = "party")]
     parties: Vec<RawParty>,
+    tetragraphs: Option<Spanned<std::collections::BTreeMap<String, Vec<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -173,7 +178,18 @@ impl Directory {
                 return Err(format!("party {} is listed twice", party.id));
             }
         }
-        Ok(Directory { parties, index })
+        Ok(Directory { parties, index, tetragraphs: Tetragraphs::default() })
+    }
+
+    /// The same directory with these tetragraphs in force.
+    pub fn with_tetragraphs(mut self, tetragraphs: Tetragraphs) -> Directory {
+        self.tetragraphs = tetragraphs;
+        self
+    }
+
+    /// The tetragraphs a REL TO list may name, with their members.
+    pub fn tetragraphs(&self) -> &Tetragraphs {
+        &self.tetragraphs
     }
 
     /// Parses and validates a directory file.
@@ -199,7 +215,13 @@ impl Directory {
                 }
             }
         }
-        Directory::new(parties).map_err(|message| source.error(0..0, "party", message))
+        let tetragraphs = match &raw.tetragraphs {
+            None => Tetragraphs::default(),
+            Some(table) => Tetragraphs::new(table.get_ref().clone())
+                .map_err(|error| source.error(table.span(), "tetragraphs", error.to_string()))?,
+        };
+        let directory = Directory::new(parties).map_err(|message| source.error(0..0, "party", message))?;
+        Ok(directory.with_tetragraphs(tetragraphs))
     }
 
     pub fn len(&self) -> usize {

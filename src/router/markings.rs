@@ -13,7 +13,7 @@
 use super::DenialReason;
 use super::directory::Party;
 use super::policy::Rule;
-use crate::model::{Classification, DisseminationControl, Markings, RouteRequest, Tlp};
+use crate::model::{Classification, DisseminationControl, Markings, RouteRequest, Tetragraphs, Tlp};
 
 /// Whoever is to hold a message, as the holder checks see them: a party or a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ impl<'a> Holder<'a> {
 }
 
 /// Why the markings forbid `holder` to hold the message, or `None` if they allow it.
-pub fn check_holder(markings: &Markings, holder: &Holder) -> Option<(DenialReason, String)> {
+pub fn check_holder(markings: &Markings, holder: &Holder, tetragraphs: &Tetragraphs) -> Option<(DenialReason, String)> {
     let classification = markings.classification;
     let who = holder.name;
     let nationality = holder.nationality;
@@ -89,7 +89,7 @@ pub fn check_holder(markings: &Markings, holder: &Holder) -> Option<(DenialReaso
         let why = format!("NOFORN: {who} is a {nationality} {}, not USA", holder.nationality_noun());
         return Some((DenialReason::Noforn, why));
     }
-    if !markings.rel_to.is_empty() && !markings.released_to(nationality) {
+    if !markings.rel_to.is_empty() && !markings.released_to(nationality, tetragraphs) {
         let why = format!("REL TO {} does not include {nationality} ({who})", markings.rel_to.join(", "));
         return Some((DenialReason::NotReleasable, why));
     }
@@ -116,9 +116,10 @@ pub(super) fn check(
     recipient: &Party,
     named: bool,
     rule: &Rule,
+    tetragraphs: &Tetragraphs,
 ) -> Option<(DenialReason, String)> {
     let markings = &request.markings;
-    if let Some(denial) = check_holder(markings, &Holder::party(recipient)) {
+    if let Some(denial) = check_holder(markings, &Holder::party(recipient), tetragraphs) {
         return Some(denial);
     }
     let who = &recipient.id;
@@ -136,7 +137,7 @@ pub(super) fn check(
         }
         _ => {}
     }
-    if rule.release_required && !released(request, recipient) {
+    if rule.release_required && !released(request, recipient, tetragraphs) {
         let why = format!(
             "rule {} needs material released to {who}: REL TO {} when classified, TLP:CLEAR, GREEN or AMBER when unclassified",
             rule.name, recipient.nationality
@@ -146,10 +147,10 @@ pub(super) fn check(
     None
 }
 
-fn released(request: &RouteRequest, recipient: &Party) -> bool {
+fn released(request: &RouteRequest, recipient: &Party, tetragraphs: &Tetragraphs) -> bool {
     let markings = &request.markings;
     if markings.classification > Classification::Unclassified {
-        markings.released_to(&recipient.nationality)
+        markings.released_to(&recipient.nationality, tetragraphs)
     } else {
         matches!(markings.tlp, Some(Tlp::Clear | Tlp::Green | Tlp::Amber))
             && !markings.has(DisseminationControl::Noforn)

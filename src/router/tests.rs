@@ -124,6 +124,36 @@ fn foreign_partners_only_for_material_released_to_them() {
 }
 
 #[test]
+fn a_tetragraph_in_rel_to_releases_to_its_member_countries_only() {
+    check("ia", &["can"], "border-security", "S//REL USA FVEY", &["can"]);
+    check("ia", &["gbr"], "counter-terrorism", "S//REL USA FVEY", &["gbr"]);
+    check("ia", &["mex"], "narcotics", "C//REL USA FVEY", &["mex:NOT_RELEASABLE"]);
+    check("ia", &["mex"], "narcotics", "C//REL USA FVEY MEX", &["mex"]);
+    let router = Router::embedded_default().unwrap();
+    let undefined = router.route(&request("ia", &["can"], "border-security", "S//REL USA NATO")).unwrap_err();
+    assert!(matches!(&undefined, RouteError::UnknownTetragraph(code) if code == "NATO"), "{undefined:?}");
+    assert_eq!(
+        undefined.to_string(),
+        "envelope.markings.rel_to: NATO is not a tetragraph the directory defines (see its [tetragraphs])"
+    );
+}
+
+#[test]
+fn the_directory_refuses_a_tetragraph_that_is_not_four_capitals_standing_for_countries() {
+    let party =
+        "[[party]]\nid = \"ia\"\nname = \"I&A\"\nkind = \"hub\"\nnationality = \"USA\"\nclearance = \"secret\"\n";
+    for (table, message) in [
+        ("FVEY = [\"USA\", \"XXX\"]", "FVEY: member \"XXX\" is not a country of the ISM REL TO vocabulary"),
+        ("Fvey = [\"USA\"]", "\"Fvey\": a tetragraph is four capital letters"),
+        ("EMPT = []", "EMPT: a tetragraph needs at least one member country"),
+    ] {
+        let directory = format!("{party}\n[tetragraphs]\n{table}\n");
+        let error = Router::load(("directory.toml", &directory), ("policy.toml", "")).unwrap_err();
+        assert_eq!(error.to_string(), format!("directory.toml:8: tetragraphs: {message}"), "{table}");
+    }
+}
+
+#[test]
 fn les_and_accreditation() {
     check("cbp", &["ia"], "border-security", "U//LES", &["ia"]);
     check("ia", &["cisa", "fbi"], "cyber-crime", "U//LES", &["cisa:LES", "fbi"]);

@@ -441,4 +441,11 @@ async fn rel_to_names_countries_of_the_ism_vocabulary_each_once() {
     let mut released = secret_rel_to(codes(&["USA", "AUS", "CAN", "GBR", "NZL"]));
     released.recipients = vec!["ia".into()];
     bench.accepted(released).await;
+    // A tetragraph the directory defines is accepted; one it does not is refused, naming it.
+    let mut five_eyes = secret_rel_to(codes(&["USA", "FVEY"]));
+    five_eyes.recipients = vec!["ia".into()];
+    bench.accepted(five_eyes).await;
+    let nato = secret_rel_to(codes(&["USA", "NATO"]));
+    let needle = "envelope.markings.rel_to: NATO is not a tetragraph the directory defines";
+    bench.check("undefined tetragraph", Call::Publish(Some(nato)), invalid, needle).await;
 }

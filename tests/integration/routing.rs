@@ -114,6 +114,26 @@ async fn marking_enforcement_denies_per_recipient() {
 }
 
 #[tokio::test]
+async fn rel_to_a_tetragraph_reaches_the_parties_of_its_member_countries() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut ia = gateway.client("ia", Role::AgencySystem).await;
+    // The shipped directory defines FVEY = AUS, CAN, GBR, NZL, USA.
+    let mut envelope = marked(&["can", "mex"], "border-security", pb::Classification::Confidential);
+    envelope.markings.as_mut().unwrap().rel_to = vec!["USA".into(), "FVEY".into()];
+    let receipt = publish(&mut ia, envelope).await;
+    assert_eq!(delivered_sequence(&receipt, "can"), 1, "CAN is a member of FVEY: {receipt:?}");
+    let mex = receipt.outcomes.iter().find(|outcome| outcome.party == "mex").unwrap();
+    match &mex.outcome {
+        Some(pb::recipient_outcome::Outcome::Denied(denied)) => {
+            assert_eq!(denied.reason, pb::DenialReason::NotReleasable as i32);
+            assert!(denied.explanation.contains("REL TO USA, FVEY does not include MEX"), "{denied:?}");
+        }
+        other => panic!("mex must be named, FVEY does not include it: {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn route_by_policy_fans_out_to_the_selected_parties() {
     let nats = NatsServer::start().await;
     let gateway = TestGateway::start(&nats).await;

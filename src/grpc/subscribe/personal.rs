@@ -10,11 +10,17 @@
 use crate::api as pb;
 use crate::grpc::convert;
 use crate::identity::Caller;
+use crate::model::Tetragraphs;
 use crate::router::{Holder, HolderKind, Party, check_holder};
 
 /// Why this caller may not see this envelope, or `None` if they may. `party` is the caller's party in the
 /// directory in force (`None` if it is no longer there).
-pub fn withhold_reason(caller: &Caller, party: Option<&Party>, envelope: &pb::Envelope) -> Option<String> {
+pub fn withhold_reason(
+    caller: &Caller,
+    party: Option<&Party>,
+    tetragraphs: &Tetragraphs,
+    envelope: &pb::Envelope,
+) -> Option<String> {
     let holder = match person(caller, party) {
         Ok(holder) => holder,
         Err(why) => return Some(why),
@@ -22,7 +28,7 @@ pub fn withhold_reason(caller: &Caller, party: Option<&Party>, envelope: &pb::En
     let Ok(markings) = convert::markings(envelope.markings.as_ref()) else {
         return Some("its markings cannot be read".to_string());
     };
-    check_holder(&markings, &holder).map(|(_, why)| why)
+    check_holder(&markings, &holder, tetragraphs).map(|(_, why)| why)
 }
 
 /// The person as the holder checks see them: the token's attributes, the party's where it states none.

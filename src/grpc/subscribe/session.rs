@@ -294,7 +294,13 @@ impl Session {
     /// Why the personal check withholds `envelope` from this session's person, under the directory in force.
     fn withhold_reason(&self, envelope: &pb::Envelope) -> Option<String> {
         let router = self.gateway.policy.current();
-        super::personal::withhold_reason(&self.caller, router.directory().get(&self.caller.party), envelope)
+        let directory = router.directory();
+        super::personal::withhold_reason(
+            &self.caller,
+            directory.get(&self.caller.party),
+            directory.tetragraphs(),
+            envelope,
+        )
     }
 
     /// Logs, counts and audits a delivery withheld from this session's person.

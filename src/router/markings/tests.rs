@@ -42,7 +42,7 @@ fn markings(spec: &str) -> Markings {
 /// (a reason code, or "" when allowed).
 fn check(holder_spec: &str, markings_spec: &str, expected: &str) {
     for kind in [HolderKind::Person, HolderKind::Party] {
-        let outcome = check_holder(&markings(markings_spec), &holder(kind, holder_spec));
+        let outcome = check_holder(&markings(markings_spec), &holder(kind, holder_spec), &Tetragraphs::default());
         let code = outcome.as_ref().map(|(reason, _)| reason.code()).unwrap_or_default();
         assert_eq!(code, expected, "{kind:?} {holder_spec} holding {markings_spec}: {outcome:?}");
         if let Some((_, why)) = outcome {
@@ -98,10 +98,11 @@ fn the_first_failing_rule_is_reported() {
 #[test]
 fn a_person_is_worded_as_a_person() {
     let person = holder(HolderKind::Person, "TS GBR");
-    let (_, why) = check_holder(&markings("S//NF"), &person).unwrap();
+    let (_, why) = check_holder(&markings("S//NF"), &person, &Tetragraphs::default()).unwrap();
     assert_eq!(why, "NOFORN: someone is a GBR national, not USA");
-    let (_, why) = check_holder(&markings("TS"), &holder(HolderKind::Person, "S USA")).unwrap();
+    let (_, why) =
+        check_holder(&markings("TS"), &holder(HolderKind::Person, "S USA"), &Tetragraphs::default()).unwrap();
     assert_eq!(why, "TOP SECRET exceeds the personal clearance of someone (SECRET)");
-    let (_, why) = check_holder(&markings("TS"), &holder(HolderKind::Party, "S USA")).unwrap();
+    let (_, why) = check_holder(&markings("TS"), &holder(HolderKind::Party, "S USA"), &Tetragraphs::default()).unwrap();
     assert_eq!(why, "TOP SECRET exceeds the accreditation of someone (SECRET)");
 }

@@ -265,7 +265,7 @@ pub fn admits(rule: &RuleDesc, request: &RouteRequest) -> bool {
 /// (CLEAR, GREEN, AMBER) and no NOFORN when unclassified.
 pub fn released(markings: &Markings, recipient: &PartyDesc) -> bool {
     if markings.classification > Classification::Unclassified {
-        markings.released_to(recipient.nationality)
+        markings.released_to(recipient.nationality, &liaison::model::Tetragraphs::default())
     } else {
         matches!(markings.tlp, Some(Tlp::Clear | Tlp::Green | Tlp::Amber))
             && !markings.has(DisseminationControl::Noforn)

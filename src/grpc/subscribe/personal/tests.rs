@@ -46,7 +46,7 @@ fn check(party: &str, claims: Claims, envelope: &pb::Envelope, needle: Option<&s
     let router = Router::embedded_default().unwrap();
     let caller = caller(party, claims);
     let directory_party = router.directory().get(&caller.party);
-    let reason = withhold_reason(&caller, directory_party, envelope);
+    let reason = withhold_reason(&caller, directory_party, router.directory().tetragraphs(), envelope);
     match (needle, &reason) {
         (None, None) => {}
         (Some(needle), Some(why)) if why.contains(needle) => {}
@@ -119,18 +119,31 @@ fn a_token_without_claims_is_held_to_its_partys_attributes() {
 #[test]
 fn a_party_gone_from_the_directory_withholds_unless_the_token_states_everything() {
     let caller = caller("gone", Claims::default());
-    let why = withhold_reason(&caller, None, &envelope(Unclassified, &[], &[])).unwrap();
+    let why = withhold_reason(&caller, None, &Tetragraphs::default(), &envelope(Unclassified, &[], &[])).unwrap();
     assert!(why.contains("not in the directory"), "{why}");
     let everything =
         Claims { clearance: Some(Classification::Secret), nationality: Some("USA"), law_enforcement: Some(false) };
     let caller = self::caller("gone", everything);
-    assert_eq!(withhold_reason(&caller, None, &envelope(Secret, &[], &[])), None);
+    assert_eq!(withhold_reason(&caller, None, &Tetragraphs::default(), &envelope(Secret, &[], &[])), None);
 }
 
 #[test]
 fn unreadable_markings_are_withheld() {
     let router = Router::embedded_default().unwrap();
     let caller = caller("ia", Claims::default());
-    let why = withhold_reason(&caller, router.directory().get(&caller.party), &pb::Envelope::default());
+    let why = withhold_reason(
+        &caller,
+        router.directory().get(&caller.party),
+        &Tetragraphs::default(),
+        &pb::Envelope::default(),
+    );
     assert_eq!(why.as_deref(), Some("its markings cannot be read"));
+}
+
+#[test]
+fn a_tetragraph_releases_to_a_person_of_a_member_country_and_no_other() {
+    let fvey = envelope(Secret, &[], &["USA", "FVEY"]);
+    check("ia", GBR, &fvey, None);
+    let mex = Claims { nationality: Some("MEX"), ..GBR };
+    check("ia", mex, &fvey, Some("REL TO USA, FVEY does not include MEX"));
 }

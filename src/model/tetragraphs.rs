@@ -1,0 +1,104 @@
+//! Tetragraphs: four-letter codes that stand for a group of countries in a REL TO list (`FVEY`, `NATO`,
+//! ...), with their members. The directory defines the ones a deployment uses (`[tetragraphs]`); a REL TO
+//! entry that is neither a country of the ISM vocabulary nor a defined tetragraph is refused.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::countries;
+
+/// The tetragraphs in force and the countries each stands for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tetragraphs(BTreeMap<String, BTreeSet<String>>);
+
+/// Why a tetragraph definition is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TetragraphError {
+    #[error("{0:?}: a tetragraph is four capital letters")]
+    BadCode(String),
+    #[error("{0:?} is a country of the ISM vocabulary, not a tetragraph")]
+    IsCountry(String),
+    #[error("{0}: a tetragraph needs at least one member country")]
+    NoMembers(String),
+    #[error("{code}: member {member:?} is not a country of the ISM REL TO vocabulary")]
+    UnknownMember { code: String, member: String },
+    #[error("{code}: member {member} is listed twice")]
+    RepeatedMember { code: String, member: String },
+}
+
+// === impl Tetragraphs ===
+
+impl Tetragraphs {
+    /// Validates each definition: a four-letter code that is not a country, and its member countries,
+    /// each once.
+    pub fn new(definitions: impl IntoIterator<Item = (String, Vec<String>)>) -> Result<Tetragraphs, TetragraphError> {
+        let mut tetragraphs = BTreeMap::new();
+        for (code, members) in definitions {
+            if !Tetragraphs::is_code(&code) {
+                return Err(TetragraphError::BadCode(code));
+            }
+            if countries::is_country(&code) {
+                return Err(TetragraphError::IsCountry(code));
+            }
+            if members.is_empty() {
+                return Err(TetragraphError::NoMembers(code));
+            }
+            let mut set = BTreeSet::new();
+            for member in members {
+                if !countries::is_country(&member) {
+                    return Err(TetragraphError::UnknownMember { code, member });
+                }
+                if !set.insert(member.clone()) {
+                    return Err(TetragraphError::RepeatedMember { code, member });
+                }
+            }
+            tetragraphs.insert(code, set);
+        }
+        Ok(Tetragraphs(tetragraphs))
+    }
+
+    /// Shaped like a tetragraph: four ASCII capital letters.
+    pub fn is_code(code: &str) -> bool {
+        code.len() == 4 && code.bytes().all(|byte| byte.is_ascii_uppercase())
+    }
+
+    /// The member countries of `code`, if it is a tetragraph in force.
+    pub fn members(&self, code: &str) -> Option<&BTreeSet<String>> {
+        self.0.get(code)
+    }
+
+    /// Every tetragraph in force, by code.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &BTreeSet<String>)> {
+        self.0.iter().map(|(code, members)| (code.as_str(), members))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn define(code: &str, members: &[&str]) -> Result<Tetragraphs, TetragraphError> {
+        Tetragraphs::new([(code.to_string(), members.iter().map(|member| member.to_string()).collect())])
+    }
+
+    #[test]
+    fn a_tetragraph_is_four_letters_that_are_not_a_country_standing_for_countries_each_once() {
+        let fvey = define("FVEY", &["AUS", "CAN", "GBR", "NZL", "USA"]).unwrap();
+        assert!(fvey.members("FVEY").unwrap().contains("CAN"));
+        assert_eq!(fvey.members("NATO"), None);
+        assert_eq!(define("FVE", &["USA"]), Err(TetragraphError::BadCode("FVE".into())));
+        assert_eq!(define("fvey", &["USA"]), Err(TetragraphError::BadCode("fvey".into())));
+        assert_eq!(define("FVEY", &[]), Err(TetragraphError::NoMembers("FVEY".into())));
+        let unknown = define("FVEY", &["USA", "XXX"]);
+        assert_eq!(unknown, Err(TetragraphError::UnknownMember { code: "FVEY".into(), member: "XXX".into() }));
+        let twice = define("FVEY", &["USA", "USA"]);
+        assert_eq!(twice, Err(TetragraphError::RepeatedMember { code: "FVEY".into(), member: "USA".into() }));
+    }
+}
