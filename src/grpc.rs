@@ -8,6 +8,8 @@ mod auth;
 mod convert;
 mod dead_letters;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod operator;
 mod publish;
 mod publish_stream;

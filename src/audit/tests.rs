@@ -236,3 +236,30 @@ fn an_expected_chain_without_entries_is_missing_and_one_shorter_than_known_is_na
     assert!(missing.why.contains("the registry knows 7 entries but LIAISON_AUDIT holds none"), "{missing}");
     assert!(reports[2].result.as_ref().unwrap_err().why.contains("a signed checkpoint"));
 }
+
+#[test]
+fn a_loss_range_or_sequence_at_the_end_of_u64_is_named_without_overflowing() {
+    // Found by fuzzing (fuzz/corpus/audit): `last + 1` overflowed on a loss ending at u64::MAX, and
+    // `head + 1` after an entry at u64::MAX.
+    let broken = verify("gw-a", chain_with_loss((4, u64::MAX))).unwrap_err();
+    assert!(broken.why.contains("entries are missing"), "{broken}");
+
+    let mut head = ChainHead { chain: "gw-a".into(), seq: u64::MAX - 1, hash: "f".repeat(64) };
+    let loss = AuditRecord::audit_loss("gw-a", "ops", (1, u64::MAX - 1), "all lost");
+    let last = head.seal("2026-11-24T00:00:00Z".into(), vec![loss]);
+    assert_eq!(verify("gw-a", [(1, last.clone())]).map(|head| head.seq), Ok(u64::MAX));
+    let broken = verify("gw-a", [(1, last.clone()), (2, last)]).unwrap_err();
+    assert!(broken.why.contains("repeats entry"), "{broken}");
+}
+
+#[test]
+fn a_loss_of_no_entries_does_not_excuse_a_broken_link() {
+    // An audit-loss record naming an empty range (4-3) on entry 4 accepts no gap and skips no link check.
+    let mut entries = chain(3);
+    let mut head = ChainHead { chain: "gw-a".into(), seq: 3, hash: "f".repeat(64) };
+    let loss = AuditRecord::audit_loss("gw-a", "ops", (4, 3), "nothing");
+    entries.push((40, head.seal("2026-11-24T00:00:00Z".into(), vec![loss])));
+    let broken = verify("gw-a", entries).unwrap_err();
+    assert_eq!(broken.seq, 4);
+    assert!(broken.why.contains("prev_hash"), "{broken}");
+}

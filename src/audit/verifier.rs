@@ -149,7 +149,7 @@ impl ChainState {
         }
         self.early.insert((seq, stream_sequence), digest);
         while let Some(&(seq, _)) = self.early.keys().next() {
-            if seq > self.head.seq + 1 && self.early.len() <= WINDOW {
+            if self.next().is_some_and(|next| seq > next) && self.early.len() <= WINDOW {
                 return;
             }
             let Some(((seq, stream_sequence), digest)) = self.early.pop_first() else { return };
@@ -159,6 +159,11 @@ impl ChainState {
                 return;
             }
         }
+    }
+
+    /// The sequence the next entry must have; none after an entry at u64::MAX.
+    fn next(&self) -> Option<u64> {
+        self.head.seq.checked_add(1)
     }
 
     /// Links the next entry in sequence order to the head.
@@ -177,10 +182,14 @@ impl ChainState {
         if seq <= self.head.seq {
             return Err(broken(format!("repeats entry {seq}: a second entry with its sequence")));
         }
-        // An accepted loss: this entry names exactly the entries missing before it and links to the lost
-        // head, which cannot be checked.
-        let loss = digest.lost.filter(|&(first, last)| first == self.head.seq + 1 && last + 1 == seq);
-        if seq != self.head.seq + 1 && loss.is_none() {
+        // An accepted loss: this entry names exactly the entries missing before it (one at least) and links
+        // to the lost head, which cannot be checked. Sequences come from the stream: nothing here may
+        // overflow on one near u64::MAX.
+        let next = self.next();
+        let loss = digest
+            .lost
+            .filter(|&(first, last)| Some(first) == next && first <= last && last.checked_add(1) == Some(seq));
+        if Some(seq) != next && loss.is_none() {
             return Err(broken(format!("follows entry {}: entries are missing", self.head.seq)));
         }
         if let Some(range) = loss {
@@ -215,7 +224,7 @@ impl ChainState {
         if self.broken.is_none() {
             self.broken = Some(Broken {
                 chain: self.head.chain.clone(),
-                seq: self.head.seq + 1,
+                seq: self.head.seq.saturating_add(1),
                 stream_sequence,
                 why: "is not an audit entry (unreadable JSON)".to_string(),
             });
@@ -320,7 +329,8 @@ fn short(report: &mut ChainReport, entries: u64, source: &str) {
     let why = format!(
         "is missing: {source} knows {entries} entries but the chain ends at entry {} (entries {}-{entries} are gone, or the chain was begun again)",
         head.seq,
-        head.seq + 1
+        head.seq.saturating_add(1)
     );
-    report.result = Err(Broken { chain: report.chain.clone(), seq: head.seq + 1, stream_sequence: 0, why });
+    report.result =
+        Err(Broken { chain: report.chain.clone(), seq: head.seq.saturating_add(1), stream_sequence: 0, why });
 }

@@ -90,7 +90,7 @@ impl Gateway {
 /// When the entries a query can match were stored, by the NATS servers' clock: records are stamped by
 /// gateways, whose clocks may differ by up to [`CLOCK_SKEW`]. No record of a message is written before the
 /// message was published (its id says when).
-fn stored_between(query: &AuditQuery) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
+pub(super) fn stored_between(query: &AuditQuery) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
     let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
     let published = query.message_id.as_deref().and_then(published_at);
     let since = match (query.since, published) {
@@ -102,7 +102,10 @@ fn stored_between(query: &AuditQuery) -> (Option<OffsetDateTime>, Option<OffsetD
 }
 
 /// Validates the filters; with `origin`, only the records of that party's messages match.
-fn audit_query(origin: Option<String>, request: &pb::QueryAuditRequest) -> Result<(AuditQuery, u32), GatewayError> {
+pub(super) fn audit_query(
+    origin: Option<String>,
+    request: &pb::QueryAuditRequest,
+) -> Result<(AuditQuery, u32), GatewayError> {
     let optional_token = |field: &str, value: &str| match value {
         "" => Ok(None),
         value => convert::token(field, value).map(|token| Some(token.to_string())),

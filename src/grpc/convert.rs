@@ -334,9 +334,14 @@ fn check_created_at(created_at: &prost_types::Timestamp, now: time::OffsetDateTi
     Ok(())
 }
 
-/// A protobuf duration as a std duration, refusing negatives.
+/// A protobuf duration as a std duration, refusing negatives. Negative seconds are refused before
+/// prost's conversion, which negates them (and overflows on `i64::MIN`).
 pub fn duration(field: &str, value: &prost_types::Duration) -> Result<Duration, GatewayError> {
-    Duration::try_from(*value).map_err(|_| invalid(format!("{field}: must be a non-negative duration")))
+    let negative = || invalid(format!("{field}: must be a non-negative duration"));
+    if value.seconds < 0 {
+        return Err(negative());
+    }
+    Duration::try_from(*value).map_err(|_| negative())
 }
 
 /// A point in time from a protobuf timestamp.
@@ -458,6 +463,19 @@ mod tests {
         ] {
             let error = time(seconds, nanos).unwrap_err().to_string();
             assert!(error.contains(needle), "{seconds}: {error}");
+        }
+    }
+
+    #[test]
+    fn durations_are_non_negative_and_the_most_negative_is_refused_without_overflowing() {
+        // Found by fuzzing (fuzz/corpus/requests): prost negated i64::MIN seconds.
+        let duration = |seconds: i64, nanos: i32| duration("within", &prost_types::Duration { seconds, nanos });
+        assert_eq!(duration(0, 0).unwrap(), Duration::ZERO);
+        assert_eq!(duration(i64::MAX, 999_999_999).unwrap(), Duration::new(i64::MAX as u64, 999_999_999));
+        assert_eq!(duration(1, -500_000_000).unwrap(), Duration::from_millis(500), "normalised as before");
+        for (seconds, nanos) in [(i64::MIN, 0), (i64::MIN, i32::MIN), (-1, 0), (0, -1), (0, i32::MIN)] {
+            let error = duration(seconds, nanos).unwrap_err().to_string();
+            assert_eq!(error, "within: must be a non-negative duration", "{seconds}s {nanos}ns");
         }
     }
 

@@ -35,21 +35,7 @@ impl Gateway {
         caller: &Caller,
         request: pb::ListReviewDueRequest,
     ) -> Result<pb::ListReviewDueResponse, GatewayError> {
-        let within = match &request.within {
-            None => DEFAULT_WITHIN,
-            Some(within) => convert::duration("within", within)?,
-        };
-        let limit = match request.limit {
-            0 => DEFAULT_LIMIT,
-            limit if limit > MAX_LIMIT => {
-                return Err(GatewayError::InvalidArgument(format!("limit: at most {MAX_LIMIT}")));
-            }
-            limit => limit,
-        };
-        let party = match request.party.as_str() {
-            "" => None,
-            party => Some(convert::token("party", party)?),
-        };
+        let (within, limit, party) = review_filters(&request)?;
         let origin = self.authorize_listing(caller, Action::ListReviewDue, party)?;
         let now = time::OffsetDateTime::now_utc();
         // Messages older than the feed keeps are no longer stored: nothing of them is left to review.
@@ -180,6 +166,28 @@ impl Gateway {
 /// copy is not its own to purge (a purge erases every party's copy and notifies them all).
 fn origin_scope(caller: &Caller, record: &MessageRecord) -> Scope {
     scope_of(caller.party.as_str(), Some(record.origin.as_str()))
+}
+
+/// Validates a ListReviewDue request: how far ahead to look, how many to list, and whose.
+pub(super) fn review_filters(
+    request: &pb::ListReviewDueRequest,
+) -> Result<(Duration, u32, Option<PartyId>), GatewayError> {
+    let within = match &request.within {
+        None => DEFAULT_WITHIN,
+        Some(within) => convert::duration("within", within)?,
+    };
+    let limit = match request.limit {
+        0 => DEFAULT_LIMIT,
+        limit if limit > MAX_LIMIT => {
+            return Err(GatewayError::InvalidArgument(format!("limit: at most {MAX_LIMIT}")));
+        }
+        limit => limit,
+    };
+    let party = match request.party.as_str() {
+        "" => None,
+        party => Some(convert::token("party", party)?),
+    };
+    Ok((within, limit, party))
 }
 
 fn not_on_record(message_id: &str) -> GatewayError {

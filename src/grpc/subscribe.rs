@@ -26,7 +26,7 @@ use crate::model::Kind;
 use super::GatewayError;
 use super::convert;
 use super::quota::Call;
-use super::server::{Gateway, MAX_DELIVERY_ATTEMPTS};
+use super::server::{Gateway, Limits, MAX_DELIVERY_ATTEMPTS};
 
 /// Defaults for what a subscriber leaves unset.
 const DEFAULT_MAX_MESSAGES: u32 = 1000;
@@ -71,7 +71,7 @@ pub async fn start(
             );
         }
     };
-    let (spec, window) = feed_spec(&caller, &open, &gateway).map_err(|error| gateway.counted(error))?;
+    let (spec, window) = feed_spec(&caller, &open, &gateway.limits).map_err(|error| gateway.counted(error))?;
     gateway.quotas.check_consumer(&caller)?;
     let feed = gateway.bus.open_feed(&spec).await.map_err(GatewayError::from)?;
     tracing::info!(party = %caller.party, subject = %caller.subject, consumer = feed.name(), "subscription opened");
@@ -97,10 +97,10 @@ pub async fn start(
 }
 
 /// Validates an `open` request into a feed specification and the effective window.
-fn feed_spec(
+pub(super) fn feed_spec(
     caller: &Caller,
     open: &pb::OpenSubscription,
-    gateway: &Gateway,
+    limits: &Limits,
 ) -> Result<(FeedSpec, Window), GatewayError> {
     if !open.feed.is_empty() && open.feed != caller.party.as_str() {
         return Err(GatewayError::PermissionDenied(format!(
@@ -142,7 +142,7 @@ fn feed_spec(
         "" => None,
         name => Some(convert::token("open.durable_name", name)?),
     };
-    let window = window(open, gateway)?;
+    let window = window(open, limits)?;
     let spec = FeedSpec {
         recipient: caller.party.clone(),
         durable,
@@ -153,16 +153,15 @@ fn feed_spec(
         max_ack_pending: window.max_messages,
         ack_wait: window.ack_deadline,
         retry: window.retry,
-        durable_expiry: gateway.limits.durable_expiry,
-        max_durables: gateway.limits.max_durables_per_party,
+        durable_expiry: limits.durable_expiry,
+        max_durables: limits.max_durables_per_party,
         prefetch_messages: window.max_messages.min(256),
-        prefetch_bytes: window.max_bytes.min(8 * 1024 * 1024).max(gateway.limits.max_payload()),
+        prefetch_bytes: window.max_bytes.min(8 * 1024 * 1024).max(limits.max_payload()),
     };
     Ok((spec, window))
 }
 
-fn window(open: &pb::OpenSubscription, gateway: &Gateway) -> Result<Window, GatewayError> {
-    let limits = &gateway.limits;
+fn window(open: &pb::OpenSubscription, limits: &Limits) -> Result<Window, GatewayError> {
     let max_messages = match open.max_outstanding_messages {
         0 => DEFAULT_MAX_MESSAGES,
         requested => requested,
