@@ -132,6 +132,7 @@ struct FileConfig {
     max_token_ttl: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     retired_key_grace: Option<Duration>,
+    audit_query_scan_budget: Option<u64>,
 }
 
 /// The resolved configuration of a gateway.
@@ -210,8 +211,15 @@ impl ServeConfig {
                 .or(file.max_delivery_attempts)
                 .unwrap_or(default_limits.max_delivery_attempts),
             durable_expiry: args.durable_expiry.or(file.durable_expiry).unwrap_or(default_limits.durable_expiry),
+            audit_query_scan_budget: args
+                .audit_query_scan_budget
+                .or(file.audit_query_scan_budget)
+                .unwrap_or(default_limits.audit_query_scan_budget),
             ..default_limits
         };
+        if limits.audit_query_scan_budget == 0 {
+            return Err("audit-query-scan-budget must be at least 1".into());
+        }
         if limits.max_body_bytes == 0 || limits.publish_window == 0 {
             return Err("max-body-bytes and publish-window must be at least 1".into());
         }
