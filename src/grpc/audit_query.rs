@@ -60,8 +60,8 @@ impl Gateway {
     }
 }
 
-/// QueryAudit reads running and the audit records they examined: what operators (and tests) see of the work
-/// queries cause.
+/// Client calls reading the audit (QueryAudit, ListReviewDue) running, and the audit records they examined:
+/// what operators (and tests) see of the work such calls cause.
 #[derive(Debug, Default)]
 pub struct AuditReads {
     active: AtomicU64,
@@ -75,13 +75,18 @@ impl AuditReads {
     }
 }
 
-/// Counts one running read until dropped.
-struct Running(Arc<AuditReads>);
+/// Counts one running read of the audit (QueryAudit, ListReviewDue) until dropped.
+pub(super) struct Running(Arc<AuditReads>);
 
 impl Running {
-    fn start(counters: Arc<AuditReads>) -> Running {
+    pub(super) fn start(counters: Arc<AuditReads>) -> Running {
         counters.active.fetch_add(1, Relaxed);
         Running(counters)
+    }
+
+    /// Counts audit records the read examined.
+    pub(super) fn examined(&self, records: usize) {
+        self.0.scanned.fetch_add(records as u64, Relaxed);
     }
 }
 
@@ -129,7 +134,7 @@ impl Read {
                 return;
             }
             scanned += entry.records.len() as u64;
-            self.running.0.scanned.fetch_add(entry.records.len() as u64, Relaxed);
+            self.running.examined(entry.records.len());
             let at = written_at(&entry);
             for record in entry.records.iter().filter(|record| self.query.matches(at, record)) {
                 if sent == self.limit || sender.send(Ok(response(&entry, at, record))).await.is_err() {

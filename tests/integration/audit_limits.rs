@@ -1,5 +1,6 @@
 //! Bounded audit work (issue 15, point 4): a QueryAudit call stops reading the moment its client goes away
-//! and examines at most `--audit-query-scan-budget` records, then says where to go on.
+//! and examines at most `--audit-query-scan-budget` records, then says where to go on; ListReviewDue is for
+//! people, streams as it reads and stops when its client goes away.
 
 use crate::common;
 
@@ -75,46 +76,89 @@ async fn fill_audit(nats: &NatsServer, entries: u64, records: usize) {
     }
 }
 
-/// A query no record matches: the gateway reads the whole audit to find that out.
-fn matching_nothing() -> pb::QueryAuditRequest {
-    pb::QueryAuditRequest { event: pb::AuditEvent::AuditLoss as i32, ..Default::default() }
+/// A client call that reads the audit: QueryAudit for a record that is not there, or ListReviewDue when
+/// nothing is due. Either way the gateway reads the whole audit to find that out.
+#[derive(Debug, Clone, Copy)]
+enum AuditRead {
+    Query,
+    Review,
 }
 
-#[tokio::test]
-async fn a_query_stops_reading_as_soon_as_its_client_goes_away() {
+impl AuditRead {
+    fn query() -> pb::QueryAuditRequest {
+        pb::QueryAuditRequest { event: pb::AuditEvent::AuditLoss as i32, ..Default::default() }
+    }
+
+    fn review() -> pb::ListReviewDueRequest {
+        pb::ListReviewDueRequest { within: Some(proto_duration(Duration::from_secs(3600))), ..Default::default() }
+    }
+
+    /// Opens the call; the returned stream, dropped, is the client going away.
+    async fn open(self, operator: &mut Operator) -> Box<dyn std::any::Any + Send> {
+        match self {
+            AuditRead::Query => Box::new(operator.query_audit(Self::query()).await.unwrap().into_inner()),
+            AuditRead::Review => Box::new(operator.list_review_due(Self::review()).await.unwrap().into_inner()),
+        }
+    }
+
+    /// Reads the call to its end, which finds nothing.
+    async fn read_to_end(self, operator: &mut Operator) {
+        match self {
+            AuditRead::Query => {
+                let mut answer = operator.query_audit(Self::query()).await.unwrap().into_inner();
+                assert!(answer.message().await.unwrap().is_none(), "no record matches");
+            }
+            AuditRead::Review => {
+                let listed = list_review_due(operator, Self::review()).await.unwrap();
+                assert!(listed.messages.is_empty(), "nothing is due");
+            }
+        }
+    }
+}
+
+/// Against an audit of 100,000 records: kept to its end, the call examines every record; abandoned as soon
+/// as the gateway is reading, it stops at once instead of finishing.
+async fn an_abandoned_read_stops(call: AuditRead) {
     const ENTRIES: u64 = 20_000;
     const RECORDS: usize = 5;
+    const SCANNED: &str = "liaison_audit_query_scanned_records_total";
     let total = (ENTRIES as usize * RECORDS) as f64;
     let nats = NatsServer::start().await;
     let gateway = TestGateway::start(&nats).await;
     fill_audit(&nats, ENTRIES, RECORDS).await;
     let mut operator = gateway.operator("ia", Role::Operator).await;
 
-    // Kept to its end, the query examines every record: that is how long it takes.
     let started = tokio::time::Instant::now();
-    let mut answer = operator.query_audit(matching_nothing()).await.unwrap().into_inner();
-    assert!(answer.message().await.unwrap().is_none(), "no record matches");
+    call.read_to_end(&mut operator).await;
     let whole_read = started.elapsed();
-    let scanned = metric(&gateway, "liaison_audit_query_scanned_records_total").await;
+    let scanned = metric(&gateway, SCANNED).await;
     assert!(scanned >= total, "a whole read examined {scanned} of {total} records");
     assert_eq!(metric(&gateway, "liaison_audit_queries").await, 0.0);
 
-    // Abandoned as soon as the gateway is reading, the same query stops at once instead of finishing.
-    let answer = operator.query_audit(matching_nothing()).await.unwrap().into_inner();
-    let reading =
-        metric_until(&gateway, "liaison_audit_query_scanned_records_total", whole_read, |now| now > scanned).await;
+    let answer = call.open(&mut operator).await;
+    let reading = metric_until(&gateway, SCANNED, whole_read, |now| now > scanned).await;
     assert!(reading > scanned, "the second read did not start");
     drop(answer);
     let running = metric_until(&gateway, "liaison_audit_queries", whole_read, |running| running == 0.0).await;
     assert_eq!(running, 0.0, "the read went on after its client left");
-    let second = metric(&gateway, "liaison_audit_query_scanned_records_total").await - scanned;
+    let second = metric(&gateway, SCANNED).await - scanned;
     assert!(
         second < total / 2.0,
         "the abandoned read examined {second} of {total} records (a whole read: {whole_read:?})"
     );
     // Nothing reads on behind the gauge's back.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(metric(&gateway, "liaison_audit_query_scanned_records_total").await - scanned, second);
+    assert_eq!(metric(&gateway, SCANNED).await - scanned, second);
+}
+
+#[tokio::test]
+async fn a_query_stops_reading_as_soon_as_its_client_goes_away() {
+    an_abandoned_read_stops(AuditRead::Query).await;
+}
+
+#[tokio::test]
+async fn a_review_listing_stops_reading_as_soon_as_its_client_goes_away() {
+    an_abandoned_read_stops(AuditRead::Review).await;
 }
 
 /// Reads one QueryAudit answer to its end: the records, and the status it ended with if not OK.
@@ -175,4 +219,62 @@ async fn a_query_past_its_scan_budget_names_the_flag_and_goes_on_exactly_where_i
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 10);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--audit-query-scan-budget") && stderr.contains("after_sequence = "), "{stderr}");
+}
+
+/// The shipped directory with `ia`'s retention period set to `retention`.
+fn directory_with_ia_retention(dir: &std::path::Path, retention: &str) -> liaison::policy_store::PolicyFiles {
+    let shipped = liaison::router::DEFAULT_DIRECTORY;
+    let text = shipped.replacen("id = \"ia\"\n", &format!("id = \"ia\"\nretention = \"{retention}\"\n"), 1);
+    assert_ne!(text, shipped, "the ia party is in the shipped directory");
+    let path = dir.join("directory.toml");
+    std::fs::write(&path, text).unwrap();
+    liaison::policy_store::PolicyFiles { directory: Some(path), policy: None }
+}
+
+#[tokio::test]
+async fn a_review_list_is_for_people_and_streams_in_publication_order_up_to_its_limit() {
+    let nats = NatsServer::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let policy = directory_with_ia_retention(files.path(), "1s");
+    let gateway = TestGateway::start_with(Some(nats.url()), |config| config.policy_files = policy).await;
+    let mut ia = gateway.client("ia", Role::AgencySystem).await;
+    let mut published = Vec::new();
+    for index in 0..5 {
+        let receipt = publish(&mut ia, envelope(&["cbp"], "border-security", format!("{index}").as_bytes())).await;
+        published.push(receipt.message_id);
+    }
+    let within = Some(proto_duration(Duration::from_secs(3600)));
+
+    // A party's systems publish and read feeds; reviewing is for people.
+    let mut system = gateway.operator("ia", Role::AgencySystem).await;
+    let refused = system.list_review_due(pb::ListReviewDueRequest { within, ..Default::default() }).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().contains("(ListReviewDue)") && refused.message().contains("agency-system"),
+        "{refused:?}"
+    );
+
+    // One answer per audit entry read, as the gateway goes: five publishes, five answers, oldest first.
+    let mut analyst = gateway.operator("ia", Role::Analyst).await;
+    let request = pb::ListReviewDueRequest { within, ..Default::default() };
+    let mut answers = analyst.list_review_due(request).await.unwrap().into_inner();
+    let mut listed = Vec::new();
+    let mut count = 0;
+    while let Some(answer) = answers.message().await.unwrap() {
+        count += 1;
+        assert!(!answer.truncated);
+        listed.extend(answer.messages.into_iter().map(|item| item.message_id));
+    }
+    assert_eq!(listed, published);
+    assert!(count > 1, "the answer came as one message");
+
+    // At the limit it stops, and a last answer says more matched.
+    let request = pb::ListReviewDueRequest { within, limit: 3, ..Default::default() };
+    let first_three = list_review_due(&mut analyst, request).await.unwrap();
+    let ids: Vec<&str> = first_three.messages.iter().map(|item| item.message_id.as_str()).collect();
+    assert_eq!(ids, published[..3]);
+    assert!(first_three.truncated);
+    let request = pb::ListReviewDueRequest { within, limit: 5, ..Default::default() };
+    let all = list_review_due(&mut analyst, request).await.unwrap();
+    assert_eq!((all.messages.len(), all.truncated), (5, false));
 }

@@ -573,3 +573,19 @@ pub async fn liaison_cli(gateway: &TestGateway, token: &str, args: &[&str]) -> S
     assert!(output.status.success(), "liaison {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// A whole ListReviewDue answer: every streamed batch's messages in order, and whether the last said it
+/// was truncated.
+pub async fn list_review_due(
+    operator: &mut Operator,
+    request: pb::ListReviewDueRequest,
+) -> Result<pb::ListReviewDueResponse, tonic::Status> {
+    let mut answers = operator.list_review_due(request).await?.into_inner();
+    let mut whole = pb::ListReviewDueResponse::default();
+    while let Some(answer) = answers.message().await? {
+        assert!(!whole.truncated, "an answer after the one that said the listing was truncated");
+        whole.messages.extend(answer.messages);
+        whole.truncated = answer.truncated;
+    }
+    Ok(whole)
+}
