@@ -195,9 +195,13 @@ impl AuditQuery {
         is(&self.message_id, &record.message_id)
             && is(&self.origin, &record.origin)
             && self.party.as_deref().is_none_or(|party| record.origin == party || record.recipient == party)
-            && self.since.is_none_or(|since| at >= since)
-            && self.until.is_none_or(|until| at < until)
+            && self.in_time(at)
             && self.event.is_none_or(|event| event == record.event)
+    }
+
+    /// Whether records of an entry written at `at` fall within `since` and `until`.
+    pub fn in_time(&self, at: time::OffsetDateTime) -> bool {
+        self.since.is_none_or(|since| at >= since) && self.until.is_none_or(|until| at < until)
     }
 }
 

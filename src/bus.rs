@@ -28,7 +28,7 @@ pub use audit_chains::{CHAINS_BUCKET, ChainRegistry};
 pub use connect::{BusConfig, NatsAuth, NatsTls, StreamSettings};
 pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};
-pub use messages::{CLOCK_SKEW, STATE_BUCKET};
+pub use messages::{CLOCK_SKEW, MessageRecords, STATE_BUCKET};
 pub use policy::{ApplyError, POLICY_BUCKET, POLICY_HISTORY, PolicyBucket, PolicyRevision};
 pub use provision::Provisioned;
 pub use revocations::{MAX_REVOKED_SUBJECT, REVOCATIONS_BUCKET, RevocationBucket, revocation_key};

@@ -144,6 +144,7 @@ struct FileConfig {
     max_token_ttl: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     retired_key_grace: Option<Duration>,
+    audit_query_scan_budget: Option<u64>,
 }
 
 /// The resolved configuration of a gateway.

@@ -15,6 +15,7 @@ mod publish;
 mod publish_stream;
 mod quota;
 mod retention;
+mod review_due;
 mod seek;
 mod server;
 mod service;

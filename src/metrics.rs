@@ -168,6 +168,23 @@ impl prometheus_client::collector::Collector for GatewayCollector {
             let gauge_value = ConstGauge::new(count_i64(value as u64));
             gauge_value.encode(encoder.encode_descriptor(name, help, None, gauge_value.metric_type())?)?;
         }
+        let (audit_reads, audit_scanned) = self.gateway.audit_reads();
+        let gauge_value = ConstGauge::new(count_i64(audit_reads));
+        let help = "QueryAudit calls reading the audit now.";
+        gauge_value.encode(encoder.encode_descriptor(
+            "liaison_audit_queries",
+            help,
+            None,
+            gauge_value.metric_type(),
+        )?)?;
+        let counter = ConstCounter::new(audit_scanned);
+        let help = "Audit records QueryAudit calls examined (each call at most --audit-query-scan-budget).";
+        counter.encode(encoder.encode_descriptor(
+            "liaison_audit_query_scanned_records",
+            help,
+            None,
+            counter.metric_type(),
+        )?)?;
         let (unauthenticated, permission_denied) = self.gateway.auth_refusals();
         let panics = crate::telemetry::panics::count();
         for (name, help, value) in [

@@ -140,28 +140,24 @@ pub fn records_from_audit<'a>(records: impl IntoIterator<Item = &'a AuditRecord>
     messages
 }
 
-/// The messages whose review falls due before `now + within` (overdue ones included), soonest first, at
-/// most `limit`; the flag says whether more matched. `retention` gives each origin party's period.
-pub fn due_for_review(
-    records: impl IntoIterator<Item = MessageRecord>,
-    retention: impl Fn(&str) -> Duration,
+/// `record` as listed for review if its review falls due before `now + within` (overdue ones included);
+/// `retention` is its origin party's period. A revalidation only moves the due time later and a purge takes
+/// the message off record, so a record that is not due without its state is not due with it either: the
+/// state need only be looked up for the records this finds due without one.
+pub fn review_of(
+    record: MessageRecord,
+    retention: Duration,
     now: OffsetDateTime,
     within: Duration,
-    limit: usize,
-) -> (Vec<ReviewDue>, bool) {
+) -> Option<ReviewDue> {
     let horizon = now.saturating_add(time::Duration::try_from(within).unwrap_or(time::Duration::MAX));
-    let mut due: Vec<ReviewDue> = records
-        .into_iter()
-        .filter_map(|record| {
-            let retention = retention(&record.origin);
-            let due = record.review_due(retention);
-            (due <= horizon).then(|| ReviewDue { overdue: due <= now, record, retention, due })
-        })
-        .collect();
-    due.sort_by(|a, b| (a.due, &a.record.message_id).cmp(&(b.due, &b.record.message_id)));
-    let truncated = due.len() > limit;
-    due.truncate(limit);
-    (due, truncated)
+    let due = record.review_due(retention);
+    (due <= horizon && record.state.purged_at.is_none()).then(|| ReviewDue {
+        overdue: due <= now,
+        record,
+        retention,
+        due,
+    })
 }
 
 #[cfg(test)]
@@ -205,36 +201,33 @@ mod tests {
     }
 
     #[test]
-    fn due_messages_are_listed_by_their_origins_period_soonest_first() {
+    fn a_message_is_listed_when_its_review_falls_due_within_the_horizon_by_its_origins_period() {
         let now = OffsetDateTime::now_utc();
-        let overdue = id_made(40, now, 1); // due 10 days ago under 30 days
-        let soon = id_made(360, now, 2); // due in 5 days under 365 days
-        let later = id_made(300, now, 3); // due in 65 days
-        let in_twenty = id_made(10, now, 4); // due in 20 days
-        let records =
-            vec![record(&overdue, "short"), record(&soon, "long"), record(&later, "long"), record(&in_twenty, "short")];
-        let retention = |origin: &str| if origin == "short" { 30 * DAY } else { 365 * DAY };
-        let (due, truncated) = due_for_review(records.clone(), retention, now, 30 * DAY, 10);
-        let ids: Vec<&str> = due.iter().map(|item| item.record.message_id.as_str()).collect();
-        assert_eq!(ids, [overdue.as_str(), soon.as_str(), in_twenty.as_str()]);
-        assert!(!truncated);
-        assert!(due[0].overdue && !due[1].overdue);
-        assert_eq!(due[1].retention, 365 * DAY);
-
-        let (due, truncated) = due_for_review(records, retention, now, Duration::ZERO, 10);
-        assert_eq!(due.len(), 1, "with no horizon only the overdue one");
-        assert!(!truncated);
+        let listed = |days_ago: i64, retention: Duration, within: Duration| {
+            review_of(record(&id_made(days_ago, now, 1), "ia"), retention, now, within)
+                .map(|item| (item.overdue, item.retention, item.due))
+        };
+        let published = |days_ago: i64| published_at(&id_made(days_ago, now, 1)).unwrap();
+        // Due 10 days ago under 30 days: overdue, whatever the horizon.
+        let due = published(40) + time::Duration::days(30);
+        assert_eq!(listed(40, 30 * DAY, Duration::ZERO), Some((true, 30 * DAY, due)));
+        // Due in 5 days under a year: within a 30-day horizon, not yet overdue; not within a day.
+        assert_eq!(listed(360, 365 * DAY, 30 * DAY).map(|item| item.0), Some(false));
+        assert_eq!(listed(360, 365 * DAY, DAY), None);
+        // A horizon or period past the end of time lists without overflowing.
+        assert!(listed(1, Duration::MAX, Duration::MAX).is_some());
     }
 
     #[test]
-    fn the_limit_truncates_and_says_so() {
+    fn a_revalidation_moves_the_due_time_later_and_a_purge_takes_the_message_off_the_list() {
         let now = OffsetDateTime::now_utc();
-        let records: Vec<_> = (0..5u8).map(|n| record(&id_made(400 + i64::from(n), now, n), "ia")).collect();
-        let most_overdue = records[4].message_id.clone();
-        let (due, truncated) = due_for_review(records, |_| 365 * DAY, now, DAY, 3);
-        assert_eq!(due.len(), 3);
-        assert!(truncated);
-        assert_eq!(due[0].record.message_id, most_overdue, "the most overdue first");
+        let mut message = record(&id_made(40, now, 1), "ia");
+        assert!(review_of(message.clone(), 30 * DAY, now, Duration::ZERO).is_some(), "overdue without its state");
+        message.state.revalidations.push(Revalidation { reviewer: "r".into(), at: now, reason: "valid".into() });
+        assert_eq!(review_of(message.clone(), 30 * DAY, now, Duration::ZERO), None, "not overdue once revalidated");
+        assert!(review_of(message.clone(), 30 * DAY, now, 31 * DAY).is_some_and(|item| !item.overdue));
+        message.state.purged_at = Some(now);
+        assert_eq!(review_of(message, 30 * DAY, now, 365 * DAY), None, "a purged message is not on record");
     }
 
     #[test]

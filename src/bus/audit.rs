@@ -379,6 +379,20 @@ impl Bus {
         self.open_audit_read(audit_subject("*"), deliver_policy, until).await
     }
 
+    /// Reads the audit entries stored after stream sequence `after`, up to `until` or the newest when the
+    /// read begins: how a query cut short by its scan budget goes on exactly where it stopped.
+    pub async fn read_audit_after(
+        &self,
+        after: u64,
+        until: Option<time::OffsetDateTime>,
+    ) -> Result<AuditReader, BusError> {
+        let Some(start_sequence) = after.checked_add(1) else {
+            return Ok(AuditReader { messages: None, last: 0, until });
+        };
+        let deliver_policy = consumer::DeliverPolicy::ByStartSequence { start_sequence };
+        self.open_audit_read(audit_subject("*"), deliver_policy, until).await
+    }
+
     /// Reads every entry and checkpoint of the audit, for verification ([`AuditReader::next_stored`]).
     pub async fn read_whole_audit(&self) -> Result<AuditReader, BusError> {
         self.open_audit_read(audit_wildcard(), consumer::DeliverPolicy::All, None).await
@@ -419,9 +433,16 @@ impl AuditReader {
     /// The next entry, or `None` at the end of the read. What does not parse is skipped here; `liaison audit
     /// verify` reports it.
     pub async fn next(&mut self) -> Option<Result<AuditEntry, BusError>> {
+        Some(self.next_in_stream().await?.map(|(_, entry)| entry))
+    }
+
+    /// The next entry with its stream sequence, or `None` at the end of the read.
+    pub async fn next_in_stream(&mut self) -> Option<Result<(u64, AuditEntry), BusError>> {
         loop {
             match self.next_stored().await? {
-                Ok(StoredAudit::Entry { entry: Some(entry), .. }) => return Some(Ok(entry)),
+                Ok(StoredAudit::Entry { stream_sequence, entry: Some(entry), .. }) => {
+                    return Some(Ok((stream_sequence, entry)));
+                }
                 Ok(_) => continue,
                 Err(error) => return Some(Err(error)),
             }

@@ -66,23 +66,17 @@ impl Bus {
         Ok(record.state.purged_at.is_none().then_some(record))
     }
 
-    /// Every message published since `since` still on record (not purged), with its state.
-    pub async fn message_records(&self, since: OffsetDateTime) -> Result<Vec<MessageRecord>, BusError> {
+    /// Reads the records of the messages published since `since`, a few at a time and without their state
+    /// ([`MessageRecords::next`]), so a read of months of messages holds one audit entry at a time.
+    pub async fn read_message_records(&self, since: OffsetDateTime) -> Result<MessageRecords, BusError> {
         let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
-        let mut entries = self.read_audit(since.checked_sub(skew), None).await?;
-        // Only approvals name stored copies; nothing else is kept while reading.
-        let mut approvals = Vec::new();
-        while let Some(entry) = entries.next().await {
-            approvals.extend(entry?.records.into_iter().filter(|record| record.event == Event::Approved));
-        }
-        let mut records = records_from_audit(&approvals);
-        records.retain(|_, record| record.published_at >= since);
-        for (message_id, state) in self.message_states().await? {
-            if let Some(record) = records.get_mut(&message_id) {
-                record.state = state;
-            }
-        }
-        Ok(records.into_values().filter(|record| record.state.purged_at.is_none()).collect())
+        let entries = self.read_audit(since.checked_sub(skew), None).await?;
+        Ok(MessageRecords { entries, since })
+    }
+
+    /// A message's state, if anything happened to it since it was published.
+    pub async fn message_state_of(&self, message_id: &str) -> Result<Option<MessageState>, BusError> {
+        Ok(self.message_state(message_id).await?.map(|(state, _)| state))
     }
 
     /// Changes a message's state with `change` (from the default when it has none), retrying when another
@@ -123,30 +117,6 @@ impl Bus {
         let Some(entry) = entry.filter(|entry| entry.operation == Operation::Put) else { return Ok(None) };
         let state = serde_json::from_slice(&entry.value).map_err(unavailable)?;
         Ok(Some((state, entry.revision)))
-    }
-
-    /// Every message state on file.
-    async fn message_states(&self) -> Result<Vec<(String, MessageState)>, BusError> {
-        let states = self.states()?;
-        // Fresh counts: the store's own status is the one cached when it was opened.
-        let mut stream = self.jetstream.get_stream(format!("KV_{STATE_BUCKET}")).await.map_err(unavailable)?;
-        if stream.info().await.map_err(unavailable)?.state.messages == 0 {
-            return Ok(Vec::new());
-        }
-        let mut entries = states.watch_with_history(">").await.map_err(unavailable)?;
-        let mut found = Vec::new();
-        loop {
-            let entry = next_of(&mut entries, "state").await?;
-            if entry.operation == Operation::Put {
-                match serde_json::from_slice(&entry.value) {
-                    Ok(state) => found.push((entry.key.clone(), state)),
-                    Err(error) => tracing::warn!(key = %entry.key, %error, "unreadable message state skipped"),
-                }
-            }
-            if entry.delta == 0 {
-                return Ok(found);
-            }
-        }
     }
 
     /// Erases every stored copy of a message: its feed copies, found on their subjects from shortly
@@ -203,6 +173,27 @@ impl Bus {
             }
         }
         Ok(removed)
+    }
+}
+
+/// A read of message records in the order they were published (their audit entries' order).
+pub struct MessageRecords {
+    entries: super::AuditReader,
+    since: OffsetDateTime,
+}
+
+impl MessageRecords {
+    /// The next audit entry's message records (of messages published since the read's `since`, states left
+    /// default) and how many audit records the entry held; `None` at the end of the read. One publish's
+    /// records are appended together and so sealed into one entry: a message's record is whole within it.
+    pub async fn next(&mut self) -> Option<Result<(usize, Vec<MessageRecord>), BusError>> {
+        let entry = match self.entries.next().await? {
+            Ok(entry) => entry,
+            Err(error) => return Some(Err(error)),
+        };
+        let approvals = entry.records.iter().filter(|record| record.event == Event::Approved);
+        let records = records_from_audit(approvals).into_values().filter(|record| record.published_at >= self.since);
+        Some(Ok((entry.records.len(), records.collect())))
     }
 }
 

@@ -48,6 +48,9 @@ pub struct QueryArgs {
     /// Output: one JSON object per line, or CSV with a header row.
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
+    /// Go on after this audit stream sequence, as a query stopped by the gateway's scan budget says.
+    #[arg(long)]
+    after_sequence: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -103,10 +106,21 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
         until: args.until.map(timestamp),
         event: event as i32,
         limit: args.limit,
+        after_sequence: args.after_sequence.unwrap_or_default(),
     };
     let mut records = operator.query_audit(request).await?.into_inner();
     let mut rows = Rows::new(args.format);
-    while let Some(record) = records.message().await? {
+    loop {
+        let record = match records.message().await {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
+            // What came before the failure is printed: a query stopped by the scan budget names where to
+            // go on (`--after-sequence`).
+            Err(status) => {
+                rows.finish()?;
+                return Err(status.into());
+            }
+        };
         let at = rfc3339(record.at);
         let event = pb::AuditEvent::try_from(record.event).unwrap_or_default().as_str_name();
         let row = Row {

@@ -8,7 +8,7 @@ use crate::api as pb;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RetentionCommand {
-    /// List messages whose review falls due within a horizon (overdue ones always), soonest first.
+    /// List messages whose review falls due within a horizon (overdue ones always), oldest published first.
     Review(ReviewArgs),
     /// Record that a message was reviewed and still meets the submission criteria; its period starts again.
     Revalidate(DecideArgs),
@@ -93,33 +93,22 @@ async fn review(args: ReviewArgs) -> anyhow::Result<()> {
         party: args.party.unwrap_or_default(),
         limit: args.limit,
     };
-    let response = operator.list_review_due(request).await?.into_inner();
+    let mut answers = operator.list_review_due(request).await?.into_inner();
     let mut rows = Rows::new(args.format);
     let mut overdue = Vec::new();
-    for item in response.messages {
-        if item.overdue {
-            overdue.push(item.message_id.clone());
+    let mut truncated = false;
+    // Printed as the gateway finds them, in the order they were published.
+    while let Some(answer) = answers.message().await? {
+        truncated |= answer.truncated;
+        for item in answer.messages {
+            if item.overdue {
+                overdue.push(item.message_id.clone());
+            }
+            rows.write(&row(item))?;
         }
-        let kind = pb::Kind::try_from(item.kind).unwrap_or_default().as_str_name();
-        let last = item.last_revalidation.unwrap_or_default();
-        let row = Row {
-            message_id: item.message_id,
-            origin: item.origin,
-            kind: kind.strip_prefix("KIND_").unwrap_or(kind),
-            topic: item.topic,
-            published_at: rfc3339(item.published_at),
-            review_due: rfc3339(item.review_due),
-            overdue: item.overdue,
-            last_reviewer: last.reviewer,
-            last_reviewed_at: rfc3339(last.at),
-            recipients: item.recipients.join(" "),
-            criminal_intelligence: item.criminal_intelligence,
-            superseded_by: item.superseded_by,
-        };
-        rows.write(&row)?;
     }
     rows.finish()?;
-    if response.truncated {
+    if truncated {
         eprintln!("more messages are due than --limit {}; raise it to see them all", args.limit);
     }
     if let Some(reason) = args.purge_overdue {
@@ -128,6 +117,25 @@ async fn review(args: ReviewArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn row(item: pb::ReviewItem) -> Row {
+    let kind = pb::Kind::try_from(item.kind).unwrap_or_default().as_str_name();
+    let last = item.last_revalidation.unwrap_or_default();
+    Row {
+        message_id: item.message_id,
+        origin: item.origin,
+        kind: kind.strip_prefix("KIND_").unwrap_or(kind),
+        topic: item.topic,
+        published_at: rfc3339(item.published_at),
+        review_due: rfc3339(item.review_due),
+        overdue: item.overdue,
+        last_reviewer: last.reviewer,
+        last_reviewed_at: rfc3339(last.at),
+        recipients: item.recipients.join(" "),
+        criminal_intelligence: item.criminal_intelligence,
+        superseded_by: item.superseded_by,
+    }
 }
 
 async fn purge(operator: &mut super::client::Operator, message_id: &str, reason: &str) -> anyhow::Result<String> {

@@ -195,6 +195,10 @@ pub struct ServeArgs {
     /// NAME=PARTY; repeat for several.
     #[arg(long = "tls-client", value_parser = parse_client_party)]
     pub tls_clients: Vec<(String, String)>,
+    /// Audit records one QueryAudit call may examine; past it the call ends with RESOURCE_EXHAUSTED saying
+    /// where to continue [default: 1000000].
+    #[arg(long, env = "LIAISON_AUDIT_QUERY_SCAN_BUDGET")]
+    pub audit_query_scan_budget: Option<u64>,
 }
 
 fn parse_client_party(value: &str) -> Result<(String, String), String> {

@@ -45,8 +45,16 @@ pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, Stri
         ),
         max_ack_ids: setting(args.max_ack_ids, file.max_ack_ids, default_limits.max_ack_ids),
         connection: connection_limits(args, file)?,
+        audit_query_scan_budget: setting(
+            args.audit_query_scan_budget,
+            file.audit_query_scan_budget,
+            default_limits.audit_query_scan_budget,
+        ),
         ..default_limits
     };
+    if limits.audit_query_scan_budget == 0 {
+        return Err("audit-query-scan-budget must be at least 1".into());
+    }
     if limits.max_ack_ids == 0 {
         return Err("max-ack-ids must be at least 1".into());
     }

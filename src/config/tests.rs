@@ -69,3 +69,13 @@ fn the_example_file_is_valid_and_matches_the_defaults() {
     assert_eq!(config.max_token_ttl, defaults.max_token_ttl);
     assert_eq!(config.retired_key_grace, defaults.retired_key_grace);
 }
+
+#[test]
+fn audit_limits_are_flags_with_defaults_and_zero_budgets_are_refused() {
+    let defaults = ServeConfig::load(&ServeArgs::default()).unwrap();
+    assert_eq!(defaults.limits.audit_query_scan_budget, 1_000_000);
+    let args = ServeArgs { audit_query_scan_budget: Some(50), ..Default::default() };
+    assert_eq!(ServeConfig::load(&args).unwrap().limits.audit_query_scan_budget, 50);
+    let zero = ServeArgs { audit_query_scan_budget: Some(0), ..Default::default() };
+    assert!(ServeConfig::load(&zero).unwrap_err().starts_with("audit-query-scan-budget"));
+}

@@ -1,6 +1,13 @@
 //! `OperatorService.QueryAudit`: dissemination audit records matching filters, as a server stream.
 //! Operators and admins of a party with oversight see every record; any other caller only the records of its
 //! own party's messages (28 CFR 23.20(g): disclosure to the originator), whatever its filters say.
+//!
+//! The work of one call is bounded: it examines at most `--audit-query-scan-budget` records, then ends
+//! with RESOURCE_EXHAUSTED naming the stream sequence to go on after; and it stops reading the moment the
+//! client goes away, not when it next has a record to send.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -10,8 +17,8 @@ use tonic::Status;
 use crate::api as pb;
 use time::OffsetDateTime;
 
-use crate::audit::{AuditQuery, Event, written_at};
-use crate::bus::CLOCK_SKEW;
+use crate::audit::{AuditEntry, AuditQuery, AuditRecord, Event, written_at};
+use crate::bus::{AuditReader, CLOCK_SKEW};
 use crate::identity::Caller;
 use crate::identity::authorization::{Action, View, scope_of};
 use crate::retention::published_at;
@@ -43,47 +50,134 @@ impl Gateway {
         // Only the stretch of the audit the filters can match is read, one entry at a time. The read opens
         // before answering, so a NATS failure at the start is the call's status.
         let (since, until) = stored_between(&query);
-        let mut entries = self.bus.read_audit(since, until).await?;
+        let entries = match request.after_sequence {
+            0 => self.bus.read_audit(since, until).await?,
+            after => self.bus.read_audit_after(after, until).await?,
+        };
         let (sender, receiver) = mpsc::channel(64);
+        let budget = self.limits.audit_query_scan_budget;
+        let read = Read { query, limit, budget, running: Running::start(self.audit_reads.clone()) };
         tokio::spawn(async move {
             let _slot = slot;
-            let mut sent = 0;
-            while let Some(entry) = entries.next().await {
-                let entry = match entry {
-                    Ok(entry) => entry,
-                    Err(error) => {
-                        let _ = sender.send(Err(GatewayError::from(error).into())).await;
-                        return;
-                    }
-                };
-                let at = written_at(&entry);
-                for record in entry.records.iter().filter(|record| query.matches(at, record)) {
-                    if sent == limit {
-                        return;
-                    }
-                    let response = pb::QueryAuditResponse {
-                        chain: entry.chain.clone(),
-                        entry: entry.seq,
-                        at: Some(convert::timestamp(at)),
-                        event: audit_event(record.event) as i32,
-                        message_id: record.message_id.clone(),
-                        origin: record.origin.clone(),
-                        recipient: record.recipient.clone(),
-                        subscriber: record.subscriber.clone(),
-                        decided_by: record.decided_by.clone(),
-                        basis: record.basis.clone(),
-                        policy_version: record.policy_version.clone(),
-                        reason: record.reason.clone(),
-                        subject: record.subject.clone(),
-                    };
-                    if sender.send(Ok(response)).await.is_err() {
-                        return;
-                    }
-                    sent += 1;
-                }
-            }
+            read.run(entries, sender).await
         });
         Ok(ReceiverStream::new(receiver))
+    }
+}
+
+/// Client calls reading the audit (QueryAudit, ListReviewDue) running, and the audit records they examined:
+/// what operators (and tests) see of the work such calls cause.
+#[derive(Debug, Default)]
+pub struct AuditReads {
+    active: AtomicU64,
+    scanned: AtomicU64,
+}
+
+impl AuditReads {
+    /// (reads running, records examined since start).
+    pub fn read(&self) -> (u64, u64) {
+        (self.active.load(Relaxed), self.scanned.load(Relaxed))
+    }
+}
+
+/// Counts one running read of the audit (QueryAudit, ListReviewDue) until dropped.
+pub(super) struct Running(Arc<AuditReads>);
+
+impl Running {
+    pub(super) fn start(counters: Arc<AuditReads>) -> Running {
+        counters.active.fetch_add(1, Relaxed);
+        Running(counters)
+    }
+
+    /// Counts audit records the read examined.
+    pub(super) fn examined(&self, records: usize) {
+        self.0.scanned.fetch_add(records as u64, Relaxed);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Relaxed);
+    }
+}
+
+/// One QueryAudit call's read of the audit.
+struct Read {
+    query: AuditQuery,
+    limit: u32,
+    /// Records it may examine (`--audit-query-scan-budget`).
+    budget: u64,
+    /// Counted as running from the call until the read ends.
+    running: Running,
+}
+
+impl Read {
+    /// Sends the matching records until the read ends, `limit` are sent, the budget is spent (the call ends
+    /// with RESOURCE_EXHAUSTED saying where) or the client goes away: then it stops reading at once, whether
+    /// or not it has anything to send.
+    async fn run(self, mut entries: AuditReader, sender: mpsc::Sender<Records>) {
+        let (mut sent, mut scanned, mut last_read) = (0, 0, None);
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = sender.closed() => return,
+                next = entries.next_in_stream() => next,
+            };
+            let (stream_sequence, entry) = match next {
+                None => return,
+                Some(Ok(next)) => next,
+                Some(Err(error)) => {
+                    let _ = sender.send(Err(GatewayError::from(error).into())).await;
+                    return;
+                }
+            };
+            // Whole entries only, so that going on after the last one read repeats nothing.
+            if let Some(last) = &last_read
+                && scanned + entry.records.len() as u64 > self.budget
+            {
+                let _ = sender.send(Err(GatewayError::TooLarge(budget_spent(self.budget, last)).into())).await;
+                return;
+            }
+            scanned += entry.records.len() as u64;
+            self.running.examined(entry.records.len());
+            let at = written_at(&entry);
+            for record in entry.records.iter().filter(|record| self.query.matches(at, record)) {
+                if sent == self.limit || sender.send(Ok(response(&entry, at, record))).await.is_err() {
+                    return;
+                }
+                sent += 1;
+            }
+            last_read = Some((stream_sequence, entry));
+        }
+    }
+}
+
+/// Why a read stopped at its scan budget after the entry `last` (with its stream sequence), and how to go on.
+fn budget_spent(budget: u64, last: &(u64, AuditEntry)) -> String {
+    let (stream_sequence, entry) = last;
+    format!(
+        "QueryAudit may examine {budget} audit records per call (--audit-query-scan-budget) and stopped after \
+         stream sequence {stream_sequence} (entry {} of chain {}, written at {}); ask again with the same \
+         filters and after_sequence = {stream_sequence} to go on",
+        entry.seq, entry.chain, entry.at
+    )
+}
+
+fn response(entry: &AuditEntry, at: OffsetDateTime, record: &AuditRecord) -> pb::QueryAuditResponse {
+    pb::QueryAuditResponse {
+        chain: entry.chain.clone(),
+        entry: entry.seq,
+        at: Some(convert::timestamp(at)),
+        event: audit_event(record.event) as i32,
+        message_id: record.message_id.clone(),
+        origin: record.origin.clone(),
+        recipient: record.recipient.clone(),
+        subscriber: record.subscriber.clone(),
+        decided_by: record.decided_by.clone(),
+        basis: record.basis.clone(),
+        policy_version: record.policy_version.clone(),
+        reason: record.reason.clone(),
+        subject: record.subject.clone(),
     }
 }
 

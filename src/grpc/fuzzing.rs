@@ -11,7 +11,7 @@ use crate::model::{PartyId, RouteRequest, Token};
 use crate::traffic::FlowLabels;
 
 pub use super::subscribe::Window;
-use super::{GatewayError, Limits, audit_query, convert, retention, seek, subscribe};
+use super::{GatewayError, Limits, audit_query, convert, review_due, seek, subscribe};
 
 /// Publish: validates an envelope into its routing view (normalising it in place).
 pub fn route_request(
@@ -68,5 +68,6 @@ pub fn audit_stored_between(query: &AuditQuery) -> (Option<time::OffsetDateTime>
 
 /// ListReviewDue: validates how far ahead to look, how many to list, and whose.
 pub fn review_filters(request: &pb::ListReviewDueRequest) -> Result<(Duration, u32, Option<PartyId>), GatewayError> {
-    retention::review_filters(request)
+    let asked = review_due::review_request(request)?;
+    Ok((asked.within, asked.limit, asked.party))
 }

@@ -69,12 +69,16 @@ impl OperatorService for Gateway {
         Ok(Response::new(Box::pin(records)))
     }
 
+    type ListReviewDueStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::ListReviewDueResponse, Status>> + Send + 'static>>;
+
     async fn list_review_due(
         &self,
         request: Request<pb::ListReviewDueRequest>,
-    ) -> Result<Response<pb::ListReviewDueResponse>, Status> {
+    ) -> Result<Response<Self::ListReviewDueStream>, Status> {
         let caller = auth::caller(&request)?;
-        Ok(Response::new(Gateway::list_review_due(self, &caller, request.into_inner()).await?))
+        let due = Gateway::list_review_due(self, &caller, request.into_inner()).await?;
+        Ok(Response::new(Box::pin(due)))
     }
 
     async fn revalidate(

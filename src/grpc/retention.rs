@@ -1,11 +1,10 @@
-//! Retention review, revalidation and purge (28 CFR 23.20(h)): `OperatorService.ListReviewDue`,
-//! `Revalidate` and `PurgeMessage`. Metadata only; a purge notice names the purged message and the reason,
-//! nothing of its content.
+//! Revalidation and purge (28 CFR 23.20(h)): `OperatorService.Revalidate` and `PurgeMessage`; the review
+//! list, `ListReviewDue`, is `review_due.rs`. Metadata only; a purge notice names the purged message and
+//! the reason, nothing of its content.
 //!
-//! Who may do what (`identity::authorization`): a message belongs to its origin party. Anyone lists its own
-//! party's messages due for review, operators and admins of a party with oversight every party's; an analyst
-//! or admin of the origin party revalidates (or an oversight admin); an operator or admin of the origin party
-//! purges (or an oversight operator or admin). A recipient does not purge what it received.
+//! Who may do what (`identity::authorization`): a message belongs to its origin party. An analyst or admin
+//! of the origin party revalidates (or an oversight admin); an operator or admin of the origin party purges
+//! (or an oversight operator or admin). A recipient does not purge what it received.
 
 use std::time::Duration;
 
@@ -17,62 +16,16 @@ use crate::bus::CopyOptions;
 use crate::identity::Caller;
 use crate::identity::authorization::{Action, Scope, scope_of};
 use crate::model::{PartyId, Topic};
-use crate::retention::{MessageRecord, Revalidation, due_for_review};
+use crate::retention::{MessageRecord, Revalidation};
 use crate::router::{MAX_RETENTION, NOTICE_RULE, Router};
 
 use super::server::Gateway;
 use super::{GatewayError, convert, publish};
 
-const DEFAULT_WITHIN: Duration = Duration::from_secs(30 * 24 * 3600);
-const DEFAULT_LIMIT: u32 = 1000;
-const MAX_LIMIT: u32 = 100_000;
 /// Longest reason a reviewer or operator may give.
 const MAX_REASON_BYTES: usize = 4096;
 
 impl Gateway {
-    pub(super) async fn list_review_due(
-        &self,
-        caller: &Caller,
-        request: pb::ListReviewDueRequest,
-    ) -> Result<pb::ListReviewDueResponse, GatewayError> {
-        let (within, limit, party) = review_filters(&request)?;
-        let origin = self.authorize_listing(caller, Action::ListReviewDue, party)?;
-        let now = time::OffsetDateTime::now_utc();
-        // Messages older than the feed keeps are no longer stored: nothing of them is left to review.
-        let since = match self.bus.feed_max_age() {
-            age if age.is_zero() => time::OffsetDateTime::UNIX_EPOCH,
-            age => now - time::Duration::try_from(age).unwrap_or(time::Duration::MAX),
-        };
-        let records = self.bus.message_records(since).await?;
-        let router = self.policy.current();
-        // Notices carry no intelligence of their own: nothing to review.
-        let notice = crate::model::Kind::Notice.token();
-        let mine = records
-            .into_iter()
-            .filter(|record| record.kind != notice)
-            .filter(|record| origin.as_ref().is_none_or(|origin| record.origin == origin.as_str()));
-        let (due, truncated) =
-            due_for_review(mine, |origin| retention_of(&router, origin), now, within, limit as usize);
-        let messages = due
-            .into_iter()
-            .map(|item| pb::ReviewItem {
-                message_id: item.record.message_id.clone(),
-                origin: item.record.origin.clone(),
-                kind: crate::model::Kind::from_token(&item.record.kind).map_or(0, |kind| pb::Kind::from(kind) as i32),
-                topic: item.record.topic.clone(),
-                published_at: Some(convert::timestamp(item.record.published_at)),
-                retention: prost_types::Duration::try_from(item.retention).ok(),
-                review_due: Some(convert::timestamp(item.due)),
-                overdue: item.overdue,
-                last_revalidation: item.record.state.revalidations.last().map(revalidation),
-                recipients: item.record.recipients().into_iter().map(str::to_string).collect(),
-                criminal_intelligence: item.record.criminal_intelligence,
-                superseded_by: item.record.state.superseded_by,
-            })
-            .collect();
-        Ok(pb::ListReviewDueResponse { messages, truncated })
-    }
-
     pub(super) async fn revalidate(
         &self,
         caller: &Caller,
@@ -168,28 +121,6 @@ fn origin_scope(caller: &Caller, record: &MessageRecord) -> Scope {
     scope_of(caller.party.as_str(), Some(record.origin.as_str()))
 }
 
-/// Validates a ListReviewDue request: how far ahead to look, how many to list, and whose.
-pub(super) fn review_filters(
-    request: &pb::ListReviewDueRequest,
-) -> Result<(Duration, u32, Option<PartyId>), GatewayError> {
-    let within = match &request.within {
-        None => DEFAULT_WITHIN,
-        Some(within) => convert::duration("within", within)?,
-    };
-    let limit = match request.limit {
-        0 => DEFAULT_LIMIT,
-        limit if limit > MAX_LIMIT => {
-            return Err(GatewayError::InvalidArgument(format!("limit: at most {MAX_LIMIT}")));
-        }
-        limit => limit,
-    };
-    let party = match request.party.as_str() {
-        "" => None,
-        party => Some(convert::token("party", party)?),
-    };
-    Ok((within, limit, party))
-}
-
 fn not_on_record(message_id: &str) -> GatewayError {
     GatewayError::NotFound(format!("message_id: no message {message_id} is on record (never published, or purged)"))
 }
@@ -206,7 +137,7 @@ fn reason(reason: &str) -> Result<String, GatewayError> {
 }
 
 /// The origin party's retention period; a party no longer in the directory keeps the longest.
-fn retention_of(router: &Router, origin: &str) -> Duration {
+pub(super) fn retention_of(router: &Router, origin: &str) -> Duration {
     PartyId::parse(origin)
         .ok()
         .and_then(|party| router.directory().get(&party).map(|party| party.retention))
@@ -243,7 +174,7 @@ fn message_ref<'a>(router: &'a Router, record: &'a MessageRecord) -> MessageRef<
     MessageRef { message_id: &record.message_id, origin: &record.origin, policy_version: router.version() }
 }
 
-fn revalidation(review: &Revalidation) -> pb::Revalidation {
+pub(super) fn revalidation(review: &Revalidation) -> pb::Revalidation {
     pb::Revalidation {
         reviewer: review.reviewer.clone(),
         at: Some(convert::timestamp(review.at)),

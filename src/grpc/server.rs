@@ -18,6 +18,7 @@ use crate::policy_store::PolicyStore;
 use crate::traffic::Traffic;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
+use super::audit_query::AuditReads;
 use super::auth;
 use super::quota::Quotas;
 
@@ -57,10 +58,16 @@ pub struct Limits {
     pub max_delivery_attempts: u32,
     /// A durable subscription no session has used for this long is deleted by NATS; zero keeps them forever.
     pub durable_expiry: Duration,
+    /// Audit records one QueryAudit call may examine before it ends with RESOURCE_EXHAUSTED saying where
+    /// it stopped; a query whose filters match little cannot make the gateway read the whole audit.
+    pub audit_query_scan_budget: u64,
 }
 
 /// How long an unused durable subscription is kept by default: a month, like a mailbox left unread.
 pub const DEFAULT_DURABLE_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Audit records a QueryAudit call examines at most, by default: a few seconds of reading.
+pub const DEFAULT_AUDIT_QUERY_SCAN_BUDGET: u64 = 1_000_000;
 
 /// Most delivery attempts a subscription may ask for.
 pub const MAX_DELIVERY_ATTEMPTS: u32 = 1000;
@@ -92,6 +99,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(300),
             max_delivery_attempts: 10,
             durable_expiry: DEFAULT_DURABLE_EXPIRY,
+            audit_query_scan_budget: DEFAULT_AUDIT_QUERY_SCAN_BUDGET,
         }
     }
 }
@@ -160,6 +168,8 @@ pub struct Gateway {
     pub(super) policy_bucket: Option<PolicyBucket>,
     /// Cancelled when shutdown starts: open streams end so the server can drain.
     pub(super) shutdown: CancellationToken,
+    /// QueryAudit reads running and audit records they examined, for metrics.
+    pub(super) audit_reads: Arc<AuditReads>,
 }
 
 // === impl Gateway ===
@@ -176,6 +186,7 @@ impl Gateway {
             limits: Arc::new(limits),
             policy_bucket: None,
             shutdown: CancellationToken::new(),
+            audit_reads: Arc::default(),
         }
     }
 
@@ -201,6 +212,11 @@ impl Gateway {
             return Err("shutting down".into());
         }
         self.bus.connected().map_err(|error| error.to_string())
+    }
+
+    /// QueryAudit reads running now, and audit records examined by them since start.
+    pub fn audit_reads(&self) -> (u64, u64) {
+        self.audit_reads.read()
     }
 
     /// Calls refused since start: (unauthenticated, permission denied).

@@ -102,6 +102,8 @@ const READERS: Who = Who { roles: &[AgencySystem, Analyst], oversight: false };
 const EVERYONE: Who = Who { roles: &[AgencySystem, Analyst, Operator, Admin], oversight: false };
 const OPERATORS: Who = Who { roles: &[Operator, Admin], oversight: false };
 const REVIEWERS: Who = Who { roles: &[Analyst, Admin], oversight: false };
+/// People, who review what falls due (analysts revalidate, operators purge); not a party's systems.
+const PEOPLE: Who = Who { roles: &[Analyst, Operator, Admin], oversight: false };
 const ADMINS: Who = Who { roles: &[Admin], oversight: false };
 const OVERSIGHT_OPERATORS: Who = Who { roles: &[Operator, Admin], oversight: true };
 const OVERSIGHT_ADMINS: Who = Who { roles: &[Admin], oversight: true };
@@ -166,9 +168,9 @@ pub const TABLE: [Rule; 17] = [
     row(
         Action::ListReviewDue,
         "`party` (origin; empty: all)",
-        only(EVERYONE),
+        only(PEOPLE),
         only(OVERSIGHT_OPERATORS),
-        or_own_view(OVERSIGHT_OPERATORS, EVERYONE),
+        or_own_view(OVERSIGHT_OPERATORS, PEOPLE),
     ),
     row(Action::Revalidate, "the message's origin", only(REVIEWERS), only(OVERSIGHT_ADMINS), CLOSED),
     row(Action::PurgeMessage, "the message's origin", only(OPERATORS), only(OVERSIGHT_OPERATORS), CLOSED),

@@ -56,9 +56,9 @@ const EXPECTED: &[(&str, At, &str)] = &[
     ("QueryAudit", At::Own, "FFYY FFFF"),
     ("QueryAudit", At::Other, "FFYY FFFF"),
     ("QueryAudit", At::All, "FFYY FFFF"),
-    ("ListReviewDue", At::Own, "YYYY YYYY"),
+    ("ListReviewDue", At::Own, "DYYY DYYY"),
     ("ListReviewDue", At::Other, "DDYY DDDD"),
-    ("ListReviewDue", At::All, "FFYY FFFF"),
+    ("ListReviewDue", At::All, "DFYY DFFF"),
     ("Revalidate", At::Own, "DYDY DYDY"),
     ("Revalidate", At::Other, "DDDY DDDD"),
     ("PurgeMessage", At::Own, "DDYY DDYY"),
@@ -246,7 +246,7 @@ async fn operator_call(world: &World, rpc: &str, target: &str, party: &str, role
         "ListReviewDue" => {
             let within = Some(proto_duration(SIX_YEARS));
             let request = pb::ListReviewDueRequest { within, party: target.into(), limit: 0 };
-            let listed = operator.list_review_due(request).await.map_err(status)?.into_inner();
+            let listed = list_review_due(&mut operator, request).await.map_err(status)?;
             listed.messages.into_iter().map(|item| vec![item.origin]).collect()
         }
         "Revalidate" => {
@@ -413,7 +413,7 @@ async fn oversight_granted_by_the_directory_takes_effect_at_once_and_ends_with_i
     // Oversight is for operators and admins: fbi's analyst still sees only fbi's review list.
     let mut analyst = gateway.operator("fbi", Role::Analyst).await;
     let request = pb::ListReviewDueRequest { party: "cbp".into(), ..Default::default() };
-    assert_eq!(analyst.list_review_due(request).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(list_review_due(&mut analyst, request).await.unwrap_err().code(), Code::PermissionDenied);
 
     ia_admin.rollback_policy(pb::RollbackPolicyRequest { revision: 1, comment: "undo".into() }).await.unwrap();
     until(&mut fbi, Code::PermissionDenied).await;

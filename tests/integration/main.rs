@@ -9,6 +9,7 @@ mod abuse_limits;
 mod acks;
 mod audit;
 mod audit_integrity;
+mod audit_limits;
 mod authorization;
 mod bad_input;
 mod bench_smoke;

@@ -71,7 +71,7 @@ async fn messages_fall_due_by_their_partys_retention_and_a_revalidation_restarts
     let mut operator = gateway.operator("ia", Role::Operator).await;
 
     // Within an hour only ia's message falls due (cbp keeps the five-year default); none is overdue yet.
-    let listed = operator.list_review_due(review_request(Duration::from_secs(3600))).await.unwrap().into_inner();
+    let listed = list_review_due(&mut operator, review_request(Duration::from_secs(3600))).await.unwrap();
     assert_eq!(ids(&listed), [short.message_id.as_str()]);
     let item = &listed.messages[0];
     assert!(!item.overdue);
@@ -79,11 +79,11 @@ async fn messages_fall_due_by_their_partys_retention_and_a_revalidation_restarts
     assert_eq!(item.retention, Some(proto_duration(Duration::from_secs(3))));
     assert_eq!(item.kind, pb::Kind::Report as i32);
     let within_six_years = Duration::from_secs(6 * 366 * 24 * 3600);
-    let everything = operator.list_review_due(review_request(within_six_years)).await.unwrap().into_inner();
-    assert_eq!(ids(&everything), [short.message_id.as_str(), long.message_id.as_str()], "soonest due first");
+    let everything = list_review_due(&mut operator, review_request(within_six_years)).await.unwrap();
+    assert_eq!(ids(&everything), [short.message_id.as_str(), long.message_id.as_str()], "in publication order");
 
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    let overdue = operator.list_review_due(review_request(Duration::ZERO)).await.unwrap().into_inner();
+    let overdue = list_review_due(&mut operator, review_request(Duration::ZERO)).await.unwrap();
     assert_eq!(ids(&overdue), [short.message_id.as_str()]);
     assert!(overdue.messages[0].overdue);
 
@@ -120,9 +120,9 @@ async fn messages_fall_due_by_their_partys_retention_and_a_revalidation_restarts
     assert!((before + 2..=before + 5).contains(&due), "due three seconds after the review: {due} vs {before}");
 
     // No longer overdue; listed with its review when due soon.
-    let overdue = operator.list_review_due(review_request(Duration::ZERO)).await.unwrap().into_inner();
+    let overdue = list_review_due(&mut operator, review_request(Duration::ZERO)).await.unwrap();
     assert!(overdue.messages.is_empty(), "{overdue:?}");
-    let soon = operator.list_review_due(review_request(Duration::from_secs(3600))).await.unwrap().into_inner();
+    let soon = list_review_due(&mut operator, review_request(Duration::from_secs(3600))).await.unwrap();
     let last = soon.messages[0].last_revalidation.as_ref().unwrap();
     assert_eq!((last.reviewer.as_str(), last.reason.as_str()), ("ia-test", reason));
 
@@ -133,10 +133,10 @@ async fn messages_fall_due_by_their_partys_retention_and_a_revalidation_restarts
 
     // A non-operator sees only its own party's messages and may not ask for another's.
     let mut other = gateway.operator("cbp", Role::Analyst).await;
-    let own = other.list_review_due(review_request(within_six_years)).await.unwrap().into_inner();
+    let own = list_review_due(&mut other, review_request(within_six_years)).await.unwrap();
     assert_eq!(ids(&own), [long.message_id.as_str()]);
     let request = pb::ListReviewDueRequest { party: "ia".into(), ..review_request(within_six_years) };
-    assert_eq!(other.list_review_due(request).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(list_review_due(&mut other, request).await.unwrap_err().code(), Code::PermissionDenied);
 
     // From the command line: revalidate again, let it fall overdue, and purge what is overdue.
     let cli = |token: String, args: &[&str]| {
@@ -161,7 +161,7 @@ async fn messages_fall_due_by_their_partys_retention_and_a_revalidation_restarts
     assert!(output.status.success(), "{report}");
     assert!(report.contains(&format!("purged {}: 1 copies removed, notice ", short.message_id)), "{report}");
     assert!(report.trim_end().ends_with("sent to cbp"), "{report}");
-    let overdue = operator.list_review_due(review_request(Duration::ZERO)).await.unwrap().into_inner();
+    let overdue = list_review_due(&mut operator, review_request(Duration::ZERO)).await.unwrap();
     assert!(overdue.messages.is_empty(), "purged: {overdue:?}");
     let records = audit_records(&mut operator, &short.message_id, pb::AuditEvent::Revalidated).await;
     assert_eq!(records.len(), 2, "both revalidations are audited");
@@ -224,7 +224,7 @@ async fn a_purge_erases_every_copy_and_every_recipient_gets_the_notice() {
     let again = operator.purge_message(purge(&purged.message_id, reason)).await.unwrap_err();
     assert_eq!(again.code(), Code::NotFound, "the record is gone after a purge");
     let within_six_years = Duration::from_secs(6 * 366 * 24 * 3600);
-    let listed = operator.list_review_due(review_request(within_six_years)).await.unwrap().into_inner();
+    let listed = list_review_due(&mut operator, review_request(within_six_years)).await.unwrap();
     assert_eq!(ids(&listed), [kept.message_id.as_str()], "{listed:?}");
 
     // The open subscriber gets the notice; fema, reading from the beginning, only the notice.
@@ -301,7 +301,7 @@ async fn a_correction_reaches_every_earlier_recipient_that_may_still_receive_it(
     let [record] = records.as_slice() else { panic!("one superseded record: {records:?}") };
     assert_eq!(record.decided_by, format!("superseded by {}", corrected.message_id));
     let listed =
-        operator.list_review_due(review_request(Duration::from_secs(6 * 366 * 24 * 3600))).await.unwrap().into_inner();
+        list_review_due(&mut operator, review_request(Duration::from_secs(6 * 366 * 24 * 3600))).await.unwrap();
     let first = listed.messages.iter().find(|item| item.message_id == original.message_id).unwrap();
     assert_eq!(first.superseded_by, corrected.message_id);
 

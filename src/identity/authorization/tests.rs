@@ -62,6 +62,17 @@ fn listings_of_all_parties_narrow_to_the_own_party_without_oversight_and_naming_
 }
 
 #[test]
+fn review_lists_are_for_people_not_for_a_partys_systems() {
+    for oversight in [false, true] {
+        for scope in SCOPES {
+            check(AgencySystem, oversight, Action::ListReviewDue, scope, None);
+        }
+        check(Analyst, oversight, Action::ListReviewDue, Scope::Own, Some(View::Full));
+        check(Operator, oversight, Action::ListReviewDue, Scope::Own, Some(View::Full));
+    }
+}
+
+#[test]
 fn the_audit_shows_everything_to_oversight_and_the_own_partys_messages_to_everyone_else() {
     for scope in SCOPES {
         for role in ROLES {

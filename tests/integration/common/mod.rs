@@ -606,3 +606,19 @@ pub async fn assert_quiet(subscription: &mut Subscription, wait: Duration, why: 
     let batch = subscription.next_batch(wait).await;
     assert!(batch.is_empty(), "{why}: got {batch:?}");
 }
+
+/// A whole ListReviewDue answer: every streamed batch's messages in order, and whether the last said it
+/// was truncated.
+pub async fn list_review_due(
+    operator: &mut Operator,
+    request: pb::ListReviewDueRequest,
+) -> Result<pb::ListReviewDueResponse, tonic::Status> {
+    let mut answers = operator.list_review_due(request).await?.into_inner();
+    let mut whole = pb::ListReviewDueResponse::default();
+    while let Some(answer) = answers.message().await? {
+        assert!(!whole.truncated, "an answer after the one that said the listing was truncated");
+        whole.messages.extend(answer.messages);
+        whole.truncated = answer.truncated;
+    }
+    Ok(whole)
+}
