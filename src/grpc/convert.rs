@@ -377,7 +377,9 @@ pub fn start_time(field: &str, value: &prost_types::Timestamp) -> Result<time::O
 }
 
 fn timestamp_text(time: time::OffsetDateTime) -> String {
-    time.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| time.to_string())
+    // RFC 3339 has four-digit years only; earlier or later times are shown by their date and time.
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| format!("{}-{:02}-{:02}T{}Z", time.year(), u8::from(time.month()), time.day(), time.time()))
 }
 
 /// How long until a message being published expires, if it does. A time already past is refused.
@@ -456,7 +458,8 @@ mod tests {
         assert!(time(253_402_300_799, 999_999_999).is_ok(), "9999-12-31T23:59:59.999999999Z");
         for (seconds, nanos, needle) in [
             (-1, 0, "since: 1969-12-31T23:59:59Z is before 1970-01-01T00:00:00Z"),
-            (-62_135_596_800 - 86_400, 0, "is before 1970"),
+            (-62_135_596_800 - 86_400, 0, "since: 0000-12-31T00:00:00Z is before 1970"),
+            (-62_198_755_200, 0, "since: -1-01-01T0:00:00.0Z is before 1970"),
             (253_402_300_800, 0, "since: out of range"),
             (i64::MAX, 0, "since: out of range"),
             (i64::MIN, 0, "since: out of range"),
