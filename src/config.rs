@@ -133,6 +133,7 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     retired_key_grace: Option<Duration>,
     audit_query_scan_budget: Option<u64>,
+    max_unknown_recipients: Option<usize>,
 }
 
 /// The resolved configuration of a gateway.
@@ -215,10 +216,17 @@ impl ServeConfig {
                 .audit_query_scan_budget
                 .or(file.audit_query_scan_budget)
                 .unwrap_or(default_limits.audit_query_scan_budget),
+            max_unknown_recipients: args
+                .max_unknown_recipients
+                .or(file.max_unknown_recipients)
+                .unwrap_or(default_limits.max_unknown_recipients),
             ..default_limits
         };
         if limits.audit_query_scan_budget == 0 {
             return Err("audit-query-scan-budget must be at least 1".into());
+        }
+        if limits.max_unknown_recipients > crate::router::MAX_RECIPIENTS {
+            return Err(format!("max-unknown-recipients must be 0 to {}", crate::router::MAX_RECIPIENTS));
         }
         if limits.max_body_bytes == 0 || limits.publish_window == 0 {
             return Err("max-body-bytes and publish-window must be at least 1".into());

@@ -49,6 +49,9 @@ pub struct Limits {
     /// Audit records one QueryAudit call may examine before it ends with RESOURCE_EXHAUSTED saying where
     /// it stopped; a query whose filters match little cannot make the gateway read the whole audit.
     pub audit_query_scan_budget: u64,
+    /// Most named recipients of one publish that are not in the directory; beyond it the publish is refused
+    /// with nothing recorded (their denials share one audit record).
+    pub max_unknown_recipients: usize,
 }
 
 /// How long an unused durable subscription is kept by default: a month, like a mailbox left unread.
@@ -81,6 +84,7 @@ impl Default for Limits {
             max_delivery_attempts: 10,
             durable_expiry: DEFAULT_DURABLE_EXPIRY,
             audit_query_scan_budget: DEFAULT_AUDIT_QUERY_SCAN_BUDGET,
+            max_unknown_recipients: 8,
         }
     }
 }

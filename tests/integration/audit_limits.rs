@@ -278,3 +278,64 @@ async fn a_review_list_is_for_people_and_streams_in_publication_order_up_to_its_
     let all = list_review_due(&mut analyst, request).await.unwrap();
     assert_eq!((all.messages.len(), all.truncated), (5, false));
 }
+
+/// How many messages `stream` holds now.
+async fn stored(nats: &NatsServer, stream: &str) -> u64 {
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    jetstream.get_stream(stream).await.unwrap().info().await.unwrap().state.messages
+}
+
+#[tokio::test]
+async fn a_publishs_unknown_recipients_are_one_audit_record_and_too_many_are_refused_with_nothing_recorded() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let made_up: Vec<String> = (1..=256).map(|index| format!("made-up-{index}")).collect();
+    // `ia`, a party, and `unknown` made-up ones (all 256 alone: the most recipients a message may name).
+    let named = |unknown: usize| {
+        let mut recipients = if unknown < made_up.len() { vec!["ia"] } else { Vec::new() };
+        recipients.extend(made_up[..unknown].iter().map(String::as_str));
+        envelope(&recipients, "border-security", b"to whom it may concern")
+    };
+
+    // Eight (the default limit): each denied in the receipt, all in one audit record.
+    let receipt = publish(&mut cbp, named(8)).await;
+    let denied: Vec<&str> = receipt
+        .outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome.outcome, Some(pb::recipient_outcome::Outcome::Denied(_))))
+        .map(|outcome| outcome.party.as_str())
+        .collect();
+    assert_eq!(denied, made_up[..8]);
+    let mut operator = gateway.operator("ia", Role::Operator).await;
+    let by_message = pb::QueryAuditRequest { message_id: receipt.message_id.clone(), ..Default::default() };
+    let (records, status) = query_all(&mut operator, by_message).await;
+    assert!(status.is_none(), "{status:?}");
+    let events: Vec<i32> = records.iter().map(|record| record.event).collect();
+    assert_eq!(events, [pb::AuditEvent::Approved as i32, pb::AuditEvent::Denied as i32], "{records:?}");
+    let unknown = &records[1];
+    assert_eq!((unknown.recipient.as_str(), unknown.decided_by.as_str()), ("", "UNKNOWN_PARTY"));
+    assert_eq!(unknown.unknown_recipients, made_up[..8]);
+    // A query for one of them finds it.
+    let by_party = pb::QueryAuditRequest { party: "made-up-3".into(), ..Default::default() };
+    let (records, _) = query_all(&mut operator, by_party).await;
+    assert_eq!(records.iter().map(|record| &record.message_id).collect::<Vec<_>>(), [&receipt.message_id]);
+
+    // Nine, or the 256: refused outright, nothing stored in the audit or the feed.
+    let (audit_before, feed_before) =
+        (stored(&nats, liaison::bus::AUDIT_STREAM).await, stored(&nats, liaison::bus::FEED_STREAM).await);
+    for unknown in [9, 256] {
+        let refused = cbp.publish(pb::PublishRequest { envelope: Some(named(unknown)) }).await.unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+        assert!(refused.message().contains(&format!("{unknown} named recipients")), "{}", refused.message());
+        assert!(refused.message().contains("at most 8 (--max-unknown-recipients)"), "{}", refused.message());
+    }
+    let still = publish(&mut cbp, named(0)).await;
+    assert_eq!(still.outcomes.len(), 1, "the credential goes on publishing");
+    assert_eq!(stored(&nats, liaison::bus::AUDIT_STREAM).await, audit_before + 1, "only the last publish recorded");
+    assert_eq!(stored(&nats, liaison::bus::FEED_STREAM).await, feed_before + 1, "only the last publish stored");
+
+    // The record of a new shape verifies with the rest of the chain.
+    let (ok, report) = crate::audit::verify(&nats).await;
+    assert!(ok, "{report}");
+}
