@@ -124,6 +124,16 @@ impl prometheus_client::collector::Collector for GatewayCollector {
             }
         }
 
+        let mut unknown = encoder.encode_descriptor(
+            "liaison_unknown_recipients",
+            "Named recipients denied for not being in the directory, by the origin that named them (no flow is made for them).",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (origin, count) in traffic.unknown_recipients() {
+            ConstCounter::new(count).encode(unknown.encode_family(&[("origin", origin.as_str())])?)?;
+        }
+
         let active = traffic.active_subscriptions();
         let mut family = encoder.encode_descriptor(
             "liaison_active_subscriptions",

@@ -184,6 +184,11 @@ impl Gateway {
             "{}",
             denial.explanation
         );
+        // A party not in the directory gets no flow of its own (made-up names would be flows and labels).
+        if denial.reason == DenialReason::UnknownParty {
+            self.traffic.unknown_recipient(&caller.party);
+            return denial.reason.code().to_string();
+        }
         let subject = feed_subject(&denial.recipient, &caller.party, request.kind, &request.topic);
         let labels = || {
             Some(FlowLabels {

@@ -339,3 +339,35 @@ async fn a_publishs_unknown_recipients_are_one_audit_record_and_too_many_are_ref
     let (ok, report) = crate::audit::verify(&nats).await;
     assert!(ok, "{report}");
 }
+
+#[tokio::test]
+async fn parties_that_are_not_in_the_directory_get_no_traffic_flow() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    // 20 publishes, each to ia and 8 names of its own: 160 made-up parties.
+    for publish_index in 0..20 {
+        let names: Vec<String> = (0..8).map(|index| format!("made-up-{publish_index}-{index}")).collect();
+        let mut recipients = vec!["ia"];
+        recipients.extend(names.iter().map(String::as_str));
+        publish(&mut cbp, envelope(&recipients, "border-security", b"hello")).await;
+    }
+
+    let mut operator = gateway.operator("ia", Role::Operator).await;
+    let subjects = operator.list_subjects(pb::ListSubjectsRequest::default()).await.unwrap().into_inner().subjects;
+    let recipients: Vec<&str> = subjects.iter().map(|subject| subject.recipient.as_str()).collect();
+    assert_eq!(recipients, ["ia"], "one flow, cbp to ia");
+    let request = pb::WatchTrafficRequest { interval_ms: 100, party: String::new() };
+    let mut snapshots = operator.watch_traffic(request).await.unwrap().into_inner();
+    let snapshot = tokio::time::timeout(Duration::from_secs(10), snapshots.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!(snapshot.subjects.len(), 1, "{:?}", snapshot.subjects);
+    // The denials are still counted, per origin.
+    let totals = snapshot.totals.unwrap();
+    assert_eq!((totals.published_messages, totals.denied), (20, 160));
+    let counts = operator.list_denial_counts(pb::ListDenialCountsRequest {}).await.unwrap().into_inner();
+    assert_eq!(counts.counts, [pb::DenialCount { reason: pb::DenialReason::UnknownParty as i32, count: 160 }]);
+    assert_eq!(metric(&gateway, "liaison_traffic_flows").await, 1.0);
+    assert_eq!(metric(&gateway, "liaison_unknown_recipients_total{origin=\"cbp\"}").await, 160.0);
+    let (_, body) = http_get(&gateway, "/metrics").await;
+    assert!(!body.contains("made-up"), "a made-up name became a label");
+}
