@@ -169,6 +169,11 @@ pub struct ServeArgs {
     /// with RESOURCE_EXHAUSTED and nothing recorded [default: 8].
     #[arg(long, env = "LIAISON_MAX_UNKNOWN_RECIPIENTS")]
     pub max_unknown_recipients: Option<usize>,
+    /// Most bytes the audit stream LIAISON_AUDIT may hold, set when the streams are provisioned; at it the
+    /// stream refuses new entries (publishes fail UNAVAILABLE, /readyz says why) and keeps every old one;
+    /// 0 sets no limit of its own [default: 4294967296, 4 GiB].
+    #[arg(long, env = "LIAISON_AUDIT_MAX_BYTES")]
+    pub audit_max_bytes: Option<u64>,
 }
 
 fn parse_client_party(value: &str) -> Result<(String, String), String> {

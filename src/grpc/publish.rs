@@ -291,10 +291,18 @@ impl Prepared {
     pub async fn finish(self, turn: Turn) -> Result<pb::Receipt, GatewayError> {
         let Prepared { message_id, policy_version, outcomes, expires_in, bus, traffic, audit, supersedes } = self;
         // 28 CFR 23.20(g), and no copy without its record.
-        if let Err(error) = audit.stored().await {
-            return Err(GatewayError::Bus(BusError::Unavailable(format!(
-                "the audit record of message {message_id} could not be stored, so no copy was sent ({error}); retry"
-            ))));
+        match audit.stored().await {
+            Ok(()) => {}
+            Err(error @ BusError::AuditFull(_)) => {
+                return Err(GatewayError::Bus(BusError::Unavailable(format!(
+                    "message {message_id} was not published, and no copy was sent: {error}"
+                ))));
+            }
+            Err(error) => {
+                return Err(GatewayError::Bus(BusError::Unavailable(format!(
+                    "the audit record of message {message_id} could not be stored, so no copy was sent ({error}); retry"
+                ))));
+            }
         }
         let outcomes = send(&bus, outcomes, &message_id, expires_in, turn).await?;
         let total = outcomes.iter().filter(|outcome| matches!(outcome, SentOutcome::Sent(..))).count();

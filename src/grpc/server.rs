@@ -164,10 +164,18 @@ impl Gateway {
         self.bus.clone()
     }
 
-    /// Ready to serve: connected to NATS and not shutting down; otherwise why not.
+    /// This gateway's audit chain, for the poller of the audit stream's size and for metrics.
+    pub fn audit(&self) -> Arc<AuditLog> {
+        self.audit.clone()
+    }
+
+    /// Ready to serve: connected to NATS, not shutting down and with room in the audit; otherwise why not.
     pub fn ready(&self) -> Result<(), String> {
         if self.shutdown.is_cancelled() {
             return Err("shutting down".into());
+        }
+        if let Some(full) = self.audit.capacity().full() {
+            return Err(full);
         }
         self.bus.connected().map_err(|error| error.to_string())
     }
