@@ -220,10 +220,11 @@ fn chain_keeping(config: &ServeConfig) -> anyhow::Result<ChainKeeping> {
 /// How long shutdown waits for the audit writer to finish.
 const AUDIT_FINISH: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// How often consumer lag is read from JetStream for metrics and WatchTraffic.
+/// How often consumer lag and the audit stream's size are read from JetStream for metrics, WatchTraffic and
+/// readiness.
 const LAG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Reads every consumer's lag from JetStream into the traffic accounting until `stop`.
+/// Reads every consumer's lag into the traffic accounting, and the audit stream's size, until `stop`.
 async fn poll_lag(gateway: Gateway, stop: tokio_util::sync::CancellationToken) {
     let mut ticker = tokio::time::interval(LAG_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -235,6 +236,9 @@ async fn poll_lag(gateway: Gateway, stop: tokio_util::sync::CancellationToken) {
         match gateway.bus().consumer_lag().await {
             Ok(lag) => gateway.traffic().set_lag(lag),
             Err(error) => tracing::debug!(%error, "could not read consumer lag"),
+        }
+        if let Err(error) = gateway.audit().observe_capacity(&gateway.bus()).await {
+            tracing::debug!(%error, "could not read the audit stream's size");
         }
     }
 }

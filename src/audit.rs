@@ -2,8 +2,9 @@
 //! tamper-evident hash chains. Pure data and hashing; `bus::audit` stores and reads the entries.
 //!
 //! Each gateway writes its own chain (named in its data directory), so gateways never serialise on one
-//! another. An entry holds the records of one publish (one per routing decision) or of one delivery batch
-//! (one per delivery), its sequence in the chain, the hash of the previous entry, and its own hash:
+//! another. An entry holds the records of one publish (one per routing decision, except that the named
+//! recipients not in the directory share one) or of one delivery batch (one per delivery), its sequence in
+//! the chain, the hash of the previous entry, and its own hash:
 //! SHA-256 over the previous hash and the entry's JSON with `hash` empty. Changing, removing or inserting
 //! an entry breaks the chain at that entry, which [`verify`] names.
 //!
@@ -77,6 +78,11 @@ pub struct AuditRecord {
     /// The chain entries found missing, first to last (audit-loss records only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<(u64, u64)>,
+    /// The named recipients of one publish that are not in the directory: one `denied` record for all of
+    /// them (its `recipient` empty), at most `--max-unknown-recipients`, so made-up names cannot fill the
+    /// audit one record each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_recipients: Vec<String>,
 }
 
 /// One link of a chain.
@@ -194,7 +200,11 @@ impl AuditQuery {
         let is = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|wanted| wanted == value);
         is(&self.message_id, &record.message_id)
             && is(&self.origin, &record.origin)
-            && self.party.as_deref().is_none_or(|party| record.origin == party || record.recipient == party)
+            && self.party.as_deref().is_none_or(|party| {
+                record.origin == party
+                    || record.recipient == party
+                    || record.unknown_recipients.iter().any(|p| p == party)
+            })
             && self.in_time(at)
             && self.event.is_none_or(|event| event == record.event)
     }

@@ -4,6 +4,7 @@
 //! code path writes to NATS without a routing decision.
 
 mod audit;
+mod audit_capacity;
 mod audit_chains;
 mod connect;
 mod dead_letter;
@@ -92,6 +93,13 @@ pub enum BusError {
     Timeout,
     #[error("NATS is unavailable: {0}")]
     Unavailable(String),
+    /// The audit stream has no room left (its `--audit-max-bytes`, or the server's storage): it refuses
+    /// new entries rather than drop old ones, so nothing that must be recorded can happen.
+    #[error(
+        "the audit stream LIAISON_AUDIT is full (its byte limit, --audit-max-bytes, or the NATS server's storage): \
+         it keeps every entry and refuses new ones until an operator makes room ({0})"
+    )]
+    AuditFull(String),
     #[error("subscription failed: {0}")]
     Subscription(String),
     #[error("no durable subscription {0}")]

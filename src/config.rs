@@ -21,6 +21,11 @@ mod nats;
 pub use args::ServeArgs;
 pub use nats::{NatsCredentialFlags, nats_auth, nats_tls};
 
+/// Default byte limit of the audit stream: 4 GiB of stream bytes, about two million publishes to three
+/// recipients with their deliveries (deploy/OPERATIONS.md). JetStream reserves it in the server's storage
+/// (so the embedded server needs about 5.3 GB free), and it fits the kits' 16 GB beside the feed.
+const DEFAULT_AUDIT_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
 /// Default consumer limit of the feed stream.
 const DEFAULT_MAX_CONSUMERS: usize = 100_000;
 
@@ -145,6 +150,8 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     retired_key_grace: Option<Duration>,
     audit_query_scan_budget: Option<u64>,
+    max_unknown_recipients: Option<usize>,
+    audit_max_bytes: Option<u64>,
 }
 
 /// The resolved configuration of a gateway.
@@ -269,6 +276,7 @@ impl ServeConfig {
                 max_consumers: args.max_consumers.or(file.max_consumers).unwrap_or(DEFAULT_MAX_CONSUMERS),
                 // Follows `max_token_ttl` in `bus_config`, its one home.
                 revocation_max_age: Duration::ZERO,
+                audit_max_bytes: args.audit_max_bytes.or(file.audit_max_bytes).unwrap_or(DEFAULT_AUDIT_MAX_BYTES),
             },
             limits,
             policy_files: PolicyFiles {
@@ -283,6 +291,9 @@ impl ServeConfig {
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             otlp_endpoint: args.otlp_endpoint.clone().or(file.otlp_endpoint),
         };
+        if config.stream.audit_max_bytes > i64::MAX as u64 {
+            return Err(format!("audit-max-bytes must be at most {}", i64::MAX));
+        }
         if !(1..=i32::MAX as usize).contains(&config.stream.max_consumers) {
             return Err(format!("max-consumers must be 1 to {}, got {}", i32::MAX, config.stream.max_consumers));
         }

@@ -59,7 +59,7 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
     }
 }
 
-/// Ready while connected to NATS and not shutting down.
+/// Ready while connected to NATS, not shutting down and with room in the audit stream.
 async fn ready(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
     match state.gateway.ready() {
         Ok(()) => (StatusCode::OK, "ready\n".to_string()),
@@ -124,6 +124,16 @@ impl prometheus_client::collector::Collector for GatewayCollector {
             }
         }
 
+        let mut unknown = encoder.encode_descriptor(
+            "liaison_unknown_recipients",
+            "Named recipients denied for not being in the directory, by the origin that named them (no flow is made for them).",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (origin, count) in traffic.unknown_recipients() {
+            ConstCounter::new(count).encode(unknown.encode_family(&[("origin", origin.as_str())])?)?;
+        }
+
         let active = traffic.active_subscriptions();
         let mut family = encoder.encode_descriptor(
             "liaison_active_subscriptions",
@@ -166,6 +176,22 @@ impl prometheus_client::collector::Collector for GatewayCollector {
             ("liaison_traffic_flows_limit", "Most flows tracked; beyond it traffic is labelled _other.", flow_limit),
         ] {
             let gauge_value = ConstGauge::new(count_i64(value as u64));
+            gauge_value.encode(encoder.encode_descriptor(name, help, None, gauge_value.metric_type())?)?;
+        }
+        let (audit_bytes, audit_max_bytes) = self.gateway.audit().capacity().usage();
+        for (name, help, value) in [
+            (
+                "liaison_audit_bytes",
+                "Bytes the audit stream LIAISON_AUDIT holds (read every few seconds).",
+                audit_bytes,
+            ),
+            (
+                "liaison_audit_max_bytes",
+                "The audit stream's byte limit (--audit-max-bytes; 0: none): at it, publishes fail UNAVAILABLE and /readyz says why.",
+                audit_max_bytes,
+            ),
+        ] {
+            let gauge_value = ConstGauge::new(count_i64(value));
             gauge_value.encode(encoder.encode_descriptor(name, help, None, gauge_value.metric_type())?)?;
         }
         let (audit_reads, audit_scanned) = self.gateway.audit_reads();

@@ -4,8 +4,9 @@
 //! Each entry holds atomic counters, so recording is a map lookup by the subject string and a few relaxed
 //! atomic adds, with no allocation once a flow exists. The number of flows is bounded; traffic on flows beyond
 //! the bound is counted on one overflow flow, so memory and metric label sets stay bounded however many
-//! topics clients invent. Active subscriptions per party and consumer lag (read from JetStream by the
-//! application) are kept here too. Pure data, no I/O: `grpc` records, `metrics` and `grpc::traffic` read.
+//! topics clients invent. No flow is made for a recipient that is not in the directory: such denials are
+//! counted per origin party only, so names a client makes up never become flows or metric labels. Active
+//! subscriptions per party and consumer lag (read from JetStream by the application) are kept here too. Pure data, no I/O: `grpc` records, `metrics` and `grpc::traffic` read.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,6 +87,8 @@ pub struct Traffic {
     overflow: Arc<Flow>,
     max_flows: usize,
     active: DashMap<PartyId, AtomicU64>,
+    /// Recipients denied for not being in the directory, by origin party (always one in the directory).
+    unknown_recipients: DashMap<PartyId, AtomicU64>,
     lag: std::sync::RwLock<Vec<ConsumerLag>>,
 }
 
@@ -104,6 +107,7 @@ impl Traffic {
             overflow: Arc::new(Flow { labels: None, counters: FlowCounters::default() }),
             max_flows,
             active: DashMap::new(),
+            unknown_recipients: DashMap::new(),
             lag: std::sync::RwLock::new(Vec::new()),
         }
     }
@@ -151,6 +155,27 @@ impl Traffic {
     /// The bound on distinct flows.
     pub fn max_flows(&self) -> usize {
         self.max_flows
+    }
+
+    /// Counts a recipient denied because it is not in the directory, under the origin that named it: no
+    /// flow is made for it.
+    pub fn unknown_recipient(&self, origin: &PartyId) {
+        if let Some(count) = self.unknown_recipients.get(origin) {
+            count.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.unknown_recipients.entry(origin.clone()).or_default().fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Recipients denied for not being in the directory, per origin party, sorted by party.
+    pub fn unknown_recipients(&self) -> Vec<(PartyId, u64)> {
+        let mut counts: Vec<(PartyId, u64)> = self
+            .unknown_recipients
+            .iter()
+            .map(|entry| (entry.key().clone(), entry.value().load(Ordering::Relaxed)))
+            .collect();
+        counts.sort();
+        counts
     }
 
     /// Counts an open subscription of `party` until the returned guard is dropped.

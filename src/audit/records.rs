@@ -26,6 +26,7 @@ impl AuditRecord {
             subject: String::new(),
             criminal_intelligence: false,
             lost: None,
+            unknown_recipients: Vec::new(),
         }
     }
 
@@ -46,6 +47,12 @@ impl AuditRecord {
     /// The router denied `recipient`; `decided_by` is the reason code and rule.
     pub fn denied(message: &MessageRef<'_>, recipient: &str, decided_by: &str) -> AuditRecord {
         AuditRecord::about(Event::Denied, message, recipient, decided_by)
+    }
+
+    /// The router denied every one of `unknown`, none a party in the directory, for the reason `decided_by`:
+    /// one record for them all.
+    pub fn denied_unknown(message: &MessageRef<'_>, unknown: Vec<String>, decided_by: &str) -> AuditRecord {
+        AuditRecord { unknown_recipients: unknown, ..AuditRecord::about(Event::Denied, message, "", decided_by) }
     }
 
     /// `message` was superseded by the correction `by`.

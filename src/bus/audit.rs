@@ -6,6 +6,10 @@
 //! last entry stored on its subject, so a restart leaves no gap — unless the stream holds fewer entries
 //! than the data directory or the chain registry knew of: then the chain refuses to open, or with an
 //! operator's acceptance records the loss first ([`crate::audit::continuity`]).
+//!
+//! The stream has a byte limit and refuses entries at it (`bus::audit_capacity`): the records of a refused
+//! entry are refused (their publishes fail UNAVAILABLE) and the chain goes on from its last stored entry.
+//! `audit/read.rs` reads the stream; `audit/checkpoints.rs` signs the chain's head.
 
 use std::sync::Arc;
 
@@ -15,16 +19,21 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
 
+mod checkpoints;
+mod read;
+
+use checkpoints::Checkpoints;
+pub use read::{AuditReader, StoredAudit};
+
+use super::audit_capacity::{self, AuditCapacity};
 use super::audit_chains::{CHAINS_BUCKET, ChainRegistry};
-use super::subjects::{AUDIT_STREAM, audit_subject, audit_wildcard};
+use super::subjects::{AUDIT_STREAM, audit_subject};
 use super::{Bus, BusError};
 use crate::audit::continuity::{self, KnownChain};
-use crate::audit::{AuditEntry, AuditRecord, ChainHead, Checkpoint};
+use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 
 /// Most records sealed into one entry.
 const MAX_RECORDS_PER_ENTRY: usize = 512;
-/// Longest wait for the next entry of a read the server said has more.
-const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Submissions waiting for the writer; beyond this, appends wait (backpressure).
 const QUEUE: usize = 4096;
 
@@ -35,6 +44,8 @@ pub struct AuditLog {
     submissions: mpsc::Sender<Submission>,
     /// Cancelled when the writer has stored what was queued and kept the chain's length.
     finished: tokio_util::sync::CancellationToken,
+    /// How full the stream is, for readiness and metrics.
+    capacity: Arc<AuditCapacity>,
 }
 
 /// How a chain is kept track of outside the stream, so that a vanished audit is noticed at start.
@@ -67,22 +78,6 @@ pub struct CheckpointSigner {
     pub interval: std::time::Duration,
 }
 
-/// A read of the audit stream in stream order, from a time on, that ends at the message stored last when
-/// the read began (or at the first stored after `until`). Messages come one at a time, so a read of the
-/// whole audit holds only what its caller keeps.
-pub struct AuditReader {
-    messages: Option<consumer::pull::Ordered>,
-    /// The stream sequence of the newest message when the read began.
-    last: u64,
-    until: Option<time::OffsetDateTime>,
-}
-
-/// One stored message of the audit stream. `None` where it does not parse.
-pub enum StoredAudit {
-    Entry { stream_sequence: u64, chain: String, entry: Option<AuditEntry> },
-    Checkpoint { stream_sequence: u64, chain: String, checkpoint: Option<Checkpoint> },
-}
-
 struct Submission {
     records: Vec<AuditRecord>,
     done: oneshot::Sender<Result<(), BusError>>,
@@ -100,6 +95,18 @@ impl AuditLog {
             .await
             .map_err(|_| BusError::Unavailable("audit: the writer has stopped".into()))?;
         Ok(PendingAudit(stored))
+    }
+
+    /// How full the audit stream is.
+    pub fn capacity(&self) -> &AuditCapacity {
+        &self.capacity
+    }
+
+    /// Reads the stream's size and limit now (every few seconds, by the application).
+    pub async fn observe_capacity(&self, bus: &Bus) -> Result<(), BusError> {
+        let (bytes, max_bytes) = bus.audit_usage().await?;
+        self.capacity.observe(bytes, max_bytes);
+        Ok(())
     }
 
     /// Completes when every handle is gone and the writer has finished: entries stored, the head signed
@@ -143,16 +150,18 @@ const IN_FLIGHT: usize = 32;
 
 /// Seals and sends entries until every `AuditLog` handle is dropped. Records that queue up while entries
 /// are in flight go into the next one (group commit); up to `IN_FLIGHT` entries are stored concurrently,
-/// each retried under its de-duplication id (`<chain>:<seq>`) until stored, so a retry never stores an entry
-/// twice. Verification orders a chain by sequence, so an entry stored after a later one still verifies.
-/// An entry that cannot be stored at all has its records refused (their publishes fail) and shows as a
-/// missing entry when the chain is verified.
+/// each retried under its de-duplication id until stored, so a retry never stores an entry twice.
+/// Verification orders a chain by sequence, so an entry stored after a later one still verifies. An entry
+/// that cannot be stored at all has its records refused (their publishes fail) and shows as a missing entry
+/// when the chain is verified, except when the stream refused it for lack of room: then the chain is taken
+/// back to its last stored entry once nothing else is in flight, and goes on from there.
 async fn write(
     jetstream: jetstream::Context,
     mut head: ChainHead,
     mut submissions: mpsc::Receiver<Submission>,
     signer: Option<CheckpointSigner>,
     mut keeper: Keeper,
+    capacity: Arc<AuditCapacity>,
     finished: tokio_util::sync::CancellationToken,
 ) {
     let _finished = finished.drop_guard();
@@ -161,11 +170,20 @@ async fn write(
     let mut checkpoints = Checkpoints::new(&head, signer);
     let mut ticker = tokio::time::interval(checkpoints.interval());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The stream refused an entry for lack of room: nothing new is sealed until what is in flight is done,
+    // then the chain goes on from its last stored entry, so a full audit leaves no gap in it.
+    let mut full = false;
     loop {
         let next = tokio::select! {
-            submission = submissions.recv(), if in_flight.len() < IN_FLIGHT => submission,
-            Some(stored) = in_flight.next(), if !in_flight.is_empty() => {
+            submission = submissions.recv(), if !full && in_flight.len() < IN_FLIGHT => submission,
+            Some(outcome) = in_flight.next(), if !in_flight.is_empty() => {
+                let Stored { stored, refused_full } = outcome;
                 checkpoints.stored(stored);
+                full |= refused_full;
+                if full && in_flight.is_empty() {
+                    checkpoints.rewind(&mut head);
+                    full = false;
+                }
                 continue;
             }
             _ = ticker.tick() => {
@@ -176,8 +194,8 @@ async fn write(
         };
         let Some(first) = next else {
             // Every handle is gone: finish what is in flight and sign where the chain ends.
-            while let Some(stored) = in_flight.next().await {
-                checkpoints.stored(stored);
+            while let Some(outcome) = in_flight.next().await {
+                checkpoints.stored(outcome.stored);
             }
             checkpoints.write(&jetstream).await;
             keeper.keep(&head.chain, &checkpoints.stored).await;
@@ -195,83 +213,71 @@ async fn write(
             time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         let records = batch.iter_mut().flat_map(|submission| std::mem::take(&mut submission.records)).collect();
         let entry = head.seal(at, records);
-        let jetstream = jetstream.clone();
+        let (jetstream, capacity) = (jetstream.clone(), capacity.clone());
         in_flight.push(async move {
-            let result = store(&jetstream, &entry).await;
+            let result = store(&jetstream, &entry, &capacity).await;
             if let Err(error) = &result {
                 tracing::error!(chain = %entry.chain, seq = entry.seq, %error, "audit entry not stored; its records are refused");
             }
-            let stored = result.is_ok().then(|| (entry.seq, entry.hash.clone()));
+            let outcome = Stored {
+                stored: result.is_ok().then(|| (entry.seq, entry.hash.clone())),
+                refused_full: matches!(result, Err(StoreError::Full(_))),
+            };
             for submission in batch {
-                let _ = submission.done.send(result.clone().map_err(BusError::Unavailable));
+                let _ = submission.done.send(result.clone().map_err(StoreError::into_bus));
             }
-            stored
+            outcome
         });
     }
 }
 
-/// Signed checkpoints of one chain: the highest entry stored with no gap below it, signed every interval
-/// when it has moved.
-struct Checkpoints {
-    signer: Option<CheckpointSigner>,
-    chain: String,
-    /// Stored contiguously up to here.
-    stored: (u64, String),
-    /// Stored above a gap, waiting for it to fill.
-    ahead: std::collections::BTreeMap<u64, String>,
-    signed: u64,
+/// What became of one entry sent to the stream.
+struct Stored {
+    /// Its sequence and hash, if stored.
+    stored: Option<(u64, String)>,
+    /// The stream refused it for lack of room.
+    refused_full: bool,
 }
 
-impl Checkpoints {
-    fn new(head: &ChainHead, signer: Option<CheckpointSigner>) -> Checkpoints {
-        let stored = (head.seq, head.hash.clone());
-        Checkpoints { signer, chain: head.chain.clone(), stored, ahead: Default::default(), signed: head.seq }
-    }
+/// Why an entry was not stored.
+#[derive(Debug, Clone, thiserror::Error)]
+enum StoreError {
+    #[error("{0}")]
+    /// The stream has no room (its byte limit, or the server's storage): tried once, not again.
+    Full(String),
+    #[error("{0}")]
+    Failed(String),
+}
 
-    fn interval(&self) -> std::time::Duration {
-        self.signer.as_ref().map(|signer| signer.interval).unwrap_or(std::time::Duration::from_secs(3600))
-    }
-
-    fn stored(&mut self, stored: Option<(u64, String)>) {
-        let Some((seq, hash)) = stored else { return };
-        self.ahead.insert(seq, hash);
-        while let Some(hash) = self.ahead.remove(&(self.stored.0 + 1)) {
-            self.stored = (self.stored.0 + 1, hash);
-        }
-    }
-
-    async fn write(&mut self, jetstream: &jetstream::Context) {
-        let Some(signer) = &self.signer else { return };
-        let (seq, hash) = self.stored.clone();
-        if seq <= self.signed {
-            return;
-        }
-        let at =
-            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        let signature = (signer.sign)(Checkpoint::message(&self.chain, seq, &hash, &at).as_bytes());
-        let checkpoint = Checkpoint { chain: self.chain.clone(), seq, hash, at, kid: signer.kid.clone(), signature };
-        let Ok(payload) = serde_json::to_vec(&checkpoint) else { return };
-        let subject = format!("{}.checkpoint", audit_subject(&self.chain));
-        match jetstream.publish(subject, payload.into()).await {
-            Ok(ack) => match ack.await {
-                Ok(_) => self.signed = seq,
-                Err(error) => tracing::warn!(chain = %self.chain, seq, %error, "audit checkpoint not stored"),
-            },
-            Err(error) => tracing::warn!(chain = %self.chain, seq, %error, "audit checkpoint not sent"),
+impl StoreError {
+    fn into_bus(self) -> BusError {
+        match self {
+            StoreError::Full(error) => BusError::AuditFull(error),
+            StoreError::Failed(error) => BusError::Unavailable(error),
         }
     }
 }
 
-async fn store(jetstream: &jetstream::Context, entry: &AuditEntry) -> Result<(), String> {
-    let payload = Bytes::from(serde_json::to_vec(entry).map_err(|error| error.to_string())?);
-    let id = format!("{}:{}", entry.chain, entry.seq);
+/// Stores `entry`, retrying failures under one de-duplication id: the chain, sequence and the start of the
+/// hash, so a retry of the entry is recognised, and an entry sealed again at the same sequence after a
+/// refusal (see `write`) is not mistaken for it.
+async fn store(jetstream: &jetstream::Context, entry: &AuditEntry, capacity: &AuditCapacity) -> Result<(), StoreError> {
+    let payload = Bytes::from(serde_json::to_vec(entry).map_err(|error| StoreError::Failed(error.to_string()))?);
+    let id = format!("{}:{}:{}", entry.chain, entry.seq, entry.hash.get(..16).unwrap_or_default());
     let mut delay = std::time::Duration::from_millis(100);
     let mut last_error = String::new();
     for _ in 0..STORE_ATTEMPTS {
         let publish = jetstream::message::PublishMessage::build().message_id(id.as_str()).payload(payload.clone());
         match jetstream.send_publish(audit_subject(&entry.chain), publish).await {
             Ok(ack) => match ack.await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    capacity.stored();
+                    return Ok(());
+                }
+                Err(error) if audit_capacity::is_full(&error) => {
+                    capacity.refused(payload.len());
+                    return Err(StoreError::Full(format!("audit not stored: {error}")));
+                }
                 Err(error) => last_error = format!("audit not stored: {error}"),
             },
             Err(error) => last_error = format!("audit not sent: {error}"),
@@ -279,7 +285,7 @@ async fn store(jetstream: &jetstream::Context, entry: &AuditEntry) -> Result<(),
         tokio::time::sleep(delay).await;
         delay *= 2;
     }
-    Err(last_error)
+    Err(StoreError::Failed(last_error))
 }
 
 /// How far back from the last stored entry the head is looked for: entries are stored several at a time and
@@ -354,69 +360,13 @@ impl Bus {
         keeper.keep(chain, &(head.seq, head.hash.clone())).await;
         let (submissions, queued) = mpsc::channel(QUEUE);
         let finished = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(write(self.jetstream.clone(), head, queued, signer, keeper, finished.clone()));
-        let log = AuditLog { submissions, finished };
+        let capacity = Arc::new(AuditCapacity::default());
+        tokio::spawn(write(self.jetstream.clone(), head, queued, signer, keeper, capacity.clone(), finished.clone()));
+        let log = AuditLog { submissions, finished, capacity };
         if let (Some(loss), Some(by)) = (loss, keeping.accept_loss_by) {
             log.append(vec![loss.record(&by)]).await?.stored().await?;
         }
         Ok(log)
-    }
-
-    /// Reads the audit entries stored (by the NATS servers' clock) from `since`, or from the first, up to
-    /// `until`, or up to the newest when the read begins; [`AuditReader::next`] gives the entries.
-    pub async fn read_audit(
-        &self,
-        since: Option<time::OffsetDateTime>,
-        until: Option<time::OffsetDateTime>,
-    ) -> Result<AuditReader, BusError> {
-        let deliver_policy = match since {
-            Some(since) => {
-                consumer::DeliverPolicy::ByStartTime { start_time: since.max(time::OffsetDateTime::UNIX_EPOCH) }
-            }
-            None => consumer::DeliverPolicy::All,
-        };
-        // Entries only: checkpoints live one token deeper.
-        self.open_audit_read(audit_subject("*"), deliver_policy, until).await
-    }
-
-    /// Reads the audit entries stored after stream sequence `after`, up to `until` or the newest when the
-    /// read begins: how a query cut short by its scan budget goes on exactly where it stopped.
-    pub async fn read_audit_after(
-        &self,
-        after: u64,
-        until: Option<time::OffsetDateTime>,
-    ) -> Result<AuditReader, BusError> {
-        let Some(start_sequence) = after.checked_add(1) else {
-            return Ok(AuditReader { messages: None, last: 0, until });
-        };
-        let deliver_policy = consumer::DeliverPolicy::ByStartSequence { start_sequence };
-        self.open_audit_read(audit_subject("*"), deliver_policy, until).await
-    }
-
-    /// Reads every entry and checkpoint of the audit, for verification ([`AuditReader::next_stored`]).
-    pub async fn read_whole_audit(&self) -> Result<AuditReader, BusError> {
-        self.open_audit_read(audit_wildcard(), consumer::DeliverPolicy::All, None).await
-    }
-
-    async fn open_audit_read(
-        &self,
-        filter_subject: String,
-        deliver_policy: consumer::DeliverPolicy,
-        until: Option<time::OffsetDateTime>,
-    ) -> Result<AuditReader, BusError> {
-        let unavailable = |error: &dyn std::fmt::Display| BusError::Unavailable(format!("audit: {error}"));
-        let stream = self.audit_stream().await?;
-        // Fetched with the stream just now: the read ends at what was newest when it began.
-        let last = stream.cached_info().state.last_sequence;
-        let reader = stream
-            .create_consumer(consumer::pull::OrderedConfig { filter_subject, deliver_policy, ..Default::default() })
-            .await
-            .map_err(|error| unavailable(&error))?;
-        let messages = match reader.cached_info().num_pending {
-            0 => None,
-            _ => Some(reader.messages().await.map_err(|error| unavailable(&error))?),
-        };
-        Ok(AuditReader { messages, last, until })
     }
 
     /// Whether the audit stream exists at all (it is gone if someone deleted it).
@@ -424,67 +374,7 @@ impl Bus {
         self.stream_exists(AUDIT_STREAM).await
     }
 
-    async fn audit_stream(&self) -> Result<jetstream::stream::Stream, BusError> {
+    pub(super) async fn audit_stream(&self) -> Result<jetstream::stream::Stream, BusError> {
         self.jetstream.get_stream(AUDIT_STREAM).await.map_err(|error| BusError::Unavailable(format!("audit: {error}")))
-    }
-}
-
-impl AuditReader {
-    /// The next entry, or `None` at the end of the read. What does not parse is skipped here; `liaison audit
-    /// verify` reports it.
-    pub async fn next(&mut self) -> Option<Result<AuditEntry, BusError>> {
-        Some(self.next_in_stream().await?.map(|(_, entry)| entry))
-    }
-
-    /// The next entry with its stream sequence, or `None` at the end of the read.
-    pub async fn next_in_stream(&mut self) -> Option<Result<(u64, AuditEntry), BusError>> {
-        loop {
-            match self.next_stored().await? {
-                Ok(StoredAudit::Entry { stream_sequence, entry: Some(entry), .. }) => {
-                    return Some(Ok((stream_sequence, entry)));
-                }
-                Ok(_) => continue,
-                Err(error) => return Some(Err(error)),
-            }
-        }
-    }
-
-    /// The next stored message, entry or checkpoint, or `None` at the end of the read.
-    pub async fn next_stored(&mut self) -> Option<Result<StoredAudit, BusError>> {
-        let messages = self.messages.as_mut()?;
-        let message = match tokio::time::timeout(READ_TIMEOUT, messages.next()).await {
-            Ok(Some(Ok(message))) => message,
-            Ok(Some(Err(error))) => return self.fail(BusError::Unavailable(format!("audit: {error}"))),
-            Ok(None) => return self.fail(BusError::Unavailable("audit: the read ended early".into())),
-            Err(_) => return self.fail(BusError::Timeout),
-        };
-        let info = match message.info() {
-            Ok(info) => info,
-            Err(error) => return self.fail(BusError::Unavailable(format!("audit: {error}"))),
-        };
-        if self.until.is_some_and(|until| info.published > until) {
-            self.messages = None;
-            return None;
-        }
-        let stream_sequence = info.stream_sequence;
-        if stream_sequence >= self.last || info.pending == 0 {
-            self.messages = None;
-        }
-        // liaison.audit.<chain> or liaison.audit.<chain>.checkpoint
-        let mut tokens = message.subject.as_str().split('.').skip(2);
-        let chain = tokens.next().unwrap_or_default().to_string();
-        Some(Ok(match tokens.next() {
-            Some("checkpoint") => StoredAudit::Checkpoint {
-                stream_sequence,
-                chain,
-                checkpoint: serde_json::from_slice(&message.payload).ok(),
-            },
-            _ => StoredAudit::Entry { stream_sequence, chain, entry: serde_json::from_slice(&message.payload).ok() },
-        }))
-    }
-
-    fn fail<T>(&mut self, error: BusError) -> Option<Result<T, BusError>> {
-        self.messages = None;
-        Some(Err(error))
     }
 }

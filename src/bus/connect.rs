@@ -71,6 +71,9 @@ pub struct StreamSettings {
     /// How long token revocations are kept: the longest token lifetime plus the clock leeway, after which
     /// no token a revocation could match is still in force. Zero keeps them.
     pub revocation_max_age: Duration,
+    /// Most bytes the audit stream holds; at it, it refuses new entries (it never drops old ones). Zero sets
+    /// no limit of its own.
+    pub audit_max_bytes: u64,
 }
 
 /// Oldest server with everything the bus uses (multiple filter subjects per consumer).

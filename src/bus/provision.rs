@@ -153,8 +153,12 @@ async fn ensure_streams(
         deny_purge: true,
         duplicate_window: Duration::from_secs(120),
         compression: Some(stream::Compression::S2),
+        // Full, it refuses new entries (publishes fail UNAVAILABLE) rather than drop the oldest.
+        max_bytes: i64::try_from(settings.audit_max_bytes).ok().filter(|bytes| *bytes > 0).unwrap_or(-1),
+        discard: stream::DiscardPolicy::New,
         ..feed.clone()
     };
+    check_audit_limit(jetstream, settings.audit_max_bytes).await?;
     let dead_letters = stream::Config {
         name: DEAD_LETTER_STREAM.to_string(),
         description: Some("Liaison: messages whose delivery attempts ran out, per recipient".to_string()),
@@ -183,8 +187,55 @@ async fn ensure_streams(
                     .await
                     .map_err(|error| BusError::Setup(format!("stream {name}: {error}")))?;
             }
+            _ if name == AUDIT_STREAM && error.to_string().contains("insufficient") => {
+                return Err(BusError::Setup(format!(
+                    "stream {name}: {error}: its byte limit (--audit-max-bytes {}) must fit in what the NATS server \
+                     may store (jetstream max_file_store, by default most of the free disk)",
+                    settings.audit_max_bytes
+                )));
+            }
             _ => return Err(BusError::Setup(format!("stream {name}: {error}"))),
         }
     }
     Ok(())
+}
+
+/// Refuses a byte limit below what the audit stream already holds: the audit would be full at once (and a
+/// stream still discarding old entries, as before the limit existed, would drop entries to meet it).
+async fn check_audit_limit(jetstream: &jetstream::Context, max_bytes: u64) -> Result<(), BusError> {
+    if max_bytes == 0 {
+        return Ok(());
+    }
+    let held = match jetstream.get_stream(AUDIT_STREAM).await {
+        Ok(mut stream) => stream.info().await.map(|info| info.state.bytes).unwrap_or(0),
+        Err(_) => return Ok(()),
+    };
+    match audit_limit_refusal(held, max_bytes) {
+        Some(refusal) => Err(BusError::Setup(refusal)),
+        None => Ok(()),
+    }
+}
+
+/// Why `max_bytes` cannot be the audit stream's byte limit when it holds `held` bytes, if it cannot.
+fn audit_limit_refusal(held: u64, max_bytes: u64) -> Option<String> {
+    (max_bytes > 0 && held > max_bytes).then(|| {
+        format!(
+            "--audit-max-bytes {max_bytes} is below the {held} bytes {AUDIT_STREAM} already holds: the audit would \
+             be full at once, refusing every publish; give more than {held}"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_byte_limit_may_not_go_below_what_the_stream_holds() {
+        assert_eq!(audit_limit_refusal(100, 1_000), None);
+        assert_eq!(audit_limit_refusal(1_000, 1_000), None);
+        assert_eq!(audit_limit_refusal(5_000, 0), None, "no limit of its own");
+        let refusal = audit_limit_refusal(1_001, 1_000).unwrap();
+        assert!(refusal.starts_with("--audit-max-bytes 1000 is below the 1001 bytes LIAISON_AUDIT"), "{refusal}");
+    }
 }

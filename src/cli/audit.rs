@@ -82,6 +82,8 @@ struct Row {
     subject: String,
     chain: String,
     entry: u64,
+    /// Space-separated: a publish's recipients that are not in the directory, denied in one record.
+    unknown_recipients: String,
 }
 
 async fn query(args: QueryArgs) -> anyhow::Result<()> {
@@ -135,6 +137,7 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
             policy_version: record.policy_version,
             reason: record.reason,
             subject: record.subject,
+            unknown_recipients: record.unknown_recipients.join(" "),
             chain: record.chain,
             entry: record.entry,
         };

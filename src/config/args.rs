@@ -199,6 +199,15 @@ pub struct ServeArgs {
     /// where to continue [default: 1000000].
     #[arg(long, env = "LIAISON_AUDIT_QUERY_SCAN_BUDGET")]
     pub audit_query_scan_budget: Option<u64>,
+    /// Most named recipients of one publish that are not in the directory; a publish naming more is refused
+    /// with RESOURCE_EXHAUSTED and nothing recorded [default: 8].
+    #[arg(long, env = "LIAISON_MAX_UNKNOWN_RECIPIENTS")]
+    pub max_unknown_recipients: Option<usize>,
+    /// Most bytes the audit stream LIAISON_AUDIT may hold, set when the streams are provisioned; at it the
+    /// stream refuses new entries (publishes fail UNAVAILABLE, /readyz says why) and keeps every old one;
+    /// 0 sets no limit of its own [default: 4294967296, 4 GiB].
+    #[arg(long, env = "LIAISON_AUDIT_MAX_BYTES")]
+    pub audit_max_bytes: Option<u64>,
 }
 
 fn parse_client_party(value: &str) -> Result<(String, String), String> {

@@ -45,6 +45,11 @@ pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, Stri
         ),
         max_ack_ids: setting(args.max_ack_ids, file.max_ack_ids, default_limits.max_ack_ids),
         connection: connection_limits(args, file)?,
+        max_unknown_recipients: setting(
+            args.max_unknown_recipients,
+            file.max_unknown_recipients,
+            default_limits.max_unknown_recipients,
+        ),
         audit_query_scan_budget: setting(
             args.audit_query_scan_budget,
             file.audit_query_scan_budget,
@@ -54,6 +59,9 @@ pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, Stri
     };
     if limits.audit_query_scan_budget == 0 {
         return Err("audit-query-scan-budget must be at least 1".into());
+    }
+    if limits.max_unknown_recipients > crate::router::MAX_RECIPIENTS {
+        return Err(format!("max-unknown-recipients must be 0 to {}", crate::router::MAX_RECIPIENTS));
     }
     if limits.max_ack_ids == 0 {
         return Err("max-ack-ids must be at least 1".into());

@@ -78,4 +78,13 @@ fn audit_limits_are_flags_with_defaults_and_zero_budgets_are_refused() {
     assert_eq!(ServeConfig::load(&args).unwrap().limits.audit_query_scan_budget, 50);
     let zero = ServeArgs { audit_query_scan_budget: Some(0), ..Default::default() };
     assert!(ServeConfig::load(&zero).unwrap_err().starts_with("audit-query-scan-budget"));
+
+    assert_eq!(defaults.limits.max_unknown_recipients, 8);
+    let too_many = ServeArgs { max_unknown_recipients: Some(257), ..Default::default() };
+    assert!(ServeConfig::load(&too_many).unwrap_err().starts_with("max-unknown-recipients must be 0 to 256"));
+    assert_eq!(defaults.stream.audit_max_bytes, 4 * 1024 * 1024 * 1024);
+    let unlimited = ServeArgs { audit_max_bytes: Some(0), ..Default::default() };
+    assert_eq!(ServeConfig::load(&unlimited).unwrap().bus_config("nats://x").stream.audit_max_bytes, 0);
+    let beyond = ServeArgs { audit_max_bytes: Some(u64::MAX), ..Default::default() };
+    assert!(ServeConfig::load(&beyond).unwrap_err().starts_with("audit-max-bytes must be at most"));
 }

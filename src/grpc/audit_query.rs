@@ -178,6 +178,7 @@ fn response(entry: &AuditEntry, at: OffsetDateTime, record: &AuditRecord) -> pb:
         policy_version: record.policy_version.clone(),
         reason: record.reason.clone(),
         subject: record.subject.clone(),
+        unknown_recipients: record.unknown_recipients.clone(),
     }
 }
 

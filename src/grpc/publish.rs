@@ -7,6 +7,9 @@
 //! nothing to remove — and the receipt reports the partial failure as before; no further record is written
 //! (the store that just failed would most likely refuse it too).
 //!
+//! Named recipients that are not in the directory are denied in one record for them all, and a publish
+//! naming more than `--max-unknown-recipients` of them is refused before anything is recorded.
+//!
 //! Publishing is split in two so PublishStream can pipeline: [`Gateway::prepare`] validates, routes and
 //! queues the audit records in request order; [`Prepared::finish`] awaits the audit, sends the copies
 //! (after the previous publish of the stream has sent its own: a [`Turn`]) and awaits their storage.
@@ -23,7 +26,8 @@ use crate::audit::{AuditRecord, MessageRef};
 use crate::bus::{Bus, BusError, CopyOptions, PendingAudit, PendingStore, Stored, delivery_subject, feed_subject};
 use crate::identity::Caller;
 use crate::model::PartyId;
-use crate::router::{Approval, Denial, Outcome};
+use crate::model::RouteRequest;
+use crate::router::{Approval, Denial, DenialReason, Outcome, Routing};
 use crate::traffic::{FlowLabels, Traffic};
 
 use super::server::Gateway;
@@ -98,6 +102,7 @@ impl Gateway {
             Some(earlier) => router.route_correction(&request, &earlier.recipients),
         }
         .map_err(|error| self.counted(error.into()))?;
+        check_unknown(&request, &routing, self.limits.max_unknown_recipients)?;
 
         let message_id = ulid::Ulid::new().to_string();
         let dedup_base = match envelope.idempotency_key.as_str() {
@@ -118,6 +123,8 @@ impl Gateway {
             let superseded = MessageRef { message_id: &earlier.message_id, ..message };
             records.push(AuditRecord::superseded(&superseded, &message_id));
         }
+        // Parties not in the directory: one record for all of them, not one each.
+        let mut unknown = Vec::new();
         for outcome in routing.outcomes {
             match outcome {
                 Outcome::Deliver(approval) => {
@@ -132,10 +139,16 @@ impl Gateway {
                 }
                 Outcome::Deny(denial) => {
                     let decided_by = self.note_denial(caller, &message_id, &request, &routing.policy_version, &denial);
-                    records.push(AuditRecord::denied(&message, denial.recipient.as_str(), &decided_by));
+                    match denial.reason {
+                        DenialReason::UnknownParty => unknown.push(denial.recipient.to_string()),
+                        _ => records.push(AuditRecord::denied(&message, denial.recipient.as_str(), &decided_by)),
+                    }
                     outcomes.push(PreparedOutcome::Denied(denial));
                 }
             }
+        }
+        if !unknown.is_empty() {
+            records.push(AuditRecord::denied_unknown(&message, unknown, DenialReason::UnknownParty.code()));
         }
         let audit = self.audit.append(records).await?;
         let span = tracing::Span::current();
@@ -171,6 +184,11 @@ impl Gateway {
             "{}",
             denial.explanation
         );
+        // A party not in the directory gets no flow of its own (made-up names would be flows and labels).
+        if denial.reason == DenialReason::UnknownParty {
+            self.traffic.unknown_recipient(&caller.party);
+            return denial.reason.code().to_string();
+        }
         let subject = feed_subject(&denial.recipient, &caller.party, request.kind, &request.topic);
         let labels = || {
             Some(FlowLabels {
@@ -186,6 +204,35 @@ impl Gateway {
             None => denial.reason.code().to_string(),
         }
     }
+}
+
+/// Refuses, before anything is recorded, a publish naming more recipients that are not in the directory
+/// than `max` (`--max-unknown-recipients`): made-up names are a way to fill the audit, not to disseminate.
+/// Earlier recipients a correction reaches again, which may have left the directory since, do not count.
+fn check_unknown(request: &RouteRequest, routing: &Routing, max: usize) -> Result<(), GatewayError> {
+    let unknown: Vec<&str> = routing
+        .outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Deny(denial)
+                if denial.reason == DenialReason::UnknownParty && request.recipients.contains(&denial.recipient) =>
+            {
+                Some(denial.recipient.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    if unknown.len() <= max {
+        return Ok(());
+    }
+    const SHOWN: usize = 8;
+    let more = if unknown.len() > SHOWN { ", ..." } else { "" };
+    Err(GatewayError::TooLarge(format!(
+        "envelope.recipients: {} named recipients are not parties in the directory ({}{more}); a publish may name \
+         at most {max} (--max-unknown-recipients), so nothing was published or recorded",
+        unknown.len(),
+        unknown[..unknown.len().min(SHOWN)].join(", ")
+    )))
 }
 
 /// The message a correction supersedes, as far as routing needs it.
@@ -244,10 +291,18 @@ impl Prepared {
     pub async fn finish(self, turn: Turn) -> Result<pb::Receipt, GatewayError> {
         let Prepared { message_id, policy_version, outcomes, expires_in, bus, traffic, audit, supersedes } = self;
         // 28 CFR 23.20(g), and no copy without its record.
-        if let Err(error) = audit.stored().await {
-            return Err(GatewayError::Bus(BusError::Unavailable(format!(
-                "the audit record of message {message_id} could not be stored, so no copy was sent ({error}); retry"
-            ))));
+        match audit.stored().await {
+            Ok(()) => {}
+            Err(error @ BusError::AuditFull(_)) => {
+                return Err(GatewayError::Bus(BusError::Unavailable(format!(
+                    "message {message_id} was not published, and no copy was sent: {error}"
+                ))));
+            }
+            Err(error) => {
+                return Err(GatewayError::Bus(BusError::Unavailable(format!(
+                    "the audit record of message {message_id} could not be stored, so no copy was sent ({error}); retry"
+                ))));
+            }
         }
         let outcomes = send(&bus, outcomes, &message_id, expires_in, turn).await?;
         let total = outcomes.iter().filter(|outcome| matches!(outcome, SentOutcome::Sent(..))).count();
@@ -392,5 +447,48 @@ fn denied(denial: Denial) -> pb::RecipientOutcome {
             explanation: denial.explanation,
             rule: denial.rule.as_deref().unwrap_or_default().to_string(),
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Kind, Markings, Precedence, Token};
+    use crate::router::Router;
+
+    fn route(recipients: &[&str]) -> (RouteRequest, Routing) {
+        let request = RouteRequest {
+            origin: Token::parse("cbp").unwrap(),
+            recipients: recipients.iter().map(|party| Token::parse(party).unwrap()).collect(),
+            kind: Kind::Report,
+            topic: Token::parse("border-security").unwrap(),
+            markings: Markings::unclassified(),
+            precedence: Precedence::Routine,
+        };
+        let routing = Router::embedded_default().unwrap().route(&request).unwrap();
+        (request, routing)
+    }
+
+    #[test]
+    fn a_publish_naming_more_unknown_parties_than_the_limit_is_refused_naming_it() {
+        let (request, routing) = route(&["ia", "nobody", "no-one"]);
+        assert!(check_unknown(&request, &routing, 2).is_ok(), "known parties do not count");
+        let refused = check_unknown(&request, &routing, 1).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        let message = refused.to_string();
+        assert!(message.contains("2 named recipients") && message.contains("nobody, no-one"), "{message}");
+        assert!(message.contains("at most 1 (--max-unknown-recipients)"), "{message}");
+
+        let many: Vec<String> = (0..20).map(|index| format!("made-up-{index}")).collect();
+        let (request, routing) = route(&many.iter().map(String::as_str).collect::<Vec<_>>());
+        let message = check_unknown(&request, &routing, 8).unwrap_err().to_string();
+        assert!(message.contains("made-up-7, ...") && !message.contains("made-up-8"), "eight named: {message}");
+    }
+
+    #[test]
+    fn parties_a_correction_reaches_again_are_not_the_callers_to_count() {
+        let (mut request, routing) = route(&["nobody"]);
+        request.recipients.clear();
+        assert!(check_unknown(&request, &routing, 0).is_ok());
     }
 }

@@ -61,6 +61,9 @@ pub struct Limits {
     /// Audit records one QueryAudit call may examine before it ends with RESOURCE_EXHAUSTED saying where
     /// it stopped; a query whose filters match little cannot make the gateway read the whole audit.
     pub audit_query_scan_budget: u64,
+    /// Most named recipients of one publish that are not in the directory; beyond it the publish is refused
+    /// with nothing recorded (their denials share one audit record).
+    pub max_unknown_recipients: usize,
 }
 
 /// How long an unused durable subscription is kept by default: a month, like a mailbox left unread.
@@ -100,6 +103,7 @@ impl Default for Limits {
             max_delivery_attempts: 10,
             durable_expiry: DEFAULT_DURABLE_EXPIRY,
             audit_query_scan_budget: DEFAULT_AUDIT_QUERY_SCAN_BUDGET,
+            max_unknown_recipients: 8,
         }
     }
 }
@@ -206,10 +210,18 @@ impl Gateway {
         self.bus.clone()
     }
 
-    /// Ready to serve: connected to NATS and not shutting down; otherwise why not.
+    /// This gateway's audit chain, for the poller of the audit stream's size and for metrics.
+    pub fn audit(&self) -> Arc<AuditLog> {
+        self.audit.clone()
+    }
+
+    /// Ready to serve: connected to NATS, not shutting down and with room in the audit; otherwise why not.
     pub fn ready(&self) -> Result<(), String> {
         if self.shutdown.is_cancelled() {
             return Err("shutting down".into());
+        }
+        if let Some(full) = self.audit.capacity().full() {
+            return Err(full);
         }
         self.bus.connected().map_err(|error| error.to_string())
     }

@@ -99,7 +99,15 @@ impl Gateway {
         for flow in self.flows(party) {
             totals.add(&flow.counts);
         }
+        totals.denied[DenialReason::UnknownParty.index()] += self.unknown_recipients(party);
         (denial_counts(&totals), totals.withheld)
+    }
+
+    /// Recipients denied for not being in the directory, which have no flow: named by `party` (as origin),
+    /// or by anyone.
+    fn unknown_recipients(&self, party: Option<&str>) -> u64 {
+        let counts = self.traffic.unknown_recipients().into_iter();
+        counts.filter(|(origin, _)| party.is_none_or(|party| origin.as_str() == party)).map(|(_, count)| count).sum()
     }
 
     fn flows(&self, party: Option<&str>) -> Vec<FlowSnapshot> {
@@ -129,6 +137,7 @@ impl Gateway {
                 subject_traffic(flow, previous.get(&flow.subject), seconds)
             })
             .collect();
+        totals.denied[DenialReason::UnknownParty.index()] += self.unknown_recipients(party);
         // Busiest first: by current rate, then by total.
         subjects.sort_by(|a, b| {
             let rate = |subject: &pb::SubjectTraffic| {

@@ -83,3 +83,16 @@ fn active_subscriptions_count_until_dropped() {
     drop(second);
     assert!(traffic.active_subscriptions().is_empty());
 }
+
+#[test]
+fn unknown_recipients_are_counted_per_origin_without_a_flow() {
+    let traffic = Traffic::default();
+    let (cbp, tsa) = (PartyId::parse("cbp").unwrap(), PartyId::parse("tsa").unwrap());
+    for _ in 0..3 {
+        traffic.unknown_recipient(&cbp);
+    }
+    traffic.unknown_recipient(&tsa);
+    assert_eq!(traffic.unknown_recipients(), [(cbp, 3), (tsa, 1)]);
+    assert_eq!(traffic.flow_count(), 0);
+    assert!(traffic.snapshot().is_empty());
+}

@@ -81,7 +81,9 @@ async fn each_publish_and_delivery_is_recorded_and_a_forged_entry_is_named() {
         (delivered.rule.as_str(), delivered.basis.as_str())
     );
     assert!(!approved.basis.is_empty(), "the need-to-know basis is recorded");
-    assert_eq!((denied.event, denied.recipient.as_str()), (Event::Denied, "nobody"));
+    // A party not in the directory is denied in the record all of a publish's unknown recipients share.
+    assert_eq!((denied.event, denied.recipient.as_str()), (Event::Denied, ""));
+    assert_eq!(denied.unknown_recipients, ["nobody"]);
     assert!(denied.decided_by.starts_with("UNKNOWN_PARTY"), "{denied:?}");
 
     // A delivery to an analyst is recorded with who received it.
@@ -292,7 +294,7 @@ async fn audit_queries_filter_and_originators_see_their_own_disseminations() {
 
     let by_event = pb::QueryAuditRequest { event: denied, ..Default::default() };
     let records = query("ia", Role::Operator, by_event).await;
-    assert_eq!(records, [(denied, from_cbp.message_id.clone(), "cbp".to_string(), "nobody".to_string())]);
+    assert_eq!(records, [(denied, from_cbp.message_id.clone(), "cbp".to_string(), String::new())]);
 
     let later = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
     let future = pb::QueryAuditRequest {
@@ -322,5 +324,6 @@ async fn audit_queries_filter_and_originators_see_their_own_disseminations() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(lines[0].starts_with("at,event,message_id,origin,recipient"), "{csv}");
-    assert!(lines[1].contains(&format!(",DENIED,{},cbp,nobody,", from_cbp.message_id)), "{csv}");
+    assert!(lines[1].contains(&format!(",DENIED,{},cbp,,", from_cbp.message_id)), "{csv}");
+    assert!(lines[0].ends_with(",unknown_recipients") && lines[1].ends_with(",nobody"), "{csv}");
 }

@@ -1,6 +1,7 @@
 //! Bounded audit work (issue 15, point 4): a QueryAudit call stops reading the moment its client goes away
 //! and examines at most `--audit-query-scan-budget` records, then says where to go on; ListReviewDue is for
-//! people, streams as it reads and stops when its client goes away.
+//! people, streams as it reads and stops when its client goes away; a publish's unknown recipients are one
+//! audit record and too many are refused; they get no traffic flow; and a full audit stream fails closed.
 
 use crate::common;
 
@@ -12,6 +13,9 @@ use liaison::audit::{AuditEntry, AuditRecord, MessageRef};
 use liaison::identity::Role;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
+
+/// Longest wait for what the gateway reads every few seconds (the audit stream's size).
+const WAIT: Duration = Duration::from_secs(15);
 
 /// GET `path` on the gateway's admin port: (status, body).
 async fn http_get(gateway: &TestGateway, path: &str) -> (u16, String) {
@@ -277,4 +281,180 @@ async fn a_review_list_is_for_people_and_streams_in_publication_order_up_to_its_
     let request = pb::ListReviewDueRequest { within, limit: 5, ..Default::default() };
     let all = list_review_due(&mut analyst, request).await.unwrap();
     assert_eq!((all.messages.len(), all.truncated), (5, false));
+}
+
+/// How many messages `stream` holds now.
+async fn stored(nats: &NatsServer, stream: &str) -> u64 {
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    jetstream.get_stream(stream).await.unwrap().info().await.unwrap().state.messages
+}
+
+#[tokio::test]
+async fn a_publishs_unknown_recipients_are_one_audit_record_and_too_many_are_refused_with_nothing_recorded() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let made_up: Vec<String> = (1..=256).map(|index| format!("made-up-{index}")).collect();
+    // `ia`, a party, and `unknown` made-up ones (all 256 alone: the most recipients a message may name).
+    let named = |unknown: usize| {
+        let mut recipients = if unknown < made_up.len() { vec!["ia"] } else { Vec::new() };
+        recipients.extend(made_up[..unknown].iter().map(String::as_str));
+        envelope(&recipients, "border-security", b"to whom it may concern")
+    };
+
+    // Eight (the default limit): each denied in the receipt, all in one audit record.
+    let receipt = publish(&mut cbp, named(8)).await;
+    let denied: Vec<&str> = receipt
+        .outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome.outcome, Some(pb::recipient_outcome::Outcome::Denied(_))))
+        .map(|outcome| outcome.party.as_str())
+        .collect();
+    assert_eq!(denied, made_up[..8]);
+    let mut operator = gateway.operator("ia", Role::Operator).await;
+    let by_message = pb::QueryAuditRequest { message_id: receipt.message_id.clone(), ..Default::default() };
+    let (records, status) = query_all(&mut operator, by_message).await;
+    assert!(status.is_none(), "{status:?}");
+    let events: Vec<i32> = records.iter().map(|record| record.event).collect();
+    assert_eq!(events, [pb::AuditEvent::Approved as i32, pb::AuditEvent::Denied as i32], "{records:?}");
+    let unknown = &records[1];
+    assert_eq!((unknown.recipient.as_str(), unknown.decided_by.as_str()), ("", "UNKNOWN_PARTY"));
+    assert_eq!(unknown.unknown_recipients, made_up[..8]);
+    // A query for one of them finds it.
+    let by_party = pb::QueryAuditRequest { party: "made-up-3".into(), ..Default::default() };
+    let (records, _) = query_all(&mut operator, by_party).await;
+    assert_eq!(records.iter().map(|record| &record.message_id).collect::<Vec<_>>(), [&receipt.message_id]);
+
+    // Nine, or the issue's 256: refused outright, nothing stored in the audit or the feed.
+    let (audit_before, feed_before) =
+        (stored(&nats, liaison::bus::AUDIT_STREAM).await, stored(&nats, liaison::bus::FEED_STREAM).await);
+    for unknown in [9, 256] {
+        let refused = cbp.publish(pb::PublishRequest { envelope: Some(named(unknown)) }).await.unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+        assert!(refused.message().contains(&format!("{unknown} named recipients")), "{}", refused.message());
+        assert!(refused.message().contains("at most 8 (--max-unknown-recipients)"), "{}", refused.message());
+    }
+    let still = publish(&mut cbp, named(0)).await;
+    assert_eq!(still.outcomes.len(), 1, "the credential goes on publishing");
+    assert_eq!(stored(&nats, liaison::bus::AUDIT_STREAM).await, audit_before + 1, "only the last publish recorded");
+    assert_eq!(stored(&nats, liaison::bus::FEED_STREAM).await, feed_before + 1, "only the last publish stored");
+
+    // The record of a new shape verifies with the rest of the chain.
+    let (ok, report) = crate::audit::verify(&nats).await;
+    assert!(ok, "{report}");
+}
+
+#[tokio::test]
+async fn parties_that_are_not_in_the_directory_get_no_traffic_flow() {
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start(&nats).await;
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    // 20 publishes, each to ia and 8 names of its own: 160 made-up parties.
+    for publish_index in 0..20 {
+        let names: Vec<String> = (0..8).map(|index| format!("made-up-{publish_index}-{index}")).collect();
+        let mut recipients = vec!["ia"];
+        recipients.extend(names.iter().map(String::as_str));
+        publish(&mut cbp, envelope(&recipients, "border-security", b"hello")).await;
+    }
+
+    let mut operator = gateway.operator("ia", Role::Operator).await;
+    let subjects = operator.list_subjects(pb::ListSubjectsRequest::default()).await.unwrap().into_inner().subjects;
+    let recipients: Vec<&str> = subjects.iter().map(|subject| subject.recipient.as_str()).collect();
+    assert_eq!(recipients, ["ia"], "one flow, cbp to ia");
+    let request = pb::WatchTrafficRequest { interval_ms: 100, party: String::new() };
+    let mut snapshots = operator.watch_traffic(request).await.unwrap().into_inner();
+    let snapshot = tokio::time::timeout(Duration::from_secs(10), snapshots.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!(snapshot.subjects.len(), 1, "{:?}", snapshot.subjects);
+    // The denials are still counted, per origin.
+    let totals = snapshot.totals.unwrap();
+    assert_eq!((totals.published_messages, totals.denied), (20, 160));
+    let counts = operator.list_denial_counts(pb::ListDenialCountsRequest {}).await.unwrap().into_inner();
+    assert_eq!(counts.counts, [pb::DenialCount { reason: pb::DenialReason::UnknownParty as i32, count: 160 }]);
+    assert_eq!(metric(&gateway, "liaison_traffic_flows").await, 1.0);
+    assert_eq!(metric(&gateway, "liaison_unknown_recipients_total{origin=\"cbp\"}").await, 160.0);
+    let (_, body) = http_get(&gateway, "/metrics").await;
+    assert!(!body.contains("made-up"), "a made-up name became a label");
+}
+
+/// Provisions the streams on `nats` as the provisioning identity with an audit byte limit of `max_bytes`.
+async fn provision_audit_limit(nats: &NatsServer, max_bytes: u64) -> Result<(), liaison::bus::BusError> {
+    let args = liaison::config::ServeArgs {
+        nats_url: Some(nats.url()),
+        audit_max_bytes: Some(max_bytes),
+        insecure: true,
+        ..Default::default()
+    };
+    let mut config = liaison::config::ServeConfig::load(&args).unwrap();
+    config.nats_auth = runtime_auth();
+    config.nats_provision_auth = Some(provisioning_auth());
+    liaison::bus::Bus::provision(&config.bus_config(&nats.url())).await.map(drop)
+}
+
+#[tokio::test]
+async fn a_full_audit_fails_closed_keeps_every_entry_and_says_why_until_it_has_room() {
+    const LIMIT: u64 = 32 * 1024;
+    let nats = NatsServer::start().await;
+    let gateway = TestGateway::start_with(Some(nats.url()), |config| config.stream.audit_max_bytes = LIMIT).await;
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let audit_config =
+        jetstream.get_stream(liaison::bus::AUDIT_STREAM).await.unwrap().info().await.unwrap().config.clone();
+    assert_eq!(audit_config.max_bytes, LIMIT as i64);
+    assert_eq!(audit_config.discard, async_nats::jetstream::stream::DiscardPolicy::New, "refuse new, never drop old");
+    assert_eq!(metric_until(&gateway, "liaison_audit_max_bytes", WAIT, |max| max > 0.0).await, LIMIT as f64);
+    let (status, body) = http_get(&gateway, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+
+    // Publish until the audit is full.
+    let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
+    let mut published = 0;
+    let refused = loop {
+        let request = pb::PublishRequest { envelope: Some(envelope(&["ia"], "border-security", b"filling")) };
+        match cbp.publish(request).await {
+            Ok(_) => published += 1,
+            Err(status) => break status,
+        }
+        assert!(published < 1_000, "{LIMIT} bytes of audit took more than 1,000 publishes");
+    };
+    assert!(published > 10, "full after {published} publishes");
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    let message = refused.message();
+    assert!(message.contains("LIAISON_AUDIT is full") && message.contains("--audit-max-bytes"), "{message}");
+    assert!(message.contains("no copy was sent"), "{message}");
+
+    // Fails closed: no copy without its record, and nothing old was dropped to make room.
+    let entries = stored(&nats, liaison::bus::AUDIT_STREAM).await;
+    let copies = stored(&nats, liaison::bus::FEED_STREAM).await;
+    assert_eq!(copies, published as u64, "only the recorded publishes have copies");
+    for _ in 0..3 {
+        let request = pb::PublishRequest { envelope: Some(envelope(&["ia"], "border-security", b"refused")) };
+        assert_eq!(cbp.publish(request).await.unwrap_err().code(), Code::Unavailable);
+    }
+    assert_eq!(stored(&nats, liaison::bus::FEED_STREAM).await, copies);
+    let state = jetstream.get_stream(liaison::bus::AUDIT_STREAM).await.unwrap().info().await.unwrap().state.clone();
+    assert_eq!((state.first_sequence, state.messages), (1, entries), "every entry kept");
+
+    // /readyz says why; the metrics showed it coming.
+    let (status, body) = http_get(&gateway, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("LIAISON_AUDIT is full") && body.contains(&format!("{LIMIT} bytes (--audit-max-bytes)")),
+        "{body}"
+    );
+    let bytes = metric_until(&gateway, "liaison_audit_bytes", WAIT, |bytes| bytes > LIMIT as f64 * 0.9).await;
+    assert!(bytes > LIMIT as f64 * 0.9 && bytes <= LIMIT as f64, "liaison_audit_bytes {bytes} of {LIMIT}");
+
+    // A limit below what the stream holds is refused: the audit would be full at once.
+    let error = provision_audit_limit(&nats, 1024).await.unwrap_err().to_string();
+    assert!(error.contains("--audit-max-bytes 1024 is below the"), "{error}");
+    // Raised, the gateway is ready again once it has read the new limit, and the chain goes on unbroken.
+    provision_audit_limit(&nats, 4 * LIMIT).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while http_get(&gateway, "/readyz").await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "not ready after the limit was raised");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    publish(&mut cbp, envelope(&["ia"], "border-security", b"room again")).await;
+    assert_eq!(stored(&nats, liaison::bus::FEED_STREAM).await, copies + 1);
+    let (ok, report) = crate::audit::verify(&nats).await;
+    assert!(ok, "the refused entries left no gap in the chain: {report}");
 }

@@ -249,6 +249,7 @@ async fn replicas_a_deployment_cannot_hold_are_refused_with_the_reason() {
         audit_max_age: Duration::from_secs(3600),
         max_consumers: 1000,
         revocation_max_age: Duration::from_secs(3600),
+        audit_max_bytes: 64 * 1024 * 1024,
     };
     let config = liaison::bus::BusConfig {
         url: nats.url(),
