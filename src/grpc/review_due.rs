@@ -24,6 +24,7 @@ use crate::retention::{MessageRecord, ReviewDue, review_of};
 use crate::router::Router;
 
 use super::audit_query::Running;
+use super::quota::Call;
 use super::retention::{retention_of, revalidation};
 use super::server::Gateway;
 use super::{GatewayError, convert};
@@ -66,6 +67,8 @@ impl Gateway {
     ) -> Result<impl Stream<Item = Answer> + use<>, GatewayError> {
         let asked = review_request(&request)?;
         let origin = self.authorize_listing(caller, Action::ListReviewDue, asked.party)?;
+        // An audit read like QueryAudit, under the same cap.
+        let slot = self.quotas.open_call(caller, Call::QueryAudit)?;
         let now = time::OffsetDateTime::now_utc();
         // Messages older than the feed keeps are no longer stored: nothing of them is left to review.
         let since = match self.bus.feed_max_age() {
@@ -85,7 +88,10 @@ impl Gateway {
             limit: asked.limit,
             running: Running::start(self.audit_reads.clone()),
         };
-        tokio::spawn(listing.run(records, sender));
+        tokio::spawn(async move {
+            let _slot = slot;
+            listing.run(records, sender).await
+        });
         Ok(ReceiverStream::new(receiver))
     }
 }

@@ -150,11 +150,28 @@ async fn publish_streams_audit_queries_and_traffic_watches_are_capped_per_creden
     sender.await.unwrap();
     drop(receipts);
 
-    let mut operator = gateway.operator("ia", Role::Operator).await;
+    // HTTP/2's smallest windows, so the answer waits on the client reading it and the query stays running.
+    let channel = tonic::transport::Endpoint::from_shared(gateway.url())
+        .unwrap()
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await
+        .unwrap();
+    let header: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {}", gateway.token("ia", Role::Operator)).parse().unwrap();
+    let authorize: Authorize = Box::new(move |mut request| {
+        request.metadata_mut().insert("authorization", header.clone());
+        Ok(request)
+    });
+    let mut operator =
+        liaison::api::operator_service_client::OperatorServiceClient::with_interceptor(channel, authorize);
     let query = pb::QueryAuditRequest { limit: 100_000, ..Default::default() };
     let mut unread = operator.query_audit(query.clone()).await.unwrap().into_inner();
     let status = operator.query_audit(query.clone()).await.expect_err("a second query while one runs");
     assert_exhausted(&status, "--max-audit-queries");
+    let review = operator.list_review_due(pb::ListReviewDueRequest::default()).await;
+    assert_exhausted(&review.expect_err("a review listing is an audit read too"), "--max-audit-queries");
     let mut read = 0;
     while unread.message().await.unwrap().is_some() {
         read += 1;
