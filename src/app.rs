@@ -37,6 +37,7 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
                 binary: config.nats_server_bin.clone(),
                 data_dir: config.data_dir.clone(),
                 port: config.embedded_nats_port,
+                sync: config.embedded_nats_sync,
                 max_payload: config.limits.max_payload(),
             })
             .await?,

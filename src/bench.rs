@@ -5,23 +5,26 @@
 //! throughput with publish and consume concurrent, unary publish with C clients, latency at a fixed
 //! offered rate, fan-out to many subscriptions, and the gateway's memory with many idle subscriptions.
 //! Figures are reported, never asserted: see BENCHMARKS.md for results and how to read them.
+//! `--sync both` runs the load phases again under nats-server's default sync interval.
 
 mod measure;
+mod progress;
 mod raw;
 mod report;
 mod rig;
 mod through_gateway;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::embedded::SyncPolicy;
+use crate::embedded::sync::NATS_DEFAULT_SYNC_INTERVAL;
 use crate::identity::Role;
 use measure::{Clock, Counter, Latencies, LatencySummary, rate_over};
+use progress::Progress;
 use raw::Raw;
 pub use report::{Report, table};
 use rig::{Rig, RigOptions};
@@ -44,8 +47,33 @@ pub struct BenchOptions {
     pub nats_url: Option<String>,
     pub nats_server_bin: PathBuf,
     pub replicas: usize,
+    /// The started nats-server's `sync_interval`, and whether to run the load phases under both.
+    pub sync: SyncChoice,
     /// The command line, for the report.
     pub command: String,
+}
+
+/// Which `sync_interval` the bench's own nats-server runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncChoice {
+    /// fsync before every acknowledgement, as `liaison serve`'s embedded server and the cluster kit do.
+    Always,
+    /// nats-server's own default: fsync every two minutes.
+    Default,
+    /// Everything under `always`, then the load phases (throughput, unary, latency) again under the default.
+    Both,
+}
+
+impl SyncChoice {
+    /// The policy of the full run, and the one the load phases are compared with, if any.
+    fn policies(self) -> (SyncPolicy, Option<SyncPolicy>) {
+        let default = SyncPolicy::Every(NATS_DEFAULT_SYNC_INTERVAL);
+        match self {
+            SyncChoice::Always => (SyncPolicy::Always, None),
+            SyncChoice::Default => (default, None),
+            SyncChoice::Both => (SyncPolicy::Always, Some(default)),
+        }
+    }
 }
 
 /// Subscribe streams per HTTP/2 connection when opening many.
@@ -53,14 +81,39 @@ const STREAMS_PER_CONNECTION: usize = 100;
 /// Subscriptions opened at a time.
 const OPEN_PARALLEL: usize = 64;
 
-/// Runs every scenario and returns the report.
+/// Runs every scenario and returns the report; with `--sync both`, the load phases again on a fresh
+/// nats-server and gateway under nats-server's default sync interval.
 pub async fn run(options: &BenchOptions) -> anyhow::Result<Report> {
     let progress = Progress::new();
-    progress.phase("starting nats-server and the gateway");
-    let rig = Rig::start(&RigOptions {
+    let (sync, compared) = options.sync.policies();
+    let rig = start(options, sync, &progress).await?;
+    let result = scenarios(options, &rig, sync, &progress).await;
+    let mut report = stop(rig, result, &progress).await?;
+    if let Some(compared) = compared {
+        let rig = start(options, compared, &progress).await?;
+        let result = async {
+            let raw = Raw::new(rig.nats_client().await?, options.replicas).await?;
+            load_phases(options, &rig, &raw, &progress).await
+        }
+        .await;
+        let load = stop(rig, result, &progress).await?;
+        report.sync_comparison = Some(report::sync_comparison(&report, compared, load));
+    }
+    progress.finish();
+    Ok(report)
+}
+
+/// nats-server (unless external) with `sync`, and the gateway with the bench's limits.
+async fn start(options: &BenchOptions, sync: SyncPolicy, progress: &Progress) -> anyhow::Result<Rig> {
+    match options.nats_url {
+        Some(_) => progress.phase("starting the gateway"),
+        None => progress.phase(&format!("starting nats-server (sync_interval {sync}) and the gateway")),
+    }
+    Rig::start(&RigOptions {
         nats_url: options.nats_url.clone(),
         nats_server_bin: options.nats_server_bin.clone(),
         replicas: options.replicas,
+        sync,
         gateway_args: vec![
             "--publish-rate".into(),
             "0".into(),
@@ -70,30 +123,33 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Report> {
             options.window.to_string(),
         ],
     })
-    .await?;
-    let result = scenarios(options, &rig, &progress).await;
+    .await
+}
+
+/// Stops the rig, showing the gateway's log if the phases failed.
+async fn stop<T>(rig: Rig, result: anyhow::Result<T>, progress: &Progress) -> anyhow::Result<T> {
     progress.phase("stopping");
     if result.is_err() {
         progress.note(&format!("gateway log:\n{}", rig.gateway_log()));
     }
     rig.stop().await;
-    progress.finish();
     result
 }
 
-async fn scenarios(options: &BenchOptions, rig: &Rig, progress: &Progress) -> anyhow::Result<Report> {
-    let nats = rig.nats_client().await?;
-    let nats_server = nats.server_info().version;
-    let raw = Raw::new(nats, options.replicas).await?;
-    let warmup = (options.seconds / 4).min(Duration::from_secs(2));
-    let gateway_idle = rig.gateway_rss();
-    let nats_idle = rig.nats_rss();
+/// The phases whose figures depend on how fast NATS stores: throughput, unary publish and latency.
+pub struct Load {
+    pub throughput: Vec<report::Throughput>,
+    pub unary: Vec<report::Unary>,
+    pub latency: report::Latency,
+}
 
+async fn load_phases(options: &BenchOptions, rig: &Rig, raw: &Raw, progress: &Progress) -> anyhow::Result<Load> {
+    let warmup = warmup(options);
     let mut throughput = Vec::new();
     let mut unary = Vec::new();
     for &size in &options.sizes {
         progress.phase(&format!("raw JetStream publish + consume, {size} B"));
-        let raw_rates = raw_throughput(rig, &raw, size, options, warmup).await?;
+        let raw_rates = raw_throughput(rig, raw, size, options, warmup).await?;
         progress.phase(&format!("gateway PublishStream + Subscribe, {size} B"));
         let gateway_rates = gateway_throughput(rig, size, options, warmup).await?;
         progress.note(&format!(
@@ -114,32 +170,44 @@ async fn scenarios(options: &BenchOptions, rig: &Rig, progress: &Progress) -> an
     }
 
     progress.phase(&format!("raw latency at {} msg/s", options.latency_rate));
-    let raw_latency = raw_latency(&raw, options, warmup).await?;
+    let raw_latency = raw_latency(raw, options, warmup).await?;
     progress.phase(&format!("gateway latency at {} msg/s", options.latency_rate));
     let gateway_latency = gateway_latency(rig, options, warmup).await?;
     let latency = report::latency(options.latency_size, options.latency_rate, raw_latency, gateway_latency);
+    Ok(Load { throughput, unary, latency })
+}
 
+fn warmup(options: &BenchOptions) -> Duration {
+    (options.seconds / 4).min(Duration::from_secs(2))
+}
+
+async fn scenarios(options: &BenchOptions, rig: &Rig, sync: SyncPolicy, progress: &Progress) -> anyhow::Result<Report> {
+    let nats = rig.nats_client().await?;
+    let nats_server = nats.server_info().version;
+    let raw = Raw::new(nats, options.replicas).await?;
+    let warmup = warmup(options);
+    let gateway_idle = rig.gateway_rss();
+    let nats_idle = rig.nats_rss();
+    let dir = rig.dir().to_path_buf();
+    let disk_write_sync = tokio::task::spawn_blocking(move || measure::write_sync_latency(&dir, 200)).await?;
+
+    let Load { throughput, unary, latency } = load_phases(options, rig, &raw, progress).await?;
     let fanout = fanout(rig, &raw, options, warmup, progress).await?;
     raw.remove().await;
     let memory = memory(rig, options, gateway_idle, nats_idle, progress).await?;
 
     let mut report = Report {
-        environment: report::Environment {
-            cores: std::thread::available_parallelism().map(usize::from).unwrap_or(1),
-            nats_server,
-            liaison: env!("CARGO_PKG_VERSION").to_string(),
-            build: if cfg!(debug_assertions) { "debug" } else { "release" }.to_string(),
-            date: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-            command: options.command.clone(),
-        },
+        environment: report::Environment::now(nats_server, options.command.clone(), disk_write_sync),
         settings: report::Settings {
             seconds_per_phase: options.seconds.as_secs_f64(),
             warmup_seconds: warmup.as_secs_f64(),
             publish_window: options.window,
             replicas: options.replicas,
             external_nats: options.nats_url.is_some(),
+            sync: match options.nats_url {
+                Some(_) => "set by the external server".to_string(),
+                None => sync.to_string(),
+            },
         },
         throughput,
         unary,
@@ -147,6 +215,7 @@ async fn scenarios(options: &BenchOptions, rig: &Rig, progress: &Progress) -> an
         fanout,
         memory,
         targets: Vec::new(),
+        sync_comparison: None,
     };
     report.targets = report::targets(&report);
     Ok(report)
@@ -378,50 +447,4 @@ async fn memory(
         nats_idle_mib: nats_idle.map(|bytes| report::mib(Some(bytes))),
         subscriptions,
     })
-}
-
-/// Progress on stderr: a spinner on a terminal, one line per phase otherwise.
-struct Progress {
-    bar: Option<ProgressBar>,
-    started: std::time::Instant,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("template"));
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        Progress { bar, started: std::time::Instant::now() }
-    }
-
-    fn phase(&self, name: &str) {
-        match &self.bar {
-            Some(bar) => bar.set_message(name.to_string()),
-            None => eprintln!("[{:>5.1} s] {name}", self.started.elapsed().as_secs_f64()),
-        }
-    }
-
-    fn update(&self, detail: &str) {
-        if let Some(bar) = &self.bar {
-            let message = bar.message();
-            let phase = message.split(" — ").next().unwrap_or_default().to_string();
-            bar.set_message(format!("{phase} — {detail}"));
-        }
-    }
-
-    fn note(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("          {line}"),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::bus::{BusConfig, NatsAuth, NatsTls, StreamSettings};
+use crate::embedded::SyncPolicy;
 use crate::grpc::Limits;
 use crate::identity::{DEFAULT_MAX_TOKEN_TTL, LEEWAY};
 
@@ -95,6 +96,7 @@ struct FileConfig {
     nats_tls_key: Option<PathBuf>,
     nats_server_bin: Option<PathBuf>,
     embedded_nats_port: Option<u16>,
+    embedded_nats_sync: Option<SyncPolicy>,
     stream_replicas: Option<usize>,
     #[serde(default, with = "humantime_serde")]
     stream_max_age: Option<Duration>,
@@ -173,6 +175,8 @@ pub struct ServeConfig {
     pub nats_tls: NatsTls,
     pub nats_server_bin: PathBuf,
     pub embedded_nats_port: Option<u16>,
+    /// When the embedded server fsyncs; an external NATS decides for itself.
+    pub embedded_nats_sync: SyncPolicy,
     pub stream: StreamSettings,
     pub limits: Limits,
     pub policy_files: PolicyFiles,
@@ -217,6 +221,7 @@ impl ServeConfig {
         };
         let limits = limits::limits(args, &file)?;
         let transport = transport(args, &file)?;
+        let embedded_nats_sync = embedded_nats_sync(args, &file)?;
         let max_token_ttl = args.max_token_ttl.or(file.max_token_ttl).unwrap_or(DEFAULT_MAX_TOKEN_TTL);
         if max_token_ttl < Duration::from_secs(1) {
             return Err("max-token-ttl must be at least 1s".into());
@@ -266,6 +271,7 @@ impl ServeConfig {
                 .or(file.nats_server_bin)
                 .unwrap_or_else(|| PathBuf::from("nats-server")),
             embedded_nats_port: args.embedded_nats_port.or(file.embedded_nats_port),
+            embedded_nats_sync,
             stream: StreamSettings {
                 // 0: chosen at connection, 3 on a cluster and 1 otherwise.
                 replicas: args.stream_replicas.or(file.stream_replicas).unwrap_or(0),
@@ -320,6 +326,17 @@ impl ServeConfig {
             ack_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// The embedded server's sync policy; refused beside `nats-url`, where it would silently do nothing.
+fn embedded_nats_sync(args: &ServeArgs, file: &FileConfig) -> Result<SyncPolicy, String> {
+    let set = args.embedded_nats_sync.or(file.embedded_nats_sync);
+    if set.is_some() && (args.nats_url.is_some() || file.nats_url.is_some()) {
+        return Err("embedded-nats-sync applies to the embedded nats-server only; with nats-url, set \
+                    `jetstream { sync_interval: always }` in that server's configuration"
+            .into());
+    }
+    Ok(set.unwrap_or_default())
 }
 
 fn transport(args: &ServeArgs, file: &FileConfig) -> Result<Transport, String> {

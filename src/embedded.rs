@@ -7,8 +7,10 @@
 //!
 //! The server accepts only the two NKEY identities of `identities.rs` (runtime and provisioning, with
 //! the permissions of `bus/permissions.rs`), in the account `LIAISON`: no anonymous client, no other user.
+//! It fsyncs every JetStream write before acknowledging it unless told otherwise (`sync.rs`).
 
 pub mod identities;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -22,6 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::bus::permissions::{self, ServerUser};
 pub use identities::NatsIdentities;
+pub use sync::SyncPolicy;
 
 /// Oldest nats-server release Liaison supports.
 pub const MIN_VERSION: (u64, u64) = (2, 10);
@@ -34,6 +37,8 @@ pub struct EmbeddedOptions {
     /// Client port; a free one is picked when unset.
     pub port: Option<u16>,
     pub max_payload: usize,
+    /// When JetStream writes reach the disk: before each acknowledgement by default.
+    pub sync: SyncPolicy,
 }
 
 /// A running, supervised nats-server.
@@ -70,7 +75,7 @@ impl EmbeddedNats {
         };
         let identities = NatsIdentities::load_or_create(&options.data_dir)
             .map_err(|error| EmbeddedError::Start(error.to_string()))?;
-        let config = write_config(&dir, port, options.max_payload, &identities)?;
+        let config = write_config(&dir, &config_text(&dir, port, &options, &identities))?;
         let mut child = spawn(&options.binary, &config)?;
         wait_ready(&mut child, port, &dir).await?;
         let url = format!("nats://127.0.0.1:{port}");
@@ -78,7 +83,7 @@ impl EmbeddedNats {
         let url_file = dir.join("url");
         std::fs::write(&url_file, format!("{url}\n"))
             .map_err(|error| EmbeddedError::Start(format!("{}: {error}", url_file.display())))?;
-        tracing::info!(%url, store = %dir.display(), "embedded nats-server ready");
+        tracing::info!(%url, store = %dir.display(), sync = %options.sync, "embedded nats-server ready");
         let (stop, stopped) = oneshot::channel();
         let supervisor = tokio::spawn(supervise(options.binary.clone(), config, child, stopped));
         Ok(EmbeddedNats { url, identities, stop: Some(stop), supervisor })
@@ -126,13 +131,14 @@ fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn write_config(
-    dir: &Path,
-    port: u16,
-    max_payload: usize,
-    identities: &NatsIdentities,
-) -> Result<PathBuf, EmbeddedError> {
+fn write_config(dir: &Path, text: &str) -> Result<PathBuf, EmbeddedError> {
     let path = dir.join("nats-server.conf");
+    std::fs::write(&path, text).map_err(|error| EmbeddedError::Start(format!("{}: {error}", path.display())))?;
+    Ok(path)
+}
+
+/// The server's configuration, with its store, pid file and log under `dir`.
+fn config_text(dir: &Path, port: u16, options: &EmbeddedOptions, identities: &NatsIdentities) -> String {
     let mut config = format!(
         "# Written by liaison serve for its embedded nats-server; rewritten at every start.\n\
          server_name: liaison-embedded\n\
@@ -140,15 +146,15 @@ fn write_config(
          max_payload: {max_payload}\n\
          pid_file: {pid:?}\n\
          log_file: {log:?}\n\
-         jetstream {{\n  store_dir: {store:?}\n}}\n",
-        max_payload = max_payload.max(1024 * 1024),
+         jetstream {{\n  store_dir: {store:?}\n  sync_interval: {sync}\n}}\n",
+        max_payload = options.max_payload.max(1024 * 1024),
         pid = dir.join("nats-server.pid"),
         log = dir.join("nats-server.log"),
         store = dir.join("jetstream"),
+        sync = options.sync.config_value(),
     );
     config.push_str(&accounts(identities));
-    std::fs::write(&path, config).map_err(|error| EmbeddedError::Start(format!("{}: {error}", path.display())))?;
-    Ok(path)
+    config
 }
 
 /// The account block: the runtime and provisioning identities and nobody else.
@@ -241,4 +247,30 @@ async fn stop_leftover(pid_file: &Path, config: &Path) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(sync: SyncPolicy) -> EmbeddedOptions {
+        EmbeddedOptions {
+            binary: PathBuf::from("nats-server"),
+            data_dir: PathBuf::from("/data"),
+            port: None,
+            max_payload: 1024,
+            sync,
+        }
+    }
+
+    #[test]
+    fn the_generated_configuration_fsyncs_before_acknowledging_unless_told_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let identities = NatsIdentities::load_or_create(dir.path()).unwrap();
+        let text = config_text(dir.path(), 4222, &options(SyncPolicy::default()), &identities);
+        assert_eq!(sync::configured_sync(&text).as_deref(), Some("always"), "{text}");
+        let interval = SyncPolicy::Every(Duration::from_secs(120));
+        let text = config_text(dir.path(), 4222, &options(interval), &identities);
+        assert_eq!(sync::configured_sync(&text).as_deref(), Some("120000ms"), "{text}");
+    }
 }

@@ -128,6 +128,24 @@ pub async fn rate_over(counter: &Counter, warmup: Duration, measure: Duration) -
     (counter.get() - before) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// How long this disk takes to make a small write durable: `count` 4 KiB appends to a file in `dir`, each
+/// followed by fdatasync, as nats-server's `sync_interval: always` does per write (it may batch several).
+/// `None` if the file cannot be written.
+pub fn write_sync_latency(dir: &std::path::Path, count: usize) -> Option<LatencySummary> {
+    use std::io::Write;
+    let path = dir.join("write-sync-probe");
+    let mut file = std::fs::File::create(&path).ok()?;
+    let latencies = Latencies::new();
+    for _ in 0..count {
+        let started = std::time::Instant::now();
+        file.write_all(&[b'x'; 4096]).ok()?;
+        file.sync_data().ok()?;
+        latencies.record(started.elapsed());
+    }
+    let _ = std::fs::remove_file(&path);
+    Some(latencies.summary())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +174,15 @@ mod tests {
         assert!((summary.p99_ms - 990.0).abs() < 1.0, "{summary:?}");
         latencies.reset();
         assert_eq!(latencies.summary().count, 0);
+    }
+
+    #[test]
+    fn the_write_sync_probe_times_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = write_sync_latency(dir.path(), 5).unwrap();
+        assert_eq!(summary.count, 5);
+        assert!(summary.max_ms > 0.0 && summary.max_ms >= summary.p50_ms, "{summary:?}");
+        assert!(!dir.path().join("write-sync-probe").exists(), "the probe cleans up");
+        assert!(write_sync_latency(&dir.path().join("missing"), 5).is_none());
     }
 }

@@ -4,7 +4,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::Load;
 use super::measure::LatencySummary;
+use crate::embedded::SyncPolicy;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -16,6 +18,8 @@ pub struct Report {
     pub fanout: Fanout,
     pub memory: Memory,
     pub targets: Vec<Target>,
+    /// With `--sync both`: the load phases under `always` (above) beside nats-server's default.
+    pub sync_comparison: Option<SyncComparison>,
 }
 
 #[derive(Debug, Serialize)]
@@ -27,6 +31,26 @@ pub struct Environment {
     pub build: String,
     pub date: String,
     pub command: String,
+    /// A 4 KiB write + fdatasync on the bench's store directory, 200 times: what `sync_interval: always`
+    /// waits for on each (batched) write.
+    pub disk_write_sync: Option<LatencySummary>,
+}
+
+impl Environment {
+    /// This machine and build, now.
+    pub fn now(nats_server: String, command: String, disk_write_sync: Option<LatencySummary>) -> Environment {
+        Environment {
+            cores: std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+            nats_server,
+            liaison: env!("CARGO_PKG_VERSION").to_string(),
+            build: if cfg!(debug_assertions) { "debug" } else { "release" }.to_string(),
+            date: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            command,
+            disk_write_sync,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -36,6 +60,8 @@ pub struct Settings {
     pub publish_window: usize,
     pub replicas: usize,
     pub external_nats: bool,
+    /// The started nats-server's `jetstream { sync_interval }`: `always` fsyncs before each ack.
+    pub sync: String,
 }
 
 /// Publish and consume running concurrently, in messages per second.
@@ -120,6 +146,91 @@ pub struct Target {
     pub goal: String,
     pub measured: String,
     pub met: bool,
+}
+
+/// The same load phases with fsync before every acknowledgement and with nats-server's default interval.
+#[derive(Debug, Serialize)]
+pub struct SyncComparison {
+    /// The default interval, e.g. `2m`.
+    pub default_interval: String,
+    pub throughput: Vec<SyncThroughput>,
+    pub unary: Vec<SyncUnary>,
+    pub latency: SyncLatency,
+}
+
+/// Delivered per second under each setting; `*_cost` is always / default (1.0: fsync costs nothing).
+#[derive(Debug, Serialize)]
+pub struct SyncThroughput {
+    pub payload_bytes: usize,
+    pub raw_always_per_s: f64,
+    pub raw_default_per_s: f64,
+    pub raw_cost: f64,
+    pub gateway_always_per_s: f64,
+    pub gateway_default_per_s: f64,
+    pub gateway_cost: f64,
+    /// gateway / raw under each setting.
+    pub ratio_always: f64,
+    pub ratio_default: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SyncUnary {
+    pub payload_bytes: usize,
+    pub clients: usize,
+    pub always_per_s: f64,
+    pub default_per_s: f64,
+    pub cost: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SyncLatency {
+    pub payload_bytes: usize,
+    pub offered_per_s: u32,
+    pub raw_always: LatencySummary,
+    pub raw_default: LatencySummary,
+    pub gateway_always: LatencySummary,
+    pub gateway_default: LatencySummary,
+}
+
+/// Pairs the report's load phases (under `always`) with the same phases under `default`.
+pub fn sync_comparison(report: &Report, default: SyncPolicy, load: Load) -> SyncComparison {
+    let throughput = report
+        .throughput
+        .iter()
+        .zip(&load.throughput)
+        .map(|(always, default)| SyncThroughput {
+            payload_bytes: always.payload_bytes,
+            raw_always_per_s: always.raw_delivered_per_s,
+            raw_default_per_s: default.raw_delivered_per_s,
+            raw_cost: ratio(always.raw_delivered_per_s, default.raw_delivered_per_s),
+            gateway_always_per_s: always.gateway_delivered_per_s,
+            gateway_default_per_s: default.gateway_delivered_per_s,
+            gateway_cost: ratio(always.gateway_delivered_per_s, default.gateway_delivered_per_s),
+            ratio_always: always.ratio,
+            ratio_default: default.ratio,
+        })
+        .collect();
+    let unary = report
+        .unary
+        .iter()
+        .zip(&load.unary)
+        .map(|(always, default)| SyncUnary {
+            payload_bytes: always.payload_bytes,
+            clients: always.clients,
+            always_per_s: always.published_per_s,
+            default_per_s: default.published_per_s,
+            cost: ratio(always.published_per_s, default.published_per_s),
+        })
+        .collect();
+    let latency = SyncLatency {
+        payload_bytes: report.latency.payload_bytes,
+        offered_per_s: report.latency.offered_per_s,
+        raw_always: report.latency.raw,
+        raw_default: load.latency.raw,
+        gateway_always: report.latency.gateway,
+        gateway_default: load.latency.gateway,
+    };
+    SyncComparison { default_interval: default.to_string(), throughput, unary, latency }
 }
 
 pub fn mib(bytes: Option<u64>) -> f64 {
@@ -210,13 +321,21 @@ pub fn table(report: &Report) -> String {
         "Liaison bench: {} cores, nats-server {}, liaison {} ({} build), {}",
         env.cores, env.nats_server, env.liaison, env.build, env.date
     );
+    if let Some(sync) = &env.disk_write_sync {
+        let _ = writeln!(
+            out,
+            "disk: 4 KiB write + fdatasync p50 {:.2} ms, p99 {:.2} ms ({} writes)",
+            sync.p50_ms, sync.p99_ms, sync.count
+        );
+    }
     let _ = writeln!(
         out,
-        "{:.0} s measured per phase after {:.1} s warm-up; publish window {}; replicas {}\n",
+        "{:.0} s measured per phase after {:.1} s warm-up; publish window {}; replicas {}; sync_interval {}\n",
         report.settings.seconds_per_phase,
         report.settings.warmup_seconds,
         report.settings.publish_window,
-        report.settings.replicas
+        report.settings.replicas,
+        report.settings.sync
     );
     let _ = writeln!(out, "Throughput, publish and consume concurrently (msg/s)");
     let _ = writeln!(
@@ -305,6 +424,9 @@ pub fn table(report: &Report) -> String {
             idle.nats_mib.map(|mib| format!("; nats-server {mib:.0} MiB")).unwrap_or_default()
         );
     }
+    if let Some(comparison) = &report.sync_comparison {
+        sync_table(&mut out, comparison);
+    }
     let _ = writeln!(out, "\nTargets");
     for target in &report.targets {
         let _ = writeln!(
@@ -317,4 +439,51 @@ pub fn table(report: &Report) -> String {
         );
     }
     out
+}
+
+/// The `--sync both` comparison: each figure under `always` beside nats-server's default interval.
+fn sync_table(out: &mut String, comparison: &SyncComparison) {
+    let default = &comparison.default_interval;
+    let _ = writeln!(out, "\nsync_interval always vs {default} (nats-server's default): delivered msg/s");
+    let _ = writeln!(
+        out,
+        "  {:>8}  {:>10} {:>10} {:>6}  {:>10} {:>10} {:>6}  {:>13}",
+        "payload", "raw always", "raw dflt", "cost", "gw always", "gw dflt", "cost", "gw/raw a / d"
+    );
+    for row in &comparison.throughput {
+        let _ = writeln!(
+            out,
+            "  {:>6} B  {:>10.0} {:>10.0} {:>6.2}  {:>10.0} {:>10.0} {:>6.2}  {:>6.2} / {:<4.2}",
+            row.payload_bytes,
+            row.raw_always_per_s,
+            row.raw_default_per_s,
+            row.raw_cost,
+            row.gateway_always_per_s,
+            row.gateway_default_per_s,
+            row.gateway_cost,
+            row.ratio_always,
+            row.ratio_default
+        );
+    }
+    for row in &comparison.unary {
+        let _ = writeln!(
+            out,
+            "  unary Publish, {} clients, {} B: {:.0} always, {:.0} {default} ({:.2})",
+            row.clients, row.payload_bytes, row.always_per_s, row.default_per_s, row.cost
+        );
+    }
+    let latency = &comparison.latency;
+    let _ = writeln!(out, "  latency at {} msg/s, {} B (ms):", latency.offered_per_s, latency.payload_bytes);
+    for (name, summary) in [
+        ("raw always", &latency.raw_always),
+        ("raw dflt", &latency.raw_default),
+        ("gw always", &latency.gateway_always),
+        ("gw dflt", &latency.gateway_default),
+    ] {
+        let _ = writeln!(
+            out,
+            "    {name:>10}  p50 {:>6.2}  p99 {:>6.2}  p99.9 {:>6.2}  max {:>6.2}",
+            summary.p50_ms, summary.p99_ms, summary.p999_ms, summary.max_ms
+        );
+    }
 }

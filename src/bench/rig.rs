@@ -53,6 +53,8 @@ pub struct RigOptions {
     pub nats_url: Option<String>,
     pub nats_server_bin: PathBuf,
     pub replicas: usize,
+    /// The started nats-server's `sync_interval` (ignored with an existing server).
+    pub sync: crate::embedded::SyncPolicy,
     /// Extra `liaison serve` flags.
     pub gateway_args: Vec<String>,
 }
@@ -68,6 +70,7 @@ impl Rig {
                     data_dir: dir.path().to_path_buf(),
                     port: None,
                     max_payload: 8 * 1024 * 1024,
+                    sync: options.sync,
                 })
                 .await?,
             ),
@@ -116,6 +119,11 @@ impl Rig {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The directory that holds the nats-server store (when started here) and the gateway's files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The last lines of the gateway's log.

@@ -44,6 +44,12 @@ pub struct BenchArgs {
     /// JetStream replicas of the raw stream and of the gateway's streams.
     #[arg(long, default_value_t = 1)]
     replicas: usize,
+    /// The started nats-server's `sync_interval`: `always` (fsync before every ack, as `liaison serve`'s
+    /// embedded server and the cluster kit do), `default` (nats-server's two minutes), or `both` (everything
+    /// under `always`, then the throughput, unary and latency phases again under the default, with the
+    /// ratios) [default: always]. Not with --nats-url: an external server's setting is its own.
+    #[arg(long, value_enum)]
+    sync: Option<crate::bench::SyncChoice>,
     /// Print the report as JSON on stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -52,6 +58,11 @@ pub struct BenchArgs {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; its figures say little (build with --release)");
+    }
+    if args.nats_url.is_some() && args.sync.is_some() {
+        anyhow::bail!(
+            "--sync configures the nats-server the bench starts; with --nats-url, sync_interval is set in that server's configuration"
+        );
     }
     let options = BenchOptions {
         seconds: args.seconds,
@@ -66,6 +77,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         nats_url: args.nats_url,
         nats_server_bin: args.nats_server_bin,
         replicas: args.replicas.max(1),
+        sync: args.sync.unwrap_or(crate::bench::SyncChoice::Always),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let report = crate::bench::run(&options).await?;

@@ -65,6 +65,12 @@ pub struct ServeArgs {
     /// Client port of the embedded nats-server [default: a free port].
     #[arg(long, env = "LIAISON_EMBEDDED_NATS_PORT")]
     pub embedded_nats_port: Option<u16>,
+    /// When the embedded nats-server fsyncs JetStream writes: `always` (before every acknowledgement, so a
+    /// receipt survives an OS crash or power loss) or an interval such as `2m` (nats-server's own default;
+    /// faster, but what was acknowledged since the last fsync is lost to an OS crash). An external NATS
+    /// sets `jetstream { sync_interval }` in its own configuration [default: always].
+    #[arg(long, env = "LIAISON_EMBEDDED_NATS_SYNC")]
+    pub embedded_nats_sync: Option<crate::embedded::SyncPolicy>,
     /// JetStream replicas of every stream and bucket, 1 to 5 [default: 3 when NATS is a cluster, else 1].
     #[arg(long, env = "LIAISON_STREAM_REPLICAS")]
     pub stream_replicas: Option<usize>,

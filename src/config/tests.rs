@@ -68,6 +68,27 @@ fn the_example_file_is_valid_and_matches_the_defaults() {
     assert_eq!(config.listen, defaults.listen);
     assert_eq!(config.max_token_ttl, defaults.max_token_ttl);
     assert_eq!(config.retired_key_grace, defaults.retired_key_grace);
+    assert_eq!(config.embedded_nats_sync, defaults.embedded_nats_sync);
+}
+
+#[test]
+fn the_embedded_server_fsyncs_before_acknowledging_by_default_and_the_setting_is_refused_beside_nats_url() {
+    use crate::embedded::SyncPolicy;
+    assert_eq!(ServeConfig::load(&ServeArgs::default()).unwrap().embedded_nats_sync, SyncPolicy::Always);
+    let interval = SyncPolicy::Every(Duration::from_secs(120));
+    let relaxed = ServeArgs { embedded_nats_sync: Some(interval), ..Default::default() };
+    assert_eq!(ServeConfig::load(&relaxed).unwrap().embedded_nats_sync, interval);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("liaison.toml");
+    std::fs::write(&path, "embedded-nats-sync = \"30s\"\n").unwrap();
+    let from_file = ServeArgs { config: Some(path.clone()), ..Default::default() };
+    assert_eq!(ServeConfig::load(&from_file).unwrap().embedded_nats_sync, SyncPolicy::Every(Duration::from_secs(30)));
+    let external = ServeArgs { nats_url: Some("nats://n1:4222".into()), ..from_file };
+    let error = ServeConfig::load(&external).unwrap_err();
+    assert!(error.starts_with("embedded-nats-sync applies to the embedded nats-server only"), "{error}");
+    std::fs::write(&path, "embedded-nats-sync = \"never\"\n").unwrap();
+    let error = ServeConfig::load(&ServeArgs { config: Some(path), ..Default::default() }).unwrap_err();
+    assert!(error.contains("expected `always` or a duration"), "{error}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! A smoke-sized run of `liaison bench` (a few seconds, debug build) so the harness never rots: every
-//! scenario runs against a real nats-server and gateway and reports figures in its JSON.
+//! scenario runs against a real nats-server and gateway and reports figures in its JSON, the load phases
+//! under both sync settings.
 
 use crate::common;
 
@@ -10,8 +11,8 @@ const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
 #[test]
 fn a_short_bench_run_reports_every_scenario() {
     let output = Command::new(LIAISON)
-        .args(["bench", "--json", "--seconds", "400ms", "--sizes", "256", "--clients", "1,2"])
-        .args(["--latency-rate", "100", "--fanout", "3", "--fanout-rate", "5", "--idle", "5,10"])
+        .args(["bench", "--json", "--seconds", "1s", "--sizes", "256", "--clients", "1,2"])
+        .args(["--latency-rate", "100", "--fanout", "3", "--fanout-rate", "5", "--idle", "5,10", "--sync", "both"])
         .arg("--nats-server-bin")
         .arg(common::nats_server_bin())
         .output()
@@ -24,6 +25,7 @@ fn a_short_bench_run_reports_every_scenario() {
     let number = |pointer: &str| report.pointer(pointer).and_then(|value| value.as_f64()).unwrap_or(-1.0);
     assert!(number("/environment/cores") >= 1.0);
     assert!(report.pointer("/environment/nats_server").and_then(|v| v.as_str()).is_some_and(|v| !v.is_empty()));
+    assert_eq!(number("/environment/disk_write_sync/count"), 200.0, "the disk's write+sync latency is probed");
 
     let throughput = report["throughput"].as_array().expect("throughput rows");
     assert_eq!(throughput.len(), 1);
@@ -56,4 +58,13 @@ fn a_short_bench_run_reports_every_scenario() {
     assert!(targets.iter().any(|name| name.starts_with("end-to-end throughput")), "{targets:?}");
     assert!(targets.iter().any(|name| name.starts_with("p99 latency")), "{targets:?}");
     assert!(targets.iter().any(|name| name.contains("idle subscriptions")), "{targets:?}");
+
+    // The figures above ran with fsync before every ack; the load phases ran again under the default.
+    assert_eq!(report.pointer("/settings/sync").and_then(|v| v.as_str()), Some("always"));
+    assert_eq!(report.pointer("/sync_comparison/default_interval").and_then(|v| v.as_str()), Some("2m"));
+    for field in ["raw_always_per_s", "raw_default_per_s", "gateway_always_per_s", "gateway_default_per_s"] {
+        assert!(number(&format!("/sync_comparison/throughput/0/{field}")) > 0.0, "{field} in {report:#}");
+    }
+    assert_eq!(report["sync_comparison"]["unary"].as_array().map(Vec::len), Some(2));
+    assert!(number("/sync_comparison/latency/gateway_default/count") > 0.0, "{report:#}");
 }

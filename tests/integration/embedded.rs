@@ -27,6 +27,11 @@ async fn serves_on_an_embedded_server_and_stops_it() {
     let pid = embedded_pid(&gateway);
     assert!(alive(pid));
     assert!(gateway.data_dir.path().join("nats/jetstream").is_dir(), "store under the data directory");
+    // The server it runs accepted a configuration that fsyncs before acknowledging (README, "What a
+    // receipt survives").
+    let config = std::fs::read_to_string(gateway.data_dir.path().join("nats/nats-server.conf")).unwrap();
+    let sync = liaison::embedded::sync::configured_sync(&config);
+    assert_eq!(sync.as_deref(), Some("always"), "{config}");
 
     let mut analyst = gateway.client("ia", Role::Analyst).await;
     let mut subscription = subscribe(&mut analyst, pb::OpenSubscription::default()).await.unwrap();
