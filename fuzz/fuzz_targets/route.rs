@@ -35,14 +35,15 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         }
         Ok(markings) => markings,
     };
-    let _ = check_holder(&markings, &holder);
     let router = router();
+    let tetragraphs = router.directory().tetragraphs();
+    let _ = check_holder(&markings, &holder, tetragraphs);
     let origin = party(u, router)?;
     // A party's own checks and the same attributes held by a person decide alike.
     let as_person = Holder { kind: HolderKind::Person, ..Holder::party(origin) };
     assert_eq!(
-        check_holder(&markings, &Holder::party(origin)).map(|(reason, _)| reason),
-        check_holder(&markings, &as_person).map(|(reason, _)| reason)
+        check_holder(&markings, &Holder::party(origin), tetragraphs).map(|(reason, _)| reason),
+        check_holder(&markings, &as_person, tetragraphs).map(|(reason, _)| reason)
     );
     let mut recipients = Vec::new();
     for _ in 0..u.int_in_range(0..=6)? {
@@ -84,9 +85,11 @@ fn markings(u: &mut Unstructured<'_>) -> Result<pb::Markings> {
     }
     let mut rel_to = Vec::new();
     for _ in 0..u.int_in_range(0..=5)? {
-        rel_to.push(match u.ratio(7, 8)? {
-            true => u.choose(COUNTRIES)?.to_string(),
-            false => u.arbitrary()?,
+        rel_to.push(match u.int_in_range(0..=15)? {
+            0 => u.arbitrary()?,
+            // A tetragraph the shipped directory defines, and one it does not.
+            1 => u.choose(&["FVEY", "NATO"])?.to_string(),
+            _ => u.choose(COUNTRIES)?.to_string(),
         });
     }
     if u.ratio(1, 64)? {

@@ -178,7 +178,7 @@ fn check_outcomes(router: &Router, request: &RouteRequest, outcomes: &[Outcome],
         let Outcome::Deliver(approval) = outcome else { continue };
         assert_ne!(recipient, &request.origin, "a copy back to the origin");
         let party = router.directory().get(recipient).expect("approved recipients are in the directory");
-        let refusal = check_holder(&request.markings, &Holder::party(party));
+        let refusal = check_holder(&request.markings, &Holder::party(party), router.directory().tetragraphs());
         assert_eq!(refusal, None, "{recipient} approved by {} although the markings forbid it", approval.rule());
         if !fan_out || request.markings.tlp == Some(Tlp::Red) {
             assert!(named.contains(recipient), "{recipient} approved but not named");
