@@ -5,13 +5,15 @@
 //! throughput with publish and consume concurrent, unary publish with C clients, latency at a fixed
 //! offered rate, fan-out to many subscriptions, and the gateway's memory with many idle subscriptions.
 //! Figures are reported, never asserted: see BENCHMARKS.md for results and how to read them.
-//! `--sync both` runs the load phases again under nats-server's default sync interval.
+//! `--sync both` runs the load phases again under nats-server's default sync interval; `--soak SECONDS`
+//! runs the soak of `soak.rs` instead of the scenarios.
 
 mod measure;
 mod progress;
 mod raw;
 mod report;
 mod rig;
+mod soak;
 mod through_gateway;
 
 use std::path::PathBuf;
@@ -28,6 +30,7 @@ use progress::Progress;
 use raw::Raw;
 pub use report::{Report, table};
 use rig::{Rig, RigOptions};
+pub use soak::{SoakOptions, SoakReport, run as run_soak, table as soak_table};
 use through_gateway::{Offered, PUBLISHER, RECIPIENT};
 
 /// What to run and for how long.

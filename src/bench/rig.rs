@@ -21,13 +21,15 @@ const START_DEADLINE: Duration = Duration::from_secs(30);
 
 pub type Client = GatewayServiceClient<InterceptedService<Channel, Bearer>>;
 
-/// Adds the bearer token to every request; cloneable, so one connection serves many streams.
+/// Adds the bearer token (if any) to every request; cloneable, so one connection serves many streams.
 #[derive(Clone)]
-pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
 
 impl tonic::service::Interceptor for Bearer {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
         Ok(request)
     }
 }
@@ -135,16 +137,41 @@ impl Rig {
 
     /// A new connection to the gateway as `party` in `role`.
     pub async fn client(&self, party: &str, role: Role) -> anyhow::Result<Client> {
+        self.client_as(party, role, &format!("bench-{party}")).await
+    }
+
+    /// A new connection as `party` in `role` with a token of its own `subject`: limits per credential
+    /// are counted per subject.
+    pub async fn client_as(&self, party: &str, role: Role, subject: &str) -> anyhow::Result<Client> {
         let party = Token::parse(party)?;
-        let token = self.issuer.issue(&party, role, &format!("bench-{party}"), Duration::from_secs(24 * 3600))?;
+        let token = self.issuer.issue(&party, role, subject, Duration::from_secs(24 * 3600))?;
+        self.client_with(Some(&format!("Bearer {token}"))).await
+    }
+
+    /// A new connection sending `authorization` as it is (or none), with the bench's large windows.
+    pub async fn client_with(&self, authorization: Option<&str>) -> anyhow::Result<Client> {
         let channel = Channel::from_shared(self.gateway_url.clone())?
             .tcp_nodelay(true)
             .initial_stream_window_size(1024 * 1024)
             .initial_connection_window_size(4 * 1024 * 1024)
             .connect()
             .await?;
-        let bearer = Bearer(format!("Bearer {token}").parse()?);
-        Ok(GatewayServiceClient::new(InterceptedService::new(channel, bearer)))
+        bearer_client(channel, authorization)
+    }
+
+    /// A new connection with HTTP/2's default 64 KiB windows, as a client that reads slowly has.
+    pub async fn plain_channel(&self) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(self.gateway_url.clone())?.connect().await?)
+    }
+
+    /// The gateway's gRPC address, for clients below HTTP/2.
+    pub fn gateway_addr(&self) -> &str {
+        self.gateway_url.trim_start_matches("http://")
+    }
+
+    /// The issuer whose tokens the gateway trusts.
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
     }
 
     /// A plain NATS connection for the raw baseline, which creates its own stream: on the server started
@@ -165,22 +192,43 @@ impl Rig {
         resident_bytes(self.gateway.id()?)
     }
 
+    /// The gateway's peak resident memory since it started (VmHWM), in bytes.
+    pub fn gateway_peak_rss(&self) -> Option<u64> {
+        status_bytes(self.gateway.id()?, "VmHWM:")
+    }
+
+    /// nats-server's peak resident memory (VmHWM), when it was started here.
+    pub fn nats_peak_rss(&self) -> Option<u64> {
+        status_bytes(self.nats_pid()?, "VmHWM:")
+    }
+
+    /// Whether the gateway process is still running (and not a zombie).
+    pub fn gateway_alive(&self) -> bool {
+        let Some(pid) = self.gateway.id() else { return false };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    }
+
+    /// The gateway's whole log.
+    pub fn gateway_log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway/gateway.log")).unwrap_or_default()
+    }
+
     /// nats-server's resident memory in bytes, when it was started here.
     pub fn nats_rss(&self) -> Option<u64> {
+        resident_bytes(self.nats_pid()?)
+    }
+
+    fn nats_pid(&self) -> Option<u32> {
         let Nats::Started(_) = &self.nats else { return None };
-        let pid = std::fs::read_to_string(self.dir.path().join("nats/nats-server.pid")).ok()?;
-        resident_bytes(pid.trim().parse().ok()?)
+        std::fs::read_to_string(self.dir.path().join("nats/nats-server.pid")).ok()?.trim().parse().ok()
     }
 
     /// CPU time used so far by the gateway, nats-server (when started here) and this process.
     pub fn cpu(&self) -> Cpu {
-        let nats = std::fs::read_to_string(self.dir.path().join("nats/nats-server.pid"))
-            .ok()
-            .and_then(|pid| pid.trim().parse().ok())
-            .filter(|_| matches!(self.nats, Nats::Started(_)));
         Cpu {
             gateway: self.gateway.id().and_then(cpu_time),
-            nats: nats.and_then(cpu_time),
+            nats: self.nats_pid().and_then(cpu_time),
             bench: cpu_time(std::process::id()),
         }
     }
@@ -239,8 +287,19 @@ fn cpu_time(pid: u32) -> Option<Duration> {
 
 /// VmRSS of a process, from /proc (Linux).
 fn resident_bytes(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// A `kB` line of /proc/<pid>/status (Linux), in bytes.
+fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// A client on `channel` that sends `authorization` (if any) with every request.
+pub fn bearer_client(channel: Channel, authorization: Option<&str>) -> anyhow::Result<Client> {
+    let bearer = Bearer(authorization.map(str::parse).transpose()?);
+    Ok(GatewayServiceClient::new(InterceptedService::new(channel, bearer)))
 }

@@ -50,6 +50,20 @@ pub struct BenchArgs {
     /// ratios) [default: always]. Not with --nats-url: an external server's setting is its own.
     #[arg(long, value_enum)]
     sync: Option<crate::bench::SyncChoice>,
+    /// Run the soak instead of the scenarios, for this long (`120`, `2m`): a well-behaved publisher and
+    /// subscriber beside many hostile clients, against a gateway with its default limits; reports the pair's
+    /// rate and p99 alone and beside them, the gateway's peak memory, every refusal by gRPC code, and whether
+    /// every acknowledged publish was delivered exactly as sent.
+    #[arg(long, value_parser = parse_seconds)]
+    soak: Option<Duration>,
+    /// The soak's well-behaved publisher: messages per second.
+    #[arg(long, default_value_t = 500)]
+    soak_rate: u32,
+    /// The soak's hostile clients, spread over its kinds (bad tokens, tokens of unknown parties, malformed
+    /// envelopes, huge lists, valid publishers, subscription floods, slow readers, vanishers, connections
+    /// that are not HTTP/2).
+    #[arg(long, default_value_t = 64)]
+    soak_clients: usize,
     /// Print the report as JSON on stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -63,6 +77,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!(
             "--sync configures the nats-server the bench starts; with --nats-url, sync_interval is set in that server's configuration"
         );
+    }
+    if let Some(seconds) = args.soak {
+        return soak(&args, seconds).await;
     }
     let options = BenchOptions {
         seconds: args.seconds,
@@ -85,6 +102,43 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", crate::bench::table(&report));
+    }
+    Ok(())
+}
+
+/// Whole seconds (`120`) or a duration (`2m`).
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(text).map_err(|error| error.to_string()),
+    }
+}
+
+async fn soak(args: &BenchArgs, seconds: Duration) -> anyhow::Result<()> {
+    let sync = match args.sync {
+        None | Some(crate::bench::SyncChoice::Always) => crate::embedded::SyncPolicy::Always,
+        Some(crate::bench::SyncChoice::Default) => {
+            crate::embedded::SyncPolicy::Every(crate::embedded::sync::NATS_DEFAULT_SYNC_INTERVAL)
+        }
+        Some(crate::bench::SyncChoice::Both) => {
+            anyhow::bail!("--soak runs under one --sync setting: always or default")
+        }
+    };
+    let options = crate::bench::SoakOptions {
+        seconds: seconds.max(Duration::from_secs(1)),
+        rate: args.soak_rate.max(1),
+        hostile_clients: args.soak_clients,
+        nats_url: args.nats_url.clone(),
+        nats_server_bin: args.nats_server_bin.clone(),
+        replicas: args.replicas.max(1),
+        sync,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let report = crate::bench::run_soak(&options).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::bench::soak_table(&report));
     }
     Ok(())
 }

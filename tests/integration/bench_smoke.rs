@@ -1,6 +1,6 @@
 //! A smoke-sized run of `liaison bench` (a few seconds, debug build) so the harness never rots: every
 //! scenario runs against a real nats-server and gateway and reports figures in its JSON, the load phases
-//! under both sync settings.
+//! under both sync settings; and a three-second soak, whose checks must hold.
 
 use crate::common;
 
@@ -67,4 +67,44 @@ fn a_short_bench_run_reports_every_scenario() {
     }
     assert_eq!(report["sync_comparison"]["unary"].as_array().map(Vec::len), Some(2));
     assert!(number("/sync_comparison/latency/gateway_default/count") > 0.0, "{report:#}");
+}
+
+#[test]
+fn a_short_soak_delivers_every_acknowledged_publish_and_refuses_the_hostile_clients() {
+    let output = Command::new(LIAISON)
+        .args(["bench", "--json", "--soak", "3", "--soak-rate", "100", "--soak-clients", "27"])
+        .arg("--nats-server-bin")
+        .arg(common::nats_server_bin())
+        .output()
+        .expect("run liaison bench --soak");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "liaison bench --soak failed: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report on stdout");
+    let number = |pointer: &str| report.pointer(pointer).and_then(|value| value.as_f64()).unwrap_or(-1.0);
+    let flag = |pointer: &str| report.pointer(pointer).and_then(|value| value.as_bool());
+
+    for phase in ["baseline", "soak"] {
+        assert!(number(&format!("/{phase}/verification/acknowledged")) > 100.0, "{phase} in {report:#}");
+        assert_eq!(number(&format!("/{phase}/verification/missing")), 0.0, "{phase} in {report:#}");
+        assert_eq!(number(&format!("/{phase}/verification/altered")), 0.0, "{phase} in {report:#}");
+        assert!(number(&format!("/{phase}/delivered_per_s")) > 0.0, "{phase} in {report:#}");
+        assert!(number(&format!("/{phase}/latency/p99_ms")) > 0.0, "{phase} in {report:#}");
+    }
+    assert_eq!(flag("/verdict/all_acknowledged_delivered_as_sent"), Some(true), "{report:#}");
+    assert_eq!(flag("/verdict/gateway_survived"), Some(true), "{report:#}");
+    assert!(number("/memory/gateway_peak_mib") >= number("/memory/gateway_start_mib"), "{report:#}");
+    assert!(number("/memory/gateway_start_mib") > 1.0, "{report:#}");
+
+    // Three clients of each kind; forged, expired and malformed requests are refused every time.
+    let hostile = &report["hostile"];
+    for kind in ["bad-token", "malformed"] {
+        assert_eq!(hostile[kind]["clients"].as_u64(), Some(3), "{kind} in {hostile:#}");
+        assert!(hostile[kind]["attempts"].as_u64() > Some(10), "{kind} in {hostile:#}");
+        assert_eq!(hostile[kind]["accepted"].as_u64(), Some(0), "{kind} was accepted: {hostile:#}");
+    }
+    assert!(hostile["bad-token"]["refused"]["Unauthenticated"].as_u64() > Some(0), "{hostile:#}");
+    assert!(hostile["malformed"]["refused"]["InvalidArgument"].as_u64() > Some(0), "{hostile:#}");
+    assert!(hostile["not-http2"]["refused"]["ConnectionClosed"].as_u64() > Some(0), "{hostile:#}");
+    assert!(hostile["valid-publisher"]["accepted"].as_u64() > Some(0), "valid traffic went through: {hostile:#}");
+    assert!(number("/verdict/hostile_refusals") > 0.0, "{report:#}");
 }
