@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (README: "Run the tests"); .ci/run calls exactly this.
-# Installs nats-server and buf if missing, then: buf lint, rustfmt check, clippy, and every test against
-# real nats-server processes that the tests start themselves.
+# Installs nats-server and buf if missing, then: buf lint, rustfmt check, clippy, every test against
+# real nats-server processes that the tests start themselves, and each fuzz target for a few seconds
+# (tests/fuzz.sh --smoke; installs cargo-fuzz if missing) so that none can rot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/ensure-tools.sh
@@ -15,6 +16,7 @@ echo "== buf lint (STANDARD)" >&2
 (cd proto && buf lint)
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --locked --all-targets --quiet -- -D warnings
 echo "== cargo test" >&2
@@ -26,5 +28,9 @@ status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -E '^test result:' "$log" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
 failed=$(grep -E '^test result:' "$log" | grep -oE '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
+echo "== fuzz targets, 5 s each" >&2
+fuzz_status=0
+bash tests/fuzz.sh --smoke 5 || fuzz_status=$?
 echo "$passed passed, $failed failed"
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+exit "$fuzz_status"
