@@ -61,17 +61,25 @@ impl GatewayError {
 /// tonic's own words for a request above the decoding limit, which it reports as OUT_OF_RANGE.
 const DECODE_LIMIT_MESSAGE: &str = "decoded message length too large";
 
+/// tonic's own words for request bytes that are not the RPC's protobuf message, which it reports as INTERNAL.
+const UNDECODABLE_MESSAGE: &str = "failed to decode Protobuf message";
+
 /// Translates a status tonic raised while decoding a request: a request over the decoding limit becomes
-/// RESOURCE_EXHAUSTED naming the body limit, like a body over the limit that tonic could still decode.
+/// RESOURCE_EXHAUSTED naming the body limit, like a body over the limit that tonic could still decode, and
+/// bytes that are not the RPC's message become INVALID_ARGUMENT (the client's fault, not the gateway's).
 /// Other statuses pass through.
 pub fn request_status(status: Status, max_body_bytes: usize) -> Status {
-    if status.code() != Code::OutOfRange || !status.message().contains(DECODE_LIMIT_MESSAGE) {
-        return status;
+    match status.code() {
+        Code::OutOfRange if status.message().contains(DECODE_LIMIT_MESSAGE) => Status::resource_exhausted(format!(
+            "envelope.body: the request is larger than the gateway accepts ({}); a body may be at most {max_body_bytes} bytes",
+            status.message()
+        )),
+        Code::Internal if status.message().contains(UNDECODABLE_MESSAGE) => Status::invalid_argument(format!(
+            "request: not a valid protobuf message of this call ({})",
+            status.message()
+        )),
+        _ => status,
     }
-    Status::resource_exhausted(format!(
-        "envelope.body: the request is larger than the gateway accepts ({}); a body may be at most {max_body_bytes} bytes",
-        status.message()
-    ))
 }
 
 /// The same translation for a unary response already on its way out as HTTP headers.
@@ -79,11 +87,13 @@ pub fn rewrite_decode_limit<B>(mut response: http::Response<B>, max_body_bytes: 
     let Some(status) = Status::from_header_map(response.headers()) else {
         return response;
     };
-    if status.code() == Code::OutOfRange && status.message().contains(DECODE_LIMIT_MESSAGE) {
+    let code = status.code();
+    let rewritten = request_status(status, max_body_bytes);
+    if rewritten.code() != code {
         let headers = response.headers_mut();
         headers.remove("grpc-message");
-        if let Err(error) = request_status(status, max_body_bytes).add_header(headers) {
-            tracing::warn!(%error, "could not rewrite an oversized-request status");
+        if let Err(error) = rewritten.add_header(headers) {
+            tracing::warn!(%error, "could not rewrite a request-decoding status");
         }
     }
     response
@@ -96,5 +106,34 @@ impl From<GatewayError> for Status {
             tracing::warn!(%error, "request failed");
         }
         Status::new(code, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_decoding_failures_are_the_clients_and_say_so() {
+        let undecodable = Status::internal("failed to decode Protobuf message: invalid wire type value: 7");
+        let status = request_status(undecodable, 1024);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().starts_with("request: not a valid protobuf message of this call"), "{status:?}");
+        let oversized = request_status(Status::out_of_range("decoded message length too large: 9 > 8"), 1024);
+        assert_eq!(oversized.code(), Code::ResourceExhausted);
+        assert!(oversized.message().contains("at most 1024 bytes"), "{oversized:?}");
+        let other = request_status(Status::internal("h2 protocol error"), 1024);
+        assert_eq!((other.code(), other.message()), (Code::Internal, "h2 protocol error"), "others pass through");
+    }
+
+    #[test]
+    fn a_unary_answer_of_undecodable_bytes_is_rewritten_in_its_headers() {
+        let mut response = http::Response::new(());
+        Status::internal("failed to decode Protobuf message: buffer underflow")
+            .add_header(response.headers_mut())
+            .unwrap();
+        let rewritten = rewrite_decode_limit(response, 1024);
+        let status = Status::from_header_map(rewritten.headers()).unwrap();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     }
 }
