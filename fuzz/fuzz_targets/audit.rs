@@ -121,6 +121,10 @@ fn record(u: &mut Unstructured<'_>, head: u64) -> Result<AuditRecord> {
         subject: String::new(),
         criminal_intelligence: u.arbitrary()?,
         lost,
+        unknown_recipients: match event {
+            Event::Denied if u.arbitrary()? => (0..u.int_in_range(1..=3)?).map(|_| word(u)).collect::<Result<_>>()?,
+            _ => Vec::new(),
+        },
     })
 }
 

@@ -13,7 +13,7 @@ use liaison::audit::{AuditEntry, AuditRecord, written_at};
 use liaison::bus::{MAX_FILTER_SUBJECTS, Start, feed_filter_subjects};
 use liaison::grpc::{Limits, fuzzing};
 use liaison::identity::Role;
-use liaison::retention::{MessageRecord, MessageState, Revalidation, due_for_review, published_at};
+use liaison::retention::{MessageRecord, MessageState, Revalidation, published_at, review_of};
 use liaison::router::MAX_RETENTION;
 use liaison_fuzz::{assert_client_error, assert_in_time_range, caller, duration, router, some, timestamp, word};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -185,6 +185,7 @@ fn query_audit(u: &mut Unstructured<'_>, structured: bool) -> Result<()> {
             until: some(u, timestamp)?,
             event: u.int_in_range(-1..=10)?,
             limit: u32_edge(u, &[0, 1, 100_000, 100_001, u32::MAX])?,
+            after_sequence: *u.choose(&[0, 1, u64::MAX - 1, u64::MAX])?,
         })
     };
     let Some(request) = request(u, structured, build)? else { return Ok(()) };
@@ -251,12 +252,14 @@ fn list_review_due(u: &mut Unstructured<'_>, structured: bool) -> Result<()> {
             .unwrap_or(MAX_RETENTION)
     };
     for now in [OffsetDateTime::now_utc(), OffsetDateTime::UNIX_EPOCH, liaison_fuzz::last_time()] {
-        let count = records.len();
-        let (due, truncated) = due_for_review(records.clone(), retention, now, within, limit as usize);
-        assert!(due.len() <= limit as usize && due.len() <= count);
-        assert!(!truncated || (due.len() == limit as usize && count > due.len()), "truncated without reason");
-        assert!(due.windows(2).all(|pair| pair[0].due <= pair[1].due), "not soonest first");
-        assert!(due.iter().all(|item| item.overdue == (item.due <= now)));
+        for record in records.iter().cloned() {
+            let kept = retention(&record.origin);
+            let purged = record.state.purged_at.is_some();
+            if let Some(item) = review_of(record, kept, now, within) {
+                assert!(!purged, "a purged message listed for review");
+                assert_eq!(item.overdue, item.due <= now);
+            }
+        }
     }
     Ok(())
 }
