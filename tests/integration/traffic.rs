@@ -102,7 +102,9 @@ async fn counters_are_exact_under_concurrent_publishing_and_metrics_agree() {
     assert!(!body.contains("recipient=\"nobody\""), "{body}");
     assert_eq!(sample(&scrape, "liaison_traffic_flows", &[]), Some(1.0), "{body}");
     assert_eq!(sample(&scrape, "liaison_unauthenticated_requests_total", &[]), Some(0.0), "{body}");
-    assert_eq!(sample(&scrape, "liaison_panics_total", &[]), Some(0.0), "{body}");
+    // Exported; its count is the process's, which other tests of this binary share (a failing test's panic
+    // counts too), so only its presence is checked here and the counting in `telemetry::panics`.
+    assert!(sample(&scrape, "liaison_panics_total", &[]).is_some(), "{body}");
     let types: Vec<&str> = scrape.docs.keys().map(String::as_str).collect();
     assert!(types.contains(&"liaison_published_messages"), "HELP lines present: {types:?}");
 }

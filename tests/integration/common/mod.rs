@@ -261,24 +261,38 @@ impl TestGateway {
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], free_port()))),
             ..Default::default()
         };
-        let admin = args.admin_listen.unwrap();
         let mut config = ServeConfig::load(&args).expect("valid test configuration");
         // Test servers accept these identities (servers without accounts accept anything).
         config.nats_auth = runtime_auth();
         config.nats_provision_auth = Some(provisioning_auth());
         tweak(&mut config);
         let key = SigningKey::load_or_create(data_dir.path()).expect("signing key");
-        let issuer = Issuer::new(&key).expect("issuer");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(liaison::app::run(config, listener, async {
-            let _ = stopped.await;
-        }));
         let client_tls = client_tls.take();
-        let mut gateway = TestGateway { addr, admin, data_dir, issuer, client_tls, stop: Some(stop), task: Some(task) };
-        gateway.wait_serving().await;
-        gateway
+        let mut data_dir = data_dir;
+        // The admin port was free when chosen, but any client connection of a parallel test may take it
+        // before the gateway binds it: then the gateway tries again on another.
+        for attempt in 1.. {
+            let admin = config.admin_listen;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().unwrap();
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(liaison::app::run(config.clone(), listener, async {
+                let _ = stopped.await;
+            }));
+            let client_tls = client_tls.clone();
+            let issuer = Issuer::new(&key).expect("issuer");
+            let mut gateway =
+                TestGateway { addr, admin, data_dir, issuer, client_tls, stop: Some(stop), task: Some(task) };
+            match gateway.wait_serving().await {
+                Ok(()) => return gateway,
+                Err(why) if attempt < 5 && why.contains("Address already in use") => {
+                    data_dir = std::mem::replace(&mut gateway.data_dir, tempfile::tempdir().expect("temp dir"));
+                    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+                }
+                Err(why) => panic!("{why}"),
+            }
+        }
+        unreachable!("the loop returns or panics")
     }
 
     /// A gateway serving TLS as `tweak` configures it; the harness connects with `client_tls`.
@@ -300,7 +314,7 @@ impl TestGateway {
         endpoint.connect().await
     }
 
-    async fn wait_serving(&mut self) {
+    async fn wait_serving(&mut self) -> Result<(), String> {
         use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
         for _ in 0..400 {
             if let Ok(channel) = self.channel().await {
@@ -309,16 +323,16 @@ impl TestGateway {
                 if let Ok(response) = health.check(request).await
                     && response.into_inner().status == ServingStatus::Serving as i32
                 {
-                    return;
+                    return Ok(());
                 }
             }
             if self.task.as_ref().is_some_and(|task| task.is_finished()) {
                 let result = self.task.take().unwrap().await;
-                panic!("gateway exited during start-up: {result:?}");
+                return Err(format!("gateway exited during start-up: {result:?}"));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("gateway did not become ready");
+        Err("gateway did not become ready".into())
     }
 
     pub fn url(&self) -> String {
