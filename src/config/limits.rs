@@ -13,19 +13,17 @@ const MIN_DURABLE_EXPIRY: Duration = Duration::from_secs(1);
 pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, String> {
     let default_limits = Limits::default();
     let limits = Limits {
-        max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(default_limits.max_body_bytes),
-        publish_window: args.publish_window.or(file.publish_window).unwrap_or(default_limits.publish_window),
-        publish_rate: args.publish_rate.or(file.publish_rate).unwrap_or(default_limits.publish_rate),
-        max_subscriptions: args
-            .max_subscriptions
-            .or(file.max_subscriptions)
-            .unwrap_or(default_limits.max_subscriptions),
-        idle_timeout: args.idle_timeout.or(file.idle_timeout).unwrap_or(default_limits.idle_timeout),
-        max_delivery_attempts: args
-            .max_delivery_attempts
-            .or(file.max_delivery_attempts)
-            .unwrap_or(default_limits.max_delivery_attempts),
-        durable_expiry: args.durable_expiry.or(file.durable_expiry).unwrap_or(default_limits.durable_expiry),
+        max_body_bytes: setting(args.max_body_bytes, file.max_body_bytes, default_limits.max_body_bytes),
+        publish_window: setting(args.publish_window, file.publish_window, default_limits.publish_window),
+        publish_rate: setting(args.publish_rate, file.publish_rate, default_limits.publish_rate),
+        max_subscriptions: setting(args.max_subscriptions, file.max_subscriptions, default_limits.max_subscriptions),
+        idle_timeout: setting(args.idle_timeout, file.idle_timeout, default_limits.idle_timeout),
+        max_delivery_attempts: setting(
+            args.max_delivery_attempts,
+            file.max_delivery_attempts,
+            default_limits.max_delivery_attempts,
+        ),
+        durable_expiry: setting(args.durable_expiry, file.durable_expiry, default_limits.durable_expiry),
         max_publish_streams: setting(
             args.max_publish_streams,
             file.max_publish_streams,

@@ -83,7 +83,7 @@ pub fn request_status(status: Status, max_body_bytes: usize) -> Status {
 }
 
 /// The same translation for a unary response already on its way out as HTTP headers.
-pub fn rewrite_decode_limit<B>(mut response: http::Response<B>, max_body_bytes: usize) -> http::Response<B> {
+pub fn rewrite_request_status<B>(mut response: http::Response<B>, max_body_bytes: usize) -> http::Response<B> {
     let Some(status) = Status::from_header_map(response.headers()) else {
         return response;
     };
@@ -132,7 +132,7 @@ mod tests {
         Status::internal("failed to decode Protobuf message: buffer underflow")
             .add_header(response.headers_mut())
             .unwrap();
-        let rewritten = rewrite_decode_limit(response, 1024);
+        let rewritten = rewrite_request_status(response, 1024);
         let status = Status::from_header_map(rewritten.headers()).unwrap();
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     }

@@ -56,7 +56,7 @@ pub struct Quotas {
     consumer_rate: u32,
     /// Rate checks made; every `PRUNE_EVERY`th prunes the limiters of credentials with a full allowance.
     rate_checks: AtomicU64,
-    /// The cap per call, in `Call::ALL` order; zero is unlimited.
+    /// The cap per call, indexed by `Call as usize` (`Call::ALL` is in that order); zero is unlimited.
     caps: [usize; 4],
     /// Open calls per credential and kind.
     open: DashMap<(String, Call), usize>,
@@ -144,7 +144,7 @@ impl Quotas {
     /// Counts a new call of the caller, refusing it past its cap.
     pub fn open_call(self: &Arc<Self>, caller: &Caller, call: Call) -> Result<CallSlot, GatewayError> {
         let key = (credential(caller), call);
-        let cap = self.caps[Call::ALL.iter().position(|each| *each == call).unwrap_or_default()];
+        let cap = self.caps[call as usize];
         let mut open = self.open.entry(key.clone()).or_insert(0);
         if cap != 0 && *open >= cap {
             let (name, flag) = call.names();

@@ -267,7 +267,7 @@ pub async fn serve(
 
     let max_body_bytes = gateway.limits.max_body_bytes;
     let oversized = tower::util::MapResponseLayer::new(move |response| {
-        super::error::rewrite_decode_limit(response, max_body_bytes)
+        super::error::rewrite_request_status(response, max_body_bytes)
     });
     let connection = gateway.limits.connection.clone();
     let max_headers = connection.max_header_list_size as usize;

@@ -65,19 +65,6 @@ impl Tetragraphs {
     pub fn members(&self, code: &str) -> Option<&BTreeSet<String>> {
         self.0.get(code)
     }
-
-    /// Every tetragraph in force, by code.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &BTreeSet<String>)> {
-        self.0.iter().map(|(code, members)| (code.as_str(), members))
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 #[cfg(test)]
