@@ -11,7 +11,8 @@
 # Every target starts from its committed corpus, fuzz/corpus/<target>, which it does not change. A crash
 # stops that target, leaves the input in fuzz/artifacts/<target>/ (reproduce with
 # `cargo fuzz run <target> <file>`) and makes the script fail after the other targets have run.
-# Environment: FUZZ_TARGETS (a space-separated subset), FUZZ_SANITIZER (default none; address needs nightly).
+# Environment: FUZZ_TARGETS (a space-separated subset), FUZZ_SANITIZER (default none; address needs nightly),
+# FUZZ_TOOLCHAIN (e.g. stable, to try the fallback on a machine that has nightly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/ensure-tools.sh
@@ -45,10 +46,12 @@ fi
 # the stable toolchain builds the same libFuzzer targets with the same coverage instrumentation; only a
 # sanitizer needs nightly.
 toolchain=()
-if ! $smoke && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+if [ -n "${FUZZ_TOOLCHAIN:-}" ]; then
+  toolchain=(+"$FUZZ_TOOLCHAIN")
+elif ! $smoke && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   toolchain=(+nightly)
 fi
-if [ "$sanitizer" != none ] && [ ${#toolchain[@]} -eq 0 ]; then
+if [ "$sanitizer" != none ] && [ "${toolchain[*]:-}" != +nightly ]; then
   echo "error: FUZZ_SANITIZER=$sanitizer needs a nightly toolchain (rustup toolchain install nightly)" >&2
   exit 2
 fi

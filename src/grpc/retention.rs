@@ -181,3 +181,35 @@ pub(super) fn revalidation(review: &Revalidation) -> pb::Revalidation {
         reason: review.reason.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filters(
+        within: Option<(i64, i32)>,
+        party: &str,
+        limit: u32,
+    ) -> Result<(Duration, u32, Option<PartyId>), GatewayError> {
+        let within = within.map(|(seconds, nanos)| prost_types::Duration { seconds, nanos });
+        review_filters(&pb::ListReviewDueRequest { within, party: party.into(), limit })
+    }
+
+    #[test]
+    fn review_filters_default_and_refuse_naming_the_field() {
+        let (within, limit, party) = filters(None, "", 0).unwrap();
+        assert_eq!((within, limit, party), (DEFAULT_WITHIN, DEFAULT_LIMIT, None));
+        let (within, limit, party) = filters(Some((i64::MAX, 999_999_999)), "cbp", MAX_LIMIT).unwrap();
+        assert_eq!((within.as_secs(), limit), (i64::MAX as u64, MAX_LIMIT));
+        assert_eq!(party.as_ref().map(PartyId::as_str), Some("cbp"));
+        for (within, party, limit, needle) in [
+            (Some((i64::MIN, 0)), "", 0, "within: must be a non-negative duration"),
+            (Some((0, -1)), "", 0, "within: must be a non-negative duration"),
+            (None, "", MAX_LIMIT + 1, "limit: at most 100000"),
+            (None, "CBP", 0, "party: "),
+        ] {
+            let error = filters(within, party, limit).unwrap_err();
+            assert!(matches!(&error, GatewayError::InvalidArgument(text) if text.starts_with(needle)), "{error}");
+        }
+    }
+}
