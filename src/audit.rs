@@ -124,28 +124,84 @@ impl ChainHead {
 
     /// Seals `records` as the next entry and advances the head.
     pub fn seal(&mut self, at: String, records: Vec<AuditRecord>) -> AuditEntry {
-        let mut entry = AuditEntry {
+        let sealed = self.seal_encoded(&at, &records);
+        AuditEntry {
             chain: self.chain.clone(),
-            seq: self.seq + 1,
-            prev_hash: self.hash.clone(),
+            seq: sealed.seq,
+            prev_hash: sealed.prev_hash,
             at,
             records,
-            hash: String::new(),
-        };
-        entry.hash = entry_hash(&entry);
-        self.seq = entry.seq;
-        self.hash = entry.hash.clone();
-        entry
+            hash: sealed.hash,
+        }
     }
+
+    /// Seals `records` as the next entry, advances the head and returns the entry as stored: its JSON
+    /// (byte for byte what serialising the sealed [`AuditEntry`] gives), from one serialisation and no copy
+    /// of the records. How the gateway's writer seals.
+    pub fn seal_encoded(&mut self, at: &str, records: &[AuditRecord]) -> SealedEntry {
+        let seq = self.seq + 1;
+        let unsealed = EntryView { chain: &self.chain, seq, prev_hash: &self.hash, at, records, hash: "" };
+        let mut json = serde_json::to_vec(&unsealed).unwrap_or_default();
+        let hash = hash_of(&self.hash, &json);
+        // The unsealed JSON ends with its empty hash, `"hash":""}`: put the hash in (hex needs no escaping).
+        let open = json.len() - 2;
+        json.truncate(open);
+        json.extend_from_slice(hash.as_bytes());
+        json.extend_from_slice(b"\"}");
+        let prev_hash = std::mem::replace(&mut self.hash, hash.clone());
+        self.seq = seq;
+        SealedEntry { seq, prev_hash, hash, json }
+    }
+}
+
+/// An entry sealed for storing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedEntry {
+    pub seq: u64,
+    pub prev_hash: String,
+    pub hash: String,
+    /// The entry's JSON as stored.
+    pub json: Vec<u8>,
+}
+
+/// [`AuditEntry`] borrowed, serialised field for field alike: what is hashed and stored without copying
+/// the records.
+#[derive(Serialize)]
+struct EntryView<'a> {
+    chain: &'a str,
+    seq: u64,
+    prev_hash: &'a str,
+    at: &'a str,
+    records: &'a [AuditRecord],
+    hash: &'a str,
 }
 
 /// The hash an entry must carry: SHA-256 of its previous hash and its JSON with `hash` empty, in hex.
 pub fn entry_hash(entry: &AuditEntry) -> String {
-    let unsealed = AuditEntry { hash: String::new(), ..entry.clone() };
+    let unsealed = EntryView {
+        chain: &entry.chain,
+        seq: entry.seq,
+        prev_hash: &entry.prev_hash,
+        at: &entry.at,
+        records: &entry.records,
+        hash: "",
+    };
+    hash_of(&entry.prev_hash, &serde_json::to_vec(&unsealed).unwrap_or_default())
+}
+
+/// SHA-256 of the previous hash and the unsealed JSON, in lower-case hex.
+fn hash_of(prev_hash: &str, unsealed: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hasher = Sha256::new();
-    hasher.update(entry.prev_hash.as_bytes());
-    hasher.update(serde_json::to_vec(&unsealed).unwrap_or_default());
-    hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(unsealed);
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push(HEX[usize::from(byte >> 4)] as char);
+        hex.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    hex
 }
 
 /// Checks the entries of one chain, each with its stream sequence, and returns the head. Entries are taken

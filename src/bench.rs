@@ -122,6 +122,11 @@ async fn start(options: &BenchOptions, sync: SyncPolicy, progress: &Progress) ->
             "0".into(),
             "--max-subscriptions".into(),
             "0".into(),
+            // The fan-out and idle phases open thousands of subscriptions as fast as they can.
+            "--consumer-rate".into(),
+            "0".into(),
+            "--max-durables-per-party".into(),
+            "0".into(),
             "--publish-window".into(),
             options.window.to_string(),
         ],

@@ -53,14 +53,13 @@ pub struct Bus {
     messages: Option<async_nats::jetstream::kv::Store>,
 }
 
-/// How one copy is stored.
-#[derive(Debug, Clone)]
-pub struct CopyOptions<'a> {
-    /// JetStream de-duplication id (`Nats-Msg-Id`).
-    pub dedup_id: String,
-    /// The message id, kept in a header so a duplicate's original can be found and metadata read without
-    /// the payload.
-    pub message_id: &'a str,
+/// How one copy is stored. A copy carries no header it does not need: the payload holds the message id,
+/// and a header costs nats-server a scan of the header block on every store (a de-duplication id also an
+/// entry in the stream's duplicate map for the whole window).
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// JetStream de-duplication id (`Nats-Msg-Id`), when a retry of this copy must store nothing new.
+    pub dedup_id: Option<String>,
     /// Time left until the message expires, if it does.
     pub expires_in: Option<Duration>,
 }
@@ -123,7 +122,7 @@ impl Bus {
         &self,
         approval: &Approval,
         payload: Bytes,
-        options: CopyOptions<'_>,
+        options: CopyOptions,
     ) -> Result<PendingStore, BusError> {
         self.store(delivery_subject(approval), payload, options, None).await
     }
@@ -133,16 +132,16 @@ impl Bus {
         &self,
         subject: String,
         payload: Bytes,
-        options: CopyOptions<'_>,
+        options: CopyOptions,
         redrive_for: Option<&str>,
     ) -> Result<PendingStore, BusError> {
         if payload.len() > self.max_payload {
             return Err(BusError::TooLarge { size: payload.len(), limit: self.max_payload });
         }
-        let mut message = jetstream::message::PublishMessage::build()
-            .payload(payload)
-            .message_id(options.dedup_id)
-            .header(headers::MESSAGE_ID, options.message_id);
+        let mut message = jetstream::message::PublishMessage::build().payload(payload);
+        if let Some(dedup_id) = options.dedup_id {
+            message = message.message_id(dedup_id);
+        }
         if let Some(left) = options.expires_in.filter(|_| self.message_ttl) {
             // TTLs are whole seconds; round up so a message is never dropped early (delivery checks the exact time).
             let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
@@ -159,10 +158,9 @@ impl Bus {
         Ok(PendingStore { ack, subject })
     }
 
-    /// The message id of a stored copy, read from its header: how a duplicate's original is named.
-    /// `None` when the copy is gone (expired or purged while its idempotency key was still remembered) or
-    /// carries no id.
-    pub async fn message_id_at(&self, sequence: u64) -> Result<Option<String>, BusError> {
+    /// The payload of a stored copy: how a duplicate's original is named (the gRPC layer reads its id).
+    /// `None` when the copy is gone (expired or purged while its idempotency key was still remembered).
+    pub async fn copy_at(&self, sequence: u64) -> Result<Option<Bytes>, BusError> {
         use async_nats::jetstream::stream::RawMessageErrorKind;
         let stream = self
             .jetstream
@@ -170,7 +168,7 @@ impl Bus {
             .await
             .map_err(|error| BusError::Unavailable(error.to_string()))?;
         match stream.get_raw_message(sequence).await {
-            Ok(stored) => Ok(stored.headers.get(headers::MESSAGE_ID).map(|value| value.as_str().to_string())),
+            Ok(stored) => Ok(Some(stored.payload)),
             Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
             Err(error) => Err(BusError::Unavailable(error.to_string())),
         }

@@ -23,6 +23,33 @@ fn a_sealed_chain_verifies_and_its_head_is_the_last_entry() {
     assert_eq!(entries[1].1.prev_hash, entries[0].1.hash);
 }
 
+/// The hash as documented, computed the plain way: SHA-256 of the previous hash and the JSON of the whole
+/// entry with `hash` empty.
+fn reference_hash(entry: &AuditEntry) -> String {
+    let unsealed = AuditEntry { hash: String::new(), ..entry.clone() };
+    let mut hasher = Sha256::new();
+    hasher.update(entry.prev_hash.as_bytes());
+    hasher.update(serde_json::to_vec(&unsealed).unwrap());
+    hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[test]
+fn an_entry_sealed_encoded_is_byte_for_byte_the_sealed_entry_and_verifies() {
+    let mut encoded = ChainHead::new("gw-a");
+    let mut plain = ChainHead::new("gw-a");
+    let mut odd = record("m-\"quoted\"\n");
+    odd.reason = "line\nbreak and \\ backslash, ünïcode".into();
+    for records in [vec![record("1"), odd], Vec::new(), vec![record("3")]] {
+        let sealed = encoded.seal_encoded("2026-11-23T00:00:00Z", &records);
+        let entry = plain.seal("2026-11-23T00:00:00Z".into(), records);
+        assert_eq!(sealed.json, serde_json::to_vec(&entry).unwrap(), "what is stored is the sealed entry's JSON");
+        assert_eq!((sealed.seq, &sealed.hash, &sealed.prev_hash), (entry.seq, &entry.hash, &entry.prev_hash));
+        assert_eq!(entry_hash(&serde_json::from_slice(&sealed.json).unwrap()), sealed.hash);
+        assert_eq!(reference_hash(&entry), sealed.hash, "the hash is the documented one");
+    }
+    assert_eq!((encoded.seq, &encoded.hash), (plain.seq, &plain.hash));
+}
+
 #[test]
 fn an_altered_entry_is_named() {
     let mut entries = chain(5);

@@ -30,7 +30,7 @@ use super::audit_chains::{CHAINS_BUCKET, ChainRegistry};
 use super::subjects::{AUDIT_STREAM, audit_subject};
 use super::{Bus, BusError};
 use crate::audit::continuity::{self, KnownChain};
-use crate::audit::{AuditEntry, AuditRecord, ChainHead};
+use crate::audit::{AuditEntry, AuditRecord, ChainHead, SealedEntry};
 
 /// Most records sealed into one entry.
 const MAX_RECORDS_PER_ENTRY: usize = 512;
@@ -211,13 +211,15 @@ async fn write(
         }
         let at =
             time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        let records = batch.iter_mut().flat_map(|submission| std::mem::take(&mut submission.records)).collect();
-        let entry = head.seal(at, records);
-        let (jetstream, capacity) = (jetstream.clone(), capacity.clone());
+        let records: Vec<AuditRecord> =
+            batch.iter_mut().flat_map(|submission| std::mem::take(&mut submission.records)).collect();
+        let entry = head.seal_encoded(&at, &records);
+        drop(records);
+        let (jetstream, capacity, chain) = (jetstream.clone(), capacity.clone(), head.chain.clone());
         in_flight.push(async move {
-            let result = store(&jetstream, &entry, &capacity).await;
+            let result = store(&jetstream, &chain, &entry, &capacity).await;
             if let Err(error) = &result {
-                tracing::error!(chain = %entry.chain, seq = entry.seq, %error, "audit entry not stored; its records are refused");
+                tracing::error!(chain = %chain, seq = entry.seq, %error, "audit entry not stored; its records are refused");
             }
             let outcome = Stored {
                 stored: result.is_ok().then(|| (entry.seq, entry.hash.clone())),
@@ -261,14 +263,19 @@ impl StoreError {
 /// Stores `entry`, retrying failures under one de-duplication id: the chain, sequence and the start of the
 /// hash, so a retry of the entry is recognised, and an entry sealed again at the same sequence after a
 /// refusal (see `write`) is not mistaken for it.
-async fn store(jetstream: &jetstream::Context, entry: &AuditEntry, capacity: &AuditCapacity) -> Result<(), StoreError> {
-    let payload = Bytes::from(serde_json::to_vec(entry).map_err(|error| StoreError::Failed(error.to_string()))?);
-    let id = format!("{}:{}:{}", entry.chain, entry.seq, entry.hash.get(..16).unwrap_or_default());
+async fn store(
+    jetstream: &jetstream::Context,
+    chain: &str,
+    entry: &SealedEntry,
+    capacity: &AuditCapacity,
+) -> Result<(), StoreError> {
+    let payload = Bytes::copy_from_slice(&entry.json);
+    let id = format!("{chain}:{}:{}", entry.seq, entry.hash.get(..16).unwrap_or_default());
     let mut delay = std::time::Duration::from_millis(100);
     let mut last_error = String::new();
     for _ in 0..STORE_ATTEMPTS {
         let publish = jetstream::message::PublishMessage::build().message_id(id.as_str()).payload(payload.clone());
-        match jetstream.send_publish(audit_subject(&entry.chain), publish).await {
+        match jetstream.send_publish(audit_subject(chain), publish).await {
             Ok(ack) => match ack.await {
                 Ok(_) => {
                     capacity.stored();

@@ -175,12 +175,7 @@ impl Bus {
     /// Puts a dead letter back on its feed, approved again by the router, for the subscription that gave up
     /// on it (or for every subscription of the party when that one no longer exists); then removes it from
     /// the dead-letter stream.
-    pub async fn redrive(
-        &self,
-        approval: &Approval,
-        dead: &StoredDeadLetter,
-        message_id: &str,
-    ) -> Result<(), BusError> {
+    pub async fn redrive(&self, approval: &Approval, dead: &StoredDeadLetter) -> Result<(), BusError> {
         let subject = delivery_subject(approval);
         if subject != dead.feed_subject {
             return Err(BusError::Subscription(format!(
@@ -194,7 +189,7 @@ impl Bus {
                 .get_consumer_from_stream::<pull::Config, _, _>(&dead.subscription, FEED_STREAM)
                 .await
                 .is_ok();
-        let options = CopyOptions { dedup_id: format!("redrive:{}", dead.sequence), message_id, expires_in: None };
+        let options = CopyOptions { dedup_id: Some(format!("redrive:{}", dead.sequence)), expires_in: None };
         let target = still_there.then_some(dead.subscription.as_str());
         self.store(subject, dead.payload.clone(), options, target).await?.stored().await?;
         let stream = self

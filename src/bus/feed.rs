@@ -88,8 +88,6 @@ pub struct Feed {
 pub struct FeedMessage {
     pub payload: Bytes,
     pub subject: Subject,
-    /// The message id header, when the copy has one.
-    pub message_id: Option<String>,
     /// On a redriven copy: the one subscription it is meant for.
     pub redrive_for: Option<String>,
     pub stream_sequence: u64,
@@ -311,7 +309,6 @@ fn delivery(message: jetstream::Message) -> FeedMessage {
         message.headers.as_ref().and_then(|headers| headers.get(name)).map(|value| value.as_str().to_string())
     };
     FeedMessage {
-        message_id: header(headers::MESSAGE_ID),
         redrive_for: header(headers::REDRIVE_FOR),
         payload: message.payload,
         subject: message.subject,

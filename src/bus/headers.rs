@@ -1,7 +1,8 @@
 //! The NATS headers Liaison sets on stored messages. Metadata only: operators can read these (and the
-//! subject) without ever fetching a payload.
+//! subject) without ever fetching a payload. Feed copies carry only what they need (see `Bus::store`);
+//! dead letters carry all of these.
 
-/// The message id (ULID) of a stored copy.
+/// The message id (ULID) of a dead letter (feed copies carry it in their payload only).
 pub const MESSAGE_ID: &str = "Liaison-Message-Id";
 /// On a redriven copy: the one subscription (consumer name) it is meant for; others skip it.
 pub const REDRIVE_FOR: &str = "Liaison-Redrive-For";

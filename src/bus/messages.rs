@@ -14,7 +14,7 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use super::subjects::FEED_STREAM;
-use super::{Bus, BusError, headers};
+use super::{Bus, BusError};
 use crate::audit::Event;
 use crate::model::PartyId;
 use crate::retention::{MessageRecord, MessageState, published_at, records_from_audit};
@@ -121,8 +121,10 @@ impl Bus {
 
     /// Erases every stored copy of a message: its feed copies, found on their subjects from shortly
     /// before it was published on (JetStream overwrites the data), and any dead letter made from them.
-    /// Copies already gone are not an error. Returns how many were removed.
-    pub async fn erase_copies(&self, record: &MessageRecord) -> Result<u32, BusError> {
+    /// `is_copy` tells from a payload whether it is a copy of this message (copies carry the message id
+    /// only in their payload, which only the gRPC layer reads). Copies already gone are not an error.
+    /// Returns how many were removed.
+    pub async fn erase_copies(&self, record: &MessageRecord, is_copy: impl Fn(&[u8]) -> bool) -> Result<u32, BusError> {
         let mut subjects: Vec<String> = record.copies.iter().map(|copy| copy.subject.clone()).collect();
         subjects.sort();
         subjects.dedup();
@@ -130,7 +132,6 @@ impl Bus {
         let skew = time::Duration::try_from(CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
         let config = consumer::pull::OrderedConfig {
             filter_subjects: subjects,
-            headers_only: true,
             deliver_policy: match record.published_at.checked_sub(skew) {
                 Some(start_time) => DeliverPolicy::ByStartTime { start_time },
                 None => DeliverPolicy::All,
@@ -144,8 +145,7 @@ impl Bus {
             loop {
                 let message = next_of(&mut messages, "feed").await?;
                 let info = message.info().map_err(unavailable)?;
-                let id = message.headers.as_ref().and_then(|headers| headers.get(headers::MESSAGE_ID));
-                if id.is_some_and(|id| id.as_str() == record.message_id) {
+                if is_copy(&message.payload) {
                     sequences.push(info.stream_sequence);
                 }
                 if info.pending == 0 {

@@ -109,7 +109,7 @@ impl Gateway {
                             "the audit record of redriving dead letter {sequence} could not be stored, so it was not redriven ({error}); retry"
                         )))
                     })?;
-                    self.bus.redrive(&approval, &dead, &envelope.id).await?;
+                    self.bus.redrive(&approval, &dead).await?;
                     tracing::info!(party = %party, subject = %caller.subject, sequence, message_id = %envelope.id, "dead letter redriven");
                     response.redriven.push(sequence);
                 }

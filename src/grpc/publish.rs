@@ -50,8 +50,8 @@ pub struct Prepared {
 }
 
 enum PreparedOutcome {
-    /// Approved and recorded: the approval, the copy and its de-duplication id.
-    Approved(Approval, Bytes, String),
+    /// Approved and recorded: the approval, the copy and its de-duplication id (with an idempotency key).
+    Approved(Approval, Bytes, Option<String>),
     Denied(Denial),
 }
 
@@ -105,9 +105,11 @@ impl Gateway {
         check_unknown(&request, &routing, self.limits.max_unknown_recipients)?;
 
         let message_id = ulid::Ulid::new().to_string();
+        // Only a client's retry can repeat a publish, and only with its key: without one, the copies need no
+        // de-duplication id (which would cost nats-server an entry per copy for the whole window).
         let dedup_base = match envelope.idempotency_key.as_str() {
-            "" => message_id.clone(),
-            key => format!("{}:{key}", caller.party),
+            "" => None,
+            key => Some(format!("{}:{key}", caller.party)),
         };
         envelope.id = message_id.clone();
         envelope.origin = caller.party.to_string();
@@ -135,7 +137,8 @@ impl Gateway {
                         AuditRecord::approved(&message, &recipient, approval.rule(), approval.basis(), &subject);
                     records.push(approved.criminal_intelligence(envelope.criminal_intelligence.is_some()));
                     let payload = copy_for(&base, approval.recipient());
-                    outcomes.push(PreparedOutcome::Approved(approval, payload, format!("{dedup_base}:{recipient}")));
+                    let dedup_id = dedup_base.as_ref().map(|base| format!("{base}:{recipient}"));
+                    outcomes.push(PreparedOutcome::Approved(approval, payload, dedup_id));
                 }
                 Outcome::Deny(denial) => {
                     let decided_by = self.note_denial(caller, &message_id, &request, &routing.policy_version, &denial);
@@ -304,7 +307,7 @@ impl Prepared {
                 ))));
             }
         }
-        let outcomes = send(&bus, outcomes, &message_id, expires_in, turn).await?;
+        let outcomes = send(&bus, outcomes, expires_in, turn).await?;
         let total = outcomes.iter().filter(|outcome| matches!(outcome, SentOutcome::Sent(..))).count();
         let mut stored_count = 0;
         let mut first_error = None;
@@ -321,7 +324,7 @@ impl Prepared {
                         }
                         if stored.duplicate && original_message_id.is_none() {
                             // Not knowing the original id is an error: the client would record a wrong one.
-                            match bus.message_id_at(stored.sequence).await {
+                            match original_id(&bus, stored.sequence).await {
                                 Ok(id) => original_message_id = id,
                                 Err(error) => lookup_error = Some(error),
                             }
@@ -364,6 +367,16 @@ impl Prepared {
     }
 }
 
+/// The id of the message stored at `sequence` (an earlier publish with the same idempotency key), read from
+/// its payload; `None` when that copy is gone or unreadable. Boxed: rare, and kept out of every publish's
+/// future.
+fn original_id(bus: &Bus, sequence: u64) -> futures::future::BoxFuture<'_, Result<Option<String>, BusError>> {
+    Box::pin(async move {
+        let copy = bus.copy_at(sequence).await?;
+        Ok(copy.and_then(|payload| pb::Envelope::decode(payload).ok()).map(|envelope| envelope.id))
+    })
+}
+
 /// A decision once its copy, if any, has been sent.
 enum SentOutcome {
     /// Sent to JetStream: the approval, the storage acknowledgement to await and the copy's size.
@@ -376,7 +389,6 @@ enum SentOutcome {
 async fn send(
     bus: &Bus,
     outcomes: Vec<PreparedOutcome>,
-    message_id: &str,
     expires_in: Option<std::time::Duration>,
     turn: Turn,
 ) -> Result<Vec<SentOutcome>, GatewayError> {
@@ -389,7 +401,7 @@ async fn send(
         sent.push(match outcome {
             PreparedOutcome::Approved(approval, payload, dedup_id) => {
                 let size = payload.len();
-                let options = CopyOptions { dedup_id, message_id, expires_in };
+                let options = CopyOptions { dedup_id, expires_in };
                 let pending = bus.publish(&approval, payload, options).await?;
                 SentOutcome::Sent(approval, pending, size)
             }

@@ -60,7 +60,8 @@ impl Gateway {
         let reason = reason(&request.reason)?;
         let record = self.on_record(&request.message_id).await?;
         self.authorize(caller, Action::PurgeMessage, origin_scope(caller, &record))?;
-        let copies_removed = self.bus.erase_copies(&record).await?;
+        let is_copy = |payload: &[u8]| pb::Envelope::decode(payload).is_ok_and(|copy| copy.id == record.message_id);
+        let copies_removed = self.bus.erase_copies(&record, is_copy).await?;
 
         let router = self.policy.current();
         let origin =
@@ -80,8 +81,7 @@ impl Gateway {
             };
             let options = CopyOptions {
                 // A purge tried again after a failure sends each notice once (within the duplicate window).
-                dedup_id: format!("purge:{}:{recipient}", record.message_id),
-                message_id: &notice_id,
+                dedup_id: Some(format!("purge:{}:{recipient}", record.message_id)),
                 expires_in: None,
             };
             let notice_ref = MessageRef { message_id: &notice_id, ..message_ref(&router, &record) };
@@ -179,37 +179,5 @@ pub(super) fn revalidation(review: &Revalidation) -> pb::Revalidation {
         reviewer: review.reviewer.clone(),
         at: Some(convert::timestamp(review.at)),
         reason: review.reason.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn filters(
-        within: Option<(i64, i32)>,
-        party: &str,
-        limit: u32,
-    ) -> Result<(Duration, u32, Option<PartyId>), GatewayError> {
-        let within = within.map(|(seconds, nanos)| prost_types::Duration { seconds, nanos });
-        review_filters(&pb::ListReviewDueRequest { within, party: party.into(), limit })
-    }
-
-    #[test]
-    fn review_filters_default_and_refuse_naming_the_field() {
-        let (within, limit, party) = filters(None, "", 0).unwrap();
-        assert_eq!((within, limit, party), (DEFAULT_WITHIN, DEFAULT_LIMIT, None));
-        let (within, limit, party) = filters(Some((i64::MAX, 999_999_999)), "cbp", MAX_LIMIT).unwrap();
-        assert_eq!((within.as_secs(), limit), (i64::MAX as u64, MAX_LIMIT));
-        assert_eq!(party.as_ref().map(PartyId::as_str), Some("cbp"));
-        for (within, party, limit, needle) in [
-            (Some((i64::MIN, 0)), "", 0, "within: must be a non-negative duration"),
-            (Some((0, -1)), "", 0, "within: must be a non-negative duration"),
-            (None, "", MAX_LIMIT + 1, "limit: at most 100000"),
-            (None, "CBP", 0, "party: "),
-        ] {
-            let error = filters(within, party, limit).unwrap_err();
-            assert!(matches!(&error, GatewayError::InvalidArgument(text) if text.starts_with(needle)), "{error}");
-        }
     }
 }

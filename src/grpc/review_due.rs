@@ -227,4 +227,18 @@ mod tests {
         let bad_party = pb::ListReviewDueRequest { party: "Not A Party".into(), ..Default::default() };
         assert!(review_request(&bad_party).unwrap_err().to_string().starts_with("party"));
     }
+
+    #[test]
+    fn a_window_at_the_edges_of_a_duration_is_taken_or_refused_naming_the_field() {
+        let within = |seconds, nanos| pb::ListReviewDueRequest {
+            within: Some(prost_types::Duration { seconds, nanos }),
+            ..Default::default()
+        };
+        let longest = review_request(&within(i64::MAX, 999_999_999)).unwrap();
+        assert_eq!(longest.within.as_secs(), i64::MAX as u64);
+        for refused in [within(i64::MIN, 0), within(0, -1)] {
+            let error = review_request(&refused).unwrap_err().to_string();
+            assert!(error.starts_with("within: must be a non-negative duration"), "{error}");
+        }
+    }
 }
