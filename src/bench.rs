@@ -8,6 +8,7 @@
 //! `--sync both` runs the load phases again under nats-server's default sync interval; `--soak SECONDS`
 //! runs the soak of `soak.rs` instead of the scenarios.
 
+pub mod charts;
 mod measure;
 mod progress;
 mod raw;
