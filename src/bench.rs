@@ -8,6 +8,7 @@
 //! `--sync both` runs the load phases again under nats-server's default sync interval; `--soak SECONDS`
 //! runs the soak of `soak.rs` instead of the scenarios.
 
+pub mod charts;
 mod measure;
 mod progress;
 mod raw;
@@ -48,7 +49,8 @@ pub struct BenchOptions {
     pub fanout_rate: u32,
     pub idle: Vec<usize>,
     pub nats_url: Option<String>,
-    pub nats_server_bin: PathBuf,
+    /// `None`: looked for on PATH and in the pip script directories.
+    pub nats_server_bin: Option<PathBuf>,
     pub replicas: usize,
     /// The started nats-server's `sync_interval`, and whether to run the load phases under both.
     pub sync: SyncChoice,

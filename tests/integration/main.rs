@@ -24,6 +24,7 @@ mod expiry;
 mod failover;
 mod flow_control;
 mod nats_permissions;
+mod new_user;
 mod operator_access;
 mod personal_clearance;
 mod policy_reload;
