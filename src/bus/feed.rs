@@ -178,8 +178,9 @@ impl Feed {
     pub async fn next(&mut self) -> Option<Result<FeedMessage, BusError>> {
         use async_nats::jetstream::consumer::pull::MessagesErrorKind;
         loop {
+            // Boxed: rare, and this future is made for every delivery.
             if self.detached
-                && let Err(error) = self.reattach().await
+                && let Err(error) = Box::pin(self.reattach()).await
             {
                 return Some(Err(error));
             }

@@ -95,7 +95,11 @@ impl Gateway {
             convert::route_request(caller, &mut envelope, &self.limits).map_err(|error| self.counted(error))?;
         let now = time::OffsetDateTime::now_utc();
         let expires_in = convert::expires_in(&envelope, now)?;
-        let earlier = self.superseded(caller, &envelope.supersedes).await?;
+        // Boxed, as every rare path here: what a future holds is copied whenever it moves.
+        let earlier = match envelope.supersedes.is_empty() {
+            true => None,
+            false => Box::pin(self.superseded(caller, &envelope.supersedes)).await?,
+        };
         let router = self.policy.current();
         let routing = match &earlier {
             None => router.route(&request),
@@ -341,7 +345,7 @@ impl Prepared {
         if let Some(earlier) = &supersedes
             && stored_count > 0
             && let Err(error) =
-                bus.update_message_state(earlier, |state| state.superseded_by.clone_from(&message_id)).await
+                Box::pin(bus.update_message_state(earlier, |state| state.superseded_by.clone_from(&message_id))).await
         {
             first_error.get_or_insert(error);
         }

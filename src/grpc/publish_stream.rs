@@ -9,6 +9,7 @@
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 use tracing::Instrument;
@@ -55,24 +56,25 @@ async fn run(
     // The previous request's turn: its copies are sent before the next request's.
     let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
     let idle = gateway.limits.idle_timeout;
+    // One timer for the stream, moved on only when it fires (not re-armed for every request): idle time
+    // counts from the last request read or answer sent, and only while nothing is in flight.
+    let mut active_at = Instant::now();
+    let idle_timer = tokio::time::sleep(idle);
+    tokio::pin!(idle_timer);
     // Why reading stopped, if the request stream failed: sent after the answers already owed.
     let mut broken = None;
     loop {
         tokio::select! {
             biased;
             Some(response) = in_flight.next(), if !in_flight.is_empty() => {
+                active_at = Instant::now();
                 if responses.send(Ok(response)).await.is_err() {
                     return;
                 }
             }
-            request = tokio::time::timeout(idle, requests.message()), if reading && in_flight.len() < window => match request {
-                Err(_elapsed) if in_flight.is_empty() => {
-                    broken = Some(Status::deadline_exceeded(format!("idle for {}s with nothing sent", idle.as_secs())));
-                    reading = false;
-                }
-                // Idle only counts while nothing is in flight.
-                Err(_elapsed) => {}
-                Ok(Ok(Some(request))) => {
+            request = requests.message(), if reading && in_flight.len() < window => match request {
+                Ok(Some(request)) => {
+                    active_at = Instant::now();
                     let index = next_index;
                     next_index += 1;
                     // One span per request, as for a unary publish, covering routing and storage.
@@ -87,13 +89,22 @@ async fn run(
                     };
                     in_flight.push_back(answer);
                 }
-                Ok(Ok(None)) => reading = false,
-                Ok(Err(status)) => {
+                Ok(None) => reading = false,
+                Err(status) => {
                     tracing::debug!(%status, request_index = next_index, "publish stream broke");
                     broken = Some(error::request_status(status, gateway.limits.max_body_bytes));
                     reading = false;
                 }
             },
+            () = &mut idle_timer, if reading => {
+                let now = Instant::now();
+                if in_flight.is_empty() && now >= active_at + idle {
+                    broken = Some(Status::deadline_exceeded(format!("idle for {}s with nothing sent", idle.as_secs())));
+                    reading = false;
+                } else {
+                    idle_timer.as_mut().reset((active_at + idle).max(now + (idle / 4).max(std::time::Duration::from_millis(10))));
+                }
+            }
             () = gateway.shutdown.cancelled(), if reading => reading = false,
             else => break,
         }

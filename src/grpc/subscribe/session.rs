@@ -246,7 +246,7 @@ impl Session {
                     self.withheld(&message, &envelope, &why);
                 }
                 let info = DeadLetterInfo { message_id: envelope.id.clone(), attempts, reason };
-                self.dead_letter(&message, &envelope, &info).await;
+                Box::pin(self.dead_letter(&message, &envelope, &info)).await;
                 return None;
             }
             (Disposition::Discard, _) => {
