@@ -14,12 +14,13 @@ mod messages;
 pub mod permissions;
 mod policy;
 mod provision;
+mod publisher;
 mod revocations;
 mod subjects;
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, context::PublishAckFuture};
+use async_nats::jetstream;
 use bytes::Bytes;
 
 use crate::router::Approval;
@@ -51,6 +52,10 @@ pub struct Bus {
     feed_max_age: Duration,
     /// Message states (reviews, corrections, purges); absent on read-only connections.
     messages: Option<async_nats::jetstream::kv::Store>,
+    /// Stores copies; absent on read-only connections.
+    publisher: Option<publisher::Publisher>,
+    /// How long a copy's storage acknowledgement is waited for.
+    ack_timeout: Duration,
 }
 
 /// How one copy is stored. A copy carries no header it does not need: the payload holds the message id,
@@ -66,7 +71,7 @@ pub struct CopyOptions {
 
 /// A copy sent to JetStream whose storage acknowledgement has not been awaited yet.
 pub struct PendingStore {
-    ack: PublishAckFuture,
+    ack: publisher::PendingAck,
     subject: String,
 }
 
@@ -138,23 +143,24 @@ impl Bus {
         if payload.len() > self.max_payload {
             return Err(BusError::TooLarge { size: payload.len(), limit: self.max_payload });
         }
-        let mut message = jetstream::message::PublishMessage::build().payload(payload);
+        let mut headers = async_nats::HeaderMap::new();
         if let Some(dedup_id) = options.dedup_id {
-            message = message.message_id(dedup_id);
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, dedup_id);
         }
         if let Some(left) = options.expires_in.filter(|_| self.message_ttl) {
             // TTLs are whole seconds; round up so a message is never dropped early (delivery checks the exact time).
             let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            message = message.header(async_nats::header::NATS_MESSAGE_TTL, seconds.max(1).to_string());
+            headers.insert(async_nats::header::NATS_MESSAGE_TTL, seconds.max(1).to_string());
         }
         if let Some(subscription) = redrive_for {
-            message = message.header(headers::REDRIVE_FOR, subscription);
+            headers.insert(headers::REDRIVE_FOR, subscription);
         }
-        let ack = self
-            .jetstream
-            .send_publish(subject.clone(), message)
-            .await
-            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        let headers = (!headers.is_empty()).then_some(headers);
+        let publisher = self
+            .publisher
+            .as_ref()
+            .ok_or_else(|| BusError::Unavailable("a read-only connection stores nothing".into()))?;
+        let ack = publisher.publish(subject.clone(), headers, payload, self.ack_timeout).await?;
         Ok(PendingStore { ack, subject })
     }
 
@@ -231,11 +237,7 @@ impl PendingStore {
 
     /// Waits for JetStream to confirm it has stored the copy.
     pub async fn stored(self) -> Result<Stored, BusError> {
-        use async_nats::jetstream::context::PublishErrorKind;
-        match self.ack.await {
-            Ok(ack) => Ok(Stored { sequence: ack.sequence, duplicate: ack.duplicate, subject: self.subject }),
-            Err(error) if error.kind() == PublishErrorKind::TimedOut => Err(BusError::Timeout),
-            Err(error) => Err(BusError::Unavailable(error.to_string())),
-        }
+        let ack = self.ack.stored().await?;
+        Ok(Stored { sequence: ack.sequence, duplicate: ack.duplicate, subject: self.subject })
     }
 }

@@ -110,6 +110,7 @@ impl Bus {
             None => super::provision::check_provisioned(&jetstream).await?,
         }
         let messages = open_bucket(&jetstream, super::messages::STATE_BUCKET).await?;
+        let publisher = super::publisher::Publisher::start(client.clone(), config.ack_timeout).await?;
         tracing::info!(replicas = settings.replicas, cluster = info.cluster.as_deref().unwrap_or("-"), "streams ready");
         Ok(Bus {
             max_payload: info.max_payload,
@@ -118,6 +119,8 @@ impl Bus {
             jetstream,
             feed_max_age: settings.max_age,
             messages: Some(messages),
+            publisher: Some(publisher),
+            ack_timeout: config.ack_timeout,
         })
     }
 
@@ -129,7 +132,16 @@ impl Bus {
         let message_ttl = check_version(&info.version)? >= MESSAGE_TTL_SERVER;
         let jetstream = jetstream::new(client.clone());
         let feed_max_age = config.stream.max_age;
-        Ok(Bus { max_payload: info.max_payload, message_ttl, client, jetstream, feed_max_age, messages: None })
+        Ok(Bus {
+            max_payload: info.max_payload,
+            message_ttl,
+            client,
+            jetstream,
+            feed_max_age,
+            messages: None,
+            publisher: None,
+            ack_timeout: config.ack_timeout,
+        })
     }
 }
 
