@@ -38,7 +38,9 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
     idle: Vec<usize>,
     /// Use an existing NATS server or cluster instead of starting one (the bench creates its own stream
-    /// LIAISON_BENCH_RAW and publishes to the gateway's streams: use a disposable account).
+    /// LIAISON_BENCH_RAW and publishes to the gateway's streams: use a disposable account). The raw
+    /// baseline connects without credentials or TLS, so the server must accept that (`nats-server -js`);
+    /// for a cluster, use --replicas instead, which starts one.
     #[arg(long, env = "LIAISON_NATS_URL")]
     nats_url: Option<String>,
     /// nats-server binary to start [default: the first nats-server >= 2.10 on PATH, else in the pip script
@@ -102,7 +104,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.pin && args.nats_url.is_some() {
         anyhow::bail!(
-            "--pin pins the nats-server the bench starts; an existing server (--nats-url) is not the bench's to pin (pin it yourself, e.g. `taskset -a -p -c 0 PID`, and run without --pin)"
+            "--pin pins the nats-server the bench starts; an existing server (--nats-url) is not the bench's to pin (start it pinned yourself, e.g. `taskset -c 0 nats-server ...`, and run without --pin)"
         );
     }
     let pin = args.pin.then(crate::bench::pin_plan).transpose()?;

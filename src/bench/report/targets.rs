@@ -91,13 +91,16 @@ fn fanout_p50(report: &Report) -> Target {
     }
 }
 
-/// Below 10,000 the figure is projected from the per-subscription cost of the largest count run.
+/// Below 10,000 the figure is projected: the memory measured at the largest count, plus the rest at that
+/// count's cost per added subscription (none when the gateway shrank meanwhile, as it may when the
+/// allocator returns what the load phases used).
 fn idle_memory(report: &Report) -> Option<Target> {
     let largest = report.memory.subscriptions.iter().max_by_key(|idle| idle.count)?;
     let (measured, how) = match largest.count >= IDLE_COUNT {
         true => (largest.gateway_mib, format!("{} subscriptions", largest.count)),
         false => (
-            report.memory.gateway_after_load_mib + largest.gateway_kib_per_subscription * IDLE_COUNT as f64 / 1024.0,
+            largest.gateway_mib
+                + largest.gateway_kib_per_subscription.max(0.0) * (IDLE_COUNT - largest.count) as f64 / 1024.0,
             format!("projected from {}", largest.count),
         ),
     };

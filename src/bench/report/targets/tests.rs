@@ -106,11 +106,14 @@ fn ten_thousand_idle_subscriptions_fit_in_256_mib_measured_or_projected() {
     check(&report, "10,000 idle subscriptions", true, "250 MiB (10000 subscriptions)");
     report.memory.subscriptions[1].gateway_mib = 257.0;
     check(&report, "10,000 idle subscriptions", false, "257 MiB (10000 subscriptions)");
-    // Only 1,000 measured: 90 MiB after the load + 10,000 x 10 KiB = 188 MiB, and says so.
+    // Only 1,000 measured: 100 MiB there + 9,000 more x 10 KiB = 188 MiB, and says so.
     report.memory.subscriptions.pop();
     check(&report, "10,000 idle subscriptions", true, "188 MiB (projected from 1000)");
     report.memory.subscriptions[0].gateway_kib_per_subscription = 20.0;
-    check(&report, "10,000 idle subscriptions", false, "285 MiB (projected from 1000)");
+    check(&report, "10,000 idle subscriptions", false, "276 MiB (projected from 1000)");
+    // A gateway that shrank while the first subscriptions opened projects no less than it measured.
+    report.memory.subscriptions[0].gateway_kib_per_subscription = -7.5;
+    check(&report, "10,000 idle subscriptions", true, "100 MiB (projected from 1000)");
     report.memory.subscriptions.clear();
     assert!(targets(&report).iter().all(|target| !target.name.contains("idle")), "not measured, not judged");
 }
