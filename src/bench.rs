@@ -6,7 +6,8 @@
 //! offered rate, fan-out to many subscriptions, and the gateway's memory with many idle subscriptions.
 //! Figures are reported, never asserted: see BENCHMARKS.md for results and how to read them.
 //! `--sync both` runs the load phases again under nats-server's default sync interval; `--soak SECONDS`
-//! runs the soak of `soak.rs` instead of the scenarios.
+//! runs the soak of `soak.rs` instead of the scenarios. `--replicas N` above 1 starts a loopback cluster
+//! of nats-servers, `--pin` puts nats-server and the gateway on a CPU each (`rig.rs`).
 
 pub mod charts;
 mod measure;
@@ -29,7 +30,8 @@ use crate::identity::Role;
 use measure::{Clock, Counter, Latencies, LatencySummary, rate_over};
 use progress::Progress;
 use raw::Raw;
-pub use report::{Report, table};
+pub use report::{Report, table, targets};
+pub use rig::pin::{CpuPlan, plan as pin_plan};
 use rig::{Rig, RigOptions};
 pub use soak::{SoakOptions, SoakReport, run as run_soak, table as soak_table};
 use through_gateway::{Offered, PUBLISHER, RECIPIENT};
@@ -54,6 +56,8 @@ pub struct BenchOptions {
     pub replicas: usize,
     /// The started nats-server's `sync_interval`, and whether to run the load phases under both.
     pub sync: SyncChoice,
+    /// `--pin`: the CPUs of nats-server and the gateway.
+    pub pin: Option<CpuPlan>,
     /// The command line, for the report.
     pub command: String,
 }
@@ -110,9 +114,12 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Report> {
 
 /// nats-server (unless external) with `sync`, and the gateway with the bench's limits.
 async fn start(options: &BenchOptions, sync: SyncPolicy, progress: &Progress) -> anyhow::Result<Rig> {
-    match options.nats_url {
-        Some(_) => progress.phase("starting the gateway"),
-        None => progress.phase(&format!("starting nats-server (sync_interval {sync}) and the gateway")),
+    match rig::nats_nodes(options.replicas, options.nats_url.is_some()) {
+        0 => progress.phase("starting the gateway"),
+        1 => progress.phase(&format!("starting nats-server (sync_interval {sync}) and the gateway")),
+        nodes => progress.phase(&format!(
+            "starting a {nodes}-node nats-server cluster on loopback (sync_interval {sync}) and the gateway"
+        )),
     }
     Rig::start(&RigOptions {
         nats_url: options.nats_url.clone(),
@@ -132,6 +139,7 @@ async fn start(options: &BenchOptions, sync: SyncPolicy, progress: &Progress) ->
             "--publish-window".into(),
             options.window.to_string(),
         ],
+        pin: options.pin,
     })
     .await
 }
@@ -164,14 +172,10 @@ async fn load_phases(options: &BenchOptions, rig: &Rig, raw: &Raw, progress: &Pr
         let gateway_rates = gateway_throughput(rig, size, options, warmup).await?;
         progress.note(&format!(
             "{size} B: raw {:.0} msg/s, gateway {:.0} msg/s",
-            raw_rates.delivered, gateway_rates.delivered
+            raw_rates.delivered_per_s, gateway_rates.delivered_per_s
         ));
-        let stream_rate = gateway_rates.published;
-        throughput.push(report::throughput(
-            size,
-            (raw_rates.published, raw_rates.delivered, raw_rates.cpu),
-            (gateway_rates.published, gateway_rates.delivered, gateway_rates.cpu),
-        ));
+        let stream_rate = gateway_rates.published_per_s;
+        throughput.push(report::throughput(size, raw_rates, gateway_rates));
         for &clients in &options.clients {
             progress.phase(&format!("gateway unary Publish, {clients} clients, {size} B"));
             let rate = unary_rate(rig, size, clients, options.seconds / 2, warmup / 2).await?;
@@ -218,6 +222,9 @@ async fn scenarios(options: &BenchOptions, rig: &Rig, sync: SyncPolicy, progress
                 Some(_) => "set by the external server".to_string(),
                 None => sync.to_string(),
             },
+            nats_nodes: rig::nats_nodes(options.replicas, options.nats_url.is_some()),
+            pinned: options.pin.is_some(),
+            pinning: rig.pinning(options.pin.is_some()),
         },
         throughput,
         unary,
@@ -238,7 +245,7 @@ async fn raw_throughput(
     size: usize,
     options: &BenchOptions,
     warmup: Duration,
-) -> anyhow::Result<Rates> {
+) -> anyhow::Result<report::Rates> {
     raw.reset().await?;
     let (stored, delivered, stop) = (Counter::default(), Counter::default(), CancellationToken::new());
     raw.consume(Some("bench"), delivered.clone(), None, stop.clone()).await?;
@@ -249,7 +256,12 @@ async fn raw_throughput(
 }
 
 /// PublishStream (same window) and Subscribe with acks, concurrently.
-async fn gateway_throughput(rig: &Rig, size: usize, options: &BenchOptions, warmup: Duration) -> anyhow::Result<Rates> {
+async fn gateway_throughput(
+    rig: &Rig,
+    size: usize,
+    options: &BenchOptions,
+    warmup: Duration,
+) -> anyhow::Result<report::Rates> {
     let (stored, delivered, stop) = (Counter::default(), Counter::default(), CancellationToken::new());
     let subscription = through_gateway::open(&mut rig.client(RECIPIENT, Role::Analyst).await?).await?;
     subscription.consume(delivered.clone(), None, stop.clone());
@@ -262,27 +274,33 @@ async fn gateway_throughput(rig: &Rig, size: usize, options: &BenchOptions, warm
     Ok(rates)
 }
 
-/// Published and delivered per second over one measured interval, with the CPU each process spent per
-/// delivered message.
-pub struct Rates {
-    published: f64,
-    delivered: f64,
-    cpu: report::CpuPerMessage,
-}
-
-async fn both_rates(rig: &Rig, published: &Counter, delivered: &Counter, warmup: Duration, measure: Duration) -> Rates {
+/// Published and delivered per second over one measured interval, the CPU each process spent per
+/// delivered message, and the backlog (published, not yet delivered) at the interval's start and end.
+async fn both_rates(
+    rig: &Rig,
+    published: &Counter,
+    delivered: &Counter,
+    warmup: Duration,
+    measure: Duration,
+) -> report::Rates {
     tokio::time::sleep(warmup).await;
     let (start, published_before, delivered_before, cpu_before) =
         (Instant::now(), published.get(), delivered.get(), rig.cpu());
     tokio::time::sleep(measure).await;
     let (elapsed, cpu_after) = (start.elapsed().as_secs_f64(), rig.cpu());
-    let delivered_count = delivered.get() - delivered_before;
+    let (published_after, delivered_after) = (published.get(), delivered.get());
+    let delivered_count = delivered_after - delivered_before;
     let per_message = |before: Option<Duration>, after: Option<Duration>| {
         Some((after? - before?).as_secs_f64() * 1e6 / delivered_count.max(1) as f64)
     };
-    Rates {
-        published: (published.get() - published_before) as f64 / elapsed,
-        delivered: delivered_count as f64 / elapsed,
+    let backlog = |published: u64, delivered: u64| published as i64 - delivered as i64;
+    report::Rates {
+        published_per_s: (published_after - published_before) as f64 / elapsed,
+        delivered_per_s: delivered_count as f64 / elapsed,
+        backlog: report::Backlog {
+            at_start: backlog(published_before, delivered_before),
+            at_end: backlog(published_after, delivered_after),
+        },
         cpu: report::CpuPerMessage {
             gateway_us: per_message(cpu_before.gateway, cpu_after.gateway),
             nats_us: per_message(cpu_before.nats, cpu_after.nats),

@@ -89,7 +89,7 @@ impl Latencies {
 }
 
 /// Percentiles of one latency measurement, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LatencySummary {
     pub count: u64,
     pub p50_ms: f64,

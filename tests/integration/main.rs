@@ -12,6 +12,7 @@ mod audit_integrity;
 mod audit_limits;
 mod authorization;
 mod bad_input;
+mod bench_rig;
 mod bench_smoke;
 mod cli;
 mod cluster;
