@@ -20,8 +20,15 @@
 # perf with DWARF call graphs costs the gateway much CPU: the profile's proportions are what count, not the
 # profiled run's rates (which is why the per-message CPU comes from run 1).
 #
-# usage: benches/profile.sh [--bin PATH] [--out DIR] [--baseline FILE.json] [--freq HZ] [--perf-seconds S]
-#                           [--lead S] [--dwarf-stack BYTES] [--keep-data] [-- BENCH ARGS...]
+# usage: benches/profile.sh [--bin PATH] [--out DIR] [--baseline FILE.json] [--update FILE.md] [--freq HZ]
+#                           [--perf-seconds S] [--lead S] [--dwarf-stack BYTES] [--keep-data] [-- BENCH ARGS...]
+#   --bin         the liaison binary (default: target/release/liaison, built if missing); run from a copy, so
+#                 that a rebuild during the run cannot change it
+#   --baseline    a saved `liaison bench --json` report to take the CPU per message from, instead of run 1
+#   --update      also write the tables into FILE (BENCHMARKS.md) between its benches/profile.sh markers
+#   --            the bench's arguments (default: --sizes 256 --clients 64 --idle 1000 --fanout 100
+#                 --seconds 8s --sync default); the first size's throughput phases are profiled
+# Run it on a quiet machine: other work on the cores shows in the rates and the per-message CPU.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -33,6 +40,7 @@ perf_seconds=4
 lead=2.5
 dwarf_stack=16384
 keep_data=0
+update=""
 bench_args=(--sizes 256 --clients 64 --idle 1000 --fanout 100 --seconds 8s --sync default)
 
 die() { echo "profile.sh: $*" >&2; exit 1; }
@@ -43,6 +51,7 @@ while [ $# -gt 0 ]; do
     --bin) bin=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --baseline) baseline=$2; shift 2 ;;
+    --update) update=$2; shift 2 ;;
     --freq) freq=$2; shift 2 ;;
     --perf-seconds) perf_seconds=$2; shift 2 ;;
     --lead) lead=$2; shift 2 ;;
@@ -59,6 +68,7 @@ command -v perf >/dev/null 2>&1 ||
   die "perf is required and not on PATH (Debian: apt-get install linux-perf; Ubuntu: linux-tools-\$(uname -r))"
 command -v python3 >/dev/null 2>&1 || die "python3 is required"
 work=$(mktemp -d "${TMPDIR:-/tmp}/liaison-profile.XXXXXX")
+loads=""
 if ! perf record -q -e cpu-clock -F 99 -g -o "$work/check.data" -- true >/dev/null 2>&1; then
   die "perf cannot record here (as root, or with kernel.perf_event_paranoid <= 1: $(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null))"
 fi
@@ -78,6 +88,12 @@ if [ -z "$bin" ]; then
 fi
 [ -x "$bin" ] || die "no liaison binary at $bin"
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+built=$(date -u -r "$bin" '+%Y-%m-%d %H:%M UTC')
+commit=$(git -C "$(dirname "$bin")" rev-parse --short HEAD 2>/dev/null || git -C "$root" rev-parse --short HEAD)
+if [ -n "$(git -C "$(dirname "$bin")" status --porcelain --untracked-files=no 2>/dev/null | head -1)" ]; then
+  commit="$commit (its work tree had uncommitted changes when profiled; the binary may include some)"
+fi
+[ -z "$update" ] || [ -f "$update" ] || die "no file $update to update"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -117,10 +133,14 @@ still_in_phase() {
 
 collapse() { perf script --no-inline -i "$1" 2>/dev/null | inferno-collapse-perf --all; }
 
+cp "$bin" "$work/liaison"
+run="$work/liaison"
+
 # --- 1. the bench without perf: CPU per delivered message ---
 if [ -z "$baseline" ]; then
+  loads="load average before the bench without perf: $(cut -d' ' -f1-3 /proc/loadavg); "
   echo "== liaison bench ${bench_args[*]} (without perf)" >&2
-  "$bin" bench "${bench_args[@]}" --json >"$work/bench.json" 2> >(tee "$work/bench.err" >&2)
+  "$run" bench "${bench_args[@]}" --json >"$work/bench.json" 2> >(tee "$work/bench.err" >&2)
   baseline="$work/bench.json"
 fi
 cp "$baseline" "$out/bench.json.tmp" && mv "$out/bench.json.tmp" "$out/bench.json"
@@ -128,7 +148,8 @@ cp "$baseline" "$out/bench.json.tmp" && mv "$out/bench.json.tmp" "$out/bench.jso
 # --- 2. the bench under perf ---
 echo "== liaison bench ${bench_args[*]} (under perf)" >&2
 err="$work/profiled.err"
-"$bin" bench "${bench_args[@]}" --json >"$work/profiled.json" 2>"$err" &
+loads="${loads}before the bench under perf: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$run" bench "${bench_args[@]}" --json >"$work/profiled.json" 2>"$err" &
 bench_pid=$!
 
 wait_for "$err" "raw JetStream publish + consume"
@@ -174,17 +195,14 @@ flame nats-server-raw-throughput "nats-server ($version): raw JetStream publish 
 
 python3 "$root/benches/stages.py" report --dir "$out" --bench "$out/bench.json" >"$out/stages.md"
 
-commit=$(git -C "$(dirname "$bin")" rev-parse --short HEAD 2>/dev/null || git -C "$root" rev-parse --short HEAD)
-dirty=$(git -C "$(dirname "$bin")" status --porcelain --untracked-files=no 2>/dev/null | head -1 || true)
-[ -z "$dirty" ] || commit="$commit (with uncommitted changes)"
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 {
   cat <<EOF
 # Profiles of the gateway and nats-server
 
 Made by \`benches/profile.sh\` (see its header; BENCHMARKS.md, "Where the time goes (profiles)"), on
-$(date -u +%Y-%m-%d) at commit $commit, on $(nproc) cores ($cpu), Linux $(uname -r), $version,
-$(perf --version).
+$(date -u +%Y-%m-%d), of the liaison binary $bin built $built at commit $commit, on $(nproc) cores
+($cpu), Linux $(uname -r), $version, $(perf --version); $loads.
 
 Command: \`benches/profile.sh --bin $bin -- ${bench_args[*]}\`
 
@@ -206,5 +224,6 @@ EOF
   cat "$out/stages.md"
 } >"$out/README.md"
 
+[ -z "$update" ] || python3 "$root/benches/stages.py" report --dir "$out" --bench "$out/bench.json" --into "$update"
 cat "$out/stages.md"
-echo "profiles written to $out" >&2
+echo "profiles written to $out${update:+; tables written into $update}" >&2

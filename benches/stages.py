@@ -9,7 +9,10 @@ end in `_[k]`, as `--all` writes them). Each sample is given to ONE stage:
 2. otherwise the tiers in order; in each, the frames are read from the leaf upward and the first frame that
    a rule of that tier matches gives the stage. Library frames (allocation, memcpy, prost, locks, Go's
    runtime.mallocgc, ...) match no rule, so their time goes to the stage of their caller;
-3. otherwise `kernel` when the leaf is a kernel frame, else `other`.
+3. otherwise `kernel (no user frame)` when the leaf is a kernel frame, else `other`.
+
+A stage's kernel time (system calls, page faults, interrupts under its frames) is its own; the tables also
+say how much of each stage's samples end in a kernel frame.
 
 A rule matches a frame by regular expression (re.search); with `parent` it matches only when the frame's
 caller (the next frame toward the root) matches that expression too.
@@ -19,7 +22,10 @@ usage:
   stages.py nats --raw FILE --raw-us US --gateway FILE --gateway-us US
                                                     nats-server's, raw beside behind the gateway
   stages.py leaves FILE [--top N]                   the hottest leaf functions
-  stages.py report --dir DIR --bench BENCH.json     all of the above from benches/profile.sh's output
+  stages.py report --dir DIR --bench BENCH.json [--into FILE]
+                                                    all of the above from benches/profile.sh's output;
+                                                    --into replaces what FILE (BENCHMARKS.md) has between
+                                                    the lines BEGIN and END below, instead of printing
   stages.py --self-test                             the attribution's unit tests
 """
 
@@ -69,7 +75,7 @@ class Profile:
                     if rule.matches(frames, index):
                         return rule.stage
         if frames and is_kernel(frames[-1]):
-            return "kernel"
+            return "kernel (no user frame)"
         return "other"
 
 
@@ -97,7 +103,7 @@ GATEWAY_STAGES = [
     "publish loop (other)",
     "subscribe loop (other)",
     "runtime",
-    "kernel",
+    "kernel (no user frame)",
     "other",
 ]
 
@@ -223,7 +229,7 @@ NATS_STAGES = [
     "acks",
     "client outbound (flush)",
     "runtime/GC",
-    "kernel",
+    "kernel (no user frame)",
     "other",
 ]
 
@@ -283,6 +289,9 @@ NATS = Profile(
 
 PROFILES = {"gateway": GATEWAY, "nats": NATS}
 
+BEGIN = "<!-- benches/profile.sh: begin (stages.py report writes what follows) -->"
+END = "<!-- benches/profile.sh: end -->"
+
 
 # --- reading and counting ---
 
@@ -307,13 +316,29 @@ def parse_folded(lines):
         yield stack.split(";"), weight
 
 
+class Share:
+    """A stage's fraction of all samples, and the fraction of its own samples that end in the kernel."""
+
+    def __init__(self, fraction, kernel):
+        self.fraction = fraction
+        self.kernel = kernel
+
+
 def shares(profile, stacks):
-    """{stage: fraction of the samples}, every stage of the profile present."""
-    totals = collections.Counter()
+    """{stage: Share}, every stage of the profile present, in its order."""
+    totals, kernel = collections.Counter(), collections.Counter()
     for frames, count in stacks:
-        totals[profile.attribute(frames)] += count
+        stage = profile.attribute(frames)
+        totals[stage] += count
+        if frames and is_kernel(frames[-1]):
+            kernel[stage] += count
     whole = sum(totals.values()) or 1
-    return {stage: totals[stage] / whole for stage in profile.stages}
+    return {stage: Share(totals[stage] / whole, kernel[stage] / (totals[stage] or 1)) for stage in profile.stages}
+
+
+def kernel_fraction(stacks):
+    whole = sum(count for _, count in stacks) or 1
+    return sum(count for frames, count in stacks if frames and is_kernel(frames[-1])) / whole
 
 
 def leaves(stacks, top):
@@ -328,10 +353,16 @@ def leaves(stacks, top):
 
 
 def gateway_table(fractions, us_per_message):
-    rows = ["| stage | share of samples | µs per delivered message |", "| --- | ---: | ---: |"]
-    for stage, fraction in fractions.items():
-        rows.append(f"| {stage} | {100 * fraction:.1f} % | {fraction * us_per_message:.2f} |")
-    rows.append(f"| **total** | 100 % | **{us_per_message:.2f}** |")
+    rows = [
+        "| stage | share of samples | µs per delivered message | of it in the kernel |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for stage, share in fractions.items():
+        rows.append(
+            f"| {stage} | {100 * share.fraction:.1f} % | {share.fraction * us_per_message:.2f} | {100 * share.kernel:.0f} % |"
+        )
+    kernel = sum(share.fraction * share.kernel for share in fractions.values())
+    rows.append(f"| **total** | 100 % | **{us_per_message:.2f}** | {100 * kernel:.0f} % |")
     return "\n".join(rows)
 
 
@@ -341,8 +372,9 @@ def nats_table(raw, raw_us, gateway, gateway_us):
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for stage in raw:
-        a, b = raw[stage] * raw_us, gateway[stage] * gateway_us
-        rows.append(f"| {stage} | {100 * raw[stage]:.1f} % | {a:.2f} | {100 * gateway[stage]:.1f} % | {b:.2f} | {b - a:+.2f} |")
+        r, g = raw[stage].fraction, gateway[stage].fraction
+        a, b = r * raw_us, g * gateway_us
+        rows.append(f"| {stage} | {100 * r:.1f} % | {a:.2f} | {100 * g:.1f} % | {b:.2f} | {b - a:+.2f} |")
     rows.append(f"| **total** | 100 % | **{raw_us:.2f}** | 100 % | **{gateway_us:.2f}** | **{gateway_us - raw_us:+.2f}** |")
     return "\n".join(rows)
 
@@ -353,6 +385,14 @@ def leaves_table(stacks, top):
         name = NATS_PREFIX.sub("", frame).replace("|", "\\|")
         rows.append(f"| `{name[:110]}` | {100 * fraction:.1f} % |")
     return "\n".join(rows)
+
+
+def replace_block(text, block):
+    """`text` with what stands between BEGIN and END replaced by `block`."""
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise SystemExit(f"no {BEGIN} ... {END} block to replace")
+    return text[: start + len(BEGIN)] + "\n" + block.rstrip("\n") + "\n" + text[end:]
 
 
 def report(directory, bench_path, top):
@@ -368,12 +408,16 @@ def report(directory, bench_path, top):
 
     gateway, nats, nats_raw = stacks("gateway-throughput"), stacks("nats-server-throughput"), stacks("nats-server-raw-throughput")
     environment = bench.get("environment", {})
+    command = environment.get("command", "liaison bench ?").split(" ", 1)
+    command = " ".join([os.path.basename(command[0])] + command[1:])
     out = [
         f"Throughput phase, {size} B payloads: the gateway delivered {phase['gateway_delivered_per_s']:,.0f} msg/s "
         f"and raw JetStream {phase['raw_delivered_per_s']:,.0f} msg/s in the bench without perf "
-        f"({environment.get('date', '?')[:10]}, `{environment.get('command', '?')}`). CPU per delivered message: "
+        f"({environment.get('date', '?')[:10]}, `{command}`). CPU per delivered message: "
         f"gateway {gateway_us:.1f} µs, nats-server {nats_gateway_us:.1f} µs behind the gateway and "
-        f"{nats_raw_us:.1f} µs raw. Each stage's µs is its share of the perf samples times that figure.",
+        f"{nats_raw_us:.1f} µs raw. Each stage's µs is its share of the perf samples times that figure. "
+        f"Samples ending in a kernel frame: gateway {100 * kernel_fraction(gateway):.0f} %, nats-server "
+        f"{100 * kernel_fraction(nats):.0f} % behind the gateway and {100 * kernel_fraction(nats_raw):.0f} % raw.",
         "",
         "**The gateway (`liaison serve`), per delivered message:**",
         "",
@@ -480,7 +524,7 @@ class AttributionTests(unittest.TestCase):
     def test_nats_io_runtime_kernel_and_other(self):
         self.assertEqual(self.gateway("w;<async_nats::ConnectionHandler::process::{{closure}}::ProcessFut as core::future::future::Future>::poll;async_nats::connection::Connection::poll_write;tcp_sendmsg_[k]"), "NATS client I/O")
         self.assertEqual(self.gateway("w;tokio::runtime::scheduler::multi_thread::worker::Context::park_internal;do_epoll_wait_[k]"), "runtime")
-        self.assertEqual(self.gateway("w;[unknown];finish_task_switch.isra.0_[k]"), "kernel")
+        self.assertEqual(self.gateway("w;[unknown];finish_task_switch.isra.0_[k]"), "kernel (no user frame)")
         self.assertEqual(self.gateway("w;[unknown];__memcpy_avx512_unaligned_erms"), "other")
 
     def test_nats_stages(self):
@@ -498,16 +542,29 @@ class AttributionTests(unittest.TestCase):
         self.assertEqual(self.nats(inbound + f";{server}(*client).processMsgResults;{server}(*consumer).processAck;{server}ackReplyInfo"), "acks")
         self.assertEqual(self.nats(f"nats-server;{server}(*client).writeLoop;{server}(*client).flushOutbound;tcp_sendmsg_[k]"), "client outbound (flush)")
         self.assertEqual(self.nats("nats-server;runtime.gcBgMarkWorker;runtime.gcDrain"), "runtime/GC")
-        self.assertEqual(self.nats("nats-server;finish_task_switch.isra.0_[k]"), "kernel")
+        self.assertEqual(self.nats("nats-server;finish_task_switch.isra.0_[k]"), "kernel (no user frame)")
 
     def test_a_folded_line_parses_and_shares_sum_to_one(self):
         stacks = list(parse_folded(["a;b;liaison::router::x 3\n", "a;liaison::grpc::convert::y 1\n", "\n"]))
         self.assertEqual(stacks, [(["a", "b", "liaison::router::x"], 3), (["a", "liaison::grpc::convert::y"], 1)])
         fractions = shares(GATEWAY, stacks)
-        self.assertAlmostEqual(fractions["route"], 0.75)
-        self.assertAlmostEqual(fractions["validate"], 0.25)
-        self.assertAlmostEqual(sum(fractions.values()), 1.0)
-        self.assertIn("| route | 75.0 % | 7.50 |", gateway_table(fractions, 10.0))
+        self.assertAlmostEqual(fractions["route"].fraction, 0.75)
+        self.assertAlmostEqual(fractions["validate"].fraction, 0.25)
+        self.assertAlmostEqual(sum(share.fraction for share in fractions.values()), 1.0)
+        self.assertIn("| route | 75.0 % | 7.50 | 0 % |", gateway_table(fractions, 10.0))
+
+    def test_the_marked_block_is_replaced_and_the_rest_kept(self):
+        text = f"# B\nbefore\n{BEGIN}\nold table\n{END}\nafter\n"
+        self.assertEqual(replace_block(text, "new\n"), f"# B\nbefore\n{BEGIN}\nnew\n{END}\nafter\n")
+        with self.assertRaises(SystemExit):
+            replace_block("no markers", "new")
+
+    def test_kernel_time_under_a_stage_is_the_stages_and_counted_as_in_the_kernel(self):
+        stacks = list(parse_folded(["w;liaison::router::x;page_fault_[k] 1\n", "w;liaison::router::x 3\n"]))
+        fractions = shares(GATEWAY, stacks)
+        self.assertAlmostEqual(fractions["route"].fraction, 1.0)
+        self.assertAlmostEqual(fractions["route"].kernel, 0.25)
+        self.assertAlmostEqual(kernel_fraction(stacks), 0.25)
         self.assertEqual(leaves(stacks, 1), [("liaison::router::x", 0.75)])
 
 
@@ -532,6 +589,7 @@ def main(argv):
     both.add_argument("--dir", required=True)
     both.add_argument("--bench", required=True)
     both.add_argument("--top", type=int, default=10)
+    both.add_argument("--into", help="replace the marked block of this file (BENCHMARKS.md) instead of printing")
     args = parser.parse_args(argv)
     if args.command == "gateway":
         print(gateway_table(shares(GATEWAY, read_folded(args.file)), args.us_per_message))
@@ -540,6 +598,11 @@ def main(argv):
         print(nats_table(raw, args.raw_us, behind, args.gateway_us))
     elif args.command == "leaves":
         print(leaves_table(list(read_folded(args.file)), args.top))
+    elif args.into:
+        with open(args.into, encoding="utf-8") as file:
+            text = file.read()
+        with open(args.into, "w", encoding="utf-8") as file:
+            file.write(replace_block(text, report(args.dir, args.bench, args.top)))
     else:
         print(report(args.dir, args.bench, args.top))
     return 0
