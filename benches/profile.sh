@@ -193,30 +193,31 @@ flame gateway-throughput "liaison serve: gateway PublishStream + Subscribe"
 flame nats-server-throughput "nats-server ($version): gateway PublishStream + Subscribe"
 flame nats-server-raw-throughput "nats-server ($version): raw JetStream publish + consume"
 
-python3 "$root/benches/stages.py" report --dir "$out" --bench "$out/bench.json" >"$out/stages.md"
-
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+about="$(date -u +%Y-%m-%d), commit $commit, ${loads}"
+python3 "$root/benches/stages.py" report --dir "$out" --bench "$out/bench.json" --about "$about" >"$out/stages.md"
 {
   cat <<EOF
 # Profiles of the gateway and nats-server
 
-Made by \`benches/profile.sh\` (see its header; BENCHMARKS.md, "Where the time goes (profiles)"), on
-$(date -u +%Y-%m-%d), of the liaison binary $bin built $built at commit $commit, on $(nproc) cores
-($cpu), Linux $(uname -r), $version, $(perf --version); $loads.
+Made by \`benches/profile.sh\` (see its header, and BENCHMARKS.md, "Where the time goes (profiles)"):
 
-Command: \`benches/profile.sh --bin $bin -- ${bench_args[*]}\`
+- on $(date -u +%Y-%m-%d), of the liaison binary \`$bin\`, built $built at commit $commit;
+- on $(nproc) cores ($cpu), Linux $(uname -r); $version; $(perf --version);
+- ${loads};
+- command: \`benches/profile.sh --bin $bin -- ${bench_args[*]}\`.
 
 | file | what |
 | --- | --- |
 | \`gateway-throughput.svg\` | \`liaison serve\` during the gateway PublishStream + Subscribe phase (\`perf record -e cpu-clock -F $freq --call-graph dwarf,$dwarf_stack\`, ${perf_seconds} s, ${lead} s into the phase) |
 | \`nats-server-throughput.svg\` | nats-server during the same phase (\`--call-graph fp\`) |
 | \`nats-server-raw-throughput.svg\` | nats-server during the raw JetStream publish + consume phase, for comparison |
-| \`*.folded.gz\` | their collapsed stacks (\`perf script --no-inline | inferno-collapse-perf --all\`; kernel frames end in \`_[k]\`; counts are ns of CPU) |
+| \`*.folded.gz\` | their collapsed stacks (\`perf script --no-inline \\| inferno-collapse-perf --all\`; kernel frames end in \`_[k]\`; counts are ns of CPU) |
 | \`bench.json\` | the same bench without perf: the CPU per delivered message the tables share out |
 | \`stages.md\` | \`python3 benches/stages.py report --dir docs/profiles --bench docs/profiles/bench.json\` |
 
 The flame graphs open in a browser (click to zoom, Ctrl-F to search). perf's DWARF unwinding costs the
-gateway much CPU, so the profiled run's rates are lower than bench.json's: read the proportions. Frames
+gateway much CPU, so the profiled run's rates are not bench.json's: read the proportions. Frames
 that the compiler inlined are not shown (the release build has no debug info): their time is their
 caller's. Stacks cut at ${dwarf_stack} bytes of stack start at \`[unknown]\`.
 
@@ -224,6 +225,7 @@ EOF
   cat "$out/stages.md"
 } >"$out/README.md"
 
-[ -z "$update" ] || python3 "$root/benches/stages.py" report --dir "$out" --bench "$out/bench.json" --into "$update"
+[ -z "$update" ] || python3 "$root/benches/stages.py" report --dir "$out" --bench "$out/bench.json" --about "$about" \
+  --into "$update"
 cat "$out/stages.md"
 echo "profiles written to $out${update:+; tables written into $update}" >&2

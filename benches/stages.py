@@ -36,6 +36,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 import unittest
 
 
@@ -395,7 +396,7 @@ def replace_block(text, block):
     return text[: start + len(BEGIN)] + "\n" + block.rstrip("\n") + "\n" + text[end:]
 
 
-def report(directory, bench_path, top):
+def report(directory, bench_path, top, about=""):
     with open(bench_path, encoding="utf-8") as file:
         bench = json.load(file)
     phase = bench["throughput"][0]
@@ -410,14 +411,18 @@ def report(directory, bench_path, top):
     environment = bench.get("environment", {})
     command = environment.get("command", "liaison bench ?").split(" ", 1)
     command = " ".join([os.path.basename(command[0])] + command[1:])
-    out = [
+    summary = (
         f"Throughput phase, {size} B payloads: the gateway delivered {phase['gateway_delivered_per_s']:,.0f} msg/s "
         f"and raw JetStream {phase['raw_delivered_per_s']:,.0f} msg/s in the bench without perf "
         f"({environment.get('date', '?')[:10]}, `{command}`). CPU per delivered message: "
         f"gateway {gateway_us:.1f} µs, nats-server {nats_gateway_us:.1f} µs behind the gateway and "
         f"{nats_raw_us:.1f} µs raw. Each stage's µs is its share of the perf samples times that figure. "
         f"Samples ending in a kernel frame: gateway {100 * kernel_fraction(gateway):.0f} %, nats-server "
-        f"{100 * kernel_fraction(nats):.0f} % behind the gateway and {100 * kernel_fraction(nats_raw):.0f} % raw.",
+        f"{100 * kernel_fraction(nats):.0f} % behind the gateway and {100 * kernel_fraction(nats_raw):.0f} % raw."
+        + (f" Profiled: {about}." if about else "")
+    )
+    out = [
+        textwrap.fill(summary, width=110, break_long_words=False, break_on_hyphens=False),
         "",
         "**The gateway (`liaison serve`), per delivered message:**",
         "",
@@ -589,6 +594,7 @@ def main(argv):
     both.add_argument("--dir", required=True)
     both.add_argument("--bench", required=True)
     both.add_argument("--top", type=int, default=10)
+    both.add_argument("--about", default="", help="what was profiled (commit, date, load), for the summary")
     both.add_argument("--into", help="replace the marked block of this file (BENCHMARKS.md) instead of printing")
     args = parser.parse_args(argv)
     if args.command == "gateway":
@@ -602,9 +608,9 @@ def main(argv):
         with open(args.into, encoding="utf-8") as file:
             text = file.read()
         with open(args.into, "w", encoding="utf-8") as file:
-            file.write(replace_block(text, report(args.dir, args.bench, args.top)))
+            file.write(replace_block(text, report(args.dir, args.bench, args.top, args.about)))
     else:
-        print(report(args.dir, args.bench, args.top))
+        print(report(args.dir, args.bench, args.top, args.about))
     return 0
 
 
