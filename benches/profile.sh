@@ -202,7 +202,7 @@ python3 "$root/benches/stages.py" report --dir "$out" --bench "$out/bench.json" 
 
 Made by \`benches/profile.sh\` (see its header, and BENCHMARKS.md, "Where the time goes (profiles)"):
 
-- on $(date -u +%Y-%m-%d), of the liaison binary \`$bin\`, built $built at commit $commit;
+- on $(date -u +%Y-%m-%d), of the liaison binary \`$bin\` (built $built; its work tree was at commit $commit);
 - on $(nproc) cores ($cpu), Linux $(uname -r); $version; $(perf --version);
 - ${loads};
 - command: \`benches/profile.sh --bin $bin -- ${bench_args[*]}\`.
