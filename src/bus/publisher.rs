@@ -9,7 +9,7 @@
 //! duplicate, a JetStream error, or a timeout. In-flight copies are bounded (callers wait for room).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::{HeaderMap, StatusCode, Subject};
@@ -41,6 +41,8 @@ pub(super) struct Publisher {
     next: Arc<AtomicU64>,
     waiting: Arc<DashMap<u64, Waiter>>,
     room: Arc<Semaphore>,
+    /// Set when the reply subscription has ended (the connection closed): nothing would answer.
+    closed: Arc<AtomicBool>,
 }
 
 struct Waiter {
@@ -69,8 +71,15 @@ impl Publisher {
             next: Arc::new(AtomicU64::new(0)),
             waiting: Arc::new(DashMap::new()),
             room: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            closed: Arc::new(AtomicBool::new(false)),
         };
-        tokio::spawn(route_acks(replies, publisher.reply_prefix.clone(), publisher.waiting.clone(), timeout));
+        let (prefix, waiting, closed) =
+            (publisher.reply_prefix.clone(), publisher.waiting.clone(), publisher.closed.clone());
+        tokio::spawn(async move {
+            route_acks(replies, prefix, waiting.clone(), timeout).await;
+            closed.store(true, Ordering::SeqCst);
+            fail_all(&waiting, "the ack subscription ended");
+        });
         Ok(publisher)
     }
 
@@ -88,6 +97,10 @@ impl Publisher {
         let (done, ack) = oneshot::channel();
         // Waiting before the copy leaves, so an ack can never arrive for no one.
         self.waiting.insert(id, Waiter { done, deadline: Instant::now() + timeout });
+        if self.closed.load(Ordering::SeqCst) {
+            self.waiting.remove(&id);
+            return Err(unavailable("the connection to NATS is closed"));
+        }
         let mut reply = String::with_capacity(self.reply_prefix.len() + 20);
         reply.push_str(&self.reply_prefix);
         reply.push_str(itoa::Buffer::new().format(id));
@@ -140,9 +153,13 @@ async fn route_acks(
             }
         }
     }
+}
+
+/// Fails every copy still waiting: nothing will answer them.
+fn fail_all(waiting: &DashMap<u64, Waiter>, why: &str) {
     for id in waiting.iter().map(|entry| *entry.key()).collect::<Vec<_>>() {
         if let Some((_, waiter)) = waiting.remove(&id) {
-            let _ = waiter.done.send(Err(unavailable("the ack subscription ended")));
+            let _ = waiter.done.send(Err(unavailable(why)));
         }
     }
 }
