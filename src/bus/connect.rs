@@ -76,8 +76,9 @@ pub struct StreamSettings {
     pub audit_max_bytes: u64,
 }
 
-/// Oldest server with everything the bus uses (multiple filter subjects per consumer).
-const MIN_SERVER: (u64, u64) = (2, 10);
+/// Oldest server with everything the bus uses (multiple filter subjects per consumer): the one the embedded
+/// server's binary is checked against too.
+const MIN_SERVER: (u64, u64) = crate::embedded::MIN_VERSION;
 /// Oldest server that drops messages at a per-message TTL; older ones rely on the check at delivery.
 pub(super) const MESSAGE_TTL_SERVER: (u64, u64) = (2, 11);
 
@@ -296,11 +297,8 @@ pub(super) fn replicas_error(error: BusError, settings: &StreamSettings, info: &
 
 /// The server's (major, minor) version, if it is new enough.
 pub(super) fn check_version(version: &str) -> Result<(u64, u64), BusError> {
-    let mut parts = version.trim_start_matches('v').split(['.', '-']).map(|part| part.parse::<u64>().ok());
-    let major = parts.next().flatten();
-    let minor = parts.next().flatten();
-    match (major, minor) {
-        (Some(major), Some(minor)) if (major, minor) >= MIN_SERVER => Ok((major, minor)),
+    match crate::embedded::binary::parse_version(version) {
+        Some(found) if found >= MIN_SERVER => Ok(found),
         _ => Err(BusError::Unsupported(format!(
             "nats-server {version} is too old; Liaison needs {}.{} or newer",
             MIN_SERVER.0, MIN_SERVER.1

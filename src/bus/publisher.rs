@@ -78,7 +78,7 @@ impl Publisher {
         tokio::spawn(async move {
             route_acks(replies, prefix, waiting.clone(), timeout).await;
             closed.store(true, Ordering::SeqCst);
-            fail_all(&waiting, "the ack subscription ended");
+            fail_where(&waiting, |_| true, || unavailable("the ack subscription ended"));
         });
         Ok(publisher)
     }
@@ -143,23 +143,18 @@ async fn route_acks(
             }
             _ = sweep.tick() => {
                 let now = Instant::now();
-                let expired: Vec<u64> =
-                    waiting.iter().filter(|entry| entry.deadline <= now).map(|entry| *entry.key()).collect();
-                for id in expired {
-                    if let Some((_, waiter)) = waiting.remove(&id) {
-                        let _ = waiter.done.send(Err(BusError::Timeout));
-                    }
-                }
+                fail_where(&waiting, |waiter| waiter.deadline <= now, || BusError::Timeout);
             }
         }
     }
 }
 
-/// Fails every copy still waiting: nothing will answer them.
-fn fail_all(waiting: &DashMap<u64, Waiter>, why: &str) {
-    for id in waiting.iter().map(|entry| *entry.key()).collect::<Vec<_>>() {
+/// Fails the waiting copies `which` picks (past their deadline, or all once nothing will answer).
+fn fail_where(waiting: &DashMap<u64, Waiter>, which: impl Fn(&Waiter) -> bool, error: impl Fn() -> BusError) {
+    let picked: Vec<u64> = waiting.iter().filter(|entry| which(entry.value())).map(|entry| *entry.key()).collect();
+    for id in picked {
         if let Some((_, waiter)) = waiting.remove(&id) {
-            let _ = waiter.done.send(Err(unavailable(why)));
+            let _ = waiter.done.send(Err(error()));
         }
     }
 }

@@ -33,6 +33,8 @@ use crate::traffic::{FlowLabels, Traffic};
 use super::server::Gateway;
 use super::{GatewayError, convert};
 
+mod correction;
+
 /// A routed publish whose audit records are queued; no copy has been sent yet.
 pub struct Prepared {
     message_id: String,
@@ -240,41 +242,6 @@ fn check_unknown(request: &RouteRequest, routing: &Routing, max: usize) -> Resul
         unknown.len(),
         unknown[..unknown.len().min(SHOWN)].join(", ")
     )))
-}
-
-/// The message a correction supersedes, as far as routing needs it.
-pub(super) struct Earlier {
-    message_id: String,
-    recipients: Vec<PartyId>,
-}
-
-impl Gateway {
-    /// For a correction: the earlier message's recipients, after checking that the caller's party published
-    /// it and that it is not already superseded.
-    async fn superseded(&self, caller: &Caller, supersedes: &str) -> Result<Option<Earlier>, GatewayError> {
-        if supersedes.is_empty() {
-            return Ok(None);
-        }
-        let Some(record) = self.bus.message_record(supersedes).await? else {
-            return Err(GatewayError::NotFound(format!(
-                "envelope.supersedes: no message {supersedes} is on record (never published, or purged)"
-            )));
-        };
-        if record.origin != caller.party.as_str() {
-            return Err(GatewayError::PermissionDenied(format!(
-                "envelope.supersedes: message {supersedes} was published by {}; only its origin may correct it",
-                record.origin
-            )));
-        }
-        if !record.state.superseded_by.is_empty() {
-            return Err(GatewayError::FailedPrecondition(format!(
-                "envelope.supersedes: message {supersedes} is already superseded by {}; correct that one instead",
-                record.state.superseded_by
-            )));
-        }
-        let recipients = record.recipients().into_iter().filter_map(|party| PartyId::parse(party).ok()).collect();
-        Ok(Some(Earlier { message_id: record.message_id, recipients }))
-    }
 }
 
 /// The stored copy for one recipient: the encoded envelope with that recipient appended as its only
