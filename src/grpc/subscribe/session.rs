@@ -1,7 +1,7 @@
 //! One subscription's session: deliveries out, acks in, within the window, until either side ends.
 
 use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
+use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::{FutureExt, StreamExt};
 use prost::Message;
 use time::OffsetDateTime;
@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
 use crate::api as pb;
-use crate::bus::{DeadLetterInfo, Feed, FeedMessage, Settle};
+use crate::bus::{BusError, DeadLetterInfo, Feed, FeedMessage, Settle};
 
 use super::ack_ids;
 use super::disposition::{Arrival, Audience, Disposition, disposition};
@@ -28,6 +28,9 @@ use crate::traffic::{ActiveSubscription, FlowRef};
 const MAX_BATCH: usize = 128;
 /// Most payload bytes per response message, below tonic's default 4 MiB client decoding limit.
 const MAX_BATCH_BYTES: usize = 3 * 1024 * 1024;
+/// Most batches whose audit records are being stored at once: the next batch is put together while the
+/// audit stores the last one's, and each is sent, in order, once its records are stored.
+const MAX_STORING: usize = 4;
 
 type Responses = mpsc::Sender<Result<pb::SubscribeResponse, Status>>;
 
@@ -40,6 +43,8 @@ pub struct Session {
     stash: Option<FeedMessage>,
     /// Audit records of the batch being put together, stored before it is sent.
     audit_records: Vec<AuditRecord>,
+    /// Batches put together and waiting for the audit to store their records, oldest first.
+    storing: FuturesOrdered<BoxFuture<'static, Result<Vec<pb::Delivery>, BusError>>>,
     /// Ack confirmations being awaited, each resolving to the ack ids the stream recorded.
     confirmations: FuturesUnordered<BoxFuture<'static, Vec<String>>>,
     /// Whose session this is: every delivery is re-checked against their personal clearance.
@@ -70,6 +75,7 @@ impl Session {
             outstanding: Outstanding::default(),
             stash: None,
             audit_records: Vec::new(),
+            storing: FuturesOrdered::new(),
             confirmations: FuturesUnordered::new(),
             caller,
             credential,
@@ -85,11 +91,11 @@ impl Session {
         let end = loop {
             self.outstanding.expire(tokio::time::Instant::now());
             if self.has_room()
+                && self.storing.len() < MAX_STORING
                 && let Some(message) = self.stash.take()
             {
-                match self.send_batch(message, &responses).await {
-                    Ok(true) => continue,
-                    Ok(false) => break None,
+                match self.prepare_batch(message).await {
+                    Ok(()) => continue,
                     Err(status) => break Some(status),
                 }
             }
@@ -116,22 +122,31 @@ impl Session {
                         break None;
                     }
                 }
-                message = self.feed.next(), if self.stash.is_none() => match message {
+                Some(stored) = self.storing.next(), if !self.storing.is_empty() => match stored {
+                    Ok(deliveries) if deliveries.is_empty() => {}
+                    Ok(deliveries) => {
+                        let response = pb::subscribe_response::Response::Deliveries(pb::DeliveryBatch { deliveries });
+                        if responses.send(Ok(pb::SubscribeResponse { response: Some(response) })).await.is_err() {
+                            break None;
+                        }
+                    }
+                    // The audit could not store them: none goes out, and they are delivered again later.
+                    Err(error) => break Some(GatewayError::from(error).into()),
+                },
+                message = self.feed.next(), if self.stash.is_none() && self.storing.len() < MAX_STORING => {
+                    match message {
                     Some(Ok(message)) => {
                         self.notice_reset();
                         if !self.has_room() {
                             self.stash = Some(message);
-                        } else {
-                            match self.send_batch(message, &responses).await {
-                                Ok(true) => {}
-                                Ok(false) => break None,
-                                Err(status) => break Some(status),
-                            }
+                        } else if let Err(status) = self.prepare_batch(message).await {
+                            break Some(status);
                         }
                     }
                     Some(Err(error)) => break Some(GatewayError::from(error).into()),
                     None => break Some(Status::unavailable("the subscription's consumer ended")),
-                },
+                    }
+                }
                 () = sleep_until(next_deadline), if next_deadline.is_some() => {}
             }
         };
@@ -157,10 +172,11 @@ impl Session {
         reset
     }
 
-    /// Delivers `first` and whatever else is ready as one response, after the audit has stored a record of
-    /// each delivery (and of each withheld one); `Ok(false)` if the client has gone. If the audit cannot be
-    /// written the session ends and the messages are delivered again later.
-    async fn send_batch(&mut self, first: FeedMessage, responses: &Responses) -> Result<bool, Status> {
+    /// Puts `first` and whatever else is ready into one batch and hands the audit a record of each delivery
+    /// (and of each withheld one); the batch joins `storing` and is sent once they are stored. A batch put
+    /// together before a seek was noticed still goes out: it was read before the durable moved, like one
+    /// sent just before (its acks then find nothing outstanding and are ignored).
+    async fn prepare_batch(&mut self, first: FeedMessage) -> Result<(), Status> {
         if let Err(error) = self.credential.check() {
             // Revoked or expired while the stream was open: nothing more goes out, and the message is
             // handed back with what the session holds.
@@ -170,15 +186,13 @@ impl Session {
         }
         let deliveries = self.batch(first).await;
         let records = std::mem::take(&mut self.audit_records);
-        if !records.is_empty() {
-            let stored = async { self.gateway.audit.append(records).await?.stored().await };
-            stored.await.map_err(|error| Status::from(GatewayError::from(error)))?;
+        if records.is_empty() {
+            // Nothing delivered or withheld (every message was skipped): nothing to store or send.
+            return Ok(());
         }
-        if deliveries.is_empty() {
-            return Ok(true);
-        }
-        let response = pb::subscribe_response::Response::Deliveries(pb::DeliveryBatch { deliveries });
-        Ok(responses.send(Ok(pb::SubscribeResponse { response: Some(response) })).await.is_ok())
+        let pending = self.gateway.audit.append(records).await.map_err(GatewayError::from)?;
+        self.storing.push_back(async move { pending.stored().await.map(|()| deliveries) }.boxed());
+        Ok(())
     }
 
     /// Notes an audit record of what happened to `envelope` for this subscriber.
