@@ -10,9 +10,11 @@ mod outstanding;
 mod personal;
 mod session;
 
+use session::Outgoing;
+
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
@@ -88,12 +90,11 @@ pub async fn start(
             .unwrap_or_default(),
     };
     let (responses, receiver) = mpsc::channel(16);
-    let opened = pb::SubscribeResponse { response: Some(pb::subscribe_response::Response::Opened(opened)) };
-    responses.send(Ok(opened)).await.map_err(|_| Status::cancelled("client went away"))?;
+    responses.send(Outgoing::Opened(Box::new(opened))).await.map_err(|_| Status::cancelled("client went away"))?;
     let span = tracing::info_span!("subscribe", party = %caller.party, consumer = feed.name());
     let session = session::Session::new(feed, window, (caller, credential), gateway.clone(), slot);
     tokio::spawn(tracing::Instrument::instrument(session.run(requests, responses), span));
-    Ok(ReceiverStream::new(receiver))
+    Ok(ReceiverStream::new(receiver).map(Outgoing::into_response))
 }
 
 /// Validates an `open` request into a feed specification and the effective window.
