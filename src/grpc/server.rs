@@ -168,8 +168,9 @@ pub struct Gateway {
     /// This gateway's dissemination audit chain.
     pub(super) audit: Arc<AuditLog>,
     pub(super) limits: Arc<Limits>,
-    /// The shared policy in NATS KV, when the gateway follows it (`--policy-store kv`).
-    pub(super) policy_bucket: Option<PolicyBucket>,
+    /// The shared policy in NATS KV, when the gateway follows it (`--policy-store kv`). Behind an `Arc`
+    /// like the rest: a KV handle is over a kilobyte, and every call and open subscription holds a clone.
+    pub(super) policy_bucket: Option<Arc<PolicyBucket>>,
     /// Cancelled when shutdown starts: open streams end so the server can drain.
     pub(super) shutdown: CancellationToken,
     /// QueryAudit reads running and audit records they examined, for metrics.
@@ -196,7 +197,7 @@ impl Gateway {
 
     /// Lets admins apply, list and roll back the shared policy through this gateway.
     pub fn with_policy_bucket(mut self, bucket: Option<PolicyBucket>) -> Gateway {
-        self.policy_bucket = bucket;
+        self.policy_bucket = bucket.map(Arc::new);
         self
     }
 

@@ -17,7 +17,7 @@ const MAX_TEXT_BYTES: usize = 1024 * 1024;
 
 impl Gateway {
     fn shared_policy(&self) -> Result<&PolicyBucket, GatewayError> {
-        self.policy_bucket.as_ref().ok_or_else(|| {
+        self.policy_bucket.as_deref().ok_or_else(|| {
             GatewayError::FailedPrecondition(
                 "this gateway reads its policy from files (--policy-store file): edit the files, or run the \
                  gateways with --policy-store kv to share one policy through NATS"

@@ -6,11 +6,12 @@
 
 mod ack_ids;
 mod disposition;
+mod outgoing;
 mod outstanding;
 mod personal;
 mod session;
 
-use session::Outgoing;
+use outgoing::Outgoing;
 
 use std::time::Duration;
 
