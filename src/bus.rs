@@ -56,6 +56,8 @@ pub struct Bus {
     publisher: Option<publisher::Publisher>,
     /// How long a copy's storage acknowledgement is waited for.
     ack_timeout: Duration,
+    /// Goes up with every (re)connection of `client`.
+    connections: tokio::sync::watch::Receiver<u64>,
 }
 
 /// How one copy is stored. A copy carries no header it does not need: the payload holds the message id,
@@ -182,7 +184,7 @@ impl Bus {
 
     /// Opens a pull consumer over one recipient's feed.
     pub async fn open_feed(&self, spec: &FeedSpec) -> Result<Feed, BusError> {
-        Feed::open(self.client.clone(), self.jetstream.clone(), spec).await
+        Feed::open(self.client.clone(), self.jetstream.clone(), self.connections.clone(), spec).await
     }
 
     /// The underlying client, for the embedded-server readiness check and tests of the bus itself.

@@ -3,9 +3,11 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use tokio::sync::watch;
 
 use super::{Bus, BusError};
 
@@ -87,7 +89,7 @@ pub(super) const MESSAGE_TTL_SERVER: (u64, u64) = (2, 11);
 impl Bus {
     /// Connects, checks the server, and creates or updates the stream idempotently.
     pub async fn connect(config: &BusConfig) -> Result<Bus, BusError> {
-        let client = connect_with_retry(config, &config.auth, "liaison-gateway").await?;
+        let (client, connections) = connect_with_retry(config, &config.auth, "liaison-gateway").await?;
         let info = client.server_info();
         let version = check_version(&info.version)?;
         let message_ttl = version >= MESSAGE_TTL_SERVER;
@@ -122,13 +124,14 @@ impl Bus {
             messages: Some(messages),
             publisher: Some(publisher),
             ack_timeout: config.ack_timeout,
+            connections,
         })
     }
 
     /// Connects to read what is there (tools such as `liaison audit verify`): no stream is created or
     /// changed, so a cluster's settings are never touched.
     pub async fn connect_read_only(config: &BusConfig) -> Result<Bus, BusError> {
-        let client = connect_with_retry(config, &config.auth, "liaison-gateway").await?;
+        let (client, connections) = connect_with_retry(config, &config.auth, "liaison-gateway").await?;
         let info = client.server_info();
         let message_ttl = check_version(&info.version)? >= MESSAGE_TTL_SERVER;
         let jetstream = jetstream::new(client.clone());
@@ -142,21 +145,24 @@ impl Bus {
             messages: None,
             publisher: None,
             ack_timeout: config.ack_timeout,
+            connections,
         })
     }
 }
 
-/// Connects as `auth`, retrying until the connect timeout.
+/// Connects as `auth`, retrying until the connect timeout. The receiver's value goes up with every
+/// (re)connection of the client: feeds re-send their pull requests then.
 pub(super) async fn connect_with_retry(
     config: &BusConfig,
     auth: &NatsAuth,
     name: &str,
-) -> Result<async_nats::Client, BusError> {
+) -> Result<(async_nats::Client, watch::Receiver<u64>), BusError> {
     let deadline = Instant::now() + config.connect_timeout;
     let mut delay = Duration::from_millis(50);
     loop {
-        match connect_once(config, auth, name).await {
-            Ok(client) => return Ok(client),
+        let (connections, connected) = watch::channel(0u64);
+        match connect_once(config, auth, name, Arc::new(connections)).await {
+            Ok(client) => return Ok((client, connected)),
             Err(reason) if Instant::now() + delay >= deadline => {
                 return Err(BusError::Connect { url: config.url.clone(), reason });
             }
@@ -169,16 +175,28 @@ pub(super) async fn connect_with_retry(
     }
 }
 
-async fn connect_once(config: &BusConfig, auth: &NatsAuth, name: &str) -> Result<async_nats::Client, String> {
+async fn log_event(event: async_nats::Event) {
+    match event {
+        async_nats::Event::Connected => tracing::info!("connected to NATS"),
+        async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+        other => tracing::info!(event = %other, "NATS event"),
+    }
+}
+
+async fn connect_once(
+    config: &BusConfig,
+    auth: &NatsAuth,
+    name: &str,
+    connections: Arc<watch::Sender<u64>>,
+) -> Result<async_nats::Client, String> {
     let options = async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(Duration::from_secs(2))
-        .event_callback(|event| async move {
-            match event {
-                async_nats::Event::Connected => tracing::info!("connected to NATS"),
-                async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
-                other => tracing::info!(event = %other, "NATS event"),
+        .event_callback(move |event| {
+            if matches!(event, async_nats::Event::Connected) {
+                connections.send_modify(|count| *count += 1);
             }
+            log_event(event)
         });
     let options = with_tls(options, &config.tls);
     let options = match auth {

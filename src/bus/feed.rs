@@ -9,22 +9,25 @@
 //! feed on it re-attaches by name and reports a reset, so sessions drop what they held.
 
 mod durable_count;
+mod pull;
 mod seek;
 
 use std::time::Duration;
 
 use async_nats::Subject;
+use async_nats::jetstream::consumer::pull::Config as PullConfig;
 use async_nats::jetstream::{
     self, AckKind,
-    consumer::{self, AckPolicy, DeliverPolicy, pull},
+    consumer::{self, AckPolicy, DeliverPolicy},
 };
 use bytes::Bytes;
-use futures::{FutureExt, StreamExt};
 use time::OffsetDateTime;
+use tokio::sync::watch;
 
 use super::subjects::{FEED_STREAM, feed_filter_subjects};
 use super::{BusError, headers};
 use crate::model::{Kind, PartyId, Token, Topic};
+use pull::{Pull, PullError};
 
 /// What a feed reads and how.
 #[derive(Debug, Clone)]
@@ -72,7 +75,7 @@ pub enum Start {
 pub struct Feed {
     name: String,
     subjects: Vec<String>,
-    messages: pull::Stream,
+    messages: Pull,
     prefetch: (usize, usize),
     /// Set when the consumer was recreated under this feed (a seek); taken by [`Feed::take_reset`].
     reset: bool,
@@ -82,6 +85,8 @@ pub struct Feed {
     ephemeral: bool,
     client: async_nats::Client,
     jetstream: jetstream::Context,
+    /// The client's (re)connections, for pulls opened again after a re-attach.
+    connections: watch::Receiver<u64>,
 }
 
 /// One delivery from a feed.
@@ -138,6 +143,7 @@ impl Feed {
     pub(super) async fn open(
         client: async_nats::Client,
         jetstream: jetstream::Context,
+        connections: watch::Receiver<u64>,
         spec: &FeedSpec,
     ) -> Result<Feed, BusError> {
         let subjects = feed_filter_subjects(&spec.recipient, &spec.origins, &spec.kinds, &spec.topics)
@@ -147,14 +153,25 @@ impl Feed {
             None => (format!("{}_eph_{}", spec.recipient, ulid::Ulid::new()), true),
         };
         let config = consumer_config(spec, &name, ephemeral, subjects.clone());
-        let consumer = if ephemeral {
-            create(&jetstream, config).await?
+        if ephemeral {
+            create(&jetstream, config).await?;
         } else {
-            open_durable(&jetstream, spec, &name, config).await?
-        };
+            open_durable(&jetstream, spec, &name, config).await?;
+        }
         let prefetch = (spec.prefetch_messages.max(1), spec.prefetch_bytes);
-        let messages = messages(&consumer, prefetch).await?;
-        Ok(Feed { name, subjects, messages, prefetch, reset: false, detached: false, ephemeral, client, jetstream })
+        let messages = Pull::open(&client, (FEED_STREAM, &name), prefetch, connections.clone()).await?;
+        Ok(Feed {
+            name,
+            subjects,
+            messages,
+            prefetch,
+            reset: false,
+            detached: false,
+            ephemeral,
+            client,
+            jetstream,
+            connections,
+        })
     }
 
     /// The consumer's name on the server.
@@ -172,11 +189,10 @@ impl Feed {
         &self.subjects
     }
 
-    /// The next delivery. `None` means the feed has ended for good; transient errors (a missed heartbeat
-    /// while NATS reconnects) are logged and skipped, and a durable whose consumer was recreated (a seek)
-    /// is re-attached. Cancel-safe: dropping the future loses no message.
+    /// The next delivery. `None` means the feed has ended for good; lost pull requests (NATS reconnecting)
+    /// are sent again ([`pull`]), and a durable whose consumer was recreated (a seek) is re-attached.
+    /// Cancel-safe: dropping the future loses no message.
     pub async fn next(&mut self) -> Option<Result<FeedMessage, BusError>> {
-        use async_nats::jetstream::consumer::pull::MessagesErrorKind;
         loop {
             // Boxed: rare, and this future is made for every delivery.
             if self.detached
@@ -184,21 +200,12 @@ impl Feed {
             {
                 return Some(Err(error));
             }
-            match self.messages.next().await? {
-                Ok(message) => return Some(Ok(delivery(message))),
-                Err(error) if error.kind() == MessagesErrorKind::MissingHeartbeat => {
-                    tracing::debug!(consumer = %self.name, "missed heartbeat, continuing");
-                }
-                Err(error)
-                    if !self.ephemeral
-                        && matches!(
-                            error.kind(),
-                            MessagesErrorKind::ConsumerDeleted | MessagesErrorKind::NoResponders
-                        ) =>
-                {
+            match self.messages.next(&self.client).await? {
+                Ok(message) => return Some(Ok(delivery(message, &self.jetstream))),
+                Err(PullError::ConsumerDeleted | PullError::NoResponders) if !self.ephemeral => {
                     self.detached = true;
                 }
-                Err(error) => return Some(Err(BusError::Subscription(error.to_string()))),
+                Err(error) => return Some(Err(BusError::Subscription(format!("{error:?}")))),
             }
         }
     }
@@ -212,9 +219,11 @@ impl Feed {
     async fn reattach(&mut self) -> Result<(), BusError> {
         let mut delay = Duration::from_millis(20);
         for _ in 0..10 {
-            match self.jetstream.get_consumer_from_stream::<pull::Config, _, _>(&self.name, FEED_STREAM).await {
-                Ok(consumer) => {
-                    self.messages = messages(&consumer, self.prefetch).await?;
+            match self.jetstream.get_consumer_from_stream::<PullConfig, _, _>(&self.name, FEED_STREAM).await {
+                Ok(_) => {
+                    let connections = self.connections.clone();
+                    self.messages =
+                        Pull::open(&self.client, (FEED_STREAM, &self.name), self.prefetch, connections).await?;
                     self.detached = false;
                     self.reset = true;
                     tracing::info!(consumer = %self.name, "re-attached to the recreated durable consumer");
@@ -269,8 +278,8 @@ impl Feed {
             }
             return;
         }
-        while let Some(Some(Ok(message))) = self.messages.next().now_or_never() {
-            unacked.push(delivery(message).ack);
+        for message in self.messages.buffered() {
+            unacked.push(delivery(message, &self.jetstream).ack);
         }
         let Feed { messages, client, name, .. } = self;
         drop(messages); // unsubscribes, ahead of the naks on the same connection
@@ -287,19 +296,8 @@ impl Feed {
     }
 }
 
-async fn messages(consumer: &consumer::PullConsumer, (batch, bytes): (usize, usize)) -> Result<pull::Stream, BusError> {
-    consumer
-        .stream()
-        .max_messages_per_batch(batch)
-        .max_bytes_per_batch(bytes)
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(30))
-        .messages()
-        .await
-        .map_err(|error| BusError::Subscription(error.to_string()))
-}
-
-fn delivery(message: jetstream::Message) -> FeedMessage {
+fn delivery(message: async_nats::Message, jetstream: &jetstream::Context) -> FeedMessage {
+    let message = jetstream::Message { message, context: jetstream.clone() };
     let (stream_sequence, attempt, stored_at) = match message.info() {
         Ok(info) => (info.stream_sequence, info.delivered.max(1) as u64, info.published),
         Err(_) => (0, 1, OffsetDateTime::UNIX_EPOCH),
@@ -320,12 +318,12 @@ fn delivery(message: jetstream::Message) -> FeedMessage {
     }
 }
 
-fn consumer_config(spec: &FeedSpec, name: &str, ephemeral: bool, subjects: Vec<String>) -> pull::Config {
+fn consumer_config(spec: &FeedSpec, name: &str, ephemeral: bool, subjects: Vec<String>) -> PullConfig {
     let (filter_subject, filter_subjects) = match subjects.len() {
         1 => (subjects[0].clone(), Vec::new()),
         _ => (String::new(), subjects),
     };
-    pull::Config {
+    PullConfig {
         name: Some(name.to_string()),
         durable_name: (!ephemeral).then(|| name.to_string()),
         description: Some(format!("Liaison feed of {}", spec.recipient)),
@@ -365,7 +363,7 @@ fn is_not_found(error: &jetstream::stream::ConsumerError) -> bool {
         if inner.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND)
 }
 
-async fn create(jetstream: &jetstream::Context, config: pull::Config) -> Result<consumer::PullConsumer, BusError> {
+async fn create(jetstream: &jetstream::Context, config: PullConfig) -> Result<consumer::PullConsumer, BusError> {
     jetstream.create_consumer_on_stream(config, FEED_STREAM).await.map_err(|error| match error.kind() {
         jetstream::stream::ConsumerErrorKind::JetStream(inner)
             if inner.error_code() == jetstream::ErrorCode::MAXIMUM_CONSUMERS_LIMIT =>
@@ -382,10 +380,10 @@ async fn open_durable(
     jetstream: &jetstream::Context,
     spec: &FeedSpec,
     name: &str,
-    mut config: pull::Config,
+    mut config: PullConfig,
 ) -> Result<consumer::PullConsumer, BusError> {
     for _ in 0..2 {
-        match jetstream.get_consumer_from_stream::<pull::Config, _, _>(name, FEED_STREAM).await {
+        match jetstream.get_consumer_from_stream::<PullConfig, _, _>(name, FEED_STREAM).await {
             Ok(mut existing) => {
                 let current = &existing.cached_info().config;
                 config.deliver_policy = current.deliver_policy;

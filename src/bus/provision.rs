@@ -34,7 +34,7 @@ impl Bus {
 
 /// Provisions as `auth` on a connection of its own.
 pub(super) async fn provision(config: &BusConfig, auth: &NatsAuth) -> Result<Provisioned, BusError> {
-    let client = connect_with_retry(config, auth, "liaison-provision").await?;
+    let (client, _) = connect_with_retry(config, auth, "liaison-provision").await?;
     let info = client.server_info();
     let message_ttl = check_version(&info.version)? >= MESSAGE_TTL_SERVER;
     let settings =

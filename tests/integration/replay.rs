@@ -322,3 +322,15 @@ async fn a_nacked_message_comes_back_before_later_ones() {
     let distinct: BTreeSet<u64> = order.iter().map(|(sequence, _)| *sequence).collect();
     assert_eq!(distinct.len(), published.len());
 }
+
+/// A subscription idle for longer than a pull request lives (30 s) still gets what is published next: the
+/// server answers the expired request, and the feed asks again (`bus/feed/pull.rs`).
+#[tokio::test]
+async fn an_idle_subscription_outlives_its_pull_requests() {
+    let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
+    let mut subscription = subscribe(&mut analyst, pb::OpenSubscription::default()).await.expect("opened");
+    assert_quiet(&mut subscription, Duration::from_secs(36), "nothing was published yet").await;
+    let published = publish_report_sequences(&mut cbp, "after the expiry", 3).await;
+    let received = subscription.take(3, WAIT).await;
+    assert_eq!(sequences(&received), published);
+}
