@@ -334,3 +334,25 @@ async fn an_idle_subscription_outlives_its_pull_requests() {
     let received = subscription.take(3, WAIT).await;
     assert_eq!(sequences(&received), published);
 }
+
+/// A subscriber that holds its whole window, unacknowledged, for longer than an ephemeral consumer may be
+/// inactive (60 s) keeps its subscription. The window is one message by bytes, so the second message is
+/// pulled and waits in the session while the feed is not read.
+#[tokio::test]
+async fn a_subscriber_holding_its_window_past_the_inactivity_threshold_keeps_its_feed() {
+    let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
+    let open = pb::OpenSubscription {
+        start: from_beginning(),
+        max_outstanding_bytes: 1,
+        ack_deadline: Some(proto_duration(Duration::from_secs(300))),
+        ..Default::default()
+    };
+    let mut subscription = subscribe(&mut analyst, open).await.expect("opened");
+    let published = publish_report_sequences(&mut cbp, "held", 2).await;
+    let first = subscription.take(1, WAIT).await;
+    assert_eq!(sequences(&first), published[..1]);
+    assert_quiet(&mut subscription, Duration::from_secs(75), "the window is full").await;
+    subscription.ack(&first).await;
+    let second = subscription.take(1, WAIT).await;
+    assert_eq!(sequences(&second), published[1..]);
+}
