@@ -76,7 +76,6 @@ pub struct Feed {
     name: String,
     subjects: Vec<String>,
     messages: Pull,
-    prefetch: (usize, usize),
     /// Set when the consumer was recreated under this feed (a seek); taken by [`Feed::take_reset`].
     reset: bool,
     /// Set while re-attaching to a durable, so a re-attach cut short (the caller dropped `next`) resumes.
@@ -85,8 +84,6 @@ pub struct Feed {
     ephemeral: bool,
     client: async_nats::Client,
     jetstream: jetstream::Context,
-    /// The client's (re)connections, for pulls opened again after a re-attach.
-    connections: watch::Receiver<u64>,
 }
 
 /// One delivery from a feed.
@@ -159,19 +156,8 @@ impl Feed {
             open_durable(&jetstream, spec, &name, config).await?;
         }
         let prefetch = (spec.prefetch_messages.max(1), spec.prefetch_bytes);
-        let messages = Pull::open(&client, (FEED_STREAM, &name), prefetch, connections.clone()).await?;
-        Ok(Feed {
-            name,
-            subjects,
-            messages,
-            prefetch,
-            reset: false,
-            detached: false,
-            ephemeral,
-            client,
-            jetstream,
-            connections,
-        })
+        let messages = Pull::open(&client, (FEED_STREAM, &name), prefetch, connections).await?;
+        Ok(Feed { name, subjects, messages, reset: false, detached: false, ephemeral, client, jetstream })
     }
 
     /// The consumer's name on the server.
@@ -205,7 +191,7 @@ impl Feed {
                 Err(PullError::ConsumerDeleted | PullError::NoResponders) if !self.ephemeral => {
                     self.detached = true;
                 }
-                Err(error) => return Some(Err(BusError::Subscription(format!("{error:?}")))),
+                Err(error) => return Some(Err(BusError::Subscription(error.to_string()))),
             }
         }
     }
@@ -221,9 +207,7 @@ impl Feed {
         for _ in 0..10 {
             match self.jetstream.get_consumer_from_stream::<PullConfig, _, _>(&self.name, FEED_STREAM).await {
                 Ok(_) => {
-                    let connections = self.connections.clone();
-                    self.messages =
-                        Pull::open(&self.client, (FEED_STREAM, &self.name), self.prefetch, connections).await?;
+                    self.messages = self.messages.reopen(&self.client).await?;
                     self.detached = false;
                     self.reset = true;
                     tracing::info!(consumer = %self.name, "re-attached to the recreated durable consumer");

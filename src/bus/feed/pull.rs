@@ -33,6 +33,16 @@ pub(super) enum PullError {
     Other(String),
 }
 
+impl std::fmt::Display for PullError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PullError::ConsumerDeleted => f.write_str("the consumer was deleted"),
+            PullError::NoResponders => f.write_str("no responders: JetStream or the consumer is not there"),
+            PullError::Other(reason) => f.write_str(reason),
+        }
+    }
+}
+
 pub(super) struct Pull {
     subscriber: Subscriber,
     inbox: Subject,
@@ -58,6 +68,23 @@ impl Pull {
         client: &Client,
         (stream, consumer): (&str, &str),
         (batch, max_bytes): (usize, usize),
+        connections: watch::Receiver<u64>,
+    ) -> Result<Pull, BusError> {
+        let next_subject = Subject::from(format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"));
+        Pull::subscribed(client, next_subject, request_json(batch, max_bytes), (batch, max_bytes), connections).await
+    }
+
+    /// The same pull on a new inbox, asking afresh: for a consumer recreated under its feed.
+    pub(super) async fn reopen(&self, client: &Client) -> Result<Pull, BusError> {
+        let (subject, request) = (self.next_subject.clone(), self.request.clone());
+        Pull::subscribed(client, subject, request, (self.batch, self.max_bytes), self.connections.clone()).await
+    }
+
+    async fn subscribed(
+        client: &Client,
+        next_subject: Subject,
+        request: Bytes,
+        (batch, max_bytes): (usize, usize),
         mut connections: watch::Receiver<u64>,
     ) -> Result<Pull, BusError> {
         let inbox = Subject::from(client.new_inbox());
@@ -67,8 +94,8 @@ impl Pull {
         Ok(Pull {
             subscriber,
             inbox,
-            next_subject: Subject::from(format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}")),
-            request: request_json(batch, max_bytes),
+            next_subject,
+            request,
             batch,
             max_bytes,
             pending_messages: 0,

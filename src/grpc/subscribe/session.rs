@@ -1,5 +1,7 @@
 //! One subscription's session: deliveries out, acks in, within the window, until either side ends.
 
+use std::ops::ControlFlow;
+
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::{FutureExt, StreamExt};
@@ -34,6 +36,8 @@ const MAX_BATCH_BYTES: usize = 3 * 1024 * 1024;
 const MAX_STORING: usize = 4;
 
 type Responses = mpsc::Sender<Outgoing>;
+/// How a session ends: `None` when the client has gone or half-closed, else the status it is sent.
+type End = Option<Status>;
 
 pub struct Session {
     feed: Feed,
@@ -101,63 +105,8 @@ impl Session {
         // (rust-lang/rust#62958), which doubled what every open subscription holds.
         async move {
             let end = loop {
-                self.outstanding.expire(tokio::time::Instant::now());
-                if self.has_room()
-                    && self.storing.len() < MAX_STORING
-                    && let Some(message) = self.stash.take()
-                {
-                    match Box::pin(self.prepare_batch(message)).await {
-                        Ok(()) => continue,
-                        Err(status) => break Some(status),
-                    }
-                }
-                let next_deadline = self.outstanding.next_deadline();
-                tokio::select! {
-                    biased;
-                    () = self.shutdown.cancelled() => break Some(GatewayError::ShuttingDown.into()),
-                    () = responses.closed() => break None,
-                    request = requests.message() => match request {
-                        Ok(Some(request)) => {
-                            if let Err(status) = Box::pin(self.handle(request)).await {
-                                break Some(status);
-                            }
-                        }
-                        Ok(None) => break None,
-                        Err(status) => {
-                            tracing::debug!(%status, "subscribe stream broke");
-                            break Some(status);
-                        }
-                    },
-                    Some(ack_ids) = self.confirmations.next(), if !self.confirmations.is_empty() => {
-                        if responses.send(Outgoing::Acknowledged(ack_ids)).await.is_err() {
-                            break None;
-                        }
-                    }
-                    Some(stored) = self.storing.next(), if !self.storing.is_empty() => match stored {
-                        Ok(deliveries) if deliveries.is_empty() => {}
-                        Ok(deliveries) => {
-                            if responses.send(Outgoing::Deliveries(deliveries)).await.is_err() {
-                                break None;
-                            }
-                        }
-                        // The audit could not store them: none goes out, and they are delivered again later.
-                        Err(error) => break Some(GatewayError::from(error).into()),
-                    },
-                    message = self.feed.next(), if self.stash.is_none() && self.storing.len() < MAX_STORING => {
-                        match message {
-                        Some(Ok(message)) => {
-                            self.notice_reset();
-                            if !self.has_room() {
-                                self.stash = Some(message);
-                            } else if let Err(status) = Box::pin(self.prepare_batch(message)).await {
-                                break Some(status);
-                            }
-                        }
-                        Some(Err(error)) => break Some(GatewayError::from(error).into()),
-                        None => break Some(Status::unavailable("the subscription's consumer ended")),
-                        }
-                    }
-                    () = sleep_until(next_deadline), if next_deadline.is_some() => {}
+                if let ControlFlow::Break(end) = self.turn(&mut requests, &responses).await {
+                    break end;
                 }
             };
             if let Some(status) = end {
@@ -169,6 +118,79 @@ impl Session {
             // Boxed: closing (deleting an ephemeral consumer) is a JetStream request, a large future that
             // would otherwise be part of every idle session's.
             Box::pin(self.feed.close(unacked)).await;
+        }
+    }
+
+    /// One turn of the session: the stashed message if there is now room for it, else whichever comes
+    /// first of shutdown, the client (a request, or gone), an ack confirmation, a stored batch, the feed
+    /// and the next ack deadline.
+    async fn turn(
+        &mut self,
+        requests: &mut Streaming<pb::SubscribeRequest>,
+        responses: &Responses,
+    ) -> ControlFlow<End> {
+        self.outstanding.expire(tokio::time::Instant::now());
+        if self.has_room()
+            && self.storing.len() < MAX_STORING
+            && let Some(message) = self.stash.take()
+        {
+            return self.prepare(message).await;
+        }
+        let next_deadline = self.outstanding.next_deadline();
+        tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => ControlFlow::Break(Some(GatewayError::ShuttingDown.into())),
+            () = responses.closed() => ControlFlow::Break(None),
+            request = requests.message() => self.on_request(request).await,
+            Some(ack_ids) = self.confirmations.next(), if !self.confirmations.is_empty() => {
+                send(responses, Outgoing::Acknowledged(ack_ids)).await
+            }
+            Some(stored) = self.storing.next(), if !self.storing.is_empty() => match stored {
+                Ok(deliveries) if deliveries.is_empty() => ControlFlow::Continue(()),
+                Ok(deliveries) => send(responses, Outgoing::Deliveries(deliveries)).await,
+                // The audit could not store them: none goes out, and they are delivered again later.
+                Err(error) => ControlFlow::Break(Some(GatewayError::from(error).into())),
+            },
+            message = self.feed.next(), if self.stash.is_none() && self.storing.len() < MAX_STORING => {
+                self.on_message(message).await
+            }
+            () = sleep_until(next_deadline), if next_deadline.is_some() => ControlFlow::Continue(()),
+        }
+    }
+
+    async fn on_request(&mut self, request: Result<Option<pb::SubscribeRequest>, Status>) -> ControlFlow<End> {
+        match request {
+            Ok(Some(request)) => match Box::pin(self.handle(request)).await {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(status) => ControlFlow::Break(Some(status)),
+            },
+            Ok(None) => ControlFlow::Break(None),
+            Err(status) => {
+                tracing::debug!(%status, "subscribe stream broke");
+                ControlFlow::Break(Some(status))
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: Option<Result<FeedMessage, BusError>>) -> ControlFlow<End> {
+        match message {
+            Some(Ok(message)) => {
+                self.notice_reset();
+                if self.has_room() {
+                    return self.prepare(message).await;
+                }
+                self.stash = Some(message);
+                ControlFlow::Continue(())
+            }
+            Some(Err(error)) => ControlFlow::Break(Some(GatewayError::from(error).into())),
+            None => ControlFlow::Break(Some(Status::unavailable("the subscription's consumer ended"))),
+        }
+    }
+
+    async fn prepare(&mut self, first: FeedMessage) -> ControlFlow<End> {
+        match Box::pin(self.prepare_batch(first)).await {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(status) => ControlFlow::Break(Some(status)),
         }
     }
 
@@ -452,6 +474,14 @@ impl Session {
     }
 }
 
+/// Hands `outgoing` to the response stream; the session ends if the client has gone.
+async fn send(responses: &Responses, outgoing: Outgoing) -> ControlFlow<End> {
+    match responses.send(outgoing).await {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(_) => ControlFlow::Break(None),
+    }
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -460,17 +490,4 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 #[cfg(test)]
-mod tests {
-    /// What an idle subscription holds is mostly this future: 10,000 of them must fit in a few hundred
-    /// MiB with the NATS client's share. Today 1.6 KiB of session and 0.9 KiB of awaits; it was 4.4 KiB
-    /// before the async block (arguments kept twice) and more before the boxing.
-    #[test]
-    fn an_idle_sessions_future_stays_small() {
-        fn future_size<A, B, C, F: std::future::Future>(_: impl FnOnce(A, B, C) -> F) -> usize {
-            std::mem::size_of::<F>()
-        }
-        let size = future_size(super::Session::run);
-        assert!(size <= 3 * 1024, "Session::run's future is {size} bytes");
-        assert!(std::mem::size_of::<crate::grpc::server::Gateway>() <= 128, "Gateway is cloned into every call");
-    }
-}
+mod tests;
