@@ -118,12 +118,12 @@ async fn wait_serving(gateway: &mut Child, url: &str, ca: Option<&Path>, log: &P
 }
 
 /// A `liaison serve` child, sent SIGTERM when dropped (SIGKILL would orphan its embedded nats-server).
-struct Gateway(Child);
+struct Gateway(Child, std::path::PathBuf);
 
 impl Gateway {
     fn spawn(mut command: Command, log: &Path) -> Gateway {
-        let log = std::fs::File::create(log).unwrap();
-        Gateway(command.kill_on_drop(false).stdout(Stdio::null()).stderr(log).spawn().unwrap())
+        let file = std::fs::File::create(log).unwrap();
+        Gateway(command.kill_on_drop(false).stdout(Stdio::null()).stderr(file).spawn().unwrap(), log.to_path_buf())
     }
 
     fn terminate(&self) {
@@ -137,7 +137,11 @@ impl Gateway {
     /// Stops it as Ctrl-C would and checks it exits cleanly.
     async fn stop(mut self) {
         self.terminate();
-        let status = tokio::time::timeout(Duration::from_secs(20), self.0.wait()).await.unwrap().unwrap();
+        let Ok(status) = tokio::time::timeout(Duration::from_secs(20), self.0.wait()).await else {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            panic!("the gateway did not exit within 20 s of SIGTERM; log:\n{log}");
+        };
+        let status = status.unwrap();
         assert!(status.success(), "the gateway exited with {status}");
     }
 }
