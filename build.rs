@@ -1,5 +1,7 @@
 //! Generates the `liaison.v1` gRPC code with tonic-prost-build, using the vendored protoc so that building
-//! needs no protoc on the machine, and the REL TO country table from ODNI's ISM vocabulary (`ism` crate).
+//! needs no protoc on the machine, and the marking vocabularies from ODNI's ISM package: the REL TO
+//! countries and the published SCI controls (`ism` crate), the tetragraphs with their members
+//! (`ism-ismcat` crate).
 
 use std::path::PathBuf;
 
@@ -19,11 +21,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     println!("cargo:rerun-if-changed=proto");
     write_rel_to_countries(&out_dir)?;
+    write_sci_controls(&out_dir)?;
+    write_tetragraphs(&out_dir)?;
     Ok(())
 }
 
 /// The country trigraphs of ISMCAT's REL TO vocabulary (`CVEnumISMCATRelTo`), sorted, as a Rust array.
-/// Its tetragraphs (FVEY, NATO, ...) are left for the markings work that gives them members.
 fn write_rel_to_countries(out_dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     let vocabulary = ism::package_root().join("CVE/CveSchema/ISMCAT/CVEGenerated/CVEnumISMCATRelTo.rnc");
     let text = std::fs::read_to_string(&vocabulary)?;
@@ -47,4 +50,76 @@ fn write_rel_to_countries(out_dir: &std::path::Path) -> Result<(), Box<dyn std::
     );
     std::fs::write(out_dir.join("rel_to_countries.rs"), source)?;
     Ok(())
+}
+
+/// The published SCI control systems and compartments (`CVEnumISMSCIControls`: `SI`, `SI-G`, ...), sorted.
+fn write_sci_controls(out_dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let vocabulary = ism::package_root().join("CVE/ISM/CVEnumISMSCIControls.csv");
+    let text = std::fs::read_to_string(&vocabulary)?;
+    let mut codes: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').nth(1)?.strip_prefix('"')?.strip_suffix('"'))
+        .filter(|code| !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'-'))
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    if codes.binary_search(&"SI-G").is_err() || codes.binary_search(&"HCS").is_err() {
+        return Err(format!("{}: expected the SCI controls, found {codes:?}", vocabulary.display()).into());
+    }
+    let list = codes.iter().map(|code| format!("{code:?}")).collect::<Vec<_>>().join(", ");
+    let source = format!(
+        "/// Published SCI control systems and compartments (ODNI ISM CVEnumISMSCIControls), sorted.\n\
+         pub static SCI_CONTROLS: [&str; {}] = [{list}];\n",
+        codes.len()
+    );
+    std::fs::write(out_dir.join("sci_controls.rs"), source)?;
+    Ok(())
+}
+
+/// The tetragraphs of ISMCAT's taxonomy (`TetragraphTaxonomyDenormalized.xml`) with their member countries,
+/// sorted; a tetragraph whose membership the taxonomy suppresses has none (the directory may give them).
+fn write_tetragraphs(out_dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let taxonomy = ism_ismcat::package_root().join("Taxonomy/ISMCAT/TetragraphTaxonomyDenormalized.xml");
+    let text = std::fs::read_to_string(&taxonomy)?;
+    let mut tetragraphs: Vec<(String, Vec<String>)> = Vec::new();
+    for block in text.split("<Tetragraph ").skip(1) {
+        let block = block.split("</Tetragraph>").next().unwrap_or_default();
+        let Some(code) = element_texts(block, "TetraToken").next() else { continue };
+        let mut members: Vec<String> = element_texts(block, "Country").map(str::to_string).collect();
+        members.sort_unstable();
+        members.dedup();
+        tetragraphs.push((code.to_string(), members));
+    }
+    tetragraphs.sort();
+    let fvey = tetragraphs.iter().find(|(code, _)| code == "FVEY");
+    if tetragraphs.len() < 20 || fvey.is_none_or(|(_, members)| members.len() != 5) {
+        return Err(format!("{}: expected the tetragraphs with FVEY's five members", taxonomy.display()).into());
+    }
+    let rows: Vec<String> = tetragraphs
+        .iter()
+        .map(|(code, members)| {
+            let members = members.iter().map(|member| format!("{member:?}")).collect::<Vec<_>>().join(", ");
+            format!("({code:?}, &[{members}])")
+        })
+        .collect();
+    let source = format!(
+        "/// ISMCAT tetragraphs and their member countries (ODNI ISMCAT taxonomy), sorted by code.\n\
+         pub static TETRAGRAPHS: [(&str, &[&str]); {}] = [{}];\n",
+        rows.len(),
+        rows.join(", ")
+    );
+    std::fs::write(out_dir.join("tetragraphs.rs"), source)?;
+    Ok(())
+}
+
+/// The texts of every `<name ...>text</name>` in `xml`.
+fn element_texts<'a>(xml: &'a str, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+    let open = format!("<{name}");
+    let close = format!("</{name}>");
+    let pieces: Vec<&'a str> = xml.split(open.as_str()).skip(1).collect();
+    pieces.into_iter().filter_map(move |rest| {
+        let text = rest.split_once('>')?.1;
+        Some(text.split(close.as_str()).next()?.trim())
+    })
 }

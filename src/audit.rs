@@ -72,6 +72,9 @@ pub struct AuditRecord {
     /// The feed subject an approved copy was stored on: where a purge finds it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subject: String,
+    /// The message's markings as the canonical banner line (the router's decisions: approvals, denials).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub markings: String,
     /// The message is criminal intelligence (28 CFR Part 23); on approvals.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub criminal_intelligence: bool,

@@ -5,7 +5,7 @@
 
 mod audit_query;
 mod auth;
-mod convert;
+pub(crate) mod convert;
 mod dead_letters;
 mod error;
 #[doc(hidden)]

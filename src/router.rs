@@ -71,6 +71,8 @@ pub struct Approval {
     topic: Topic,
     rule: Arc<str>,
     basis: Arc<str>,
+    /// For a foreign recipient, the REL TO entry that released the message to its country.
+    released_by: Option<Arc<str>>,
 }
 
 /// A recipient the message may not go to, with a stable reason and a sentence for people.
@@ -99,6 +101,8 @@ pub enum DenialReason {
     NotReleasable,
     Les,
     Tlp,
+    /// SCI compartments or special access programs the recipient is not read into.
+    Access,
 }
 
 /// Requests the router refuses as a whole, before any recipient is considered.
@@ -108,7 +112,10 @@ pub enum RouteError {
     UnknownOrigin(PartyId),
     #[error("recipients: at most {MAX_RECIPIENTS} recipients per message, got {0}")]
     TooManyRecipients(usize),
-    #[error("envelope.markings.rel_to: {0} is not a tetragraph the directory defines (see its [tetragraphs])")]
+    #[error(
+        "envelope.markings.rel_to: {0} is not a tetragraph of the ISM vocabulary nor one the directory defines \
+         (see its [tetragraphs])"
+    )]
     UnknownTetragraph(String),
 }
 
@@ -175,6 +182,7 @@ impl Router {
             topic: topic.clone(),
             rule: Arc::from(NOTICE_RULE),
             basis: Arc::from(NOTICE_BASIS),
+            released_by: None,
         })
     }
 
@@ -212,6 +220,11 @@ impl Approval {
     pub fn basis(&self) -> &str {
         &self.basis
     }
+
+    /// The REL TO entry (a country or a tetragraph) that released the message to a foreign recipient.
+    pub fn released_by(&self) -> Option<&str> {
+        self.released_by.as_deref()
+    }
 }
 
 // === impl Outcome ===
@@ -229,7 +242,7 @@ impl Outcome {
 
 impl DenialReason {
     /// Every reason, in a fixed order (see [`DenialReason::index`]).
-    pub const ALL: [DenialReason; 10] = [
+    pub const ALL: [DenialReason; 11] = [
         DenialReason::UnknownParty,
         DenialReason::SelfAddressed,
         DenialReason::NoRoute,
@@ -240,6 +253,7 @@ impl DenialReason {
         DenialReason::NotReleasable,
         DenialReason::Les,
         DenialReason::Tlp,
+        DenialReason::Access,
     ];
 
     /// This reason's position in [`DenialReason::ALL`].
@@ -260,6 +274,7 @@ impl DenialReason {
             DenialReason::NotReleasable => "NOT_RELEASABLE",
             DenialReason::Les => "LES",
             DenialReason::Tlp => "TLP",
+            DenialReason::Access => "ACCESS",
         }
     }
 }

@@ -60,6 +60,7 @@ fn good(recipients: &[&str], topic: &str) -> pb::Envelope {
             controls: vec![pb::DisseminationControl::Les as i32],
             rel_to: vec![],
             tlp: pb::Tlp::Amber as i32,
+            ..Default::default()
         }),
         precedence: pb::Precedence::Priority as i32,
         created_at: Some(ts(1_790_000_000, 123_000_000)),
@@ -79,6 +80,7 @@ fn envelope(dir: &Path) {
             controls: controls.iter().map(|control| *control as i32).collect(),
             rel_to: rel.iter().map(|country| country.to_string()).collect(),
             tlp: tlp as i32,
+            ..Default::default()
         })
     };
     use pb::{Classification as C, DisseminationControl as D, Tlp};

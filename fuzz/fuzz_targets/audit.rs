@@ -119,6 +119,10 @@ fn record(u: &mut Unstructured<'_>, head: u64) -> Result<AuditRecord> {
         policy_version: "fuzz".into(),
         reason: String::new(),
         subject: String::new(),
+        markings: match u.arbitrary()? {
+            true => u.choose(&["SECRET//REL TO USA, FVEY", "TOP SECRET//SI-G/TK//ORCON/NOFORN", ""])?.to_string(),
+            false => word(u)?,
+        },
         criminal_intelligence: u.arbitrary()?,
         lost,
         unknown_recipients: match event {

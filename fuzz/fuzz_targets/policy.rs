@@ -51,6 +51,7 @@ fn route_some(router: &Router) {
             controls: vec![DisseminationControl::Les],
             rel_to: vec!["USA".into(), "CAN".into()],
             tlp: Some(Tlp::Amber),
+            ..Markings::unclassified()
         },
         Markings { tlp: Some(Tlp::Red), ..Markings::unclassified() },
     ];

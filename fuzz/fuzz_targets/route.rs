@@ -1,12 +1,13 @@
 //! Markings validation and the router's decision, from structured input: markings as the API carries them
-//! (unknown enum values, repeats, REL TO of real and made-up codes), recipients and topics the shipped
+//! (unknown enum values, repeats, REL TO of real and made-up codes, SCI tokens, banner lines put together
+//! from real and broken fragments), recipients and topics the shipped
 //! directory knows and does not, every kind and precedence. Checks what no policy can change
 //! (`check_routing`) and that the person-level holder checks agree with the party-level ones.
 #![no_main]
 
 use liaison::api as pb;
 use liaison::grpc::fuzzing;
-use liaison::model::{Classification, Kind, Precedence, RouteRequest, Token};
+use liaison::model::{Accesses, Classification, Kind, Precedence, RouteRequest, Token};
 use liaison::router::{Holder, HolderKind, check_holder};
 use liaison_fuzz::{COUNTRIES, assert_client_error, check_routing, party, router, word};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -21,12 +22,18 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let converted = fuzzing::markings(Some(&markings));
     // Person checks: any clearance, nationality and eligibility, on whatever markings were accepted.
     let holder_nationality = u.choose(COUNTRIES)?.to_string();
+    let mut held = Vec::new();
+    for _ in 0..u.int_in_range(0..=3)? {
+        held.push(*u.choose(SCI)?);
+    }
+    let accesses = Accesses::parse(held.iter().filter(|token| **token != "XX")).unwrap_or_default();
     let holder = Holder {
         name: "fuzz",
         kind: HolderKind::Person,
         clearance: *u.choose(&Classification::ALL)?,
         nationality: &holder_nationality,
         law_enforcement: u.arbitrary()?,
+        accesses: &accesses,
     };
     let markings = match converted {
         Err(error) => {
@@ -78,10 +85,17 @@ fn markings(u: &mut Unstructured<'_>) -> Result<pb::Markings> {
             false => u.arbitrary(),
         }
     };
+    if u.ratio(1, 3)? {
+        return Ok(pb::Markings { banner: banner(u)?, tlp: enumeration(u, 5)?, ..Default::default() });
+    }
     let classification = enumeration(u, 4)?;
     let mut controls = Vec::new();
     for _ in 0..u.int_in_range(0..=4)? {
-        controls.push(enumeration(u, 3)?);
+        controls.push(enumeration(u, 16)?);
+    }
+    let mut sci = Vec::new();
+    for _ in 0..u.int_in_range(0..=3)? {
+        sci.push(u.choose(SCI)?.to_string());
     }
     let mut rel_to = Vec::new();
     for _ in 0..u.int_in_range(0..=5)? {
@@ -96,5 +110,60 @@ fn markings(u: &mut Unstructured<'_>) -> Result<pb::Markings> {
         // Longer than the country list.
         rel_to = vec!["CAN".to_string(); 1000];
     }
-    Ok(pb::Markings { classification, controls, rel_to, tlp: enumeration(u, 5)? })
+    Ok(pb::Markings { classification, controls, rel_to, tlp: enumeration(u, 5)?, sci, ..Default::default() })
+}
+
+/// SCI tokens, published and not.
+const SCI: &[&str] = &["SI", "SI-G", "SI-G-ABCD", "TK", "TK-BLFH", "HCS", "HCS-P", "RSV", "RSV-XYZ", "XX"];
+
+/// A banner line of real fragments, separators and now and then arbitrary text.
+fn banner(u: &mut Unstructured<'_>) -> Result<String> {
+    const FRAGMENTS: &[&str] = &[
+        "TOP SECRET",
+        "SECRET",
+        "CONFIDENTIAL",
+        "UNCLASSIFIED",
+        "TS",
+        "S",
+        "//",
+        "//",
+        "/",
+        "-",
+        " ",
+        ", ",
+        "SI",
+        "G",
+        "ABCD",
+        "TK",
+        "HCS-P",
+        "SAR-BP",
+        "ORCON",
+        "OC",
+        "NOFORN",
+        "NF",
+        "RELIDO",
+        "REL TO USA, FVEY",
+        "REL TO ",
+        "USA",
+        "CAN",
+        "DISPLAY ONLY AFG",
+        "EYES ONLY",
+        "FISA",
+        "PROPIN",
+        "LES",
+        "LES NOFORN",
+        "SBU",
+        "FOUO",
+        "LIMDIS",
+        "EXDIS",
+        "NODIS",
+    ];
+    let mut line = String::new();
+    for _ in 0..u.int_in_range(0..=12)? {
+        match u.ratio(1, 16)? {
+            true => line.push_str(u.arbitrary()?),
+            false => line.push_str(u.choose(FRAGMENTS)?),
+        }
+    }
+    Ok(line)
 }

@@ -154,6 +154,11 @@ fn claims(u: &mut Unstructured<'_>) -> Result<()> {
             false => None,
         },
         law_enforcement: u.arbitrary()?,
+        accesses: match u.int_in_range(0..=2)? {
+            0 => None,
+            1 => Some(vec![u.choose(&["SI", "SI-G", "TK", "SAR-BP"])?.to_string()]),
+            _ => Some(vec![word(u)?]),
+        },
         jti: match u.arbitrary()? {
             true => Some(ulid::Ulid::new().to_string()),
             false => None,

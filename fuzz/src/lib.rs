@@ -25,6 +25,7 @@ pub fn caller(party: &str, role: Role) -> Caller {
         clearance: None,
         nationality: None,
         law_enforcement: None,
+        accesses: None,
     }
 }
 

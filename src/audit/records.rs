@@ -24,6 +24,7 @@ impl AuditRecord {
             policy_version: message.policy_version.to_string(),
             reason: String::new(),
             subject: String::new(),
+            markings: String::new(),
             criminal_intelligence: false,
             lost: None,
             unknown_recipients: Vec::new(),
@@ -37,6 +38,11 @@ impl AuditRecord {
             subject: subject.to_string(),
             ..AuditRecord::about(Event::Approved, message, recipient, rule)
         }
+    }
+
+    /// Records the markings (the canonical banner) the router decided under.
+    pub fn under_markings(self, banner: &str) -> AuditRecord {
+        AuditRecord { markings: banner.to_string(), ..self }
     }
 
     /// Marks an approval as one of criminal intelligence (28 CFR Part 23).

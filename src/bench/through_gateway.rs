@@ -30,6 +30,7 @@ pub fn envelope(body: Bytes) -> pb::Envelope {
             controls: vec![],
             rel_to: vec![],
             tlp: pb::Tlp::Green as i32,
+            ..Default::default()
         }),
         precedence: pb::Precedence::Routine as i32,
         title: "bench".to_string(),

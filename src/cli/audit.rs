@@ -80,6 +80,8 @@ struct Row {
     policy_version: String,
     reason: String,
     subject: String,
+    /// The canonical banner the router decided under (approvals and denials).
+    markings: String,
     chain: String,
     entry: u64,
     /// Space-separated: a publish's recipients that are not in the directory, denied in one record.
@@ -137,6 +139,7 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
             policy_version: record.policy_version,
             reason: record.reason,
             subject: record.subject,
+            markings: record.markings,
             unknown_recipients: record.unknown_recipients.join(" "),
             chain: record.chain,
             entry: record.entry,

@@ -81,17 +81,21 @@ fn envelope(args: &PublishArgs, body: Vec<u8>) -> pb::Envelope {
 
 fn print_receipt(receipt: &pb::Receipt) {
     use pb::recipient_outcome::Outcome;
-    println!("message {}", receipt.message_id);
+    println!("message {} ({})", receipt.message_id, receipt.banner);
     if receipt.outcomes.is_empty() {
         println!("  no recipient: the routing rules select nobody for this message");
     }
     for outcome in &receipt.outcomes {
         match &outcome.outcome {
             Some(Outcome::Delivered(delivered)) => println!(
-                "  {}: delivered, sequence {} on {}{}",
+                "  {}: delivered, sequence {} on {}{}{}",
                 outcome.party,
                 delivered.stream_sequence,
                 delivered.subject,
+                match delivered.released_by.as_str() {
+                    "" => String::new(),
+                    code => format!(", released by REL TO {code}"),
+                },
                 if delivered.duplicate { " (duplicate of an earlier publish)" } else { "" }
             ),
             Some(Outcome::Denied(denied)) => {

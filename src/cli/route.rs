@@ -75,13 +75,17 @@ pub async fn run(command: RouteCommand) -> anyhow::Result<()> {
 }
 
 fn print(response: &pb::CheckRouteResponse) {
-    println!("policy {}", response.policy_version);
+    println!("policy {}, markings {}", response.policy_version, response.banner);
     if response.decisions.is_empty() {
         println!("  nobody: no rule selects a recipient for this message");
     }
     for decision in &response.decisions {
         if decision.allowed {
-            println!("  {}: delivered by rule {} ({})", decision.party, decision.rule, decision.basis);
+            let released = match decision.released_by.as_str() {
+                "" => String::new(),
+                code => format!(", released by REL TO {code}"),
+            };
+            println!("  {}: delivered by rule {} ({}){released}", decision.party, decision.rule, decision.basis);
         } else {
             let reason =
                 pb::DenialReason::try_from(decision.reason).map(|reason| reason.as_str_name()).unwrap_or("UNKNOWN");

@@ -16,12 +16,16 @@ pub struct RoutingArgs {
     /// Program area, e.g. `money-laundering`.
     #[arg(long)]
     pub topic: String,
+    /// The markings as a banner line, e.g. "SECRET//REL TO USA, FVEY" or "TOP SECRET//SI-G/TK//ORCON/NOFORN";
+    /// instead of --classification, --control and --rel-to.
+    #[arg(long, conflicts_with_all = ["classification", "controls", "rel_to"])]
+    marking: Option<String>,
     #[arg(long, value_enum, default_value = "unclassified")]
     classification: ClassificationArg,
     /// Dissemination control; repeat for several.
     #[arg(long = "control", value_enum)]
     controls: Vec<ControlArg>,
-    /// REL TO country trigraph; repeat for several, USA first.
+    /// REL TO country trigraph or tetragraph (FVEY, NATO ...); repeat for several, USA first.
     #[arg(long = "rel-to")]
     rel_to: Vec<String>,
     #[arg(long, value_enum)]
@@ -40,9 +44,22 @@ enum ClassificationArg {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum ControlArg {
-    Noforn,
-    Les,
     Fouo,
+    Orcon,
+    OrconUsgov,
+    Imcon,
+    Noforn,
+    Propin,
+    Relido,
+    Fisa,
+    Limdis,
+    Exdis,
+    Nodis,
+    Sbu,
+    SbuNoforn,
+    Les,
+    LesNoforn,
+    Ssi,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -72,6 +89,17 @@ impl RoutingArgs {
     }
 
     pub fn markings(&self) -> pb::Markings {
+        let tlp = match self.tlp {
+            None => pb::Tlp::Unspecified,
+            Some(TlpArg::Clear) => pb::Tlp::Clear,
+            Some(TlpArg::Green) => pb::Tlp::Green,
+            Some(TlpArg::Amber) => pb::Tlp::Amber,
+            Some(TlpArg::AmberStrict) => pb::Tlp::AmberStrict,
+            Some(TlpArg::Red) => pb::Tlp::Red,
+        };
+        if let Some(banner) = &self.marking {
+            return pb::Markings { banner: banner.clone(), tlp: tlp as i32, ..Default::default() };
+        }
         let classification = match self.classification {
             ClassificationArg::Unclassified => pb::Classification::Unclassified,
             ClassificationArg::Confidential => pb::Classification::Confidential,
@@ -81,21 +109,36 @@ impl RoutingArgs {
         let controls = self
             .controls
             .iter()
-            .map(|control| match control {
-                ControlArg::Noforn => pb::DisseminationControl::Noforn as i32,
-                ControlArg::Les => pb::DisseminationControl::Les as i32,
-                ControlArg::Fouo => pb::DisseminationControl::Fouo as i32,
+            .map(|control| {
+                use pb::DisseminationControl as P;
+                let control = match control {
+                    ControlArg::Fouo => P::Fouo,
+                    ControlArg::Orcon => P::Orcon,
+                    ControlArg::OrconUsgov => P::OrconUsgov,
+                    ControlArg::Imcon => P::Imcon,
+                    ControlArg::Noforn => P::Noforn,
+                    ControlArg::Propin => P::Propin,
+                    ControlArg::Relido => P::Relido,
+                    ControlArg::Fisa => P::Fisa,
+                    ControlArg::Limdis => P::Limdis,
+                    ControlArg::Exdis => P::Exdis,
+                    ControlArg::Nodis => P::Nodis,
+                    ControlArg::Sbu => P::Sbu,
+                    ControlArg::SbuNoforn => P::SbuNoforn,
+                    ControlArg::Les => P::Les,
+                    ControlArg::LesNoforn => P::LesNoforn,
+                    ControlArg::Ssi => P::Ssi,
+                };
+                control as i32
             })
             .collect();
-        let tlp = match self.tlp {
-            None => pb::Tlp::Unspecified,
-            Some(TlpArg::Clear) => pb::Tlp::Clear,
-            Some(TlpArg::Green) => pb::Tlp::Green,
-            Some(TlpArg::Amber) => pb::Tlp::Amber,
-            Some(TlpArg::AmberStrict) => pb::Tlp::AmberStrict,
-            Some(TlpArg::Red) => pb::Tlp::Red,
-        };
-        pb::Markings { classification: classification as i32, controls, rel_to: self.rel_to.clone(), tlp: tlp as i32 }
+        pb::Markings {
+            classification: classification as i32,
+            controls,
+            rel_to: self.rel_to.clone(),
+            tlp: tlp as i32,
+            ..Default::default()
+        }
     }
 
     pub fn precedence(&self) -> i32 {

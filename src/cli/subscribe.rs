@@ -124,12 +124,8 @@ fn print_delivery(delivery: &pb::Delivery) {
         return;
     };
     let kind = pb::Kind::try_from(envelope.kind).map(|kind| kind.as_str_name()).unwrap_or("?");
-    let classification = envelope
-        .markings
-        .as_ref()
-        .and_then(|markings| pb::Classification::try_from(markings.classification).ok())
-        .map(|classification| classification.as_str_name())
-        .unwrap_or("?");
+    // The gateway stores every message with its canonical banner.
+    let banner = envelope.markings.as_ref().map_or("?", |markings| markings.banner.as_str());
     println!(
         "#{} attempt {} | {} from {} | {} {} | {} | {}",
         delivery.stream_sequence,
@@ -138,7 +134,7 @@ fn print_delivery(delivery: &pb::Delivery) {
         envelope.origin,
         kind,
         envelope.topic,
-        classification,
+        banner,
         envelope.title
     );
     match std::str::from_utf8(&envelope.body) {

@@ -10,7 +10,7 @@ use super::nats_args::NatsArgs;
 use super::output::{Format, Rows};
 use crate::bus::{Bus, MAX_REVOKED_SUBJECT};
 use crate::identity::{DEFAULT_MAX_TOKEN_TTL, Grant, Issuer, Revocation, RevocationTarget, Role, SigningKey};
-use crate::model::{Classification, Token};
+use crate::model::{Accesses, Classification, Token};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TokenCommand {
@@ -43,6 +43,10 @@ pub enum TokenCommand {
         /// party].
         #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
         law_enforcement: Option<bool>,
+        /// An SCI control system or compartment (SI, SI-G, TK ...) or special access program (SAR-BP) the
+        /// person is read into; repeat for several [default: as their party].
+        #[arg(long = "access", value_name = "ACCESS")]
+        accesses: Vec<String>,
         /// The gateway's data directory, which holds the signing key.
         #[arg(long, env = "LIAISON_DATA_DIR")]
         data_dir: Option<PathBuf>,
@@ -122,16 +126,21 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
             clearance,
             nationality,
             law_enforcement,
+            accesses,
             data_dir,
             signing_key,
         } => {
             let party = Token::parse(&party).context("--party")?;
+            let accesses = match accesses.is_empty() {
+                true => None,
+                false => Some(Accesses::parse(&accesses).map_err(|why| anyhow::anyhow!("--access: {why}"))?),
+            };
             let key = match signing_key {
                 Some(path) => SigningKey::load_file(&path)?,
                 None => SigningKey::load(&data_dir.unwrap_or_else(crate::config::default_data_dir))?,
             };
             let subject = subject.unwrap_or_else(|| format!("{party}-{}", role.name()));
-            let grant = Grant { party, role, subject, clearance, nationality, law_enforcement, ttl };
+            let grant = Grant { party, role, subject, clearance, nationality, law_enforcement, accesses, ttl };
             let issuer = Issuer::new(&key)?.with_max_ttl(max_token_ttl.unwrap_or(DEFAULT_MAX_TOKEN_TTL));
             let (token, id) = issuer.grant_with_id(&grant)?;
             println!("{token}");

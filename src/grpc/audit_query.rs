@@ -179,6 +179,7 @@ fn response(entry: &AuditEntry, at: OffsetDateTime, record: &AuditRecord) -> pb:
         reason: record.reason.clone(),
         subject: record.subject.clone(),
         unknown_recipients: record.unknown_recipients.clone(),
+        markings: record.markings.clone(),
     }
 }
 

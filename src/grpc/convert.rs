@@ -4,15 +4,16 @@ use std::time::Duration;
 
 use crate::api as pb;
 use crate::identity::Caller;
-use crate::model::{
-    Classification, DisseminationControl, Kind, Markings, PartyId, Precedence, RouteRequest, Tetragraphs, Tlp, Token,
-    countries,
-};
+use crate::model::{Kind, PartyId, Precedence, RouteRequest, Tlp, Token};
 use crate::router::DenialReason;
 use crate::traffic::FlowLabels;
 
 use super::GatewayError;
 use super::server::Limits;
+
+mod markings;
+
+pub use markings::{markings, markings_to_pb, stored_markings};
 
 /// Longest title, in bytes.
 const MAX_TITLE_BYTES: usize = 1024;
@@ -73,6 +74,8 @@ pub fn route_request(
     }
     let topic = token("envelope.topic", &envelope.topic)?;
     let markings = markings(envelope.markings.as_ref())?;
+    // Stored (and so delivered) in canonical form, the banner beside the fields.
+    envelope.markings = Some(markings_to_pb(&markings));
     if markings.tlp == Some(Tlp::Red) && recipients.is_empty() {
         return Err(invalid("envelope.markings.tlp: TLP:RED goes only to named recipients; name them".into()));
     }
@@ -228,70 +231,6 @@ pub fn precedence(value: i32) -> Result<Precedence, GatewayError> {
     }
 }
 
-/// Required markings, validated against the combination rules.
-pub fn markings(markings: Option<&pb::Markings>) -> Result<Markings, GatewayError> {
-    let markings = markings.ok_or_else(|| invalid("envelope.markings: required".into()))?;
-    let classification = match pb::Classification::try_from(markings.classification) {
-        Ok(pb::Classification::Unspecified) => {
-            return Err(invalid("envelope.markings.classification: required".into()));
-        }
-        Ok(pb::Classification::Unclassified) => Classification::Unclassified,
-        Ok(pb::Classification::Confidential) => Classification::Confidential,
-        Ok(pb::Classification::Secret) => Classification::Secret,
-        Ok(pb::Classification::TopSecret) => Classification::TopSecret,
-        Err(_) => {
-            let value = markings.classification;
-            return Err(invalid(format!("envelope.markings.classification: unknown value {value}")));
-        }
-    };
-    let mut controls = Vec::with_capacity(markings.controls.len());
-    for (index, value) in markings.controls.iter().enumerate() {
-        let control = match pb::DisseminationControl::try_from(*value) {
-            Ok(pb::DisseminationControl::Noforn) => DisseminationControl::Noforn,
-            Ok(pb::DisseminationControl::Les) => DisseminationControl::Les,
-            Ok(pb::DisseminationControl::Fouo) => DisseminationControl::Fouo,
-            _ => {
-                return Err(invalid(format!("envelope.markings.controls[{index}]: unknown value {value}")));
-            }
-        };
-        if controls.contains(&control) {
-            return Err(invalid(format!("envelope.markings.controls[{index}]: {control:?} repeated")));
-        }
-        controls.push(control);
-    }
-    controls.sort();
-    if markings.rel_to.len() > countries::COUNTRIES.len() {
-        return Err(invalid(format!(
-            "envelope.markings.rel_to: {} entries, more than the {} countries there are; name each once",
-            markings.rel_to.len(),
-            countries::COUNTRIES.len()
-        )));
-    }
-    for (index, country) in markings.rel_to.iter().enumerate() {
-        // A tetragraph is checked against the directory's by the router.
-        if !countries::is_country(country) && !Tetragraphs::is_code(country) {
-            return Err(invalid(format!(
-                "envelope.markings.rel_to[{index}]: {country:?} is not a country of the ISM REL TO vocabulary \
-                 (an ISO 3166-1 alpha-3 trigraph such as \"CAN\") nor a tetragraph (four capitals such as \"FVEY\")"
-            )));
-        }
-    }
-    let tlp = match pb::Tlp::try_from(markings.tlp) {
-        Ok(pb::Tlp::Unspecified) => None,
-        Ok(pb::Tlp::Clear) => Some(Tlp::Clear),
-        Ok(pb::Tlp::Green) => Some(Tlp::Green),
-        Ok(pb::Tlp::Amber) => Some(Tlp::Amber),
-        Ok(pb::Tlp::AmberStrict) => Some(Tlp::AmberStrict),
-        Ok(pb::Tlp::Red) => Some(Tlp::Red),
-        Err(_) => {
-            return Err(invalid(format!("envelope.markings.tlp: unknown value {}", markings.tlp)));
-        }
-    };
-    let markings = Markings { classification, controls, rel_to: markings.rel_to.clone(), tlp };
-    markings.validate().map_err(|error| invalid(error.to_string()))?;
-    Ok(markings)
-}
-
 /// The API's code for a denial reason.
 pub fn denial_reason(reason: DenialReason) -> pb::DenialReason {
     match reason {
@@ -305,6 +244,7 @@ pub fn denial_reason(reason: DenialReason) -> pb::DenialReason {
         DenialReason::NotReleasable => pb::DenialReason::NotReleasable,
         DenialReason::Les => pb::DenialReason::Les,
         DenialReason::Tlp => pb::DenialReason::Tlp,
+        DenialReason::Access => pb::DenialReason::Access,
     }
 }
 

@@ -152,7 +152,8 @@ pub fn check_route(router: &Router, request: &pb::CheckRouteRequest) -> Result<p
     }
     let routing = router.route(&route).map_err(GatewayError::from)?;
     let decisions = routing.outcomes.into_iter().map(decision).collect();
-    Ok(pb::CheckRouteResponse { policy_version: routing.policy_version.to_string(), decisions })
+    let banner = route.markings.banner();
+    Ok(pb::CheckRouteResponse { policy_version: routing.policy_version.to_string(), decisions, banner })
 }
 
 fn route_request(request: &pb::CheckRouteRequest) -> Result<RouteRequest, GatewayError> {
@@ -179,6 +180,7 @@ fn decision(outcome: Outcome) -> pb::RouteDecision {
             allowed: true,
             rule: approval.rule().to_string(),
             basis: approval.basis().to_string(),
+            released_by: approval.released_by().unwrap_or_default().to_string(),
             ..Default::default()
         },
         Outcome::Deny(denial) => pb::RouteDecision {

@@ -49,6 +49,8 @@ pub struct Prepared {
     audit: PendingAudit,
     /// For a correction: the message it supersedes, marked so once a copy is stored.
     supersedes: Option<String>,
+    /// The message's markings, the canonical banner line, for the receipt.
+    banner: String,
 }
 
 enum PreparedOutcome {
@@ -122,6 +124,7 @@ impl Gateway {
         envelope.recipients.clear();
         envelope.created_at.get_or_insert_with(|| convert::timestamp(now));
         let base = envelope.encode_to_vec();
+        let banner = envelope.markings.as_ref().map(|markings| markings.banner.clone()).unwrap_or_default();
 
         let mut outcomes = Vec::with_capacity(routing.outcomes.len());
         let mut records = Vec::with_capacity(routing.outcomes.len() + 1);
@@ -141,7 +144,8 @@ impl Gateway {
                     let subject = delivery_subject(&approval);
                     let approved =
                         AuditRecord::approved(&message, &recipient, approval.rule(), approval.basis(), &subject);
-                    records.push(approved.criminal_intelligence(envelope.criminal_intelligence.is_some()));
+                    let approved = approved.criminal_intelligence(envelope.criminal_intelligence.is_some());
+                    records.push(approved.under_markings(&banner));
                     let payload = copy_for(&base, approval.recipient());
                     let dedup_id = dedup_base.as_ref().map(|base| format!("{base}:{recipient}"));
                     outcomes.push(PreparedOutcome::Approved(approval, payload, dedup_id));
@@ -150,14 +154,18 @@ impl Gateway {
                     let decided_by = self.note_denial(caller, &message_id, &request, &routing.policy_version, &denial);
                     match denial.reason {
                         DenialReason::UnknownParty => unknown.push(denial.recipient.to_string()),
-                        _ => records.push(AuditRecord::denied(&message, denial.recipient.as_str(), &decided_by)),
+                        _ => records.push(
+                            AuditRecord::denied(&message, denial.recipient.as_str(), &decided_by)
+                                .under_markings(&banner),
+                        ),
                     }
                     outcomes.push(PreparedOutcome::Denied(denial));
                 }
             }
         }
         if !unknown.is_empty() {
-            records.push(AuditRecord::denied_unknown(&message, unknown, DenialReason::UnknownParty.code()));
+            let record = AuditRecord::denied_unknown(&message, unknown, DenialReason::UnknownParty.code());
+            records.push(record.under_markings(&banner));
         }
         let audit = self.audit.append(records).await?;
         let span = tracing::Span::current();
@@ -172,6 +180,7 @@ impl Gateway {
             bus: self.bus.clone(),
             traffic: self.traffic.clone(),
             audit,
+            banner,
         })
     }
 
@@ -263,7 +272,8 @@ impl Prepared {
     /// Waits until the audit has stored this publish's records, sends the copies (in `turn`), waits until
     /// JetStream has stored every copy, and builds the receipt.
     pub async fn finish(self, turn: Turn) -> Result<pb::Receipt, GatewayError> {
-        let Prepared { message_id, policy_version, outcomes, expires_in, bus, traffic, audit, supersedes } = self;
+        let Prepared { message_id, policy_version, outcomes, expires_in, bus, traffic, audit, supersedes, banner } =
+            self;
         // 28 CFR 23.20(g), and no copy without its record.
         match audit.stored().await {
             Ok(()) => {}
@@ -329,6 +339,7 @@ impl Prepared {
                 message_id: original_message_id.unwrap_or(message_id),
                 outcomes: receipt_outcomes,
                 policy_version: policy_version.to_string(),
+                banner,
             }),
             Some(error) if stored_count == 0 => Err(error.into()),
             Some(error) => Err(GatewayError::PartiallyStored(format!(
@@ -418,6 +429,7 @@ fn delivered(approval: &Approval, stored: Stored) -> pb::RecipientOutcome {
             duplicate: stored.duplicate,
             rule: approval.rule().to_string(),
             basis: approval.basis().to_string(),
+            released_by: approval.released_by().unwrap_or_default().to_string(),
         })),
     }
 }

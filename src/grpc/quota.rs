@@ -176,7 +176,15 @@ mod tests {
     fn caller(subject: &str) -> Caller {
         let party = crate::model::Token::parse("cbp").unwrap();
         let subject = subject.into();
-        Caller { party, role: Role::AgencySystem, subject, clearance: None, nationality: None, law_enforcement: None }
+        Caller {
+            party,
+            role: Role::AgencySystem,
+            subject,
+            clearance: None,
+            nationality: None,
+            law_enforcement: None,
+            accesses: None,
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::{Revocations, SigningKey, TrustedKey};
-use crate::model::{Classification, PartyId, Token};
+use crate::model::{Accesses, Classification, PartyId, Token};
 
 /// Issuer name written into and required in every token.
 const ISSUER: &str = "liaison";
@@ -48,6 +48,10 @@ pub struct Claims {
     /// Whether the person may receive law-enforcement-sensitive (LES) material; unset takes the party's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub law_enforcement: Option<bool>,
+    /// The SCI controls and special access programs the person is read into (`SI`, `SI-G`, `SAR-BP`);
+    /// unset takes the party's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accesses: Option<Vec<String>>,
     /// The token's id (a ULID), by which `liaison token revoke --id` revokes it. Tokens minted before
     /// token ids existed have none and can be revoked by subject only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,6 +67,8 @@ pub struct Grant {
     pub clearance: Option<Classification>,
     pub nationality: Option<String>,
     pub law_enforcement: Option<bool>,
+    /// The person's SCI and SAP accesses; `None` takes the party's.
+    pub accesses: Option<Accesses>,
     pub ttl: Duration,
 }
 
@@ -78,6 +84,8 @@ pub struct Caller {
     pub nationality: Option<String>,
     /// Personal law-enforcement eligibility (for LES), if the token states it.
     pub law_enforcement: Option<bool>,
+    /// Personal SCI and SAP accesses, if the token states them.
+    pub accesses: Option<Accesses>,
 }
 
 /// Why a token was not accepted.
@@ -192,6 +200,7 @@ impl Issuer {
             clearance: None,
             nationality: None,
             law_enforcement: None,
+            accesses: None,
             ttl,
         };
         self.grant(&grant)
@@ -218,6 +227,7 @@ impl Issuer {
             clearance: grant.clearance.map(|level| level.name().to_string()),
             nationality: grant.nationality.clone(),
             law_enforcement: grant.law_enforcement,
+            accesses: grant.accesses.as_ref().map(|accesses| accesses.iter().map(str::to_string).collect()),
             jti: Some(jti.clone()),
         };
         Ok((self.issue_claims(&claims)?, jti))
@@ -368,6 +378,10 @@ impl Verifier {
                 "nationality: {nationality:?} is not a country of the ISM REL TO vocabulary (ISO 3166 alpha-3)"
             )));
         }
+        let accesses = claims
+            .accesses
+            .map(|accesses| Accesses::parse(accesses).map_err(|why| AuthError::Invalid(format!("accesses: {why}"))))
+            .transpose()?;
         let caller = Caller {
             party,
             role: claims.role,
@@ -375,6 +389,7 @@ impl Verifier {
             clearance,
             nationality: claims.nationality,
             law_enforcement: claims.law_enforcement,
+            accesses,
         };
         let retired = key.retired_at.map(|retired_at| (kid, retired_at));
         Ok(Verified { caller, exp: claims.exp, iat: claims.iat, jti: claims.jti, retired })

@@ -1,6 +1,17 @@
-//! Handling markings: classification, dissemination controls, REL TO and TLP.
+//! Handling markings as the IC and DHS write them: classification, SCI controls, special access programs,
+//! dissemination controls (IC and non-IC), REL TO and DISPLAY ONLY lists, and TLP.
 //!
-//! This issue carries markings end to end; the router's marking enforcement builds on these types.
+//! [`Markings`] is always canonical: each list sorted in the Register's order, each entry once, so two
+//! messages marked alike compare equal and render the same banner. [`banner`] parses and renders the
+//! banner line (`TOP SECRET//SI-G ABCD/TK//ORCON/NOFORN`), [`rules`] holds the combination rules of the
+//! Register and of ODNI's ISM Schematron, each error naming its rule. The vocabularies (countries, SCI
+//! controls, tetragraphs) are generated at build time from ODNI's ISM package.
+
+mod banner;
+mod rules;
+
+pub use banner::{BannerError, MAX_BANNER_LEN, sci_token_error};
+pub use rules::MarkingError;
 
 use super::Tetragraphs;
 
@@ -13,12 +24,28 @@ pub enum Classification {
     TopSecret,
 }
 
-/// Dissemination controls.
+/// Dissemination controls without a country list, IC ones first, each category in the Register's banner
+/// order (the order of the variants). REL TO and DISPLAY ONLY carry lists and are fields of [`Markings`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DisseminationControl {
-    Noforn,
-    Les,
+    // IC dissemination controls.
     Fouo,
+    Orcon,
+    OrconUsgov,
+    Imcon,
+    Noforn,
+    Propin,
+    Relido,
+    Fisa,
+    // Non-IC dissemination controls.
+    Limdis,
+    Exdis,
+    Nodis,
+    Sbu,
+    SbuNoforn,
+    Les,
+    LesNoforn,
+    Ssi,
 }
 
 /// Traffic Light Protocol 2.0 colours.
@@ -35,68 +62,82 @@ pub enum Tlp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Markings {
     pub classification: Classification,
-    /// Each control at most once, sorted.
+    /// SCI controls as ISM tokens, sorted, each with its parents: `SI`, `SI-G`, `SI-G-ABCD`, `TK`.
+    pub sci: Vec<String>,
+    /// Special access program identifiers (without `SAR-`), sorted.
+    pub sap: Vec<String>,
+    /// Each control at most once, sorted (the Register's order).
     pub controls: Vec<DisseminationControl>,
-    /// ISO 3166 alpha-3 trigraphs, uppercase, USA first.
+    /// REL TO: `USA` first, then ISO 3166 alpha-3 trigraphs, then tetragraphs, each group alphabetical.
     pub rel_to: Vec<String>,
+    /// DISPLAY ONLY: trigraphs, then tetragraphs, each alphabetical.
+    pub display_only: Vec<String>,
     pub tlp: Option<Tlp>,
 }
 
 impl Markings {
     /// Unclassified with no controls: the markings of an example or test message.
     pub fn unclassified() -> Markings {
-        Markings { classification: Classification::Unclassified, controls: Vec::new(), rel_to: Vec::new(), tlp: None }
+        Markings {
+            classification: Classification::Unclassified,
+            sci: Vec::new(),
+            sap: Vec::new(),
+            controls: Vec::new(),
+            rel_to: Vec::new(),
+            display_only: Vec::new(),
+            tlp: None,
+        }
     }
-}
 
-/// A combination of markings that is not allowed, named by its rule.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MarkingError {
-    #[error("envelope.markings: NOFORN cannot be combined with REL TO")]
-    NofornWithRelTo,
-    #[error("envelope.markings.rel_to: REL TO requires CONFIDENTIAL or above")]
-    RelToBelowConfidential,
-    #[error("envelope.markings.rel_to: REL TO lists USA first")]
-    RelToWithoutUsaFirst,
-    #[error("envelope.markings.rel_to: REL TO needs at least one country besides USA")]
-    RelToUsaOnly,
-    #[error("envelope.markings.rel_to: {0} is listed twice")]
-    RelToRepeated(String),
-    #[error("envelope.markings.controls: FOUO is only valid on UNCLASSIFIED material")]
-    FouoOnClassified,
-}
+    /// Parses a banner line into canonical, validated markings (TLP is not part of a banner).
+    pub fn from_banner(line: &str) -> Result<Markings, BannerError> {
+        let markings = banner::parse(line)?;
+        markings.validate().map_err(BannerError::Rule)?;
+        Ok(markings)
+    }
 
-impl Markings {
+    /// The canonical banner line: `SECRET//REL TO USA, FVEY`.
+    pub fn banner(&self) -> String {
+        banner::render(self)
+    }
+
     pub fn has(&self, control: DisseminationControl) -> bool {
         self.controls.contains(&control)
     }
 
-    /// Checks the combination rules: NOFORN excludes REL TO; REL TO only on CONFIDENTIAL and above, USA
-    /// first and at least one other country; FOUO only on UNCLASSIFIED.
-    pub fn validate(&self) -> Result<(), MarkingError> {
-        if !self.rel_to.is_empty() {
-            if self.has(DisseminationControl::Noforn) {
-                return Err(MarkingError::NofornWithRelTo);
-            }
-            if self.classification < Classification::Confidential {
-                return Err(MarkingError::RelToBelowConfidential);
-            }
-            if self.rel_to[0] != "USA" {
-                return Err(MarkingError::RelToWithoutUsaFirst);
-            }
-            if self.rel_to.len() == 1 {
-                return Err(MarkingError::RelToUsaOnly);
-            }
-            for (index, country) in self.rel_to.iter().enumerate() {
-                if self.rel_to[..index].contains(country) {
-                    return Err(MarkingError::RelToRepeated(country.clone()));
-                }
-            }
+    /// Not releasable to foreign nationals: NOFORN, or a non-IC control that includes it.
+    pub fn noforn(&self) -> bool {
+        use DisseminationControl::*;
+        self.controls.iter().any(|control| matches!(control, Noforn | LesNoforn | SbuNoforn | Exdis | Nodis))
+    }
+
+    /// Law-enforcement sensitive: LES or LES NOFORN.
+    pub fn law_enforcement_sensitive(&self) -> bool {
+        self.has(DisseminationControl::Les) || self.has(DisseminationControl::LesNoforn)
+    }
+
+    /// The accesses a holder needs: every SCI token and `SAR-<id>` for every program.
+    pub fn accesses(&self) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+        let sci = self.sci.iter().map(|token| std::borrow::Cow::Borrowed(token.as_str()));
+        sci.chain(self.sap.iter().map(|program| std::borrow::Cow::Owned(format!("SAR-{program}"))))
+    }
+
+    /// Puts every list in canonical order and drops repeats of a REL TO or DISPLAY ONLY entry already
+    /// refused by the rules.
+    pub(crate) fn canonicalize(&mut self) {
+        self.sci.sort_unstable();
+        self.sci.dedup();
+        self.sap.sort_unstable();
+        self.sap.dedup();
+        self.controls.sort_unstable();
+        self.controls.dedup();
+        if let Some((first, rest)) = self.rel_to.split_first_mut()
+            && first == "USA"
+        {
+            rest.sort_unstable_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
         }
-        if self.has(DisseminationControl::Fouo) && self.classification > Classification::Unclassified {
-            return Err(MarkingError::FouoOnClassified);
-        }
-        Ok(())
+        // Countries before tetragraphs, as in REL TO (Register p.163).
+        self.display_only.sort_unstable_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
     }
 
     /// Is the material released to a country (ISO 3166 alpha-3)? USA always; others only through REL TO,
@@ -148,37 +189,70 @@ impl Classification {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+// === impl DisseminationControl ===
 
-    fn markings(classification: Classification, controls: &[DisseminationControl], rel_to: &[&str]) -> Markings {
-        Markings {
-            classification,
-            controls: controls.to_vec(),
-            rel_to: rel_to.iter().map(|country| country.to_string()).collect(),
-            tlp: None,
+impl DisseminationControl {
+    pub const ALL: [DisseminationControl; 16] = {
+        use DisseminationControl::*;
+        [
+            Fouo, Orcon, OrconUsgov, Imcon, Noforn, Propin, Relido, Fisa, Limdis, Exdis, Nodis, Sbu, SbuNoforn, Les,
+            LesNoforn, Ssi,
+        ]
+    };
+
+    /// The banner form (`ORCON`, `LES NOFORN` ...).
+    pub fn banner(self) -> &'static str {
+        use DisseminationControl::*;
+        match self {
+            Fouo => "FOUO",
+            Orcon => "ORCON",
+            OrconUsgov => "ORCON-USGOV",
+            Imcon => "IMCON",
+            Noforn => "NOFORN",
+            Propin => "PROPIN",
+            Relido => "RELIDO",
+            Fisa => "FISA",
+            Limdis => "LIMDIS",
+            Exdis => "EXDIS",
+            Nodis => "NODIS",
+            Sbu => "SBU",
+            SbuNoforn => "SBU NOFORN",
+            Les => "LES",
+            LesNoforn => "LES NOFORN",
+            Ssi => "SSI",
         }
     }
 
-    /// One row per combination rule of DOMAIN.md.
-    #[test]
-    fn combination_rules() {
-        use Classification::*;
+    /// The portion-mark abbreviation where it differs from the banner form (`OC`, `NF`, `DS` ...).
+    fn abbreviation(self) -> Option<&'static str> {
         use DisseminationControl::*;
-        let cases: &[(Markings, Result<(), MarkingError>)] = &[
-            (markings(Secret, &[], &["USA", "CAN"]), Ok(())),
-            (markings(Secret, &[Noforn], &[]), Ok(())),
-            (markings(Unclassified, &[Fouo, Les], &[]), Ok(())),
-            (markings(Secret, &[Noforn], &["USA", "CAN"]), Err(MarkingError::NofornWithRelTo)),
-            (markings(Unclassified, &[], &["USA", "CAN"]), Err(MarkingError::RelToBelowConfidential)),
-            (markings(Secret, &[], &["USA"]), Err(MarkingError::RelToUsaOnly)),
-            (markings(Secret, &[], &["CAN", "USA"]), Err(MarkingError::RelToWithoutUsaFirst)),
-            (markings(Secret, &[], &["USA", "CAN", "CAN"]), Err(MarkingError::RelToRepeated("CAN".into()))),
-            (markings(Confidential, &[Fouo], &[]), Err(MarkingError::FouoOnClassified)),
-        ];
-        for (markings, expected) in cases {
-            assert_eq!(&markings.validate(), expected, "{markings:?}");
-        }
+        Some(match self {
+            Orcon => "OC",
+            OrconUsgov => "OC-USGOV",
+            Imcon => "IMC",
+            Noforn => "NF",
+            Propin => "PR",
+            Limdis => "DS",
+            Exdis => "XD",
+            Nodis => "ND",
+            SbuNoforn => "SBU-NF",
+            LesNoforn => "LES-NF",
+            _ => return None,
+        })
+    }
+
+    /// A control by its banner form or abbreviation.
+    pub fn from_banner(word: &str) -> Option<DisseminationControl> {
+        DisseminationControl::ALL
+            .into_iter()
+            .find(|control| control.banner() == word || control.abbreviation() == Some(word))
+    }
+
+    /// A non-IC dissemination control (LES, SBU, LIMDIS ...), written in the banner's last category.
+    pub fn is_non_ic(self) -> bool {
+        self >= DisseminationControl::Limdis
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -230,6 +230,9 @@ impl Router {
 
     fn approve(&self, request: &RouteRequest, recipient: &PartyId, rule_index: u32) -> Approval {
         let rule = self.policy.rule(rule_index);
+        let released_by = self.directory.get(recipient).filter(|party| party.nationality != "USA").and_then(|party| {
+            request.markings.released_by(&party.nationality, self.directory.tetragraphs()).map(Arc::from)
+        });
         Approval {
             recipient: recipient.clone(),
             origin: request.origin.clone(),
@@ -237,6 +240,7 @@ impl Router {
             topic: request.topic.clone(),
             rule: Arc::clone(&rule.name),
             basis: Arc::clone(&rule.basis),
+            released_by,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! nationality = "USA"              # ISO 3166 alpha-3
 //! clearance = "top-secret"         # accreditation: highest classification it may hold
 //! law-enforcement = true           # may receive LES material
+//! accesses = ["SI", "TK"]          # SCI controls and special access programs (SAR-...) it is read into
 //! topics = ["border-security"]     # topics of interest; ["*"] for everything
 //! organisation = "dhs-cbp"         # for TLP:AMBER+STRICT; defaults to the id
 //! fusion-center = "fc-tx"          # field agencies: the fusion center their FLO feeds
@@ -17,8 +18,8 @@
 //! retention = "2y"                 # how long its messages are kept before review; at most and by default 5y
 //! oversight = true                 # its operators and admins act for every party (the hub always has it)
 //!
-//! [tetragraphs]                    # groups of countries a REL TO list may name
-//! FVEY = ["AUS", "CAN", "GBR", "NZL", "USA"]
+//! [tetragraphs]                    # added to or replacing the ISM vocabulary's (FVEY, NATO ...)
+//! NATO = ["ALB", "BEL", ..., "FIN", "SWE", "USA"]
 //! ```
 
 use std::time::Duration;
@@ -28,7 +29,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::load_error::{LoadError, Source};
-use crate::model::{Classification, PartyId, Tetragraphs, Token, Topic};
+use crate::model::{Accesses, Classification, PartyId, Tetragraphs, Token, Topic};
 
 /// The kinds of party in the liaison structure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,6 +65,8 @@ pub struct Party {
     pub clearance: Classification,
     /// May receive law-enforcement-sensitive material.
     pub law_enforcement: bool,
+    /// The SCI controls and special access programs the party is read into.
+    pub accesses: Accesses,
     /// Topics of interest for route-by-policy; `None` means every topic.
     pub topics: Option<FxHashSet<Topic>>,
     /// The organisation for TLP:AMBER+STRICT.
@@ -108,6 +111,7 @@ struct RawParty {
     clearance: Spanned<String>,
     #[serde(default)]
     law_enforcement: bool,
+    accesses: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     topics: Vec<Spanned<String>>,
     organisation: Option<Spanned<String>>,
@@ -266,6 +270,12 @@ fn party(source: &Source<'_>, position: usize, raw: &RawParty) -> Result<Party, 
     }
     let clearance = Classification::from_name(raw.clearance.get_ref())
         .ok_or_else(|| source.error(raw.clearance.span(), field("clearance"), Classification::NAMES))?;
+    let accesses = match &raw.accesses {
+        None => Accesses::default(),
+        Some(list) => {
+            Accesses::parse(list.get_ref()).map_err(|why| source.error(list.span(), field("accesses"), why))?
+        }
+    };
     let topics = if raw.topics.iter().any(|topic| topic.get_ref() == "*") {
         None
     } else {
@@ -305,6 +315,7 @@ fn party(source: &Source<'_>, position: usize, raw: &RawParty) -> Result<Party, 
         nationality: nationality.clone(),
         clearance,
         law_enforcement: raw.law_enforcement,
+        accesses,
         topics,
         organisation,
         fusion_center,

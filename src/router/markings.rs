@@ -3,7 +3,8 @@
 //! Holder checks, the same for a party and for a person ([`check_holder`]): accreditation or clearance
 //! must dominate the classification; NOFORN only to USA holders; a REL TO list must name the holder's
 //! country; classified material reaches a foreign holder only when marked REL TO its country; LES only
-//! to law-enforcement-eligible holders. The router applies them to each recipient party, and the
+//! to law-enforcement-eligible holders; SCI compartments and special access programs only to holders read
+//! into every one of them. The router applies them to each recipient party, and the
 //! subscribe session to each person (`grpc/subscribe/personal.rs`), so the two cannot drift apart.
 //!
 //! Party-only checks follow them in [`check`]: TLP:RED only to recipients the publisher named;
@@ -13,7 +14,7 @@
 use super::DenialReason;
 use super::directory::Party;
 use super::policy::Rule;
-use crate::model::{Classification, DisseminationControl, Markings, RouteRequest, Tetragraphs, Tlp};
+use crate::model::{Accesses, Classification, Markings, RouteRequest, Tetragraphs, Tlp};
 
 /// Whoever is to hold a message, as the holder checks see them: a party or a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub struct Holder<'a> {
     pub nationality: &'a str,
     /// May hold LES material.
     pub law_enforcement: bool,
+    /// The SCI controls and special access programs the holder is read into.
+    pub accesses: &'a Accesses,
 }
 
 /// Whether a holder is a party or a person; only the wording of a denial depends on it.
@@ -47,6 +50,7 @@ impl<'a> Holder<'a> {
             clearance: party.clearance,
             nationality: &party.nationality,
             law_enforcement: party.law_enforcement,
+            accesses: &party.accesses,
         }
     }
 
@@ -85,7 +89,7 @@ pub fn check_holder(markings: &Markings, holder: &Holder, tetragraphs: &Tetragra
         );
         return Some((DenialReason::Classification, why));
     }
-    if holder.foreign() && markings.has(DisseminationControl::Noforn) {
+    if holder.foreign() && markings.noforn() {
         let why = format!("NOFORN: {who} is a {nationality} {}, not USA", holder.nationality_noun());
         return Some((DenialReason::Noforn, why));
     }
@@ -101,9 +105,14 @@ pub fn check_holder(markings: &Markings, holder: &Holder, tetragraphs: &Tetragra
         );
         return Some((DenialReason::NotReleasable, why));
     }
-    if markings.has(DisseminationControl::Les) && !holder.law_enforcement {
+    if markings.law_enforcement_sensitive() && !holder.law_enforcement {
         let why = format!("LES: {who} is not law-enforcement eligible");
         return Some((DenialReason::Les, why));
+    }
+    let missing = holder.accesses.missing(markings);
+    if !missing.is_empty() {
+        let why = format!("{who} is not read into {} ({})", missing.join(", "), markings.banner());
+        return Some((DenialReason::Access, why));
     }
     None
 }
@@ -152,8 +161,7 @@ fn released(request: &RouteRequest, recipient: &Party, tetragraphs: &Tetragraphs
     if markings.classification > Classification::Unclassified {
         markings.released_to(&recipient.nationality, tetragraphs)
     } else {
-        matches!(markings.tlp, Some(Tlp::Clear | Tlp::Green | Tlp::Amber))
-            && !markings.has(DisseminationControl::Noforn)
+        matches!(markings.tlp, Some(Tlp::Clear | Tlp::Green | Tlp::Amber)) && !markings.noforn()
     }
 }
 

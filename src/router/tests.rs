@@ -130,12 +130,16 @@ fn a_tetragraph_in_rel_to_releases_to_its_member_countries_only() {
     check("ia", &["mex"], "narcotics", "C//REL USA FVEY", &["mex:NOT_RELEASABLE"]);
     check("ia", &["mex"], "narcotics", "C//REL USA FVEY MEX", &["mex"]);
     let router = Router::embedded_default().unwrap();
-    let undefined = router.route(&request("ia", &["can"], "border-security", "S//REL USA NATO")).unwrap_err();
-    assert!(matches!(&undefined, RouteError::UnknownTetragraph(code) if code == "NATO"), "{undefined:?}");
+    let undefined = router.route(&request("ia", &["can"], "border-security", "S//REL USA FIVE")).unwrap_err();
+    assert!(matches!(&undefined, RouteError::UnknownTetragraph(code) if code == "FIVE"), "{undefined:?}");
     assert_eq!(
         undefined.to_string(),
-        "envelope.markings.rel_to: NATO is not a tetragraph the directory defines (see its [tetragraphs])"
+        "envelope.markings.rel_to: FIVE is not a tetragraph of the ISM vocabulary nor one the directory defines \
+         (see its [tetragraphs])"
     );
+    // The vocabulary's NATO: CAN is a member, MEX is not.
+    check("ia", &["can"], "border-security", "S//REL USA NATO", &["can"]);
+    check("ia", &["mex"], "narcotics", "C//REL USA NATO", &["mex:NOT_RELEASABLE"]);
 }
 
 #[test]

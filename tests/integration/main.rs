@@ -24,6 +24,7 @@ mod embedded;
 mod expiry;
 mod failover;
 mod flow_control;
+mod markings;
 mod nats_permissions;
 mod new_user;
 mod operator_access;

@@ -71,26 +71,10 @@ fn person_token(gateway: &TestGateway, subject: &str, person: &Person) -> String
         clearance: person.clearance,
         nationality: person.nationality.map(str::to_string),
         law_enforcement: person.law_enforcement,
+        accesses: None,
         ttl: Duration::from_secs(600),
     };
     gateway.issuer().grant(&grant).unwrap()
-}
-
-/// The bodies `token` receives reading ia's feed from the beginning, in order, once the feed is quiet.
-async fn received(gateway: &TestGateway, token: &str) -> Vec<String> {
-    let mut client = client_with_header(&gateway.url(), Some(format!("Bearer {token}"))).await;
-    let open = pb::OpenSubscription { start: from_beginning(), ..Default::default() };
-    let mut feed = subscribe(&mut client, open).await.unwrap();
-    let mut bodies = Vec::new();
-    loop {
-        let batch = feed.next_batch(Duration::from_millis(1500)).await;
-        if batch.is_empty() {
-            break;
-        }
-        feed.ack(&batch).await;
-        bodies.extend(batch.iter().map(body));
-    }
-    bodies
 }
 
 /// Every sample but `withheld`, in publish order.
@@ -108,13 +92,13 @@ async fn a_foreign_national_receives_no_classified_material_without_rel_to_their
     let nats = NatsServer::start().await;
     let gateway = published(&nats).await;
     let gbr = Person { nationality: Some("GBR"), ..Person::default() };
-    let bodies = received(&gateway, &person_token(&gateway, "gbr-officer", &gbr)).await;
+    let bodies = bodies_received(&gateway, &person_token(&gateway, "gbr-officer", &gbr)).await;
     // SECRET and CONFIDENTIAL without REL TO, NOFORN, and REL TO USA CAN are all withheld.
     assert_eq!(bodies, all_but(&["secret", "confidential", "noforn", "rel-can"]));
     assert_eq!(withheld_count(&gateway).await, 4);
     // The same check over a US national gives everything: the withholding was the nationality.
     let usa = Person { nationality: Some("USA"), ..Person::default() };
-    assert_eq!(received(&gateway, &person_token(&gateway, "us-analyst", &usa)).await, all_but(&[]));
+    assert_eq!(bodies_received(&gateway, &person_token(&gateway, "us-analyst", &usa)).await, all_but(&[]));
 }
 
 #[tokio::test]
@@ -123,7 +107,7 @@ async fn noforn_is_withheld_from_a_foreign_national_even_when_released_otherwise
     let gateway = published(&nats).await;
     // A Canadian: REL TO USA CAN arrives; NOFORN, and classified without REL TO, do not.
     let can = Person { nationality: Some("CAN"), ..Person::default() };
-    let bodies = received(&gateway, &person_token(&gateway, "can-officer", &can)).await;
+    let bodies = bodies_received(&gateway, &person_token(&gateway, "can-officer", &can)).await;
     assert_eq!(bodies, all_but(&["secret", "confidential", "noforn", "rel-gbr"]));
     assert!(!bodies.contains(&"noforn".to_string()));
 }
@@ -133,7 +117,7 @@ async fn a_rel_to_list_that_does_not_name_the_nationality_is_withheld() {
     let nats = NatsServer::start().await;
     let gateway = published(&nats).await;
     let mex = Person { nationality: Some("MEX"), clearance: Some(Classification::TopSecret), ..Person::default() };
-    let bodies = received(&gateway, &person_token(&gateway, "mex-officer", &mex)).await;
+    let bodies = bodies_received(&gateway, &person_token(&gateway, "mex-officer", &mex)).await;
     assert!(!bodies.iter().any(|body| body.starts_with("rel-")), "{bodies:?}");
     assert_eq!(bodies, all_but(&["secret", "confidential", "noforn", "rel-can", "rel-gbr"]));
 }
@@ -174,7 +158,7 @@ async fn les_is_withheld_from_a_person_whose_token_says_not_law_enforcement() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let token = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(received(&gateway, token.trim()).await, all_but(&["les"]));
+    assert_eq!(bodies_received(&gateway, token.trim()).await, all_but(&["les"]));
     assert_eq!(withheld_count(&gateway).await, 1);
 }
 
@@ -192,7 +176,7 @@ async fn a_token_without_personal_claims_is_held_to_its_partys_attributes_in_the
     publish_samples(&gateway).await;
     let token = person_token(&gateway, "plain-analyst", &Person::default());
     // What the router let ia have, all of it.
-    assert_eq!(received(&gateway, &token).await, all_but(&[]));
+    assert_eq!(bodies_received(&gateway, &token).await, all_but(&[]));
 
     // ia's accreditation drops to CONFIDENTIAL: the copies already stored above it are withheld from a
     // token that states no clearance of its own.
@@ -206,8 +190,8 @@ async fn a_token_without_personal_claims_is_held_to_its_partys_attributes_in_the
         assert!(tokio::time::Instant::now() < deadline, "the edited directory was not picked up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(received(&gateway, &token).await, all_but(&["secret", "rel-can", "rel-gbr"]));
+    assert_eq!(bodies_received(&gateway, &token).await, all_but(&["secret", "rel-can", "rel-gbr"]));
     // A token that states its own clearance is held to it instead.
     let cleared = Person { clearance: Some(Classification::Secret), ..Person::default() };
-    assert_eq!(received(&gateway, &person_token(&gateway, "cleared", &cleared)).await, all_but(&[]));
+    assert_eq!(bodies_received(&gateway, &person_token(&gateway, "cleared", &cleared)).await, all_but(&[]));
 }

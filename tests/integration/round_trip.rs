@@ -40,13 +40,16 @@ async fn published_message_arrives_with_every_field_intact() {
     assert!(delivery.stored_at.is_some());
     let got = delivery.envelope.clone().unwrap();
 
-    // The gateway sets id and origin; everything else is what was sent.
+    // The gateway sets id and origin and adds the canonical banner beside the markings' fields; everything
+    // else is what was sent.
+    assert_eq!(receipt.banner, "SECRET//REL TO USA, CAN//LES");
     assert_eq!(got.id, receipt.message_id);
     assert!(ulid::Ulid::from_string(&got.id).is_ok());
     assert_eq!(got.origin, "cbp");
     let mut expected = sent;
     expected.id = receipt.message_id.clone();
     expected.origin = "cbp".into();
+    expected.markings.as_mut().unwrap().banner = receipt.banner.clone();
     assert_eq!(got, expected);
 }
 

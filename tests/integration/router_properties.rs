@@ -188,6 +188,7 @@ fn plain_party(position: usize) -> PartyDesc {
         nationality: "USA",
         clearance: Classification::TopSecret,
         law_enforcement: true,
+        accesses: ACCESSES.to_vec(),
         topics: None,
         organisation: None,
         fusion_center: None,

@@ -22,6 +22,7 @@ fn member(gateway: &TestGateway, subject: &str, nationality: &str) -> String {
         clearance: None,
         nationality: Some(nationality.into()),
         law_enforcement: None,
+        accesses: None,
         ttl: Duration::from_secs(600),
     };
     gateway.issuer().grant(&grant).unwrap()

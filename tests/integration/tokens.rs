@@ -25,6 +25,7 @@ fn operator_token(gateway: &TestGateway, subject: &str) -> (String, String) {
         clearance: None,
         nationality: None,
         law_enforcement: None,
+        accesses: None,
         ttl: Duration::from_secs(600),
     };
     gateway.issuer().grant_with_id(&grant).unwrap()
@@ -145,6 +146,7 @@ async fn a_token_living_longer_than_the_cap_is_refused_at_issue_and_at_verify() 
         clearance: None,
         nationality: None,
         law_enforcement: None,
+        accesses: None,
         jti: None,
     };
     let within = gateway.issuer().issue_claims(&claims(3600)).unwrap();
@@ -182,6 +184,7 @@ async fn a_token_revoked_while_its_subscription_is_open_gets_nothing_more() {
         clearance: None,
         nationality: None,
         law_enforcement: None,
+        accesses: None,
         ttl: Duration::from_secs(600),
     };
     let (token, id) = gateway.issuer().grant_with_id(&grant).unwrap();

@@ -203,6 +203,7 @@ fn claims(party: &str, subject: &str, iat: u64, exp: u64) -> Claims {
         clearance: None,
         nationality: None,
         law_enforcement: None,
+        accesses: None,
         jti: None,
     }
 }

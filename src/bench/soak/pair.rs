@@ -35,14 +35,20 @@ const WINDOW: usize = 256;
 /// Pause before a stream that ended is opened again.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 
-/// The digest of an envelope's content: kind, topic, title, content type, markings, precedence, body.
+/// The digest of an envelope's content: kind, topic, title, content type, markings, precedence, body. The
+/// markings count by their meaning (canonical banner and TLP): the gateway stores them canonical, with the
+/// banner beside the fields.
 pub fn digest(envelope: &pb::Envelope) -> Digest {
     let content = pb::Envelope {
         kind: envelope.kind,
         topic: envelope.topic.clone(),
         title: envelope.title.clone(),
         content_type: envelope.content_type.clone(),
-        markings: envelope.markings.clone(),
+        markings: envelope.markings.as_ref().map(|markings| pb::Markings {
+            banner: crate::grpc::convert::markings(Some(markings)).map(|parsed| parsed.banner()).unwrap_or_default(),
+            tlp: markings.tlp,
+            ..Default::default()
+        }),
         precedence: envelope.precedence,
         body: envelope.body.clone(),
         ..Default::default()

@@ -1,9 +1,10 @@
 //! The last check before a delivery leaves the gateway: the router's holder checks
 //! ([`crate::router::check_holder`]) applied to the person. Every rule that stops a message at a party —
-//! clearance, NOFORN, REL TO, classified material without REL TO for a foreign national, LES — also stops
+//! clearance, NOFORN, REL TO, classified material without REL TO for a foreign national, LES, SCI and SAP
+//! accesses — also stops
 //! it at a person whose token says so, and a policy mistake cannot leak past the person's own limits.
 //!
-//! Each attribute comes from the token (`clearance`, `nationality`, `law_enforcement`); one the token does
+//! Each attribute comes from the token (`clearance`, `nationality`, `law_enforcement`, `accesses`); one the token does
 //! not state is taken from the caller's party in the directory in force. A token without personal claims
 //! is so held to its party's attributes, which the router already checked when it stored the copy.
 
@@ -25,7 +26,7 @@ pub fn withhold_reason(
         Ok(holder) => holder,
         Err(why) => return Some(why),
     };
-    let Ok(markings) = convert::markings(envelope.markings.as_ref()) else {
+    let Ok(markings) = convert::stored_markings(envelope.markings.as_ref()) else {
         return Some("its markings cannot be read".to_string());
     };
     check_holder(&markings, &holder, tetragraphs).map(|(_, why)| why)
@@ -55,7 +56,12 @@ fn person<'a>(caller: &'a Caller, party: Option<&'a Party>) -> Result<Holder<'a>
         (None, Some(party)) => party.law_enforcement,
         (None, None) => return Err(missing("law-enforcement eligibility")),
     };
-    Ok(Holder { name: &caller.subject, kind: HolderKind::Person, clearance, nationality, law_enforcement })
+    let accesses = match (&caller.accesses, party) {
+        (Some(accesses), _) => accesses,
+        (None, Some(party)) => &party.accesses,
+        (None, None) => return Err(missing("accesses")),
+    };
+    Ok(Holder { name: &caller.subject, kind: HolderKind::Person, clearance, nationality, law_enforcement, accesses })
 }
 
 #[cfg(test)]

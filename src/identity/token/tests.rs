@@ -26,7 +26,8 @@ fn round_trip() {
             subject: "cbp-ingest".into(),
             clearance: None,
             nationality: None,
-            law_enforcement: None
+            law_enforcement: None,
+            accesses: None,
         }
     );
 }
@@ -62,6 +63,7 @@ fn issuer_claims() -> Claims {
         clearance: None,
         nationality: None,
         law_enforcement: None,
+        accesses: None,
         jti: None,
     }
 }
@@ -89,6 +91,7 @@ fn personal_clearance_and_nationality_travel_in_the_token() {
         clearance: Some(crate::model::Classification::Confidential),
         nationality: Some("USA".into()),
         law_enforcement: Some(false),
+        accesses: None,
         ttl: Duration::from_secs(60),
     };
     let caller = verifier.verify(&issuer.grant(&grant).unwrap()).unwrap();

@@ -2,13 +2,21 @@
 
 use super::*;
 
-/// A holder from a compact spec: clearance letter, nationality, `LE` when law-enforcement eligible.
-fn holder(kind: HolderKind, spec: &str) -> Holder<'_> {
+/// A holder from a compact spec: clearance letter, nationality, then `LE` when law-enforcement eligible
+/// and the accesses, comma-separated (`TS USA LE SI-G,TK`).
+fn holder(kind: HolderKind, spec: &str) -> Holder<'static> {
     let mut parts = spec.split(' ');
     let clearance = classification(parts.next().unwrap());
-    let nationality = parts.next().unwrap();
-    let law_enforcement = parts.next() == Some("LE");
-    Holder { name: "someone", kind, clearance, nationality, law_enforcement }
+    let nationality: &'static str = Box::leak(parts.next().unwrap().to_string().into_boxed_str());
+    let (mut law_enforcement, mut accesses) = (false, Accesses::default());
+    for part in parts {
+        match part {
+            "LE" => law_enforcement = true,
+            list => accesses = Accesses::parse(list.split(',')).unwrap(),
+        }
+    }
+    let accesses = Box::leak(Box::new(accesses));
+    Holder { name: "someone", kind, clearance, nationality, law_enforcement, accesses }
 }
 
 fn classification(letter: &str) -> Classification {
@@ -21,21 +29,9 @@ fn classification(letter: &str) -> Classification {
     }
 }
 
-/// Markings from a compact spec: classification letter, then `//`-separated `NF`, `LES`, `REL USA CAN`.
-fn markings(spec: &str) -> Markings {
-    let mut parts = spec.split("//");
-    let mut markings = Markings { classification: classification(parts.next().unwrap()), ..Markings::unclassified() };
-    for part in parts {
-        match part {
-            "NF" => markings.controls.push(DisseminationControl::Noforn),
-            "LES" => markings.controls.push(DisseminationControl::Les),
-            rel if rel.starts_with("REL ") => markings.rel_to = rel[4..].split(' ').map(str::to_string).collect(),
-            other => panic!("bad marking {other}"),
-        }
-    }
-    markings.controls.sort();
-    markings.validate().expect("test markings are well-formed");
-    markings
+/// Markings from a banner line.
+fn markings(banner: &str) -> Markings {
+    Markings::from_banner(banner).expect("test markings are well-formed")
 }
 
 /// Checks `holder_spec` against `markings_spec` as a person and as a party: both must come to `expected`
@@ -54,7 +50,7 @@ fn check(holder_spec: &str, markings_spec: &str, expected: &str) {
 #[test]
 fn clearance_must_dominate_the_classification() {
     check("C USA LE", "S", "CLASSIFICATION");
-    check("S USA LE", "TS//REL USA CAN", "CLASSIFICATION");
+    check("S USA LE", "TS//REL TO USA, CAN", "CLASSIFICATION");
     check("S USA", "S", "");
     check("U USA", "U", "");
 }
@@ -68,9 +64,9 @@ fn noforn_only_to_usa() {
 
 #[test]
 fn a_rel_to_list_must_name_the_nationality() {
-    check("TS GBR LE", "S//REL USA CAN", "NOT_RELEASABLE");
-    check("TS CAN", "S//REL USA CAN", "");
-    check("TS USA", "S//REL USA CAN", "");
+    check("TS GBR LE", "S//REL TO USA, CAN", "NOT_RELEASABLE");
+    check("TS CAN", "S//REL TO USA, CAN", "");
+    check("TS USA", "S//REL TO USA, CAN", "");
 }
 
 #[test]
@@ -89,10 +85,53 @@ fn les_needs_law_enforcement_eligibility() {
 }
 
 #[test]
+fn a_tetragraph_releases_to_its_members_only() {
+    check("TS CAN", "S//REL TO USA, FVEY", "");
+    check("TS GBR", "S//REL TO USA, FVEY", "");
+    check("TS MEX", "S//REL TO USA, FVEY", "NOT_RELEASABLE");
+    check("TS MEX", "S//REL TO USA, MEX, FVEY", "");
+}
+
+#[test]
+fn the_non_ic_controls_that_include_noforn_or_les_stop_as_those_do() {
+    check("TS GBR LE", "S//REL TO USA, GBR//LES", "");
+    check("TS GBR LE", "U//LES NOFORN", "NOFORN");
+    check("TS USA", "U//LES NOFORN", "LES");
+    check("TS GBR", "U//SBU NOFORN", "NOFORN");
+    check("TS USA", "U//SBU NOFORN", "");
+}
+
+#[test]
+fn compartments_and_programs_need_every_access() {
+    check("TS USA SI,TK", "TS//SI-G/TK//ORCON/NOFORN", "ACCESS");
+    check("TS USA SI-G,TK", "TS//SI-G/TK//ORCON/NOFORN", "");
+    check("TS USA SI-G", "TS//SI-G/TK//ORCON/NOFORN", "ACCESS");
+    check("TS USA SI-G-ABCD,TK", "TS//SI-G ABCD/TK//ORCON/NOFORN", "");
+    check("TS USA SI-G,TK", "TS//SI-G ABCD/TK//ORCON/NOFORN", "ACCESS");
+    check("S USA", "S//SAR-BP//NOFORN", "ACCESS");
+    check("S USA SAR-BP", "S//SAR-BP//NOFORN", "");
+    check("TS USA", "TS//NOFORN", "");
+}
+
+#[test]
+fn a_missing_access_is_named_with_the_banner() {
+    let (reason, why) = check_holder(
+        &markings("TOP SECRET//SI-G ABCD/TK//SAR-BP//ORCON/NOFORN"),
+        &holder(HolderKind::Person, "TS USA SI-G,TK"),
+        &Tetragraphs::default(),
+    )
+    .unwrap();
+    assert_eq!(reason, DenialReason::Access);
+    assert_eq!(why, "someone is not read into SI-G-ABCD, SAR-BP (TOP SECRET//SI-G ABCD/TK//SAR-BP//ORCON/NOFORN)");
+}
+
+#[test]
 fn the_first_failing_rule_is_reported() {
     // Clearance before nationality, nationality before LES.
     check("C GBR", "S//NF//LES", "CLASSIFICATION");
     check("TS GBR", "S//NF//LES", "NOFORN");
+    // LES before accesses.
+    check("TS USA", "TS//SI//NF//LES", "LES");
 }
 
 #[test]

@@ -444,6 +444,7 @@ pub fn envelope(recipients: &[&str], topic: &str, body: &[u8]) -> pb::Envelope {
             controls: vec![pb::DisseminationControl::Les as i32],
             rel_to: vec![],
             tlp: pb::Tlp::Amber as i32,
+            ..Default::default()
         }),
         precedence: pb::Precedence::Priority as i32,
         created_at: Some(prost_types::Timestamp { seconds: 1_790_000_000, nanos: 123_000_000 }),
@@ -603,6 +604,23 @@ pub async fn publish_reports(cbp: &mut Client, prefix: &str, count: usize) -> Ve
 /// [`publish_reports`], keeping only the stream sequences.
 pub async fn publish_report_sequences(cbp: &mut Client, prefix: &str, count: usize) -> Vec<u64> {
     publish_reports(cbp, prefix, count).await.into_iter().map(|(sequence, _)| sequence).collect()
+}
+
+/// The bodies `token` receives reading its party's feed from the beginning, in order, acknowledging each
+/// batch, once the feed is quiet for 1.5 s.
+pub async fn bodies_received(gateway: &TestGateway, token: &str) -> Vec<String> {
+    let mut client = client_with_header(&gateway.url(), Some(format!("Bearer {token}"))).await;
+    let open = pb::OpenSubscription { start: from_beginning(), ..Default::default() };
+    let mut feed = subscribe(&mut client, open).await.unwrap();
+    let mut bodies = Vec::new();
+    loop {
+        let batch = feed.next_batch(Duration::from_millis(1500)).await;
+        if batch.is_empty() {
+            return bodies;
+        }
+        feed.ack(&batch).await;
+        bodies.extend(batch.iter().map(body));
+    }
 }
 
 /// A delivery's body as text.

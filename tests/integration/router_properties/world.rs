@@ -29,6 +29,10 @@ pub static STRANGERS: [&str; 2] = ["ghost", "nobody"];
 pub static PRECEDENCES: [Precedence; 4] =
     [Precedence::Routine, Precedence::Priority, Precedence::Immediate, Precedence::Flash];
 pub static TLPS: [Tlp; 5] = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red];
+/// Accesses a party may list; a compartment stands for its control system too.
+pub static ACCESSES: [&str; 5] = ["SI", "SI-G", "TK", "HCS-P", "SAR-BP"];
+/// FIVE EYES, as the model knows it (not read from the ISM vocabulary).
+pub static FVEY: [&str; 5] = ["AUS", "CAN", "GBR", "NZL", "USA"];
 
 // === The description of a generated world ===
 
@@ -40,6 +44,7 @@ pub struct PartyDesc {
     pub nationality: &'static str,
     pub clearance: Classification,
     pub law_enforcement: bool,
+    pub accesses: Vec<&'static str>,
     /// `None` is `["*"]`: every topic.
     pub topics: Option<Vec<&'static str>>,
     pub organisation: Option<&'static str>,
@@ -95,6 +100,13 @@ impl PartyDesc {
 
     pub fn foreign(&self) -> bool {
         self.nationality != "USA"
+    }
+
+    /// Read into `token`: listed, or a compartment of it (`SI-G` includes `SI`) is.
+    pub fn holds(&self, token: &str) -> bool {
+        self.accesses
+            .iter()
+            .any(|held| *held == token || held.strip_prefix(token).is_some_and(|rest| rest.starts_with('-')))
     }
 }
 
@@ -159,6 +171,7 @@ impl World {
             text += &format!("nationality = {:?}\n", party.nationality);
             text += &format!("clearance = {:?}\n", party.clearance.name());
             text += &format!("law-enforcement = {}\n", party.law_enforcement);
+            text += &format!("accesses = {:?}\n", party.accesses);
             match &party.topics {
                 None => text += "topics = [\"*\"]\n",
                 Some(topics) => text += &format!("topics = {topics:?}\n"),
@@ -265,11 +278,21 @@ pub fn admits(rule: &RuleDesc, request: &RouteRequest) -> bool {
 /// (CLEAR, GREEN, AMBER) and no NOFORN when unclassified.
 pub fn released(markings: &Markings, recipient: &PartyDesc) -> bool {
     if markings.classification > Classification::Unclassified {
-        markings.released_to(recipient.nationality, &liaison::model::Tetragraphs::default())
+        recipient.nationality == "USA" || listed(markings, recipient.nationality)
     } else {
-        matches!(markings.tlp, Some(Tlp::Clear | Tlp::Green | Tlp::Amber))
-            && !markings.has(DisseminationControl::Noforn)
+        matches!(markings.tlp, Some(Tlp::Clear | Tlp::Green | Tlp::Amber)) && !noforn(markings)
     }
+}
+
+/// NOFORN, or a non-IC control that includes it.
+fn noforn(markings: &Markings) -> bool {
+    use DisseminationControl::*;
+    [Noforn, LesNoforn, SbuNoforn].iter().any(|control| markings.has(*control))
+}
+
+/// The REL TO list names the country, or FVEY and the country is a member.
+fn listed(markings: &Markings, nationality: &str) -> bool {
+    markings.rel_to.iter().any(|code| code == nationality || (code == "FVEY" && FVEY.contains(&nationality)))
 }
 
 /// The marking rule a delivery to `recipient` would break, if any.
@@ -279,17 +302,22 @@ pub fn marking_breach(
     recipient: &PartyDesc,
     named: bool,
 ) -> Option<&'static str> {
-    let listed = markings.rel_to.iter().any(|country| country == recipient.nationality);
+    let listed = listed(markings, recipient.nationality);
+    let sap = markings.sap.iter().map(|program| format!("SAR-{program}"));
+    let unread = markings.sci.iter().cloned().chain(sap).any(|token| !recipient.holds(&token));
+    let les = markings.has(DisseminationControl::Les) || markings.has(DisseminationControl::LesNoforn);
     if recipient.clearance < markings.classification {
         Some("dominance: clearance below the classification")
-    } else if recipient.foreign() && markings.has(DisseminationControl::Noforn) {
+    } else if recipient.foreign() && noforn(markings) {
         Some("NOFORN to a non-USA party")
     } else if !markings.rel_to.is_empty() && recipient.foreign() && !listed {
         Some("REL TO does not list the recipient's nationality")
     } else if markings.classification > Classification::Unclassified && recipient.foreign() && !listed {
         Some("classified material to a foreign party without REL TO its country")
-    } else if markings.has(DisseminationControl::Les) && !recipient.law_enforcement {
+    } else if les && !recipient.law_enforcement {
         Some("LES to a party that is not law-enforcement eligible")
+    } else if unread {
+        Some("SCI or SAP the recipient is not read into")
     } else if markings.tlp == Some(Tlp::Red) && !named {
         Some("TLP:RED to a recipient the publisher did not name")
     } else if markings.tlp == Some(Tlp::AmberStrict) && recipient.organisation() != origin.organisation() {
@@ -319,6 +347,7 @@ pub struct RawParty {
     pub nationality: &'static str,
     pub clearance: Classification,
     pub law_enforcement: bool,
+    pub accesses: Vec<&'static str>,
     pub topics: Option<Vec<&'static str>>,
     pub organisation: Option<&'static str>,
     pub fusion_center: Option<usize>,
@@ -381,18 +410,23 @@ pub fn party_strategy() -> impl Strategy<Value = RawParty> {
         topics,
         proptest::option::of(select(ORGANISATIONS.to_vec())),
         proptest::option::of(0..MAX_PARTIES),
-        subsequence(TAGS.to_vec(), 0..=2),
+        (subsequence(TAGS.to_vec(), 0..=2), subsequence(ACCESSES.to_vec(), 0..=3)),
     )
-        .prop_map(|(kind, nationality, clearance, law_enforcement, topics, organisation, center, tags)| RawParty {
-            kind,
-            nationality,
-            clearance,
-            law_enforcement,
-            topics,
-            organisation,
-            fusion_center: center,
-            tags,
-        })
+        .prop_map(
+            |(kind, nationality, clearance, law_enforcement, topics, organisation, center, (tags, accesses))| {
+                RawParty {
+                    kind,
+                    nationality,
+                    clearance,
+                    law_enforcement,
+                    accesses,
+                    topics,
+                    organisation,
+                    fusion_center: center,
+                    tags,
+                }
+            },
+        )
 }
 
 pub fn selector_strategy() -> impl Strategy<Value = RawSelector> {
@@ -439,36 +473,75 @@ pub fn rule_strategy(relays: f64) -> impl Strategy<Value = RawRule> {
 }
 
 /// Markings that pass `Markings::validate()`: REL TO only on CONFIDENTIAL and above without NOFORN,
-/// USA first and at least one other country; FOUO only on UNCLASSIFIED.
+/// USA first and at least one other country (or FVEY); FOUO and SBU NOFORN only on UNCLASSIFIED; LES NOFORN
+/// without NOFORN or REL TO; SCI only when classified, SI-G with TOP SECRET and ORCON, HCS-P with SECRET
+/// and NOFORN; SAP when classified.
 pub fn markings_strategy() -> impl Strategy<Value = Markings> {
     (
         select(Classification::ALL.to_vec()),
-        proptest::bool::weighted(0.3),
-        proptest::bool::weighted(0.3),
-        proptest::bool::weighted(0.2),
+        (proptest::bool::weighted(0.3), proptest::bool::weighted(0.3), proptest::bool::weighted(0.2)),
+        (proptest::bool::weighted(0.15), proptest::bool::weighted(0.2)),
         subsequence(FOREIGN.to_vec(), 0..=3).prop_shuffle(),
+        proptest::bool::weighted(0.25),
+        subsequence(ACCESSES.to_vec(), 0..=2),
         proptest::option::of(select(TLPS.to_vec())),
     )
-        .prop_map(|(classification, noforn, les, fouo, countries, tlp)| {
+        .prop_map(|(classification, (noforn, les, fouo), (other_noforn, fvey), countries, orcon, needs, tlp)| {
             let unclassified = classification == Classification::Unclassified;
+            let mut sci: Vec<String> = Vec::new();
+            let mut sap = Vec::new();
             let mut controls = Vec::new();
+            let mut noforn = noforn;
+            for need in needs.iter().filter(|_| !unclassified) {
+                match *need {
+                    "SAR-BP" => sap.push("BP".to_string()),
+                    "SI-G" if classification == Classification::TopSecret => sci.extend(["SI".into(), "SI-G".into()]),
+                    "HCS-P" if classification >= Classification::Secret => {
+                        sci.extend(["HCS".into(), "HCS-P".into()]);
+                        noforn = true;
+                    }
+                    "SI" | "TK" => sci.push(need.to_string()),
+                    _ => {}
+                }
+            }
+            let les_noforn = other_noforn && !noforn && !unclassified;
+            let sbu_noforn = other_noforn && !noforn && unclassified;
             if noforn {
                 controls.push(DisseminationControl::Noforn);
             }
-            if les {
-                controls.push(DisseminationControl::Les);
+            if (orcon || sci.iter().any(|token| token == "SI-G")) && !unclassified {
+                controls.push(DisseminationControl::Orcon);
+            }
+            match (les, les_noforn) {
+                (_, true) => controls.push(DisseminationControl::LesNoforn),
+                (true, false) => controls.push(DisseminationControl::Les),
+                _ => {}
+            }
+            if sbu_noforn {
+                controls.push(DisseminationControl::SbuNoforn);
             }
             if fouo && unclassified {
                 controls.push(DisseminationControl::Fouo);
             }
-            let rel_to = if unclassified || noforn || countries.is_empty() {
+            let mut rel_to: Vec<String> = if unclassified || noforn || les_noforn || countries.is_empty() {
                 Vec::new()
             } else {
                 std::iter::once("USA").chain(countries).map(str::to_string).collect()
             };
-            let markings = Markings { classification, controls, rel_to, tlp };
-            assert_eq!(markings.validate(), Ok(()), "{markings:?}");
-            markings
+            if fvey && !unclassified && !noforn && !les_noforn {
+                if rel_to.is_empty() {
+                    rel_to.push("USA".into());
+                }
+                rel_to.push("FVEY".into());
+            }
+            sci.sort();
+            sci.dedup();
+            controls.sort();
+            let markings = Markings { classification, sci, sap, controls, rel_to, display_only: Vec::new(), tlp };
+            // The router sees what a publish stores: the canonical markings.
+            let canonical = Markings::from_banner(&markings.banner()).map(|parsed| Markings { tlp, ..parsed });
+            assert_eq!(canonical.as_ref().map(|_| ()), Ok(()), "{markings:?}");
+            canonical.unwrap()
         })
 }
 
@@ -524,6 +597,7 @@ pub fn build(parties: Vec<RawParty>, rules: Vec<RawRule>, request: RawRequest) -
             nationality: raw.nationality,
             clearance: raw.clearance,
             law_enforcement: raw.law_enforcement,
+            accesses: raw.accesses.clone(),
             topics: raw.topics.clone(),
             organisation: raw.organisation,
             fusion_center: raw.fusion_center.as_ref().and_then(center),

@@ -21,6 +21,7 @@ fn caller(party: &str, claims: Claims) -> Caller {
         clearance: claims.clearance,
         nationality: claims.nationality.map(str::to_string),
         law_enforcement: claims.law_enforcement,
+        accesses: None,
     }
 }
 
@@ -123,7 +124,10 @@ fn a_party_gone_from_the_directory_withholds_unless_the_token_states_everything(
     assert!(why.contains("not in the directory"), "{why}");
     let everything =
         Claims { clearance: Some(Classification::Secret), nationality: Some("USA"), law_enforcement: Some(false) };
-    let caller = self::caller("gone", everything);
+    let mut caller = self::caller("gone", everything);
+    let why = withhold_reason(&caller, None, &Tetragraphs::default(), &envelope(Secret, &[], &[])).unwrap();
+    assert!(why.contains("states no accesses"), "{why}");
+    caller.accesses = Some(crate::model::Accesses::default());
     assert_eq!(withhold_reason(&caller, None, &Tetragraphs::default(), &envelope(Secret, &[], &[])), None);
 }
 

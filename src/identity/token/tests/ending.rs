@@ -13,6 +13,7 @@ fn grant(subject: &str, ttl: Duration) -> Grant {
         clearance: None,
         nationality: None,
         law_enforcement: None,
+        accesses: None,
         ttl,
     }
 }
