@@ -48,6 +48,8 @@ pub enum Event {
     /// Entries of this gateway's chain were missing from the stream at start and an operator accepted the
     /// loss (`--accept-audit-loss`); the record names the missing range.
     AuditLoss,
+    /// The originator approved a later dissemination of ORCON material to the recipient.
+    OrconApproved,
 }
 
 /// One audited fact.

@@ -5,6 +5,7 @@ mod bench;
 mod client;
 mod dead_letters;
 mod nats_args;
+mod orcon;
 mod output;
 mod policy;
 mod provision;
@@ -61,6 +62,9 @@ enum Command {
     /// Retention review (28 CFR 23.20(h)): list messages due, revalidate, purge.
     #[command(subcommand)]
     Retention(retention::RetentionCommand),
+    /// Originator control: approve a later dissemination of ORCON material.
+    #[command(subcommand)]
+    Orcon(orcon::OrconCommand),
     /// Benchmark a gateway beside raw NATS in one run (starts its own nats-server and gateway).
     Bench(bench::BenchArgs),
     /// Live view of a gateway's traffic: per-subject rates and totals, denials, consumer lag.
@@ -111,6 +115,10 @@ impl Cli {
             Command::Audit(command) => {
                 init_tracing(LogFormat::Text, "warn");
                 audit::run(command).await
+            }
+            Command::Orcon(command) => {
+                init_tracing(LogFormat::Text, "warn");
+                orcon::run(command).await
             }
             Command::Bench(args) => {
                 init_tracing(LogFormat::Text, "error");

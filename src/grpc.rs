@@ -11,6 +11,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod operator;
+mod orcon;
 mod publish;
 mod publish_stream;
 mod quota;

@@ -53,9 +53,24 @@ pub struct MessageState {
     /// The later correction that supersedes this one.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub superseded_by: String,
+    /// Parties the originator approved ORCON material for after publishing it, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orcon_approvals: Vec<OrconApproval>,
     /// When it was purged; a purged message is no longer on record.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub purged_at: Option<OffsetDateTime>,
+}
+
+/// The originator's approval of a later dissemination of ORCON material to one party (a redrive, a
+/// correction reaching it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrconApproval {
+    pub party: String,
+    /// Who approved: the subject of the approver's token, of the origin party.
+    pub approver: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub reason: String,
 }
 
 /// One review.
@@ -91,6 +106,15 @@ impl MessageRecord {
     }
 
     /// Every party a copy was stored for, each once, in the order first stored.
+    /// The parties the originator approved ORCON material for, each once.
+    pub fn orcon_approved(&self) -> Vec<&str> {
+        let mut parties: Vec<&str> =
+            self.state.orcon_approvals.iter().map(|approval| approval.party.as_str()).collect();
+        parties.sort_unstable();
+        parties.dedup();
+        parties
+    }
+
     pub fn recipients(&self) -> Vec<&str> {
         let mut recipients: Vec<&str> = Vec::with_capacity(self.copies.len());
         for copy in &self.copies {
@@ -266,6 +290,7 @@ mod tests {
         let state = MessageState {
             revalidations: vec![Revalidation { reviewer: "r".into(), at, reason: "why".into() }],
             superseded_by: "X".into(),
+            orcon_approvals: vec![OrconApproval { party: "fbi".into(), approver: "a".into(), at, reason: "r".into() }],
             purged_at: Some(at),
         };
         let json = serde_json::to_string(&state).unwrap();

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::model::{Kind, PartyId, RouteRequest, Topic};
+use crate::model::{Kind, PartyId, Topic};
 
 pub use directory::{Directory, MAX_RETENTION, Party, PartyKind};
 pub use load_error::LoadError;
@@ -103,6 +103,31 @@ pub enum DenialReason {
     Tlp,
     /// SCI compartments or special access programs the recipient is not read into.
     Access,
+    /// ORCON material and a recipient its originator did not send it to (nor approved); ORCON-USGOV
+    /// material and such a recipient outside the USA executive branch.
+    Orcon,
+}
+
+/// Who chose the recipients of a dissemination, as ORCON asks: the originator naming them at publish, or
+/// a later step (a redrive, a correction reaching earlier recipients) for which only the parties the
+/// originator approved count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dissemination<'a> {
+    later: bool,
+    approved: &'a [PartyId],
+}
+
+impl Dissemination<'_> {
+    pub(crate) const PUBLISH: Dissemination<'static> = Dissemination { later: false, approved: &[] };
+
+    pub(crate) fn later(approved: &[PartyId]) -> Dissemination<'_> {
+        Dissemination { later: true, approved }
+    }
+
+    /// Did the originator choose `party`: named it in its own publish, or approved it?
+    pub(crate) fn originator_chose(&self, party: &PartyId, named: bool) -> bool {
+        (named && !self.later) || self.approved.contains(party)
+    }
 }
 
 /// Requests the router refuses as a whole, before any recipient is considered.
@@ -150,24 +175,6 @@ impl Router {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
-    }
-
-    /// Routes a correction: the message's own recipients as [`Router::route`] decides them, then every
-    /// earlier recipient of the message it supersedes that is not among them, each decided under the
-    /// policy in force now (a party the policy no longer allows is denied, with its reason).
-    pub fn route_correction(&self, request: &RouteRequest, earlier: &[PartyId]) -> Result<Routing, RouteError> {
-        let mut routing = self.route(request)?;
-        let missing: Vec<PartyId> = earlier
-            .iter()
-            .filter(|party| **party != request.origin)
-            .filter(|party| !routing.outcomes.iter().any(|outcome| outcome.recipient() == *party))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            let again = RouteRequest { recipients: missing, ..request.clone() };
-            routing.outcomes.extend(self.route(&again)?.outcomes);
-        }
-        Ok(routing)
     }
 
     /// Permission to send a notice (purge or correction) about a message of `origin` to a party a copy of
@@ -242,7 +249,7 @@ impl Outcome {
 
 impl DenialReason {
     /// Every reason, in a fixed order (see [`DenialReason::index`]).
-    pub const ALL: [DenialReason; 11] = [
+    pub const ALL: [DenialReason; 12] = [
         DenialReason::UnknownParty,
         DenialReason::SelfAddressed,
         DenialReason::NoRoute,
@@ -254,6 +261,7 @@ impl DenialReason {
         DenialReason::Les,
         DenialReason::Tlp,
         DenialReason::Access,
+        DenialReason::Orcon,
     ];
 
     /// This reason's position in [`DenialReason::ALL`].
@@ -275,6 +283,7 @@ impl DenialReason {
             DenialReason::Les => "LES",
             DenialReason::Tlp => "TLP",
             DenialReason::Access => "ACCESS",
+            DenialReason::Orcon => "ORCON",
         }
     }
 }

@@ -160,11 +160,12 @@ pub fn assert_in_time_range(at: time::OffsetDateTime) {
 /// Routes `request` (and, as a correction, with `earlier` recipients) and checks what no policy can
 /// change: every recipient is decided once; a copy goes only to a directory party other than the origin,
 /// that the holder checks allow, and that was named when the publisher named recipients; TLP:RED only to
-/// named recipients.
+/// named recipients; ORCON only to recipients the originator named in this publish (a correction's
+/// earlier recipients, unapproved, are not).
 pub fn check_routing(router: &Router, request: &RouteRequest, earlier: &[PartyId]) {
     let Ok(routing) = router.route(request) else { return };
     check_outcomes(router, request, &routing.outcomes, &request.recipients);
-    if let Ok(correction) = router.route_correction(request, earlier) {
+    if let Ok(correction) = router.route_correction(request, earlier, &[]) {
         let named: Vec<PartyId> = request.recipients.iter().chain(earlier).cloned().collect();
         check_outcomes(router, request, &correction.outcomes, &named);
     }
@@ -172,6 +173,7 @@ pub fn check_routing(router: &Router, request: &RouteRequest, earlier: &[PartyId
 
 /// Checks outcomes; `named` are the recipients the request (or the corrected message) named.
 fn check_outcomes(router: &Router, request: &RouteRequest, outcomes: &[Outcome], named: &[PartyId]) {
+    let orcon = request.markings.has(liaison::model::DisseminationControl::Orcon);
     let fan_out = request.recipients.is_empty();
     for (index, outcome) in outcomes.iter().enumerate() {
         let recipient = outcome.recipient();
@@ -183,6 +185,12 @@ fn check_outcomes(router: &Router, request: &RouteRequest, outcomes: &[Outcome],
         assert_eq!(refusal, None, "{recipient} approved by {} although the markings forbid it", approval.rule());
         if !fan_out || request.markings.tlp == Some(Tlp::Red) {
             assert!(named.contains(recipient), "{recipient} approved but not named");
+        }
+        if orcon {
+            assert!(
+                request.recipients.contains(recipient),
+                "ORCON {recipient} approved but not named by the originator"
+            );
         }
     }
 }

@@ -91,6 +91,15 @@ impl AuditRecord {
         }
     }
 
+    /// `approver` of the origin party approved a later dissemination of ORCON `message` to `party`.
+    pub fn orcon_approved(message: &MessageRef<'_>, party: &str, approver: &str, reason: &str) -> AuditRecord {
+        AuditRecord {
+            subscriber: approver.to_string(),
+            reason: reason.to_string(),
+            ..AuditRecord::about(Event::OrconApproved, message, party, "orcon-approved")
+        }
+    }
+
     /// `by` purged every copy of `message` held for `recipient`.
     pub fn purged(message: &MessageRef<'_>, recipient: &str, by: &str, reason: &str) -> AuditRecord {
         AuditRecord {

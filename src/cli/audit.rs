@@ -64,6 +64,7 @@ enum EventArg {
     Superseded,
     Redriven,
     AuditLoss,
+    OrconApproved,
 }
 
 /// One record as printed.
@@ -102,6 +103,7 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
         Some(EventArg::Superseded) => pb::AuditEvent::Superseded,
         Some(EventArg::Redriven) => pb::AuditEvent::Redriven,
         Some(EventArg::AuditLoss) => pb::AuditEvent::AuditLoss,
+        Some(EventArg::OrconApproved) => pb::AuditEvent::OrconApproved,
     };
     let request = pb::QueryAuditRequest {
         message_id: args.message_id.unwrap_or_default(),

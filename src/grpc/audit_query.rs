@@ -224,6 +224,7 @@ pub(super) fn audit_query(
         Ok(pb::AuditEvent::Superseded) => Some(Event::Superseded),
         Ok(pb::AuditEvent::Redriven) => Some(Event::Redriven),
         Ok(pb::AuditEvent::AuditLoss) => Some(Event::AuditLoss),
+        Ok(pb::AuditEvent::OrconApproved) => Some(Event::OrconApproved),
         Err(_) => return Err(GatewayError::InvalidArgument(format!("event: unknown value {}", request.event))),
     };
     let message_id = (!request.message_id.is_empty()).then(|| request.message_id.clone());
@@ -249,6 +250,7 @@ fn audit_event(event: Event) -> pb::AuditEvent {
         Event::Superseded => pb::AuditEvent::Superseded,
         Event::Redriven => pb::AuditEvent::Redriven,
         Event::AuditLoss => pb::AuditEvent::AuditLoss,
+        Event::OrconApproved => pb::AuditEvent::OrconApproved,
     }
 }
 

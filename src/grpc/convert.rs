@@ -245,6 +245,7 @@ pub fn denial_reason(reason: DenialReason) -> pb::DenialReason {
         DenialReason::Les => pb::DenialReason::Les,
         DenialReason::Tlp => pb::DenialReason::Tlp,
         DenialReason::Access => pb::DenialReason::Access,
+        DenialReason::Orcon => pb::DenialReason::Orcon,
     }
 }
 

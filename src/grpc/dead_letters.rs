@@ -84,7 +84,12 @@ impl Gateway {
                 markings: convert::markings(envelope.markings.as_ref())?,
                 precedence: convert::precedence(envelope.precedence)?,
             };
-            let routing = self.policy.current().route(&route)?;
+            // A redrive is a later dissemination: ORCON material needs its originator's approval of the party.
+            let approved = match route.markings.originator_controlled() {
+                false => Vec::new(),
+                true => self.orcon_approved(&envelope.id).await?,
+            };
+            let routing = self.policy.current().route_later(&route, &approved)?;
             match routing.outcomes.into_iter().next() {
                 Some(Outcome::Deliver(approval)) => {
                     // No copy without its record: the redrive is audited before the copy is stored back.

@@ -89,6 +89,14 @@ impl OperatorService for Gateway {
         Ok(Response::new(Gateway::revalidate(self, &caller, request.into_inner()).await?))
     }
 
+    async fn approve_orcon(
+        &self,
+        request: Request<pb::ApproveOrconRequest>,
+    ) -> Result<Response<pb::ApproveOrconResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::approve_orcon(self, &caller, request.into_inner()).await?))
+    }
+
     async fn purge_message(
         &self,
         request: Request<pb::PurgeMessageRequest>,

@@ -107,7 +107,7 @@ impl Gateway {
         let router = self.policy.current();
         let routing = match &earlier {
             None => router.route(&request),
-            Some(earlier) => router.route_correction(&request, &earlier.recipients),
+            Some(earlier) => router.route_correction(&request, &earlier.recipients, &earlier.orcon_approved),
         }
         .map_err(|error| self.counted(error.into()))?;
         check_unknown(&request, &routing, self.limits.max_unknown_recipients)?;

@@ -107,7 +107,7 @@ impl Gateway {
         Ok(pb::PurgeMessageResponse { copies_removed, notified, notice_id })
     }
 
-    async fn on_record(&self, message_id: &str) -> Result<MessageRecord, GatewayError> {
+    pub(super) async fn on_record(&self, message_id: &str) -> Result<MessageRecord, GatewayError> {
         if message_id.is_empty() {
             return Err(GatewayError::InvalidArgument("message_id: required".into()));
         }
@@ -117,7 +117,7 @@ impl Gateway {
 
 /// A message belongs to its origin party: the one that may review, revalidate and purge it. A recipient's
 /// copy is not its own to purge (a purge erases every party's copy and notifies them all).
-fn origin_scope(caller: &Caller, record: &MessageRecord) -> Scope {
+pub(super) fn origin_scope(caller: &Caller, record: &MessageRecord) -> Scope {
     scope_of(caller.party.as_str(), Some(record.origin.as_str()))
 }
 
@@ -125,7 +125,7 @@ fn not_on_record(message_id: &str) -> GatewayError {
     GatewayError::NotFound(format!("message_id: no message {message_id} is on record (never published, or purged)"))
 }
 
-fn reason(reason: &str) -> Result<String, GatewayError> {
+pub(super) fn reason(reason: &str) -> Result<String, GatewayError> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(GatewayError::InvalidArgument("reason: required".into()));
@@ -170,7 +170,7 @@ fn purge_notice(record: &MessageRecord, notice_id: &str, reason: &str) -> pb::En
 }
 
 /// The message `record` as audit records name it, under the policy in force.
-fn message_ref<'a>(router: &'a Router, record: &'a MessageRecord) -> MessageRef<'a> {
+pub(super) fn message_ref<'a>(router: &'a Router, record: &'a MessageRecord) -> MessageRef<'a> {
     MessageRef { message_id: &record.message_id, origin: &record.origin, policy_version: router.version() }
 }
 

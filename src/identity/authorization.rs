@@ -29,6 +29,7 @@ pub enum Action {
     QueryAudit,
     ListReviewDue,
     Revalidate,
+    ApproveOrcon,
     PurgeMessage,
     ApplyPolicy,
     ListPolicyHistory,
@@ -123,7 +124,7 @@ const fn row(action: Action, scoped_by: &'static str, own: Cell, other: Cell, al
 }
 
 /// The authorization table: one row per RPC.
-pub const TABLE: [Rule; 17] = [
+pub const TABLE: [Rule; 18] = [
     row(Action::Publish, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::PublishStream, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::Subscribe, "`open.feed`", only(READERS), CLOSED, CLOSED),
@@ -173,6 +174,7 @@ pub const TABLE: [Rule; 17] = [
         or_own_view(OVERSIGHT_OPERATORS, PEOPLE),
     ),
     row(Action::Revalidate, "the message's origin", only(REVIEWERS), only(OVERSIGHT_ADMINS), CLOSED),
+    row(Action::ApproveOrcon, "the message's origin", only(REVIEWERS), CLOSED, CLOSED),
     row(Action::PurgeMessage, "the message's origin", only(OPERATORS), only(OVERSIGHT_OPERATORS), CLOSED),
     row(Action::ApplyPolicy, "the shared policy", CLOSED, CLOSED, only(OVERSIGHT_ADMINS)),
     row(Action::ListPolicyHistory, "the shared policy", CLOSED, CLOSED, only(OPERATORS)),
@@ -243,7 +245,7 @@ fn rule(action: Action) -> &'static Rule {
 // === impl Action ===
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::Publish,
         Action::PublishStream,
         Action::Subscribe,
@@ -257,6 +259,7 @@ impl Action {
         Action::QueryAudit,
         Action::ListReviewDue,
         Action::Revalidate,
+        Action::ApproveOrcon,
         Action::PurgeMessage,
         Action::ApplyPolicy,
         Action::ListPolicyHistory,
@@ -278,6 +281,7 @@ impl Action {
             Action::QueryAudit => "query the audit",
             Action::ListReviewDue => "list messages due for review",
             Action::Revalidate => "revalidate messages",
+            Action::ApproveOrcon => "approve ORCON dissemination",
             Action::PurgeMessage => "purge messages",
             Action::ApplyPolicy => "apply the policy",
             Action::ListPolicyHistory => "list the policy history",
@@ -301,6 +305,7 @@ impl Action {
             Action::QueryAudit => "QueryAudit",
             Action::ListReviewDue => "ListReviewDue",
             Action::Revalidate => "Revalidate",
+            Action::ApproveOrcon => "ApproveOrcon",
             Action::PurgeMessage => "PurgeMessage",
             Action::ApplyPolicy => "ApplyPolicy",
             Action::ListPolicyHistory => "ListPolicyHistory",

@@ -111,6 +111,11 @@ impl Markings {
         self.controls.iter().any(|control| matches!(control, Noforn | LesNoforn | SbuNoforn | Exdis | Nodis))
     }
 
+    /// Originator controlled: ORCON or ORCON-USGOV.
+    pub fn originator_controlled(&self) -> bool {
+        self.has(DisseminationControl::Orcon) || self.has(DisseminationControl::OrconUsgov)
+    }
+
     /// Law-enforcement sensitive: LES or LES NOFORN.
     pub fn law_enforcement_sensitive(&self) -> bool {
         self.has(DisseminationControl::Les) || self.has(DisseminationControl::LesNoforn)

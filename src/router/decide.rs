@@ -4,19 +4,90 @@ use std::sync::Arc;
 
 use fixedbitset::FixedBitSet;
 
-use super::{Approval, Denial, DenialReason, MAX_RECIPIENTS, Outcome, RouteError, Router, Routing, markings};
+use super::{
+    Approval, Denial, DenialReason, Dissemination, MAX_RECIPIENTS, Outcome, RouteError, Router, Routing, markings,
+};
 use crate::model::{PartyId, RouteRequest, Tetragraphs, countries};
+
+/// Outcomes that stand only if their relay party also receives the message: (position, relay party).
+type Relays = Vec<(usize, u32)>;
 
 /// No rule chosen yet for a fan-out candidate.
 const NONE: u32 = u32::MAX;
 
 impl Router {
-    /// Decides every recipient of one message.
+    /// Decides every recipient of one message as its originator publishes it: the recipients it names are
+    /// its choice (for ORCON).
     pub fn route(&self, request: &RouteRequest) -> Result<Routing, RouteError> {
-        let origin = self
-            .directory
-            .index_of(&request.origin)
-            .ok_or_else(|| RouteError::UnknownOrigin(request.origin.clone()))?;
+        self.route_as(request, Dissemination::PUBLISH)
+    }
+
+    /// Decides a dissemination that is not the originator's publish (a redrive, a correction reaching
+    /// earlier recipients): for ORCON material only the parties in `approved` count as the originator's
+    /// choice.
+    pub fn route_later(&self, request: &RouteRequest, approved: &[PartyId]) -> Result<Routing, RouteError> {
+        self.route_as(request, Dissemination::later(approved))
+    }
+
+    fn route_as(&self, request: &RouteRequest, dissemination: Dissemination<'_>) -> Result<Routing, RouteError> {
+        let (mut outcomes, relays) = self.decide_all(request, dissemination)?;
+        self.settle_relays(request, &mut outcomes, &relays)?;
+        Ok(Routing { policy_version: self.version.clone(), outcomes })
+    }
+
+    /// Routes a correction: the message's own recipients as [`Router::route`] decides them, then every
+    /// earlier recipient of the message it supersedes that is not among them, each decided under the
+    /// policy in force now (a party the policy no longer allows is denied, with its reason). Reaching an
+    /// earlier recipient is a later dissemination: for ORCON material only those in `approved` (the
+    /// originator's approvals for the earlier message) may be reached. Relays are settled over both.
+    pub fn route_correction(
+        &self,
+        request: &RouteRequest,
+        earlier: &[PartyId],
+        approved: &[PartyId],
+    ) -> Result<Routing, RouteError> {
+        let (mut outcomes, mut relays) = self.decide_all(request, Dissemination::PUBLISH)?;
+        let missing: Vec<PartyId> = earlier
+            .iter()
+            .filter(|party| **party != request.origin)
+            .filter(|party| !outcomes.iter().any(|outcome| outcome.recipient() == *party))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let again = RouteRequest { recipients: missing, ..request.clone() };
+            let (more, more_relays) = self.decide_all(&again, Dissemination::later(approved))?;
+            let offset = outcomes.len();
+            relays.extend(more_relays.into_iter().map(|(position, relay)| (position + offset, relay)));
+            outcomes.extend(more);
+        }
+        self.settle_relays(request, &mut outcomes, &relays)?;
+        Ok(Routing { policy_version: self.version.clone(), outcomes })
+    }
+
+    fn settle_relays(
+        &self,
+        request: &RouteRequest,
+        outcomes: &mut [Outcome],
+        relays: &[(usize, u32)],
+    ) -> Result<(), RouteError> {
+        if !relays.is_empty() {
+            let origin = self.origin_index(request)?;
+            self.apply_relays(outcomes, relays, origin, request.markings.originator_controlled());
+        }
+        Ok(())
+    }
+
+    fn origin_index(&self, request: &RouteRequest) -> Result<u32, RouteError> {
+        self.directory.index_of(&request.origin).ok_or_else(|| RouteError::UnknownOrigin(request.origin.clone()))
+    }
+
+    /// Every recipient's outcome, and the relays some of them depend on.
+    fn decide_all(
+        &self,
+        request: &RouteRequest,
+        dissemination: Dissemination<'_>,
+    ) -> Result<(Vec<Outcome>, Relays), RouteError> {
+        let origin = self.origin_index(request)?;
         if request.recipients.len() > MAX_RECIPIENTS {
             return Err(RouteError::TooManyRecipients(request.recipients.len()));
         }
@@ -27,32 +98,33 @@ impl Router {
         if let Some(code) = unknown {
             return Err(RouteError::UnknownTetragraph(code.clone()));
         }
-        // Outcomes that stand only if their relay party also receives the message: (outcome, relay).
         let mut relays = Vec::new();
-        let mut outcomes = if request.recipients.is_empty() {
-            self.fan_out(request, origin, &mut relays)
-        } else {
-            let mut outcomes = Vec::with_capacity(request.recipients.len());
-            for (position, recipient) in request.recipients.iter().enumerate() {
-                if request.recipients[..position].contains(recipient) {
-                    continue;
-                }
-                let (outcome, relay) = self.decide_named(request, origin, recipient);
-                if let Some(relay) = relay {
-                    relays.push((outcomes.len(), relay));
-                }
-                outcomes.push(outcome);
-            }
-            outcomes
-        };
-        if !relays.is_empty() {
-            self.apply_relays(&mut outcomes, &relays, origin);
+        if request.recipients.is_empty() {
+            let outcomes = self.fan_out(request, origin, dissemination, &mut relays);
+            return Ok((outcomes, relays));
         }
-        Ok(Routing { policy_version: self.version.clone(), outcomes })
+        let mut outcomes = Vec::with_capacity(request.recipients.len());
+        for (position, recipient) in request.recipients.iter().enumerate() {
+            if request.recipients[..position].contains(recipient) {
+                continue;
+            }
+            let (outcome, relay) = self.decide_named(request, origin, recipient, dissemination);
+            if let Some(relay) = relay {
+                relays.push((outcomes.len(), relay));
+            }
+            outcomes.push(outcome);
+        }
+        Ok((outcomes, relays))
     }
 
     /// One named recipient: the relay party returned, if the delivery depends on one.
-    fn decide_named(&self, request: &RouteRequest, origin: u32, recipient: &PartyId) -> (Outcome, Option<u32>) {
+    fn decide_named(
+        &self,
+        request: &RouteRequest,
+        origin: u32,
+        recipient: &PartyId,
+        dissemination: Dissemination<'_>,
+    ) -> (Outcome, Option<u32>) {
         let deny = |reason, explanation, rule| {
             Outcome::Deny(Denial { recipient: recipient.clone(), reason, explanation, rule })
         };
@@ -86,13 +158,14 @@ impl Router {
         let rule = self.policy.rule(rule_index);
         let origin_party = self.directory.party(origin);
         let party = self.directory.party(index);
+        let chosen = dissemination.originator_chose(recipient, true);
         let Some((reason, why)) =
-            markings::check(request, origin_party, party, true, rule, self.directory.tetragraphs())
+            markings::check(request, origin_party, party, (true, chosen), rule, self.directory.tetragraphs())
         else {
             return (Outcome::Deliver(self.approve(request, recipient, rule_index)), rule.relay);
         };
         // The rule's own requirements (release) may be what failed: another admitting rule may allow it.
-        if let Some(other) = self.alternative_rule(request, origin, index, rule_index) {
+        if let Some(other) = self.alternative_rule(request, (origin, index), rule_index, chosen) {
             let relay = self.policy.rule(other).relay;
             return (Outcome::Deliver(self.approve(request, recipient, other)), relay);
         }
@@ -101,7 +174,13 @@ impl Router {
 
     /// After `refused` failed the marking checks, the least strict other rule covering the edge that
     /// admits the message and passes them (off the hot path: only on denials).
-    fn alternative_rule(&self, request: &RouteRequest, origin: u32, recipient: u32, refused: u32) -> Option<u32> {
+    fn alternative_rule(
+        &self,
+        request: &RouteRequest,
+        (origin, recipient): (u32, u32),
+        refused: u32,
+        chosen: bool,
+    ) -> Option<u32> {
         let origin_party = self.directory.party(origin);
         let party = self.directory.party(recipient);
         let mut candidates: Vec<u32> = self
@@ -118,7 +197,7 @@ impl Router {
         candidates.sort_by_key(|&index| self.strictness(index));
         candidates.into_iter().find(|&index| {
             let rule = self.policy.rule(index);
-            markings::check(request, origin_party, party, true, rule, self.directory.tetragraphs()).is_none()
+            markings::check(request, origin_party, party, (true, chosen), rule, self.directory.tetragraphs()).is_none()
         })
     }
 
@@ -141,7 +220,13 @@ impl Router {
     }
 
     /// Route by policy: every party a rule reaches for this message and whose topics include its topic.
-    fn fan_out(&self, request: &RouteRequest, origin: u32, relays: &mut Vec<(usize, u32)>) -> Vec<Outcome> {
+    fn fan_out(
+        &self,
+        request: &RouteRequest,
+        origin: u32,
+        dissemination: Dissemination<'_>,
+        relays: &mut Vec<(usize, u32)>,
+    ) -> Vec<Outcome> {
         let mut best = vec![NONE; self.directory.len()];
         for &rule_index in self.policy.rules_from(origin) {
             let rule = self.policy.rule(rule_index);
@@ -163,7 +248,8 @@ impl Router {
                 continue;
             }
             let rule = self.policy.rule(rule_index);
-            match markings::check(request, origin_party, party, false, rule, self.directory.tetragraphs()) {
+            let named = (false, dissemination.originator_chose(&party.id, false));
+            match markings::check(request, origin_party, party, named, rule, self.directory.tetragraphs()) {
                 Some((reason, explanation)) => outcomes.push(Outcome::Deny(Denial {
                     recipient: party.id.clone(),
                     reason,
@@ -181,8 +267,9 @@ impl Router {
         outcomes
     }
 
-    /// Denies deliveries whose rule needs a relay party that is not receiving the message.
-    fn apply_relays(&self, outcomes: &mut [Outcome], relays: &[(usize, u32)], origin: u32) {
+    /// Denies deliveries whose rule needs a relay party that is not receiving the message: for ORCON
+    /// material one the originator did not send it to, with the reason ORCON.
+    fn apply_relays(&self, outcomes: &mut [Outcome], relays: &[(usize, u32)], origin: u32, orcon: bool) {
         // A denial can take away the relay another delivery depends on, so repeat until nothing changes
         // (at most once per relayed delivery).
         loop {
@@ -203,13 +290,26 @@ impl Router {
                     continue;
                 };
                 let relay_party = &self.directory.party(relay).id;
-                let explanation = format!(
-                    "rule {} lets {} send to {} only through {relay_party}: {relay_party} must receive the message too",
-                    approval.rule, approval.origin, approval.recipient
-                );
+                let (reason, explanation) = match orcon && !originator_sent(outcomes, relay_party) {
+                    true => (
+                        DenialReason::Orcon,
+                        format!(
+                            "ORCON: rule {} lets {} send to {} only through {relay_party}, and the originator did not \
+                             send the message to {relay_party}",
+                            approval.rule, approval.origin, approval.recipient
+                        ),
+                    ),
+                    false => (
+                        DenialReason::RelayRequired,
+                        format!(
+                            "rule {} lets {} send to {} only through {relay_party}: {relay_party} must receive the message too",
+                            approval.rule, approval.origin, approval.recipient
+                        ),
+                    ),
+                };
                 outcomes[position] = Outcome::Deny(Denial {
                     recipient: approval.recipient.clone(),
-                    reason: DenialReason::RelayRequired,
+                    reason,
                     explanation,
                     rule: Some(approval.rule.clone()),
                 });
@@ -243,4 +343,12 @@ impl Router {
             released_by,
         }
     }
+}
+
+/// Did the originator send the message to `party` (it has an outcome, and not an ORCON denial)?
+fn originator_sent(outcomes: &[Outcome], party: &PartyId) -> bool {
+    outcomes.iter().any(|outcome| match outcome {
+        Outcome::Deliver(approval) => approval.recipient() == party,
+        Outcome::Deny(denial) => denial.recipient == *party && denial.reason != DenialReason::Orcon,
+    })
 }

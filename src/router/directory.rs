@@ -11,6 +11,7 @@
 //! clearance = "top-secret"         # accreditation: highest classification it may hold
 //! law-enforcement = true           # may receive LES material
 //! accesses = ["SI", "TK"]          # SCI controls and special access programs (SAR-...) it is read into
+//! executive-branch = true          # US executive branch: ORCON-USGOV reaches it without being named
 //! topics = ["border-security"]     # topics of interest; ["*"] for everything
 //! organisation = "dhs-cbp"         # for TLP:AMBER+STRICT; defaults to the id
 //! fusion-center = "fc-tx"          # field agencies: the fusion center their FLO feeds
@@ -67,6 +68,9 @@ pub struct Party {
     pub law_enforcement: bool,
     /// The SCI controls and special access programs the party is read into.
     pub accesses: Accesses,
+    /// Part of the US Government's executive branch: ORCON-USGOV material may reach it without the
+    /// originator naming it.
+    pub executive_branch: bool,
     /// Topics of interest for route-by-policy; `None` means every topic.
     pub topics: Option<FxHashSet<Topic>>,
     /// The organisation for TLP:AMBER+STRICT.
@@ -112,6 +116,8 @@ struct RawParty {
     #[serde(default)]
     law_enforcement: bool,
     accesses: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    executive_branch: bool,
     #[serde(default)]
     topics: Vec<Spanned<String>>,
     organisation: Option<Spanned<String>>,
@@ -316,6 +322,7 @@ fn party(source: &Source<'_>, position: usize, raw: &RawParty) -> Result<Party, 
         clearance,
         law_enforcement: raw.law_enforcement,
         accesses,
+        executive_branch: raw.executive_branch,
         topics,
         organisation,
         fusion_center,

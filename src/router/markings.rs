@@ -7,14 +7,16 @@
 //! into every one of them. The router applies them to each recipient party, and the
 //! subscribe session to each person (`grpc/subscribe/personal.rs`), so the two cannot drift apart.
 //!
-//! Party-only checks follow them in [`check`]: TLP:RED only to recipients the publisher named;
+//! Party-only checks follow them in [`check`]: ORCON only to recipients the originator chose (named in its
+//! publish, or approved later), ORCON-USGOV also to USA executive-branch parties; TLP:RED only to
+//! recipients the publisher named;
 //! TLP:AMBER+STRICT only within the origin's organisation; a rule with `release-required` also needs
 //! unclassified material to carry a sharing TLP (CLEAR, GREEN or AMBER).
 
 use super::DenialReason;
 use super::directory::Party;
 use super::policy::Rule;
-use crate::model::{Accesses, Classification, Markings, RouteRequest, Tetragraphs, Tlp};
+use crate::model::{Accesses, Classification, DisseminationControl, Markings, RouteRequest, Tetragraphs, Tlp};
 
 /// Whoever is to hold a message, as the holder checks see them: a party or a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,13 +119,14 @@ pub fn check_holder(markings: &Markings, holder: &Holder, tetragraphs: &Tetragra
     None
 }
 
-/// Why the markings forbid `recipient`, or `None` if they allow it: the holder checks, then TLP and the
-/// rule's release requirement.
+/// Why the markings forbid `recipient`, or `None` if they allow it: the holder checks, then ORCON, TLP and
+/// the rule's release requirement. `(named, chosen)`: the publisher named the recipient; the originator
+/// chose it (named in its own publish, or approved).
 pub(super) fn check(
     request: &RouteRequest,
     origin: &Party,
     recipient: &Party,
-    named: bool,
+    (named, chosen): (bool, bool),
     rule: &Rule,
     tetragraphs: &Tetragraphs,
 ) -> Option<(DenialReason, String)> {
@@ -132,6 +135,9 @@ pub(super) fn check(
         return Some(denial);
     }
     let who = &recipient.id;
+    if let Some(why) = orcon(markings, origin, recipient, chosen) {
+        return Some((DenialReason::Orcon, why));
+    }
     match markings.tlp {
         Some(Tlp::Red) if !named => {
             let why = format!("TLP:RED goes only to recipients the publisher names; {who} was selected by policy");
@@ -152,6 +158,24 @@ pub(super) fn check(
             rule.name, recipient.nationality
         );
         return Some((DenialReason::NotReleasable, why));
+    }
+    None
+}
+
+/// Why ORCON forbids `recipient`, if it does: ORCON material goes only to parties the originator chose;
+/// ORCON-USGOV also to any USA executive-branch party (pre-approved).
+fn orcon(markings: &Markings, origin: &Party, recipient: &Party, chosen: bool) -> Option<String> {
+    let who = &recipient.id;
+    let approve = format!("the originator {} may approve it (liaison orcon approve)", origin.id);
+    if markings.has(DisseminationControl::Orcon) && !chosen {
+        return Some(format!("ORCON: the originator did not send the message to {who}; {approve}"));
+    }
+    let executive = recipient.executive_branch && recipient.nationality == "USA";
+    if markings.has(DisseminationControl::OrconUsgov) && !chosen && !executive {
+        return Some(format!(
+            "ORCON-USGOV: {who} is not a USA executive-branch party and the originator did not send the message to it; \
+             {approve}"
+        ));
     }
     None
 }

@@ -61,6 +61,8 @@ const EXPECTED: &[(&str, At, &str)] = &[
     ("ListReviewDue", At::All, "DFYY DFFF"),
     ("Revalidate", At::Own, "DYDY DYDY"),
     ("Revalidate", At::Other, "DDDY DDDD"),
+    ("ApproveOrcon", At::Own, "DYDY DYDY"),
+    ("ApproveOrcon", At::Other, "DDDD DDDD"),
     ("PurgeMessage", At::Own, "DDYY DDYY"),
     ("PurgeMessage", At::Other, "DDYY DDDD"),
     ("ApplyPolicy", At::All, "DDDY DDDD"),
@@ -254,6 +256,15 @@ async fn operator_call(world: &World, rpc: &str, target: &str, party: &str, role
             operator.revalidate(request).await.map_err(status)?;
             return Ok(None);
         }
+        "ApproveOrcon" => {
+            let request = pb::ApproveOrconRequest {
+                message_id: message_of(target),
+                party: "fbi".into(),
+                reason: "needed".into(),
+            };
+            operator.approve_orcon(request).await.map_err(status)?;
+            return Ok(None);
+        }
         "PurgeMessage" => {
             // A fresh message of the target party each time, so an allowed purge leaves the others alone.
             let mut origin = world.gateway.client(target, Role::AgencySystem).await;
@@ -334,7 +345,7 @@ async fn every_rpc_as_every_role_for_its_own_party_another_and_all_gets_the_docu
     assert!(wrong.is_empty(), "{} of {cells} cells differ:\n{}", wrong.len(), wrong.join("\n"));
     // Every RPC of both services has a row.
     let rpcs: std::collections::BTreeSet<&str> = EXPECTED.iter().map(|(rpc, _, _)| *rpc).collect();
-    assert_eq!(rpcs.len(), 17, "{rpcs:?}");
+    assert_eq!(rpcs.len(), 18, "{rpcs:?}");
 }
 
 /// The attacks: the foreign partner `can`'s admin applies an empty policy, its operator purges a

@@ -28,6 +28,7 @@ mod markings;
 mod nats_permissions;
 mod new_user;
 mod operator_access;
+mod orcon;
 mod personal_clearance;
 mod policy_reload;
 mod publish_stream;

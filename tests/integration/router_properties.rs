@@ -189,6 +189,7 @@ fn plain_party(position: usize) -> PartyDesc {
         clearance: Classification::TopSecret,
         law_enforcement: true,
         accesses: ACCESSES.to_vec(),
+        executive_branch: true,
         topics: None,
         organisation: None,
         fusion_center: None,

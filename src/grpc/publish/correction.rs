@@ -11,6 +11,8 @@ use crate::grpc::server::Gateway;
 pub(in crate::grpc) struct Earlier {
     pub(super) message_id: String,
     pub(super) recipients: Vec<PartyId>,
+    /// The parties its originator approved ORCON material for.
+    pub(super) orcon_approved: Vec<PartyId>,
 }
 
 impl Gateway {
@@ -38,6 +40,8 @@ impl Gateway {
             )));
         }
         let recipients = record.recipients().into_iter().filter_map(|party| PartyId::parse(party).ok()).collect();
-        Ok(Some(Earlier { message_id: record.message_id, recipients }))
+        let parse = |parties: Vec<&str>| parties.into_iter().filter_map(|party| PartyId::parse(party).ok()).collect();
+        let orcon_approved = parse(record.orcon_approved());
+        Ok(Some(Earlier { message_id: record.message_id, recipients, orcon_approved }))
     }
 }

@@ -45,6 +45,7 @@ pub struct PartyDesc {
     pub clearance: Classification,
     pub law_enforcement: bool,
     pub accesses: Vec<&'static str>,
+    pub executive_branch: bool,
     /// `None` is `["*"]`: every topic.
     pub topics: Option<Vec<&'static str>>,
     pub organisation: Option<&'static str>,
@@ -172,6 +173,7 @@ impl World {
             text += &format!("clearance = {:?}\n", party.clearance.name());
             text += &format!("law-enforcement = {}\n", party.law_enforcement);
             text += &format!("accesses = {:?}\n", party.accesses);
+            text += &format!("executive-branch = {}\n", party.executive_branch);
             match &party.topics {
                 None => text += "topics = [\"*\"]\n",
                 Some(topics) => text += &format!("topics = {topics:?}\n"),
@@ -318,6 +320,13 @@ pub fn marking_breach(
         Some("LES to a party that is not law-enforcement eligible")
     } else if unread {
         Some("SCI or SAP the recipient is not read into")
+    } else if markings.has(DisseminationControl::Orcon) && !named {
+        Some("ORCON to a party the originator did not name")
+    } else if markings.has(DisseminationControl::OrconUsgov)
+        && !named
+        && (recipient.foreign() || !recipient.executive_branch)
+    {
+        Some("ORCON-USGOV outside the USA executive branch to a party the originator did not name")
     } else if markings.tlp == Some(Tlp::Red) && !named {
         Some("TLP:RED to a recipient the publisher did not name")
     } else if markings.tlp == Some(Tlp::AmberStrict) && recipient.organisation() != origin.organisation() {
@@ -348,6 +357,7 @@ pub struct RawParty {
     pub clearance: Classification,
     pub law_enforcement: bool,
     pub accesses: Vec<&'static str>,
+    pub executive_branch: bool,
     pub topics: Option<Vec<&'static str>>,
     pub organisation: Option<&'static str>,
     pub fusion_center: Option<usize>,
@@ -410,16 +420,26 @@ pub fn party_strategy() -> impl Strategy<Value = RawParty> {
         topics,
         proptest::option::of(select(ORGANISATIONS.to_vec())),
         proptest::option::of(0..MAX_PARTIES),
-        (subsequence(TAGS.to_vec(), 0..=2), subsequence(ACCESSES.to_vec(), 0..=3)),
+        (subsequence(TAGS.to_vec(), 0..=2), subsequence(ACCESSES.to_vec(), 0..=3), any::<bool>()),
     )
         .prop_map(
-            |(kind, nationality, clearance, law_enforcement, topics, organisation, center, (tags, accesses))| {
+            |(
+                kind,
+                nationality,
+                clearance,
+                law_enforcement,
+                topics,
+                organisation,
+                center,
+                (tags, accesses, executive),
+            )| {
                 RawParty {
                     kind,
                     nationality,
                     clearance,
                     law_enforcement,
                     accesses,
+                    executive_branch: executive,
                     topics,
                     organisation,
                     fusion_center: center,
@@ -509,8 +529,14 @@ pub fn markings_strategy() -> impl Strategy<Value = Markings> {
             if noforn {
                 controls.push(DisseminationControl::Noforn);
             }
-            if (orcon || sci.iter().any(|token| token == "SI-G")) && !unclassified {
-                controls.push(DisseminationControl::Orcon);
+            let si_g = sci.iter().any(|token| token == "SI-G");
+            match (orcon, les && !si_g) {
+                _ if unclassified => {}
+                (true, false) => controls.push(DisseminationControl::Orcon),
+                // LES is drawn a second time to pick ORCON-USGOV now and then.
+                (true, true) => controls.push(DisseminationControl::OrconUsgov),
+                (false, _) if si_g => controls.push(DisseminationControl::Orcon),
+                _ => {}
             }
             match (les, les_noforn) {
                 (_, true) => controls.push(DisseminationControl::LesNoforn),
@@ -598,6 +624,7 @@ pub fn build(parties: Vec<RawParty>, rules: Vec<RawRule>, request: RawRequest) -
             clearance: raw.clearance,
             law_enforcement: raw.law_enforcement,
             accesses: raw.accesses.clone(),
+            executive_branch: raw.executive_branch,
             topics: raw.topics.clone(),
             organisation: raw.organisation,
             fusion_center: raw.fusion_center.as_ref().and_then(center),
