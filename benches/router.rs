@@ -375,7 +375,7 @@ impl Workload {
                 Outcome::Deny(denial) if denial.reason == DenialReason::NoRoute => {
                     unreachable.push(token(id));
                 }
-                Outcome::Deny(_) => {}
+                Outcome::Deny(_) | Outcome::Hold(_) => {}
             }
         }
         reachable.sort_by_key(|(position, _)| *position);

@@ -89,11 +89,13 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         let verifier = verifier.with_revocations(revocations);
         let admin = tokio::spawn(metrics::serve(admin_listener, gateway.clone(), stop_watching.clone()));
         let lag = tokio::spawn(poll_lag(gateway.clone(), stop_watching.clone()));
+        let hold = config.limits.disclosure_hold;
+        let holds = tokio::spawn(sweep_holds(gateway.clone(), hold, stop_watching.clone()));
         tracing::info!(listen = %listener.local_addr()?, nats = %url, "gateway serving");
         let tls = server_tls(&config)?;
         let served = grpc::serve(gateway, verifier, listener, tls, shutdown, config.shutdown_grace).await;
         stop_watching.cancel();
-        let _ = tokio::join!(watcher, admin, lag, revocations_follower);
+        let _ = tokio::join!(watcher, admin, lag, holds, revocations_follower);
         // The chain's length is kept as the writer finishes: wait for it, a little.
         if tokio::time::timeout(AUDIT_FINISH, audit_finished).await.is_err() {
             tracing::warn!("the audit writer did not finish in time; the data directory keeps the length it had");
@@ -240,6 +242,28 @@ async fn poll_lag(gateway: Gateway, stop: tokio_util::sync::CancellationToken) {
         }
         if let Err(error) = gateway.audit().observe_capacity(&gateway.bus()).await {
             tracing::debug!(%error, "could not read the audit stream's size");
+        }
+    }
+}
+
+/// How often the copies held for disclosure review are counted and those past their time ended.
+/// At most: a quarter of the hold when that is shorter, so a hold ends at most a quarter late.
+const HOLD_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Ends the holds past their time (each with a notice to the originator) and counts the rest, every
+/// [`HOLD_SWEEP_INTERVAL`]. Every gateway sweeps; an item ends once (removal by revision).
+async fn sweep_holds(gateway: Gateway, hold: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
+    let interval = (hold / 4).clamp(std::time::Duration::from_secs(1), HOLD_SWEEP_INTERVAL);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        match gateway.sweep_held().await {
+            Ok((waiting, oldest)) => gateway.traffic().set_held(waiting as u64, oldest),
+            Err(error) => tracing::warn!(%error, "could not sweep the copies held for disclosure review"),
         }
     }
 }

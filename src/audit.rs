@@ -50,6 +50,14 @@ pub enum Event {
     AuditLoss,
     /// The originator approved a later dissemination of ORCON material to the recipient.
     OrconApproved,
+    /// The router held the recipient's copy for foreign-disclosure review.
+    Held,
+    /// A disclosure officer released a held copy.
+    DisclosureApproved,
+    /// A disclosure officer refused a held copy.
+    DisclosureDenied,
+    /// A held copy's hold ended undecided.
+    DisclosureExpired,
 }
 
 /// One audited fact.

@@ -10,6 +10,7 @@ mod connect;
 mod dead_letter;
 mod feed;
 mod headers;
+mod held;
 mod messages;
 pub mod permissions;
 mod policy;
@@ -30,6 +31,7 @@ pub use audit_chains::{CHAINS_BUCKET, ChainRegistry};
 pub use connect::{BusConfig, NatsAuth, NatsTls, StreamSettings};
 pub use dead_letter::{DeadLetterInfo, DeadLetterRecord, StoredDeadLetter};
 pub use feed::{AckHandle, Feed, FeedMessage, FeedSpec, Retry, Settle, Start};
+pub use held::{HELD_BUCKET, HeldEntry};
 pub use messages::{CLOCK_SKEW, MessageRecords, STATE_BUCKET};
 pub use policy::{ApplyError, POLICY_BUCKET, POLICY_HISTORY, PolicyBucket, PolicyRevision};
 pub use provision::Provisioned;
@@ -52,6 +54,8 @@ pub struct Bus {
     feed_max_age: Duration,
     /// Message states (reviews, corrections, purges); absent on read-only connections.
     messages: Option<async_nats::jetstream::kv::Store>,
+    /// Copies held for disclosure review; absent on read-only connections.
+    held: Option<async_nats::jetstream::kv::Store>,
     /// Stores copies; absent on read-only connections.
     publisher: Option<publisher::Publisher>,
     /// How long a copy's storage acknowledgement is waited for.

@@ -4,6 +4,7 @@ mod audit;
 mod bench;
 mod client;
 mod dead_letters;
+mod disclosure;
 mod nats_args;
 mod orcon;
 mod output;
@@ -65,6 +66,9 @@ enum Command {
     /// Originator control: approve a later dissemination of ORCON material.
     #[command(subcommand)]
     Orcon(orcon::OrconCommand),
+    /// Foreign-disclosure review: list, release or refuse the copies held for a foreign party (RELIDO).
+    #[command(subcommand)]
+    Disclosure(disclosure::DisclosureCommand),
     /// Benchmark a gateway beside raw NATS in one run (starts its own nats-server and gateway).
     Bench(bench::BenchArgs),
     /// Live view of a gateway's traffic: per-subject rates and totals, denials, consumer lag.
@@ -119,6 +123,10 @@ impl Cli {
             Command::Orcon(command) => {
                 init_tracing(LogFormat::Text, "warn");
                 orcon::run(command).await
+            }
+            Command::Disclosure(command) => {
+                init_tracing(LogFormat::Text, "warn");
+                disclosure::run(command).await
             }
             Command::Bench(args) => {
                 init_tracing(LogFormat::Text, "error");

@@ -154,6 +154,8 @@ struct FileConfig {
     audit_query_scan_budget: Option<u64>,
     max_unknown_recipients: Option<usize>,
     audit_max_bytes: Option<u64>,
+    #[serde(default, with = "humantime_serde")]
+    disclosure_hold: Option<Duration>,
 }
 
 /// The resolved configuration of a gateway.

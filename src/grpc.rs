@@ -7,6 +7,7 @@ mod audit_query;
 mod auth;
 pub(crate) mod convert;
 mod dead_letters;
+mod disclosure;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -9,6 +9,7 @@
 //! - [`model`]: domain types shared by every layer — subject tokens, parties, kinds, markings.
 //! - [`audit`]: dissemination audit records in tamper-evident hash chains (pure; stored by `bus`).
 //! - [`retention`]: what is kept about each message for review, purge and correction (pure).
+//! - [`disclosure`]: foreign-disclosure review of RELIDO material held for a party (pure).
 //! - [`router`]: the pure policy decision, per recipient, with reasons. No I/O.
 //! - [`policy_store`]: the live router: policy files, reload on change and SIGHUP, atomic swap.
 //! - [`bus`]: everything NATS — connection and provisioning, the runtime credential's permissions,
@@ -25,7 +26,7 @@
 //! - [`traffic`]: per-subject traffic accounting for operators (counters, active subscriptions, lag).
 //! - [`tls`]: the local CA and server certificate made on first start; certificate names for mTLS.
 //! - [`cli`]: the `liaison` command line (serve, provision, token, publish, subscribe, route, policy, audit,
-//!   retention, top, bench).
+//!   retention, orcon, disclosure, top, bench).
 //! - [`bench`]: the benchmark harness, the gateway beside raw NATS; its raw baseline talks to NATS
 //!   directly by design.
 //!
@@ -39,6 +40,7 @@ pub mod bench;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod disclosure;
 pub mod embedded;
 pub mod grpc;
 pub mod identity;

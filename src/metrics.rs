@@ -179,7 +179,18 @@ impl prometheus_client::collector::Collector for GatewayCollector {
             gauge_value.encode(encoder.encode_descriptor(name, help, None, gauge_value.metric_type())?)?;
         }
         let (audit_bytes, audit_max_bytes) = self.gateway.audit().capacity().usage();
+        let (held, held_oldest) = traffic.held();
         for (name, help, value) in [
+            (
+                "liaison_disclosure_held",
+                "Copies held for foreign-disclosure review (RELIDO), every party's (read by the hold sweep).",
+                held,
+            ),
+            (
+                "liaison_disclosure_oldest_seconds",
+                "How long the oldest copy held for foreign-disclosure review has waited, in seconds.",
+                held_oldest,
+            ),
             (
                 "liaison_audit_bytes",
                 "Bytes the audit stream LIAISON_AUDIT holds (read every few seconds).",

@@ -60,6 +60,19 @@ pub struct Routing {
 pub enum Outcome {
     Deliver(Approval),
     Deny(Denial),
+    /// Held for a foreign disclosure officer's review (RELIDO material not released to the party's
+    /// country): neither delivered nor denied until an officer decides.
+    Hold(Hold),
+}
+
+/// A recipient held for foreign-disclosure review, with the rule that would deliver to it once released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub recipient: PartyId,
+    pub rule: Arc<str>,
+    pub basis: Arc<str>,
+    /// Why it was not released, and that it is held.
+    pub explanation: String,
 }
 
 /// Permission to store one copy of a message for one recipient. Only the router creates these.
@@ -241,6 +254,7 @@ impl Outcome {
         match self {
             Outcome::Deliver(approval) => approval.recipient(),
             Outcome::Deny(denial) => &denial.recipient,
+            Outcome::Hold(hold) => &hold.recipient,
         }
     }
 }

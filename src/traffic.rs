@@ -90,6 +90,8 @@ pub struct Traffic {
     /// Recipients denied for not being in the directory, by origin party (always one in the directory).
     unknown_recipients: DashMap<PartyId, AtomicU64>,
     lag: std::sync::RwLock<Vec<ConsumerLag>>,
+    /// Copies held for disclosure review, and the oldest's age in seconds (read by the hold sweep).
+    held: (AtomicU64, AtomicU64),
 }
 
 /// Counts one open subscription until dropped.
@@ -109,7 +111,19 @@ impl Traffic {
             active: DashMap::new(),
             unknown_recipients: DashMap::new(),
             lag: std::sync::RwLock::new(Vec::new()),
+            held: (AtomicU64::new(0), AtomicU64::new(0)),
         }
+    }
+
+    /// Replaces the figures of the copies held for disclosure review.
+    pub fn set_held(&self, waiting: u64, oldest: std::time::Duration) {
+        self.held.0.store(waiting, Ordering::Relaxed);
+        self.held.1.store(oldest.as_secs(), Ordering::Relaxed);
+    }
+
+    /// Copies held for disclosure review, and the oldest's age in seconds.
+    pub fn held(&self) -> (u64, u64) {
+        (self.held.0.load(Ordering::Relaxed), self.held.1.load(Ordering::Relaxed))
     }
 
     /// The counters of the flow on `subject`, created (with `labels`, `None` if they cannot be told) on

@@ -178,6 +178,11 @@ fn check_outcomes(router: &Router, request: &RouteRequest, outcomes: &[Outcome],
     for (index, outcome) in outcomes.iter().enumerate() {
         let recipient = outcome.recipient();
         assert!(!outcomes[..index].iter().any(|other| other.recipient() == recipient), "{recipient} decided twice");
+        if let Outcome::Hold(hold) = outcome {
+            let party = router.directory().get(&hold.recipient).expect("held recipients are in the directory");
+            assert_ne!(party.nationality, "USA", "held for a USA party");
+            assert!(request.markings.releasable_by_disclosure_official(), "held without RELIDO");
+        }
         let Outcome::Deliver(approval) = outcome else { continue };
         assert_ne!(recipient, &request.origin, "a copy back to the origin");
         let party = router.directory().get(recipient).expect("approved recipients are in the directory");

@@ -100,6 +100,43 @@ impl AuditRecord {
         }
     }
 
+    /// The router held `message`'s copy for `recipient` for foreign-disclosure review.
+    pub fn held(message: &MessageRef<'_>, recipient: &str, why: &str) -> AuditRecord {
+        AuditRecord::about(Event::Held, message, recipient, why)
+    }
+
+    /// Disclosure officer `officer` released the held copy for `recipient` under `banner`, stored on
+    /// `subject`.
+    pub fn disclosure_approved(
+        message: &MessageRef<'_>,
+        recipient: &str,
+        officer: &str,
+        reason: &str,
+        (subject, banner): (&str, &str),
+    ) -> AuditRecord {
+        AuditRecord {
+            subscriber: officer.to_string(),
+            reason: reason.to_string(),
+            subject: subject.to_string(),
+            markings: banner.to_string(),
+            ..AuditRecord::about(Event::DisclosureApproved, message, recipient, "disclosure-approved")
+        }
+    }
+
+    /// Disclosure officer `officer` refused the held copy for `recipient`.
+    pub fn disclosure_denied(message: &MessageRef<'_>, recipient: &str, officer: &str, reason: &str) -> AuditRecord {
+        AuditRecord {
+            subscriber: officer.to_string(),
+            reason: reason.to_string(),
+            ..AuditRecord::about(Event::DisclosureDenied, message, recipient, "disclosure-denied")
+        }
+    }
+
+    /// The hold of `message`'s copy for `recipient` ended undecided.
+    pub fn disclosure_expired(message: &MessageRef<'_>, recipient: &str) -> AuditRecord {
+        AuditRecord::about(Event::DisclosureExpired, message, recipient, "disclosure-expired")
+    }
+
     /// `by` purged every copy of `message` held for `recipient`.
     pub fn purged(message: &MessageRef<'_>, recipient: &str, by: &str, reason: &str) -> AuditRecord {
         AuditRecord {

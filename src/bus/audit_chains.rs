@@ -23,7 +23,7 @@ pub(super) async fn ensure_bucket(
     max_age: std::time::Duration,
 ) -> Result<(), BusError> {
     let description = "Liaison: every gateway's audit chain and its last known length";
-    let spec = BucketSpec { bucket: CHAINS_BUCKET, description, history: 1, max_age };
+    let spec = BucketSpec { bucket: CHAINS_BUCKET, description, history: 1, max_age, max_bytes: -1 };
     ensure_key_value(jetstream, spec, replicas).await
 }
 

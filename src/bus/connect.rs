@@ -113,6 +113,7 @@ impl Bus {
             None => super::provision::check_provisioned(&jetstream).await?,
         }
         let messages = open_bucket(&jetstream, super::messages::STATE_BUCKET).await?;
+        let held = open_bucket(&jetstream, super::held::HELD_BUCKET).await?;
         let publisher = super::publisher::Publisher::start(client.clone(), config.ack_timeout).await?;
         tracing::info!(replicas = settings.replicas, cluster = info.cluster.as_deref().unwrap_or("-"), "streams ready");
         Ok(Bus {
@@ -122,6 +123,7 @@ impl Bus {
             jetstream,
             feed_max_age: settings.max_age,
             messages: Some(messages),
+            held: Some(held),
             publisher: Some(publisher),
             ack_timeout: config.ack_timeout,
             connections,
@@ -143,6 +145,7 @@ impl Bus {
             jetstream,
             feed_max_age,
             messages: None,
+            held: None,
             publisher: None,
             ack_timeout: config.ack_timeout,
             connections,

@@ -40,7 +40,7 @@ pub(super) async fn ensure_bucket(
     max_age: Duration,
 ) -> Result<(), BusError> {
     let description = "Liaison: reviews, corrections and purges of published messages";
-    let spec = BucketSpec { bucket: STATE_BUCKET, description, history: 1, max_age };
+    let spec = BucketSpec { bucket: STATE_BUCKET, description, history: 1, max_age, max_bytes: -1 };
     ensure_key_value(jetstream, spec, replicas).await
 }
 

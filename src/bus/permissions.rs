@@ -14,6 +14,7 @@
 //! nats-server applies a deny before an allow; the runtime denies are redundant with its allow list and
 //! are there so that a later, wider allow cannot silently re-open them.
 
+use super::held::HELD_BUCKET;
 use super::messages::STATE_BUCKET;
 use super::policy::POLICY_BUCKET;
 use super::subjects::{AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM};
@@ -65,8 +66,8 @@ pub fn account_config(users: &[(ServerUser, Permissions)]) -> String {
 }
 
 /// Every KV bucket of Liaison.
-pub fn buckets() -> [&'static str; 4] {
-    [POLICY_BUCKET, STATE_BUCKET, REVOCATIONS_BUCKET, AUDIT_CHAINS_BUCKET]
+pub fn buckets() -> [&'static str; 5] {
+    [POLICY_BUCKET, STATE_BUCKET, REVOCATIONS_BUCKET, AUDIT_CHAINS_BUCKET, HELD_BUCKET]
 }
 
 /// Every stream the runtime identity uses: the three Liaison streams and the streams behind the buckets.

@@ -46,7 +46,13 @@ fn unavailable(error: impl std::fmt::Display) -> BusError {
 /// Creates or updates the policy bucket (provisioning).
 pub(super) async fn ensure_bucket(jetstream: &async_nats::jetstream::Context, replicas: usize) -> Result<(), BusError> {
     let description = "Liaison: the party directory and routing policy shared by every gateway";
-    let spec = BucketSpec { bucket: POLICY_BUCKET, description, history: POLICY_HISTORY, max_age: Duration::ZERO };
+    let spec = BucketSpec {
+        bucket: POLICY_BUCKET,
+        description,
+        history: POLICY_HISTORY,
+        max_age: Duration::ZERO,
+        max_bytes: -1,
+    };
     ensure_key_value(jetstream, spec, replicas).await
 }
 

@@ -49,6 +49,7 @@ pub(super) async fn provision(config: &BusConfig, auth: &NatsAuth) -> Result<Pro
         super::policy::ensure_bucket(&setup, settings.replicas).await?;
         super::audit_chains::ensure_bucket(&setup, settings.replicas, settings.audit_max_age).await?;
         super::revocations::ensure_bucket(&setup, settings.replicas, settings.revocation_max_age).await?;
+        super::held::ensure_bucket(&setup, settings.replicas).await?;
         Ok::<_, BusError>(())
     }
     .await
@@ -69,6 +70,7 @@ pub(super) async fn check_provisioned(jetstream: &jetstream::Context) -> Result<
         super::policy::POLICY_BUCKET,
         super::audit_chains::CHAINS_BUCKET,
         super::revocations::REVOCATIONS_BUCKET,
+        super::held::HELD_BUCKET,
     ]
     .map(|bucket| format!("KV_{bucket}"));
     let streams = [FEED_STREAM, DEAD_LETTER_STREAM, AUDIT_STREAM].map(String::from);
@@ -95,6 +97,8 @@ pub(super) struct BucketSpec {
     pub description: &'static str,
     pub history: i64,
     pub max_age: Duration,
+    /// Most bytes the bucket may hold; -1 for no limit of its own.
+    pub max_bytes: i64,
 }
 
 /// Creates or updates a KV bucket at set-up, retrying timeouts.
@@ -108,6 +112,7 @@ pub(super) async fn ensure_key_value(
         description: spec.description.to_string(),
         history: spec.history,
         max_age: spec.max_age,
+        max_bytes: spec.max_bytes,
         num_replicas: replicas,
         storage: stream::StorageType::File,
         ..Default::default()

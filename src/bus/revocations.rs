@@ -72,7 +72,7 @@ pub(super) async fn ensure_bucket(
         None => max_age,
     };
     let description = "Liaison: revoked token ids and subjects";
-    let spec = BucketSpec { bucket: REVOCATIONS_BUCKET, description, history: 1, max_age };
+    let spec = BucketSpec { bucket: REVOCATIONS_BUCKET, description, history: 1, max_age, max_bytes: -1 };
     ensure_key_value(jetstream, spec, replicas).await
 }
 

@@ -65,6 +65,10 @@ enum EventArg {
     Redriven,
     AuditLoss,
     OrconApproved,
+    Held,
+    DisclosureApproved,
+    DisclosureDenied,
+    DisclosureExpired,
 }
 
 /// One record as printed.
@@ -104,6 +108,10 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
         Some(EventArg::Redriven) => pb::AuditEvent::Redriven,
         Some(EventArg::AuditLoss) => pb::AuditEvent::AuditLoss,
         Some(EventArg::OrconApproved) => pb::AuditEvent::OrconApproved,
+        Some(EventArg::Held) => pb::AuditEvent::Held,
+        Some(EventArg::DisclosureApproved) => pb::AuditEvent::DisclosureApproved,
+        Some(EventArg::DisclosureDenied) => pb::AuditEvent::DisclosureDenied,
+        Some(EventArg::DisclosureExpired) => pb::AuditEvent::DisclosureExpired,
     };
     let request = pb::QueryAuditRequest {
         message_id: args.message_id.unwrap_or_default(),

@@ -103,6 +103,12 @@ fn print_receipt(receipt: &pb::Receipt) {
                     pb::DenialReason::try_from(denied.reason).map(|reason| reason.as_str_name()).unwrap_or("UNKNOWN");
                 println!("  {}: denied, {reason}: {}", outcome.party, denied.explanation);
             }
+            Some(Outcome::Held(held)) => println!(
+                "  {}: held for foreign-disclosure review until {}: {}",
+                outcome.party,
+                super::output::rfc3339(held.expires_at),
+                held.explanation
+            ),
             None => println!("  {}: no outcome", outcome.party),
         }
     }

@@ -86,6 +86,8 @@ fn print(response: &pb::CheckRouteResponse) {
                 code => format!(", released by REL TO {code}"),
             };
             println!("  {}: delivered by rule {} ({}){released}", decision.party, decision.rule, decision.basis);
+        } else if decision.held {
+            println!("  {}: held for foreign-disclosure review: {}", decision.party, decision.explanation);
         } else {
             let reason =
                 pb::DenialReason::try_from(decision.reason).map(|reason| reason.as_str_name()).unwrap_or("UNKNOWN");

@@ -210,6 +210,10 @@ pub struct ServeArgs {
     /// with RESOURCE_EXHAUSTED and nothing recorded [default: 8].
     #[arg(long, env = "LIAISON_MAX_UNKNOWN_RECIPIENTS")]
     pub max_unknown_recipients: Option<usize>,
+    /// How long a copy held for foreign-disclosure review (RELIDO) waits for a disclosure officer; then the
+    /// hold ends and the originator is sent a notice [default: 7days].
+    #[arg(long, env = "LIAISON_DISCLOSURE_HOLD", value_parser = humantime::parse_duration)]
+    pub disclosure_hold: Option<std::time::Duration>,
     /// Most bytes the audit stream LIAISON_AUDIT may hold, set when the streams are provisioned; at it the
     /// stream refuses new entries (publishes fail UNAVAILABLE, /readyz says why) and keeps every old one;
     /// 0 sets no limit of its own [default: 4294967296, 4 GiB].

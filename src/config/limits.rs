@@ -53,8 +53,12 @@ pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, Stri
             file.audit_query_scan_budget,
             default_limits.audit_query_scan_budget,
         ),
+        disclosure_hold: setting(args.disclosure_hold, file.disclosure_hold, default_limits.disclosure_hold),
         ..default_limits
     };
+    if limits.disclosure_hold < std::time::Duration::from_secs(1) {
+        return Err("disclosure-hold must be at least 1s".into());
+    }
     if limits.audit_query_scan_budget == 0 {
         return Err("audit-query-scan-budget must be at least 1".into());
     }

@@ -225,6 +225,10 @@ pub(super) fn audit_query(
         Ok(pb::AuditEvent::Redriven) => Some(Event::Redriven),
         Ok(pb::AuditEvent::AuditLoss) => Some(Event::AuditLoss),
         Ok(pb::AuditEvent::OrconApproved) => Some(Event::OrconApproved),
+        Ok(pb::AuditEvent::Held) => Some(Event::Held),
+        Ok(pb::AuditEvent::DisclosureApproved) => Some(Event::DisclosureApproved),
+        Ok(pb::AuditEvent::DisclosureDenied) => Some(Event::DisclosureDenied),
+        Ok(pb::AuditEvent::DisclosureExpired) => Some(Event::DisclosureExpired),
         Err(_) => return Err(GatewayError::InvalidArgument(format!("event: unknown value {}", request.event))),
     };
     let message_id = (!request.message_id.is_empty()).then(|| request.message_id.clone());
@@ -251,6 +255,10 @@ fn audit_event(event: Event) -> pb::AuditEvent {
         Event::Redriven => pb::AuditEvent::Redriven,
         Event::AuditLoss => pb::AuditEvent::AuditLoss,
         Event::OrconApproved => pb::AuditEvent::OrconApproved,
+        Event::Held => pb::AuditEvent::Held,
+        Event::DisclosureApproved => pb::AuditEvent::DisclosureApproved,
+        Event::DisclosureDenied => pb::AuditEvent::DisclosureDenied,
+        Event::DisclosureExpired => pb::AuditEvent::DisclosureExpired,
     }
 }
 

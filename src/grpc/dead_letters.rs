@@ -119,6 +119,7 @@ impl Gateway {
                     response.redriven.push(sequence);
                 }
                 Some(Outcome::Deny(denial)) => response.refused.push(refuse(denial.explanation)),
+                Some(Outcome::Hold(hold)) => response.refused.push(refuse(hold.explanation)),
                 None => response.refused.push(refuse("the router made no decision".into())),
             }
         }

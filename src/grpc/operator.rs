@@ -97,6 +97,24 @@ impl OperatorService for Gateway {
         Ok(Response::new(Gateway::approve_orcon(self, &caller, request.into_inner()).await?))
     }
 
+    async fn list_held(&self, request: Request<pb::ListHeldRequest>) -> Result<Response<pb::ListHeldResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::list_held(self, &caller, request.into_inner()).await?))
+    }
+
+    async fn approve_held(
+        &self,
+        request: Request<pb::ApproveHeldRequest>,
+    ) -> Result<Response<pb::ApproveHeldResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::approve_held(self, &caller, request.into_inner()).await?))
+    }
+
+    async fn deny_held(&self, request: Request<pb::DenyHeldRequest>) -> Result<Response<pb::DenyHeldResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(Gateway::deny_held(self, &caller, request.into_inner()).await?))
+    }
+
     async fn purge_message(
         &self,
         request: Request<pb::PurgeMessageRequest>,
@@ -189,6 +207,15 @@ fn decision(outcome: Outcome) -> pb::RouteDecision {
             rule: approval.rule().to_string(),
             basis: approval.basis().to_string(),
             released_by: approval.released_by().unwrap_or_default().to_string(),
+            ..Default::default()
+        },
+        Outcome::Hold(hold) => pb::RouteDecision {
+            party: hold.recipient.to_string(),
+            allowed: false,
+            held: true,
+            rule: hold.rule.to_string(),
+            basis: hold.basis.to_string(),
+            explanation: hold.explanation,
             ..Default::default()
         },
         Outcome::Deny(denial) => pb::RouteDecision {

@@ -24,13 +24,14 @@ use tracing::Instrument;
 use crate::api as pb;
 use crate::audit::{AuditRecord, MessageRef};
 use crate::bus::{Bus, BusError, CopyOptions, PendingAudit, PendingStore, Stored, delivery_subject, feed_subject};
+use crate::disclosure::HeldItem;
 use crate::identity::Caller;
 use crate::model::PartyId;
 use crate::model::RouteRequest;
-use crate::router::{Approval, Denial, DenialReason, Outcome, Routing};
+use crate::router::{Approval, Denial, DenialReason, Hold, Outcome, Routing};
 use crate::traffic::{FlowLabels, Traffic};
 
-use super::server::Gateway;
+use super::server::{Gateway, Limits};
 use super::{GatewayError, convert};
 
 mod correction;
@@ -57,6 +58,8 @@ enum PreparedOutcome {
     /// Approved and recorded: the approval, the copy and its de-duplication id (with an idempotency key).
     Approved(Approval, Bytes, Option<String>),
     Denied(Denial),
+    /// Held for foreign-disclosure review and recorded: the item to keep.
+    Held(Box<HeldItem>),
 }
 
 /// Where a publish sends its copies in a stream of publishes: after the previous one has sent its own
@@ -149,6 +152,12 @@ impl Gateway {
                     let payload = copy_for(&base, approval.recipient());
                     let dedup_id = dedup_base.as_ref().map(|base| format!("{base}:{recipient}"));
                     outcomes.push(PreparedOutcome::Approved(approval, payload, dedup_id));
+                }
+                Outcome::Hold(hold) => {
+                    let recipient = hold.recipient.to_string();
+                    records.push(AuditRecord::held(&message, &recipient, &hold.explanation).under_markings(&banner));
+                    let item = held_item(&envelope, &banner, &hold, copy_for(&base, &hold.recipient), &self.limits);
+                    outcomes.push(PreparedOutcome::Held(Box::new(item)));
                 }
                 Outcome::Deny(denial) => {
                     let decided_by = self.note_denial(caller, &message_id, &request, &routing.policy_version, &denial);
@@ -317,6 +326,7 @@ impl Prepared {
                     }
                 },
                 SentOutcome::Denied(denial) => receipt_outcomes.push(denied(denial)),
+                SentOutcome::Held(item) => receipt_outcomes.push(held(&item)),
             }
         }
         if let Some(earlier) = &supersedes
@@ -364,6 +374,7 @@ enum SentOutcome {
     /// Sent to JetStream: the approval, the storage acknowledgement to await and the copy's size.
     Sent(Approval, PendingStore, usize),
     Denied(Denial),
+    Held(Box<HeldItem>),
 }
 
 /// Sends every approved copy, after the previous publish's turn; a copy that cannot be sent stops the
@@ -388,6 +399,11 @@ async fn send(
                 SentOutcome::Sent(approval, pending, size)
             }
             PreparedOutcome::Denied(denial) => SentOutcome::Denied(denial),
+            // Kept once its record is stored, as a copy is sent.
+            PreparedOutcome::Held(item) => {
+                bus.hold(&item).await?;
+                SentOutcome::Held(item)
+            }
         });
     }
     drop(turn.sent);
@@ -431,6 +447,41 @@ fn delivered(approval: &Approval, stored: Stored) -> pb::RecipientOutcome {
             basis: approval.basis().to_string(),
             released_by: approval.released_by().unwrap_or_default().to_string(),
         })),
+    }
+}
+
+fn held(item: &HeldItem) -> pb::RecipientOutcome {
+    pb::RecipientOutcome {
+        party: item.recipient.clone(),
+        outcome: Some(pb::recipient_outcome::Outcome::Held(pb::Held {
+            explanation: item.explanation.clone(),
+            rule: item.rule.clone(),
+            expires_at: Some(convert::timestamp(item.expires_at)),
+        })),
+    }
+}
+
+/// The item kept for a copy the router held: the copy for the recipient, what an officer needs to decide
+/// (metadata, never the body) and when the hold ends.
+fn held_item(envelope: &pb::Envelope, banner: &str, hold: &Hold, copy: Bytes, limits: &Limits) -> HeldItem {
+    let now = time::OffsetDateTime::now_utc();
+    let kind = convert::kind("kind", envelope.kind).ok();
+    let precedence = convert::precedence(envelope.precedence).unwrap_or_default();
+    HeldItem {
+        message_id: envelope.id.clone(),
+        origin: envelope.origin.clone(),
+        recipient: hold.recipient.to_string(),
+        kind: kind.map(|kind| kind.token().to_string()).unwrap_or_default(),
+        topic: envelope.topic.clone(),
+        banner: banner.to_string(),
+        precedence: precedence.name().to_string(),
+        title: envelope.title.clone(),
+        rule: hold.rule.to_string(),
+        basis: hold.basis.to_string(),
+        explanation: hold.explanation.clone(),
+        held_at: now,
+        expires_at: now + limits.disclosure_hold,
+        copy: copy.to_vec(),
     }
 }
 

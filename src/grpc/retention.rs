@@ -61,7 +61,8 @@ impl Gateway {
         let record = self.on_record(&request.message_id).await?;
         self.authorize(caller, Action::PurgeMessage, origin_scope(caller, &record))?;
         let is_copy = |payload: &[u8]| pb::Envelope::decode(payload).is_ok_and(|copy| copy.id == record.message_id);
-        let copies_removed = self.bus.erase_copies(&record, is_copy).await?;
+        let copies_removed =
+            self.bus.erase_copies(&record, is_copy).await? + self.bus.erase_holds(&record.message_id).await?;
 
         let router = self.policy.current();
         let origin =

@@ -64,6 +64,8 @@ pub struct Limits {
     /// Most named recipients of one publish that are not in the directory; beyond it the publish is refused
     /// with nothing recorded (their denials share one audit record).
     pub max_unknown_recipients: usize,
+    /// How long a copy held for foreign-disclosure review waits for a decision.
+    pub disclosure_hold: Duration,
 }
 
 /// How long an unused durable subscription is kept by default: a month, like a mailbox left unread.
@@ -104,6 +106,7 @@ impl Default for Limits {
             durable_expiry: DEFAULT_DURABLE_EXPIRY,
             audit_query_scan_budget: DEFAULT_AUDIT_QUERY_SCAN_BUDGET,
             max_unknown_recipients: 8,
+            disclosure_hold: crate::disclosure::DEFAULT_HOLD,
         }
     }
 }

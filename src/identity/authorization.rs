@@ -30,6 +30,8 @@ pub enum Action {
     ListReviewDue,
     Revalidate,
     ApproveOrcon,
+    ListHeld,
+    DecideHeld,
     PurgeMessage,
     ApplyPolicy,
     ListPolicyHistory,
@@ -95,12 +97,12 @@ pub struct Refusal {
     pub needed: Cell,
 }
 
-use Role::{Admin, AgencySystem, Analyst, Operator};
+use Role::{Admin, AgencySystem, Analyst, DisclosureOfficer, Operator};
 
 const NOBODY: Who = Who { roles: &[], oversight: false };
 const SYSTEMS: Who = Who { roles: &[AgencySystem], oversight: false };
 const READERS: Who = Who { roles: &[AgencySystem, Analyst], oversight: false };
-const EVERYONE: Who = Who { roles: &[AgencySystem, Analyst, Operator, Admin], oversight: false };
+const EVERYONE: Who = Who { roles: &[AgencySystem, Analyst, Operator, Admin, DisclosureOfficer], oversight: false };
 const OPERATORS: Who = Who { roles: &[Operator, Admin], oversight: false };
 const REVIEWERS: Who = Who { roles: &[Analyst, Admin], oversight: false };
 /// People, who review what falls due (analysts revalidate, operators purge); not a party's systems.
@@ -108,6 +110,10 @@ const PEOPLE: Who = Who { roles: &[Analyst, Operator, Admin], oversight: false }
 const ADMINS: Who = Who { roles: &[Admin], oversight: false };
 const OVERSIGHT_OPERATORS: Who = Who { roles: &[Operator, Admin], oversight: true };
 const OVERSIGHT_ADMINS: Who = Who { roles: &[Admin], oversight: true };
+const DISCLOSURE_OFFICERS: Who = Who { roles: &[DisclosureOfficer], oversight: false };
+/// The senior foreign disclosure and release authority: disclosure officers of a party with oversight (the
+/// hub), who decide for every party.
+const SENIOR_DISCLOSURE_OFFICERS: Who = Who { roles: &[DisclosureOfficer], oversight: true };
 
 const fn only(who: Who) -> Cell {
     Cell { full: who, own_view: NOBODY }
@@ -124,7 +130,7 @@ const fn row(action: Action, scoped_by: &'static str, own: Cell, other: Cell, al
 }
 
 /// The authorization table: one row per RPC.
-pub const TABLE: [Rule; 18] = [
+pub const TABLE: [Rule; 20] = [
     row(Action::Publish, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::PublishStream, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::Subscribe, "`open.feed`", only(READERS), CLOSED, CLOSED),
@@ -175,6 +181,20 @@ pub const TABLE: [Rule; 18] = [
     ),
     row(Action::Revalidate, "the message's origin", only(REVIEWERS), only(OVERSIGHT_ADMINS), CLOSED),
     row(Action::ApproveOrcon, "the message's origin", only(REVIEWERS), CLOSED, CLOSED),
+    row(
+        Action::ListHeld,
+        "`party` (origin; empty: all)",
+        only(DISCLOSURE_OFFICERS),
+        only(SENIOR_DISCLOSURE_OFFICERS),
+        or_own_view(SENIOR_DISCLOSURE_OFFICERS, DISCLOSURE_OFFICERS),
+    ),
+    row(
+        Action::DecideHeld,
+        "the message's origin",
+        only(DISCLOSURE_OFFICERS),
+        only(SENIOR_DISCLOSURE_OFFICERS),
+        CLOSED,
+    ),
     row(Action::PurgeMessage, "the message's origin", only(OPERATORS), only(OVERSIGHT_OPERATORS), CLOSED),
     row(Action::ApplyPolicy, "the shared policy", CLOSED, CLOSED, only(OVERSIGHT_ADMINS)),
     row(Action::ListPolicyHistory, "the shared policy", CLOSED, CLOSED, only(OPERATORS)),
@@ -245,7 +265,7 @@ fn rule(action: Action) -> &'static Rule {
 // === impl Action ===
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 20] = [
         Action::Publish,
         Action::PublishStream,
         Action::Subscribe,
@@ -260,6 +280,8 @@ impl Action {
         Action::ListReviewDue,
         Action::Revalidate,
         Action::ApproveOrcon,
+        Action::ListHeld,
+        Action::DecideHeld,
         Action::PurgeMessage,
         Action::ApplyPolicy,
         Action::ListPolicyHistory,
@@ -282,6 +304,8 @@ impl Action {
             Action::ListReviewDue => "list messages due for review",
             Action::Revalidate => "revalidate messages",
             Action::ApproveOrcon => "approve ORCON dissemination",
+            Action::ListHeld => "list material held for disclosure review",
+            Action::DecideHeld => "decide material held for disclosure review",
             Action::PurgeMessage => "purge messages",
             Action::ApplyPolicy => "apply the policy",
             Action::ListPolicyHistory => "list the policy history",
@@ -306,6 +330,8 @@ impl Action {
             Action::ListReviewDue => "ListReviewDue",
             Action::Revalidate => "Revalidate",
             Action::ApproveOrcon => "ApproveOrcon",
+            Action::ListHeld => "ListHeld",
+            Action::DecideHeld => "ApproveHeld, DenyHeld",
             Action::PurgeMessage => "PurgeMessage",
             Action::ApplyPolicy => "ApplyPolicy",
             Action::ListPolicyHistory => "ListPolicyHistory",

@@ -26,6 +26,8 @@ pub enum Role {
     Operator,
     /// Manages policy, directory and tokens.
     Admin,
+    /// A foreign disclosure and release officer: decides the RELIDO material held for review.
+    DisclosureOfficer,
 }
 
 /// The claims of a Liaison token.
@@ -172,6 +174,7 @@ impl Role {
             Role::Analyst => "analyst",
             Role::Operator => "operator",
             Role::Admin => "admin",
+            Role::DisclosureOfficer => "disclosure-officer",
         }
     }
 }

@@ -111,6 +111,18 @@ impl Markings {
         self.controls.iter().any(|control| matches!(control, Noforn | LesNoforn | SbuNoforn | Exdis | Nodis))
     }
 
+    /// Releasable by an information disclosure official: marked RELIDO, or classified and uncaveated (no
+    /// SCI, SAP, dissemination control, REL TO or DISPLAY ONLY), which the Register treats alike.
+    pub fn releasable_by_disclosure_official(&self) -> bool {
+        let uncaveated = self.classification > Classification::Unclassified
+            && self.controls.is_empty()
+            && self.sci.is_empty()
+            && self.sap.is_empty()
+            && self.rel_to.is_empty()
+            && self.display_only.is_empty();
+        self.has(DisseminationControl::Relido) || uncaveated
+    }
+
     /// Originator controlled: ORCON or ORCON-USGOV.
     pub fn originator_controlled(&self) -> bool {
         self.has(DisseminationControl::Orcon) || self.has(DisseminationControl::OrconUsgov)

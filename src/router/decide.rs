@@ -5,9 +5,10 @@ use std::sync::Arc;
 use fixedbitset::FixedBitSet;
 
 use super::{
-    Approval, Denial, DenialReason, Dissemination, MAX_RECIPIENTS, Outcome, RouteError, Router, Routing, markings,
+    Approval, Denial, DenialReason, Dissemination, Hold, MAX_RECIPIENTS, Outcome, RouteError, Router, Routing, markings,
 };
 use crate::model::{PartyId, RouteRequest, Tetragraphs, countries};
+use markings::Verdict;
 
 /// Outcomes that stand only if their relay party also receives the message: (position, relay party).
 type Relays = Vec<(usize, u32)>;
@@ -159,11 +160,12 @@ impl Router {
         let origin_party = self.directory.party(origin);
         let party = self.directory.party(index);
         let chosen = dissemination.originator_chose(recipient, true);
-        let Some((reason, why)) =
-            markings::check(request, origin_party, party, (true, chosen), rule, self.directory.tetragraphs())
-        else {
-            return (Outcome::Deliver(self.approve(request, recipient, rule_index)), rule.relay);
-        };
+        let (reason, why) =
+            match markings::check(request, origin_party, party, (true, chosen), rule, self.directory.tetragraphs()) {
+                Verdict::Allow => return (Outcome::Deliver(self.approve(request, recipient, rule_index)), rule.relay),
+                Verdict::Hold(why) => return (Outcome::Hold(self.hold(recipient, rule_index, why)), None),
+                Verdict::Deny(reason, why) => (reason, why),
+            };
         // The rule's own requirements (release) may be what failed: another admitting rule may allow it.
         if let Some(other) = self.alternative_rule(request, (origin, index), rule_index, chosen) {
             let relay = self.policy.rule(other).relay;
@@ -197,7 +199,9 @@ impl Router {
         candidates.sort_by_key(|&index| self.strictness(index));
         candidates.into_iter().find(|&index| {
             let rule = self.policy.rule(index);
-            markings::check(request, origin_party, party, (true, chosen), rule, self.directory.tetragraphs()).is_none()
+            let verdict =
+                markings::check(request, origin_party, party, (true, chosen), rule, self.directory.tetragraphs());
+            verdict == Verdict::Allow
         })
     }
 
@@ -250,13 +254,14 @@ impl Router {
             let rule = self.policy.rule(rule_index);
             let named = (false, dissemination.originator_chose(&party.id, false));
             match markings::check(request, origin_party, party, named, rule, self.directory.tetragraphs()) {
-                Some((reason, explanation)) => outcomes.push(Outcome::Deny(Denial {
+                Verdict::Deny(reason, explanation) => outcomes.push(Outcome::Deny(Denial {
                     recipient: party.id.clone(),
                     reason,
                     explanation,
                     rule: Some(rule.name.clone()),
                 })),
-                None => {
+                Verdict::Hold(why) => outcomes.push(Outcome::Hold(self.hold(&party.id, rule_index, why))),
+                Verdict::Allow => {
                     if let Some(relay) = rule.relay {
                         relays.push((outcomes.len(), relay));
                     }
@@ -328,6 +333,11 @@ impl Router {
         (rule.relay.is_some(), rule.release_required)
     }
 
+    fn hold(&self, recipient: &PartyId, rule_index: u32, explanation: String) -> Hold {
+        let rule = self.policy.rule(rule_index);
+        Hold { recipient: recipient.clone(), rule: Arc::clone(&rule.name), basis: Arc::clone(&rule.basis), explanation }
+    }
+
     fn approve(&self, request: &RouteRequest, recipient: &PartyId, rule_index: u32) -> Approval {
         let rule = self.policy.rule(rule_index);
         let released_by = self.directory.get(recipient).filter(|party| party.nationality != "USA").and_then(|party| {
@@ -350,5 +360,6 @@ fn originator_sent(outcomes: &[Outcome], party: &PartyId) -> bool {
     outcomes.iter().any(|outcome| match outcome {
         Outcome::Deliver(approval) => approval.recipient() == party,
         Outcome::Deny(denial) => denial.recipient == *party && denial.reason != DenialReason::Orcon,
+        Outcome::Hold(hold) => hold.recipient == *party,
     })
 }

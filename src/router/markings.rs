@@ -77,11 +77,28 @@ impl<'a> Holder<'a> {
     }
 }
 
+/// What the markings decide for one recipient party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Verdict {
+    Allow,
+    Deny(DenialReason, String),
+    /// Not released to the party's country, but RELIDO: held for a foreign disclosure officer's review.
+    Hold(String),
+}
+
+type Refusal = Option<(DenialReason, String)>;
+
 /// Why the markings forbid `holder` to hold the message, or `None` if they allow it.
-pub fn check_holder(markings: &Markings, holder: &Holder, tetragraphs: &Tetragraphs) -> Option<(DenialReason, String)> {
+pub fn check_holder(markings: &Markings, holder: &Holder, tetragraphs: &Tetragraphs) -> Refusal {
+    before_release(markings, holder)
+        .or_else(|| release(markings, holder, tetragraphs))
+        .or_else(|| after_release(markings, holder))
+}
+
+/// Clearance, then NOFORN.
+fn before_release(markings: &Markings, holder: &Holder) -> Refusal {
     let classification = markings.classification;
     let who = holder.name;
-    let nationality = holder.nationality;
     if holder.clearance < classification {
         let why = format!(
             "{} exceeds the {} of {who} ({})",
@@ -92,21 +109,33 @@ pub fn check_holder(markings: &Markings, holder: &Holder, tetragraphs: &Tetragra
         return Some((DenialReason::Classification, why));
     }
     if holder.foreign() && markings.noforn() {
-        let why = format!("NOFORN: {who} is a {nationality} {}, not USA", holder.nationality_noun());
+        let why = format!("NOFORN: {who} is a {} {}, not USA", holder.nationality, holder.nationality_noun());
         return Some((DenialReason::Noforn, why));
     }
+    None
+}
+
+/// REL TO must cover the holder's country; classified material reaches a foreign holder only with REL TO.
+fn release(markings: &Markings, holder: &Holder, tetragraphs: &Tetragraphs) -> Refusal {
+    let (who, nationality) = (holder.name, holder.nationality);
     if !markings.rel_to.is_empty() && !markings.released_to(nationality, tetragraphs) {
         let why = format!("REL TO {} does not include {nationality} ({who})", markings.rel_to.join(", "));
         return Some((DenialReason::NotReleasable, why));
     }
-    if holder.foreign() && classification > Classification::Unclassified && markings.rel_to.is_empty() {
+    if holder.foreign() && markings.classification > Classification::Unclassified && markings.rel_to.is_empty() {
         let why = format!(
             "{} material reaches a foreign {} only when marked REL TO its country ({nationality}, {who})",
-            classification.banner(),
+            markings.classification.banner(),
             holder.nationality_noun(),
         );
         return Some((DenialReason::NotReleasable, why));
     }
+    None
+}
+
+/// LES, then SCI and SAP accesses.
+fn after_release(markings: &Markings, holder: &Holder) -> Refusal {
+    let who = holder.name;
     if markings.law_enforcement_sensitive() && !holder.law_enforcement {
         let why = format!("LES: {who} is not law-enforcement eligible");
         return Some((DenialReason::Les, why));
@@ -119,9 +148,10 @@ pub fn check_holder(markings: &Markings, holder: &Holder, tetragraphs: &Tetragra
     None
 }
 
-/// Why the markings forbid `recipient`, or `None` if they allow it: the holder checks, then ORCON, TLP and
-/// the rule's release requirement. `(named, chosen)`: the publisher named the recipient; the originator
-/// chose it (named in its own publish, or approved).
+/// What the markings decide for `recipient`: the holder checks, then ORCON, TLP and the rule's release
+/// requirement. Material not released to the recipient's country but RELIDO (explicitly, or uncaveated
+/// classified material) is held for review when every other check passes. `(named, chosen)`: the
+/// publisher named the recipient; the originator chose it (named in its own publish, or approved).
 pub(super) fn check(
     request: &RouteRequest,
     origin: &Party,
@@ -129,37 +159,56 @@ pub(super) fn check(
     (named, chosen): (bool, bool),
     rule: &Rule,
     tetragraphs: &Tetragraphs,
-) -> Option<(DenialReason, String)> {
+) -> Verdict {
     let markings = &request.markings;
-    if let Some(denial) = check_holder(markings, &Holder::party(recipient), tetragraphs) {
-        return Some(denial);
+    let holder = Holder::party(recipient);
+    if let Some((reason, why)) = before_release(markings, &holder) {
+        return Verdict::Deny(reason, why);
     }
-    let who = &recipient.id;
+    let held = match release(markings, &holder, tetragraphs) {
+        Some((_, why)) if markings.releasable_by_disclosure_official() => Some(why),
+        Some((reason, why)) => return Verdict::Deny(reason, why),
+        None => None,
+    };
+    if let Some((reason, why)) = after_release(markings, &holder) {
+        return Verdict::Deny(reason, why);
+    }
     if let Some(why) = orcon(markings, origin, recipient, chosen) {
-        return Some((DenialReason::Orcon, why));
+        return Verdict::Deny(DenialReason::Orcon, why);
     }
+    if let Some((reason, why)) = tlp(markings, origin, recipient, named) {
+        return Verdict::Deny(reason, why);
+    }
+    if let Some(why) = held {
+        return Verdict::Hold(format!("{why}; RELIDO: held for a foreign disclosure officer's review"));
+    }
+    if rule.release_required && !released(request, recipient, tetragraphs) {
+        let why = format!(
+            "rule {} needs material released to {}: REL TO {} when classified, TLP:CLEAR, GREEN or AMBER when unclassified",
+            rule.name, recipient.id, recipient.nationality
+        );
+        return Verdict::Deny(DenialReason::NotReleasable, why);
+    }
+    Verdict::Allow
+}
+
+/// TLP:RED only to named recipients; TLP:AMBER+STRICT only within the origin's organisation.
+fn tlp(markings: &Markings, origin: &Party, recipient: &Party, named: bool) -> Refusal {
+    let who = &recipient.id;
     match markings.tlp {
         Some(Tlp::Red) if !named => {
             let why = format!("TLP:RED goes only to recipients the publisher names; {who} was selected by policy");
-            return Some((DenialReason::Tlp, why));
+            Some((DenialReason::Tlp, why))
         }
         Some(Tlp::AmberStrict) if recipient.organisation != origin.organisation => {
             let why = format!(
                 "TLP:AMBER+STRICT stays within {} ({who} belongs to {})",
                 origin.organisation, recipient.organisation
             );
-            return Some((DenialReason::Tlp, why));
+            Some((DenialReason::Tlp, why))
         }
-        _ => {}
+        _ => None,
     }
-    if rule.release_required && !released(request, recipient, tetragraphs) {
-        let why = format!(
-            "rule {} needs material released to {who}: REL TO {} when classified, TLP:CLEAR, GREEN or AMBER when unclassified",
-            rule.name, recipient.nationality
-        );
-        return Some((DenialReason::NotReleasable, why));
-    }
-    None
 }
 
 /// Why ORCON forbids `recipient`, if it does: ORCON material goes only to parties the originator chose;

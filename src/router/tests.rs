@@ -26,6 +26,7 @@ fn markings(spec: &str) -> Markings {
             "LES" => markings.controls.push(DisseminationControl::Les),
             "FOUO" => markings.controls.push(DisseminationControl::Fouo),
             "OC" => markings.controls.push(DisseminationControl::Orcon),
+            "RELIDO" => markings.controls.push(DisseminationControl::Relido),
             "OC-USGOV" => markings.controls.push(DisseminationControl::OrconUsgov),
             "TLP:RED" => markings.tlp = Some(Tlp::Red),
             "TLP:AMBER+STRICT" => markings.tlp = Some(Tlp::AmberStrict),
@@ -61,6 +62,7 @@ fn summary(routing: &Routing) -> Vec<String> {
         .map(|outcome| match outcome {
             Outcome::Deliver(approval) => approval.recipient().to_string(),
             Outcome::Deny(denial) => format!("{}:{}", denial.recipient, denial.reason.code()),
+            Outcome::Hold(hold) => format!("{}:HELD", hold.recipient),
         })
         .collect()
 }
@@ -121,7 +123,7 @@ fn a_foreign_recipients_approval_names_the_rel_to_entry_that_released_it() {
         .iter()
         .map(|outcome| match outcome {
             Outcome::Deliver(approval) => approval.released_by(),
-            Outcome::Deny(denial) => panic!("{denial:?}"),
+            other => panic!("{other:?}"),
         })
         .collect();
     assert_eq!(released, [Some("FVEY"), Some("GBR")]);
@@ -169,7 +171,9 @@ fn field_agencies_their_fusion_center_and_ia() {
 
 #[test]
 fn foreign_partners_only_for_material_released_to_them() {
-    check("ia", &["can"], "border-security", "S", &["can:NOT_RELEASABLE"]);
+    // Uncaveated classified material is RELIDO by default: held for a disclosure officer, not denied.
+    check("ia", &["can"], "border-security", "S", &["can:HELD"]);
+    check("ia", &["gbr"], "counter-terrorism", "S//REL USA CAN//RELIDO", &["gbr:HELD"]);
     check("ia", &["can"], "border-security", "S//REL USA CAN", &["can"]);
     check("ia", &["gbr"], "counter-terrorism", "S//REL USA CAN", &["gbr:NOT_RELEASABLE"]);
     check("ia", &["can"], "border-security", "S//NF", &["can:NOFORN"]);

@@ -11,32 +11,10 @@ use common::*;
 use liaison::api as pb;
 use liaison::audit::{AuditEntry, AuditRecord, MessageRef};
 use liaison::identity::Role;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
 /// Longest wait for what the gateway reads every few seconds (the audit stream's size).
 const WAIT: Duration = Duration::from_secs(15);
-
-/// GET `path` on the gateway's admin port: (status, body).
-async fn http_get(gateway: &TestGateway, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(gateway.admin).await.expect("admin port");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).expect("status line");
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
-    (status, body)
-}
-
-/// The value of the unlabelled metric `name` in a scrape of the gateway.
-async fn metric(gateway: &TestGateway, name: &str) -> f64 {
-    let (status, body) = http_get(gateway, "/metrics").await;
-    assert_eq!(status, 200);
-    body.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name} in\n{body}"))
-}
 
 /// Polls `metric` until `done` holds of it, for at most `wait`; returns the last value.
 async fn metric_until(gateway: &TestGateway, name: &str, wait: Duration, done: impl Fn(f64) -> bool) -> f64 {

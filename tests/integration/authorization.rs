@@ -17,7 +17,7 @@ use tokio_stream::StreamExt;
 use tonic::Code;
 
 const WAIT: Duration = Duration::from_secs(10);
-const ROLES: [Role; 4] = [Role::AgencySystem, Role::Analyst, Role::Operator, Role::Admin];
+const ROLES: [Role; 5] = [Role::AgencySystem, Role::Analyst, Role::Operator, Role::Admin, Role::DisclosureOfficer];
 const SIX_YEARS: Duration = Duration::from_secs(6 * 366 * 24 * 3600);
 
 /// Whose data a call names.
@@ -28,46 +28,51 @@ enum At {
     All,
 }
 
-/// Expected cells: for `ia` agency-system, analyst, operator, admin, then the same for `cbp`.
-/// `Y` allowed (a listing shows what was asked), `F` allowed but filtered to the caller's own party,
+/// Expected cells: for `ia` agency-system, analyst, operator, admin, disclosure officer, then the same for
+/// `cbp`. `Y` allowed (a listing shows what was asked), `F` allowed but filtered to the caller's own party,
 /// `D` PERMISSION_DENIED.
 const EXPECTED: &[(&str, At, &str)] = &[
-    ("Publish", At::Own, "YDDD YDDD"),
-    ("Publish", At::Other, "DDDD DDDD"),
-    ("PublishStream", At::Own, "YDDD YDDD"),
-    ("PublishStream", At::Other, "DDDD DDDD"),
-    ("Subscribe", At::Own, "YYDD YYDD"),
-    ("Subscribe", At::Other, "DDDD DDDD"),
-    ("Seek", At::Own, "YYDD YYDD"),
-    ("CheckRoute", At::Own, "DDYY DDYY"),
-    ("CheckRoute", At::Other, "DDYY DDDD"),
-    ("ListDenialCounts", At::All, "DDYY DDFF"),
-    ("ListDeadLetters", At::Own, "DDYY DDYY"),
-    ("ListDeadLetters", At::Other, "DDYY DDDD"),
-    ("ListDeadLetters", At::All, "DDYY DDFF"),
-    ("RedriveDeadLetters", At::Own, "DDDY DDDY"),
-    ("RedriveDeadLetters", At::Other, "DDDY DDDD"),
-    ("WatchTraffic", At::Own, "DDYY DDYY"),
-    ("WatchTraffic", At::Other, "DDYY DDDD"),
-    ("WatchTraffic", At::All, "DDYY DDFF"),
-    ("ListSubjects", At::Own, "DDYY DDYY"),
-    ("ListSubjects", At::Other, "DDYY DDDD"),
-    ("ListSubjects", At::All, "DDYY DDFF"),
-    ("QueryAudit", At::Own, "FFYY FFFF"),
-    ("QueryAudit", At::Other, "FFYY FFFF"),
-    ("QueryAudit", At::All, "FFYY FFFF"),
-    ("ListReviewDue", At::Own, "DYYY DYYY"),
-    ("ListReviewDue", At::Other, "DDYY DDDD"),
-    ("ListReviewDue", At::All, "DFYY DFFF"),
-    ("Revalidate", At::Own, "DYDY DYDY"),
-    ("Revalidate", At::Other, "DDDY DDDD"),
-    ("ApproveOrcon", At::Own, "DYDY DYDY"),
-    ("ApproveOrcon", At::Other, "DDDD DDDD"),
-    ("PurgeMessage", At::Own, "DDYY DDYY"),
-    ("PurgeMessage", At::Other, "DDYY DDDD"),
-    ("ApplyPolicy", At::All, "DDDY DDDD"),
-    ("ListPolicyHistory", At::All, "DDYY DDYY"),
-    ("RollbackPolicy", At::All, "DDDY DDDD"),
+    ("Publish", At::Own, "YDDDD YDDDD"),
+    ("Publish", At::Other, "DDDDD DDDDD"),
+    ("PublishStream", At::Own, "YDDDD YDDDD"),
+    ("PublishStream", At::Other, "DDDDD DDDDD"),
+    ("Subscribe", At::Own, "YYDDD YYDDD"),
+    ("Subscribe", At::Other, "DDDDD DDDDD"),
+    ("Seek", At::Own, "YYDDD YYDDD"),
+    ("CheckRoute", At::Own, "DDYYD DDYYD"),
+    ("CheckRoute", At::Other, "DDYYD DDDDD"),
+    ("ListDenialCounts", At::All, "DDYYD DDFFD"),
+    ("ListDeadLetters", At::Own, "DDYYD DDYYD"),
+    ("ListDeadLetters", At::Other, "DDYYD DDDDD"),
+    ("ListDeadLetters", At::All, "DDYYD DDFFD"),
+    ("RedriveDeadLetters", At::Own, "DDDYD DDDYD"),
+    ("RedriveDeadLetters", At::Other, "DDDYD DDDDD"),
+    ("WatchTraffic", At::Own, "DDYYD DDYYD"),
+    ("WatchTraffic", At::Other, "DDYYD DDDDD"),
+    ("WatchTraffic", At::All, "DDYYD DDFFD"),
+    ("ListSubjects", At::Own, "DDYYD DDYYD"),
+    ("ListSubjects", At::Other, "DDYYD DDDDD"),
+    ("ListSubjects", At::All, "DDYYD DDFFD"),
+    ("QueryAudit", At::Own, "FFYYF FFFFF"),
+    ("QueryAudit", At::Other, "FFYYF FFFFF"),
+    ("QueryAudit", At::All, "FFYYF FFFFF"),
+    ("ListReviewDue", At::Own, "DYYYD DYYYD"),
+    ("ListReviewDue", At::Other, "DDYYD DDDDD"),
+    ("ListReviewDue", At::All, "DFYYD DFFFD"),
+    ("Revalidate", At::Own, "DYDYD DYDYD"),
+    ("Revalidate", At::Other, "DDDYD DDDDD"),
+    ("ApproveOrcon", At::Own, "DYDYD DYDYD"),
+    ("ApproveOrcon", At::Other, "DDDDD DDDDD"),
+    ("ListHeld", At::Own, "DDDDY DDDDY"),
+    ("ListHeld", At::Other, "DDDDY DDDDD"),
+    ("ListHeld", At::All, "DDDDY DDDDF"),
+    ("DecideHeld", At::Own, "DDDDY DDDDY"),
+    ("DecideHeld", At::Other, "DDDDY DDDDD"),
+    ("PurgeMessage", At::Own, "DDYYD DDYYD"),
+    ("PurgeMessage", At::Other, "DDYYD DDDDD"),
+    ("ApplyPolicy", At::All, "DDDYD DDDDD"),
+    ("ListPolicyHistory", At::All, "DDYYD DDYYD"),
+    ("RollbackPolicy", At::All, "DDDYD DDDDD"),
 ];
 
 /// What a successful call returned: nothing to judge, or one entry per listed item naming the parties it
@@ -80,6 +85,18 @@ struct World {
     /// A message each party published to the other, by origin.
     ia_message: String,
     cbp_message: String,
+    /// Holds the policy file the gateway was started with.
+    _policy_dir: tempfile::TempDir,
+}
+
+/// Publishes uncaveated SECRET from `party` to Canada, which holds it for review; returns its message id.
+async fn hold_one(gateway: &TestGateway, party: &str) -> String {
+    let mut origin = gateway.client(party, Role::AgencySystem).await;
+    let mut envelope = plain(&["can"], b"held");
+    envelope.markings = Some(pb::Markings { banner: "SECRET".into(), ..Default::default() });
+    let receipt = publish(&mut origin, envelope).await;
+    assert!(matches!(receipt.outcomes[0].outcome, Some(pb::recipient_outcome::Outcome::Held(_))), "{receipt:?}");
+    receipt.message_id
 }
 
 fn other(party: &str) -> &'static str {
@@ -98,7 +115,19 @@ fn plain(recipients: &[&str], body: &[u8]) -> pb::Envelope {
 /// without ia, which only a full view shows ia), and a dead letter for each party from a durable `dl`
 /// (which Seek then moves).
 async fn world(nats: &NatsServer) -> World {
-    let gateway = TestGateway::start_with(Some(nats.url()), |config| config.policy_source = PolicySource::Kv).await;
+    // The shipped policy, plus a rule from cbp to Canada so that both parties have copies held for review.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    let extra = "\n[[rule]]\nname = \"test-cbp-to-can\"\nbasis = \"test\"\nfrom = [\"cbp\"]\nto = [\"can\"]\n";
+    std::fs::write(&policy, format!("{DEFAULT_POLICY}{extra}")).unwrap();
+    let gateway = TestGateway::start_with(Some(nats.url()), |config| {
+        config.policy_source = PolicySource::Kv;
+        config.policy_files.policy = Some(policy.clone());
+    })
+    .await;
+    for party in ["ia", "cbp"] {
+        hold_one(&gateway, party).await;
+    }
     let mut ia = gateway.client("ia", Role::AgencySystem).await;
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
     let ia_message = publish(&mut ia, plain(&["cbp"], b"from ia")).await;
@@ -131,7 +160,7 @@ async fn world(nats: &NatsServer) -> World {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    World { gateway, ia_message: ia_message.message_id, cbp_message: cbp_message.message_id }
+    World { gateway, ia_message: ia_message.message_id, cbp_message: cbp_message.message_id, _policy_dir: dir }
 }
 
 /// Calls `rpc` as `role` of `party` at `at`; `Err` is the status code.
@@ -265,6 +294,18 @@ async fn operator_call(world: &World, rpc: &str, target: &str, party: &str, role
             operator.approve_orcon(request).await.map_err(status)?;
             return Ok(None);
         }
+        "ListHeld" => {
+            let request = pb::ListHeldRequest { party: target.into(), limit: 0 };
+            let listed = operator.list_held(request).await.map_err(status)?.into_inner();
+            listed.items.into_iter().map(|item| vec![item.origin]).collect()
+        }
+        "DecideHeld" => {
+            // A fresh held copy of the target party each time, so an allowed refusal leaves the others.
+            let message_id = hold_one(&world.gateway, target).await;
+            let request = pb::DenyHeldRequest { message_id, recipient: "can".into(), reason: "test".into() };
+            operator.deny_held(request).await.map_err(status)?;
+            return Ok(None);
+        }
         "PurgeMessage" => {
             // A fresh message of the target party each time, so an allowed purge leaves the others alone.
             let mut origin = world.gateway.client(target, Role::AgencySystem).await;
@@ -325,7 +366,7 @@ async fn every_rpc_as_every_role_for_its_own_party_another_and_all_gets_the_docu
     let mut cells = 0;
     for (rpc, at, expected) in EXPECTED {
         let expected: Vec<char> = expected.chars().filter(|c| !c.is_whitespace()).collect();
-        assert_eq!(expected.len(), 8, "{rpc} {at:?}");
+        assert_eq!(expected.len(), 2 * ROLES.len(), "{rpc} {at:?}");
         for (position, (party, role)) in
             ["ia", "cbp"].into_iter().flat_map(|party| ROLES.map(|role| (party, role))).enumerate()
         {
@@ -341,11 +382,11 @@ async fn every_rpc_as_every_role_for_its_own_party_another_and_all_gets_the_docu
             }
         }
     }
-    assert_eq!(cells, EXPECTED.len() * 8);
+    assert_eq!(cells, EXPECTED.len() * 2 * ROLES.len());
     assert!(wrong.is_empty(), "{} of {cells} cells differ:\n{}", wrong.len(), wrong.join("\n"));
     // Every RPC of both services has a row.
     let rpcs: std::collections::BTreeSet<&str> = EXPECTED.iter().map(|(rpc, _, _)| *rpc).collect();
-    assert_eq!(rpcs.len(), 18, "{rpcs:?}");
+    assert_eq!(rpcs.len(), 20, "{rpcs:?}");
 }
 
 /// The attacks: the foreign partner `can`'s admin applies an empty policy, its operator purges a

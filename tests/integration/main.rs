@@ -19,6 +19,7 @@ mod cluster;
 mod connection_limits;
 mod criminal_intelligence;
 mod dead_letters;
+mod disclosure;
 mod durable;
 mod embedded;
 mod expiry;

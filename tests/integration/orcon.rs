@@ -26,6 +26,7 @@ fn summary(receipt: &pb::Receipt) -> Vec<String> {
     let outcome = |outcome: &pb::RecipientOutcome| match &outcome.outcome {
         Some(Outcome::Delivered(_)) => outcome.party.clone(),
         Some(Outcome::Denied(denied)) => format!("{}:{}", outcome.party, denied.reason().as_str_name()),
+        Some(Outcome::Held(_)) => format!("{}:HELD", outcome.party),
         None => format!("{}:?", outcome.party),
     };
     receipt.outcomes.iter().map(outcome).collect()

@@ -92,6 +92,7 @@ async fn receipts_say_delivered_or_denied_with_a_reason() {
                     assert!(!denied.explanation.is_empty());
                     pb::DenialReason::try_from(denied.reason).unwrap().as_str_name().to_string()
                 }
+                Some(pb::recipient_outcome::Outcome::Held(_)) => "held".to_string(),
                 None => "none".to_string(),
             };
             (outcome.party.clone(), what)

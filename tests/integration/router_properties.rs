@@ -32,7 +32,7 @@ fn delivered(routing: &Routing) -> HashSet<String> {
         .iter()
         .filter_map(|outcome| match outcome {
             Outcome::Deliver(approval) => Some(approval.recipient().to_string()),
-            Outcome::Deny(_) => None,
+            Outcome::Deny(_) | Outcome::Hold(_) => None,
         })
         .collect()
 }
@@ -44,6 +44,9 @@ fn check_deliveries(case: &Case, routing: &Routing, named: bool) -> Result<(), T
     let origin = world.position(request.origin.as_str()).unwrap();
     let delivered = delivered(routing);
     for outcome in &routing.outcomes {
+        if let Outcome::Hold(hold) = outcome {
+            check_hold(case, hold, named)?;
+        }
         let Outcome::Deliver(approval) = outcome else {
             continue;
         };
@@ -101,6 +104,25 @@ fn check_deliveries(case: &Case, routing: &Routing, named: bool) -> Result<(), T
     Ok(())
 }
 
+/// A copy is held only for a foreign party, of material a disclosure official may release (RELIDO, or
+/// classified and uncaveated), when release is all that stands in its way.
+fn check_hold(case: &Case, hold: &liaison::router::Hold, named: bool) -> Result<(), TestCaseError> {
+    let Case { world, request } = case;
+    let origin = world.position(request.origin.as_str()).unwrap();
+    let who = hold.recipient.as_str();
+    let Some(recipient) = world.position(who) else {
+        return Err(TestCaseError::fail(format!("held for {who}, who is not in the directory")));
+    };
+    let desc = &world.parties[recipient];
+    prop_assert!(desc.foreign(), "held for the USA party {}", who);
+    prop_assert!(relido(&request.markings), "held {} without RELIDO: {:?}", who, request.markings);
+    let breach = marking_breach(&request.markings, &world.parties[origin], desc, named);
+    prop_assert!(breach.is_some_and(is_release_breach), "held {} whose breach is {:?}", who, breach);
+    let other = marking_breach_after_release(&request.markings, &world.parties[origin], desc, named);
+    prop_assert_eq!(other, None, "held {} although another rule forbids it", who);
+    Ok(())
+}
+
 /// Named recipients: one outcome each, deduplicated in first-occurrence order; strangers and the
 /// origin are denied.
 fn check_named(case: &Case, routing: &Routing) -> Result<(), TestCaseError> {
@@ -116,7 +138,7 @@ fn check_named(case: &Case, routing: &Routing) -> Result<(), TestCaseError> {
     for outcome in &routing.outcomes {
         let who = outcome.recipient().as_str();
         let reason = match outcome {
-            Outcome::Deliver(_) => None,
+            Outcome::Deliver(_) | Outcome::Hold(_) => None,
             Outcome::Deny(denial) => Some(denial.reason),
         };
         if world.position(who).is_none() {

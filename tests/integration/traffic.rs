@@ -10,7 +10,6 @@ use common::*;
 use liaison::api as pb;
 use liaison::identity::Role;
 use prost::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
 const MARKER: &str = "okapi-41d9-content-marker";
@@ -18,20 +17,6 @@ const SUBJECT: &str = "liaison.feed.ia.cbp.report.border-security";
 
 async fn operator(gateway: &TestGateway, role: Role) -> Operator {
     gateway.operator("ia", role).await
-}
-
-/// GET on the admin port: (status code, body).
-async fn http_get(gateway: &TestGateway, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(gateway.admin).await.expect("admin port");
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).expect("status line");
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
-    (status, body)
 }
 
 /// A report from cbp to ia whose body, title and attributes carry the marker.

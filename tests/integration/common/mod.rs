@@ -623,6 +623,28 @@ pub async fn bodies_received(gateway: &TestGateway, token: &str) -> Vec<String> 
     }
 }
 
+/// GETs `path` from the gateway's admin port: the status and the body.
+pub async fn http_get(gateway: &TestGateway, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(gateway.admin).await.expect("admin port");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// The value of the unlabelled metric `name` in a scrape of the gateway.
+pub async fn metric(gateway: &TestGateway, name: &str) -> f64 {
+    let (status, body) = http_get(gateway, "/metrics").await;
+    assert_eq!(status, 200);
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in\n{body}"))
+}
+
 /// A delivery's body as text.
 pub fn body(delivery: &pb::Delivery) -> String {
     String::from_utf8(delivery.envelope.as_ref().expect("envelope").body.to_vec()).unwrap()

@@ -304,6 +304,46 @@ pub fn marking_breach(
     recipient: &PartyDesc,
     named: bool,
 ) -> Option<&'static str> {
+    breach(markings, origin, recipient, named, false)
+}
+
+/// The marking rule a delivery would break once a disclosure official released it to the recipient's
+/// country.
+pub fn marking_breach_after_release(
+    markings: &Markings,
+    origin: &PartyDesc,
+    recipient: &PartyDesc,
+    named: bool,
+) -> Option<&'static str> {
+    breach(markings, origin, recipient, named, true)
+}
+
+const REL_TO_BREACH: &str = "REL TO does not list the recipient's nationality";
+const NO_REL_TO_BREACH: &str = "classified material to a foreign party without REL TO its country";
+
+/// Whether a breach is one a disclosure official's release settles.
+pub fn is_release_breach(breach: &str) -> bool {
+    breach == REL_TO_BREACH || breach == NO_REL_TO_BREACH
+}
+
+/// RELIDO, or classified with no SCI, SAP, control, REL TO or DISPLAY ONLY.
+pub fn relido(markings: &Markings) -> bool {
+    markings.has(DisseminationControl::Relido)
+        || (markings.classification > Classification::Unclassified
+            && markings.controls.is_empty()
+            && markings.sci.is_empty()
+            && markings.sap.is_empty()
+            && markings.rel_to.is_empty()
+            && markings.display_only.is_empty())
+}
+
+fn breach(
+    markings: &Markings,
+    origin: &PartyDesc,
+    recipient: &PartyDesc,
+    named: bool,
+    released: bool,
+) -> Option<&'static str> {
     let listed = listed(markings, recipient.nationality);
     let sap = markings.sap.iter().map(|program| format!("SAR-{program}"));
     let unread = markings.sci.iter().cloned().chain(sap).any(|token| !recipient.holds(&token));
@@ -312,10 +352,10 @@ pub fn marking_breach(
         Some("dominance: clearance below the classification")
     } else if recipient.foreign() && noforn(markings) {
         Some("NOFORN to a non-USA party")
-    } else if !markings.rel_to.is_empty() && recipient.foreign() && !listed {
-        Some("REL TO does not list the recipient's nationality")
-    } else if markings.classification > Classification::Unclassified && recipient.foreign() && !listed {
-        Some("classified material to a foreign party without REL TO its country")
+    } else if !released && !markings.rel_to.is_empty() && recipient.foreign() && !listed {
+        Some(REL_TO_BREACH)
+    } else if !released && markings.classification > Classification::Unclassified && recipient.foreign() && !listed {
+        Some(NO_REL_TO_BREACH)
     } else if les && !recipient.law_enforcement {
         Some("LES to a party that is not law-enforcement eligible")
     } else if unread {
@@ -548,6 +588,11 @@ pub fn markings_strategy() -> impl Strategy<Value = Markings> {
             }
             if fouo && unclassified {
                 controls.push(DisseminationControl::Fouo);
+            }
+            // The FOUO draw marks classified material RELIDO where nothing excludes it.
+            let excludes_relido = noforn || les_noforn || controls.contains(&DisseminationControl::Orcon);
+            if fouo && !unclassified && !excludes_relido {
+                controls.push(DisseminationControl::Relido);
             }
             let mut rel_to: Vec<String> = if unclassified || noforn || les_noforn || countries.is_empty() {
                 Vec::new()
