@@ -33,6 +33,9 @@ pub struct MessageRecord {
     pub copies: Vec<StoredCopy>,
     /// Marked as criminal intelligence (28 CFR Part 23).
     pub criminal_intelligence: bool,
+    /// Its markings as the canonical banner (from the approvals; empty for messages approved before the
+    /// audit carried them).
+    pub banner: String,
     /// What happened to it since.
     pub state: MessageState,
 }
@@ -153,9 +156,13 @@ pub fn records_from_audit<'a>(records: impl IntoIterator<Item = &'a AuditRecord>
             published_at,
             copies: Vec::new(),
             criminal_intelligence: false,
+            banner: String::new(),
             state: MessageState::default(),
         });
         message.criminal_intelligence |= record.criminal_intelligence;
+        if message.banner.is_empty() {
+            message.banner.clone_from(&record.markings);
+        }
         let copy = StoredCopy { recipient: record.recipient.clone(), subject: record.subject.clone() };
         if !message.copies.contains(&copy) {
             message.copies.push(copy);
@@ -206,6 +213,7 @@ mod tests {
             published_at: published_at(id).unwrap(),
             copies: Vec::new(),
             criminal_intelligence: false,
+            banner: String::new(),
             state: MessageState::default(),
         }
     }

@@ -65,6 +65,7 @@ struct Row {
     recipients: String,
     criminal_intelligence: bool,
     superseded_by: String,
+    banner: String,
 }
 
 pub async fn run(command: RetentionCommand) -> anyhow::Result<()> {
@@ -135,6 +136,7 @@ fn row(item: pb::ReviewItem) -> Row {
         recipients: item.recipients.join(" "),
         criminal_intelligence: item.criminal_intelligence,
         superseded_by: item.superseded_by,
+        banner: item.banner,
     }
 }
 

@@ -208,6 +208,7 @@ fn review_item(item: ReviewDue) -> pb::ReviewItem {
         recipients: item.record.recipients().into_iter().map(str::to_string).collect(),
         criminal_intelligence: item.record.criminal_intelligence,
         superseded_by: item.record.state.superseded_by,
+        banner: item.record.banner,
         message_id: item.record.message_id,
         origin: item.record.origin,
         topic: item.record.topic,

@@ -78,6 +78,7 @@ async fn messages_fall_due_by_their_partys_retention_and_a_revalidation_restarts
     assert_eq!((item.origin.as_str(), item.recipients.as_slice()), ("ia", &["cbp".to_string()][..]));
     assert_eq!(item.retention, Some(proto_duration(Duration::from_secs(3))));
     assert_eq!(item.kind, pb::Kind::Report as i32);
+    assert_eq!(item.banner, "UNCLASSIFIED//LES", "the markings it was published under");
     let within_six_years = Duration::from_secs(6 * 366 * 24 * 3600);
     let everything = list_review_due(&mut operator, review_request(within_six_years)).await.unwrap();
     assert_eq!(ids(&everything), [short.message_id.as_str(), long.message_id.as_str()], "in publication order");
