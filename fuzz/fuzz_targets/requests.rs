@@ -284,6 +284,7 @@ fn record(u: &mut Unstructured<'_>) -> Result<MessageRecord> {
         published_at: published,
         copies: Vec::new(),
         criminal_intelligence: false,
+        banner: "UNCLASSIFIED".into(),
         state,
     })
 }
