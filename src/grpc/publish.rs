@@ -28,13 +28,16 @@ use crate::disclosure::HeldItem;
 use crate::identity::Caller;
 use crate::model::PartyId;
 use crate::model::RouteRequest;
-use crate::router::{Approval, Denial, DenialReason, Hold, Outcome, Routing};
+use crate::router::{Approval, Denial, DenialReason, Outcome, Routing};
 use crate::traffic::{FlowLabels, Traffic};
 
-use super::server::{Gateway, Limits};
+use super::server::Gateway;
 use super::{GatewayError, convert};
 
 mod correction;
+mod hold;
+
+use hold::{held, held_item};
 
 /// A routed publish whose audit records are queued; no copy has been sent yet.
 pub struct Prepared {
@@ -447,41 +450,6 @@ fn delivered(approval: &Approval, stored: Stored) -> pb::RecipientOutcome {
             basis: approval.basis().to_string(),
             released_by: approval.released_by().unwrap_or_default().to_string(),
         })),
-    }
-}
-
-fn held(item: &HeldItem) -> pb::RecipientOutcome {
-    pb::RecipientOutcome {
-        party: item.recipient.clone(),
-        outcome: Some(pb::recipient_outcome::Outcome::Held(pb::Held {
-            explanation: item.explanation.clone(),
-            rule: item.rule.clone(),
-            expires_at: Some(convert::timestamp(item.expires_at)),
-        })),
-    }
-}
-
-/// The item kept for a copy the router held: the copy for the recipient, what an officer needs to decide
-/// (metadata, never the body) and when the hold ends.
-fn held_item(envelope: &pb::Envelope, banner: &str, hold: &Hold, copy: Bytes, limits: &Limits) -> HeldItem {
-    let now = time::OffsetDateTime::now_utc();
-    let kind = convert::kind("kind", envelope.kind).ok();
-    let precedence = convert::precedence(envelope.precedence).unwrap_or_default();
-    HeldItem {
-        message_id: envelope.id.clone(),
-        origin: envelope.origin.clone(),
-        recipient: hold.recipient.to_string(),
-        kind: kind.map(|kind| kind.token().to_string()).unwrap_or_default(),
-        topic: envelope.topic.clone(),
-        banner: banner.to_string(),
-        precedence: precedence.name().to_string(),
-        title: envelope.title.clone(),
-        rule: hold.rule.to_string(),
-        basis: hold.basis.to_string(),
-        explanation: hold.explanation.clone(),
-        held_at: now,
-        expires_at: now + limits.disclosure_hold,
-        copy: copy.to_vec(),
     }
 }
 

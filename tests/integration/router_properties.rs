@@ -15,9 +15,12 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
 
+#[path = "router_properties/model.rs"]
+mod model;
 #[path = "router_properties/world.rs"]
 mod world;
 
+use model::{is_release_breach, marking_breach, marking_breach_after_release, relido};
 use world::*;
 
 // === Checks ===
