@@ -41,7 +41,8 @@ impl ChainRegistry {
     /// What the registry knows of `chain`; `None` if it was never registered. A value that does not parse
     /// is an error: it must not silently stop the check at start.
     pub async fn get(&self, chain: &str) -> Result<Option<KnownChain>, BusError> {
-        match self.0.get(chain).await.map_err(unavailable)? {
+        // Read at start-up, possibly just after the bucket was created: retried until its stream answers.
+        match super::connect::retry_timeouts(|| self.0.get(chain)).await.map_err(unavailable)? {
             None => Ok(None),
             Some(value) => serde_json::from_slice(&value).map(Some).map_err(unavailable),
         }

@@ -240,21 +240,27 @@ fn with_tls(options: async_nats::ConnectOptions, tls: &NatsTls) -> async_nats::C
     options
 }
 
-/// Runs a JetStream API request again when it times out: a cluster still electing leaders, or several
+/// Runs a JetStream API request again when it times out or finds no responders: a cluster still electing
+/// leaders (a stream just created has none for a moment), or several
 /// gateways setting up the same streams at once, can leave a request unanswered.
 pub(super) async fn retry_timeouts<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
     mut request: impl FnMut() -> F,
 ) -> Result<T, E> {
     for attempt in 1..SETUP_ATTEMPTS {
         match request().await {
-            Err(error) if error.to_string().contains("timed out") => {
-                tracing::warn!(%error, attempt, "JetStream set-up request timed out; trying again");
+            // A stream just created in a cluster answers "no responders" until its leader is elected.
+            Err(error) if transient(&error.to_string()) => {
+                tracing::warn!(%error, attempt, "JetStream set-up request timed out or found no leader yet; trying again");
                 tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
             }
             result => return result,
         }
     }
     request().await
+}
+
+fn transient(error: &str) -> bool {
+    error.contains("timed out") || error.contains("no responders")
 }
 
 /// A JetStream context for set-up requests: a short timeout, for [`retry_timeouts`].
