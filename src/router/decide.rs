@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use fixedbitset::FixedBitSet;
 
+use super::directory::Party;
 use super::{
     Approval, Denial, DenialReason, Dissemination, Hold, MAX_RECIPIENTS, Outcome, RouteError, Router, Routing, markings,
 };
@@ -162,14 +163,14 @@ impl Router {
         let chosen = dissemination.originator_chose(recipient, true);
         let (reason, why) =
             match markings::check(request, origin_party, party, (true, chosen), rule, self.directory.tetragraphs()) {
-                Verdict::Allow => return (Outcome::Deliver(self.approve(request, recipient, rule_index)), rule.relay),
+                Verdict::Allow => return (Outcome::Deliver(self.approve(request, party, rule_index)), rule.relay),
                 Verdict::Hold(why) => return (Outcome::Hold(self.hold(recipient, rule_index, why)), None),
                 Verdict::Deny(reason, why) => (reason, why),
             };
         // The rule's own requirements (release) may be what failed: another admitting rule may allow it.
         if let Some(other) = self.alternative_rule(request, (origin, index), rule_index, chosen) {
             let relay = self.policy.rule(other).relay;
-            return (Outcome::Deliver(self.approve(request, recipient, other)), relay);
+            return (Outcome::Deliver(self.approve(request, party, other)), relay);
         }
         (deny(reason, why, Some(rule.name.clone())), None)
     }
@@ -265,7 +266,7 @@ impl Router {
                     if let Some(relay) = rule.relay {
                         relays.push((outcomes.len(), relay));
                     }
-                    outcomes.push(Outcome::Deliver(self.approve(request, &party.id, rule_index)));
+                    outcomes.push(Outcome::Deliver(self.approve(request, party, rule_index)));
                 }
             }
         }
@@ -338,13 +339,16 @@ impl Router {
         Hold { recipient: recipient.clone(), rule: Arc::clone(&rule.name), basis: Arc::clone(&rule.basis), explanation }
     }
 
-    fn approve(&self, request: &RouteRequest, recipient: &PartyId, rule_index: u32) -> Approval {
+    /// The approval of `party` under `rule_index`; for a foreign party, with the REL TO entry that released
+    /// the message to it (the party is the one already looked up, not found again per copy).
+    fn approve(&self, request: &RouteRequest, party: &Party, rule_index: u32) -> Approval {
         let rule = self.policy.rule(rule_index);
-        let released_by = self.directory.get(recipient).filter(|party| party.nationality != "USA").and_then(|party| {
-            request.markings.released_by(&party.nationality, self.directory.tetragraphs()).map(Arc::from)
-        });
+        let released_by = (party.nationality != "USA")
+            .then(|| request.markings.released_by(&party.nationality, self.directory.tetragraphs()))
+            .flatten()
+            .map(Arc::from);
         Approval {
-            recipient: recipient.clone(),
+            recipient: party.id.clone(),
             origin: request.origin.clone(),
             kind: request.kind,
             topic: request.topic.clone(),
