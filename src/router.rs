@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::model::{Kind, PartyId, Topic};
+use crate::model::{Kind, PartyId, Precedence, Topic};
 
 pub use directory::{Directory, MAX_RETENTION, Party, PartyKind};
 pub use load_error::LoadError;
@@ -82,6 +82,8 @@ pub struct Approval {
     origin: PartyId,
     kind: Kind,
     topic: Topic,
+    /// The message's precedence: which lane of the recipient's feed the copy goes to.
+    precedence: Precedence,
     rule: Arc<str>,
     basis: Arc<str>,
     /// For a foreign recipient, the REL TO entry that released the message to its country.
@@ -194,12 +196,19 @@ impl Router {
     /// it was stored for. Such a party was approved for the message itself, and the notice names the
     /// message and nothing of its content, so the policy in force is not consulted; the party must still be
     /// in the directory.
-    pub fn notice(&self, origin: &PartyId, recipient: &PartyId, topic: &Topic) -> Option<Approval> {
+    pub fn notice(
+        &self,
+        origin: &PartyId,
+        recipient: &PartyId,
+        topic: &Topic,
+        precedence: Precedence,
+    ) -> Option<Approval> {
         self.knows(recipient).then(|| Approval {
             recipient: recipient.clone(),
             origin: origin.clone(),
             kind: Kind::Notice,
             topic: topic.clone(),
+            precedence,
             rule: Arc::from(NOTICE_RULE),
             basis: Arc::from(NOTICE_BASIS),
             released_by: None,
@@ -229,6 +238,10 @@ impl Approval {
 
     pub fn topic(&self) -> &Topic {
         &self.topic
+    }
+
+    pub fn precedence(&self) -> Precedence {
+        self.precedence
     }
 
     /// The rule that allowed the delivery.

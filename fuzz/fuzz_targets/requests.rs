@@ -91,8 +91,10 @@ fn open(u: &mut Unstructured<'_>, structured: bool) -> Result<()> {
         }
     }
     check_start(spec.start);
-    let subjects = feed_filter_subjects(&spec.recipient, &spec.origins, &spec.kinds, &spec.topics);
-    assert!(subjects.is_some_and(|subjects| (1..=MAX_FILTER_SUBJECTS).contains(&subjects.len())));
+    for lane in liaison::model::Precedence::LANES {
+        let subjects = feed_filter_subjects(&spec.recipient, &spec.origins, &spec.kinds, &spec.topics, lane);
+        assert!(subjects.is_some_and(|subjects| (1..=MAX_FILTER_SUBJECTS).contains(&subjects.len())));
+    }
     Ok(())
 }
 

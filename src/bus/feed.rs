@@ -1,9 +1,14 @@
 //! Feeds: JetStream pull consumers over one recipient's subjects, with explicit acks.
 //!
-//! A durable feed is a durable consumer named `<recipient>_<durable>` ('_' cannot occur in a token, so
-//! names never collide); it survives disconnects and gateway restarts, and every client that opens the
-//! same name shares its messages. Other feeds are ephemeral consumers, deleted when the subscription ends
-//! and removed by the server after a minute of inactivity if the gateway dies.
+//! A feed reads four lanes, one consumer each: FLASH, IMMEDIATE, PRIORITY and ROUTINE copies have
+//! subjects of their own ([`super::subjects`]), and the feed hands out the highest lane's oldest message
+//! first ([`pull`]), so a FLASH overtakes a ROUTINE backlog while each lane keeps the stream's order.
+//!
+//! A durable feed is a durable consumer named `<recipient>_<durable>` for its routine lane and
+//! `<recipient>_<durable>_<lane>` for the others ('_' cannot occur in a token, so names never collide);
+//! it survives disconnects and gateway restarts, and every client that opens the same name shares its
+//! messages. Other feeds are ephemeral consumers, deleted when the subscription ends and removed by the
+//! server after a minute of inactivity if the gateway dies.
 //!
 //! A durable can be moved ([`Bus::seek`](super::Bus::seek)): its consumer is recreated at the new position, and every open
 //! feed on it re-attaches by name and reports a reset, so sessions drop what they held.
@@ -24,9 +29,9 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use super::subjects::{FEED_STREAM, feed_filter_subjects};
+use super::subjects::{FEED_STREAM, feed_filter_subjects, lane_of};
 use super::{BusError, headers};
-use crate::model::{Kind, PartyId, Token, Topic};
+use crate::model::{Kind, PartyId, Precedence, Token, Topic};
 use pull::{Pull, PullError};
 
 /// What a feed reads and how.
@@ -73,9 +78,14 @@ pub enum Start {
 
 /// An open feed.
 pub struct Feed {
+    /// The routine lane's consumer, which names the feed.
     name: String,
+    /// Every lane's consumer, highest lane first (the routine lane's last).
+    consumers: Vec<String>,
     subjects: Vec<String>,
     messages: Pull,
+    /// A message handed back by [`Feed::unread`], delivered next unless a higher lane has one ready.
+    unread: Option<Box<FeedMessage>>,
     /// Set when the consumer was recreated under this feed (a seek); taken by [`Feed::take_reset`].
     reset: bool,
     /// Set while re-attaching to a durable, so a re-attach cut short (the caller dropped `next`) resumes.
@@ -103,6 +113,8 @@ pub struct FeedMessage {
 #[derive(Debug, Clone)]
 pub struct AckHandle {
     reply: Subject,
+    /// The stream sequence of the delivery: handed back in this order, they are redelivered in it.
+    sequence: u64,
 }
 
 impl AckHandle {
@@ -143,21 +155,43 @@ impl Feed {
         connections: watch::Receiver<u64>,
         spec: &FeedSpec,
     ) -> Result<Feed, BusError> {
-        let subjects = feed_filter_subjects(&spec.recipient, &spec.origins, &spec.kinds, &spec.topics)
-            .ok_or_else(|| BusError::Subscription("too many filter subjects".to_string()))?;
         let (name, ephemeral) = match &spec.durable {
             Some(durable) => (format!("{}_{durable}", spec.recipient), false),
             None => (format!("{}_eph_{}", spec.recipient, ulid::Ulid::new()), true),
         };
-        let config = consumer_config(spec, &name, ephemeral, subjects.clone());
+        let mut consumers = Vec::with_capacity(Precedence::LANES.len());
+        let mut subjects = Vec::new();
+        let mut configs = Vec::with_capacity(Precedence::LANES.len());
+        for lane in Precedence::LANES {
+            let filters = feed_filter_subjects(&spec.recipient, &spec.origins, &spec.kinds, &spec.topics, lane)
+                .ok_or_else(|| BusError::Subscription("too many filter subjects".to_string()))?;
+            let consumer = lane_consumer(&name, lane);
+            configs.push(consumer_config(spec, &consumer, ephemeral, filters.clone()));
+            subjects.extend(filters);
+            consumers.push(consumer);
+        }
+        // The routine lane's consumer is made first: for a new durable it is the one the party's cap counts.
+        let routine = configs.pop().expect("four lanes");
+        let lanes = configs.into_iter();
         if ephemeral {
-            create(&jetstream, config).await?;
+            let created = async {
+                create(&jetstream, routine).await?;
+                futures::future::try_join_all(lanes.map(|config| create(&jetstream, config))).await
+            };
+            if let Err(error) = created.await {
+                // No half-made feed is left behind (the stream's consumer limit, say).
+                delete_consumers(&jetstream, &consumers).await;
+                return Err(error);
+            }
         } else {
-            open_durable(&jetstream, spec, &name, config).await?;
+            open_durable(&jetstream, spec.max_durables, &spec.recipient, routine).await?;
+            futures::future::try_join_all(lanes.map(|config| open_durable(&jetstream, 0, &spec.recipient, config)))
+                .await?;
         }
         let prefetch = (spec.prefetch_messages.max(1), spec.prefetch_bytes);
-        let messages = Pull::open(&client, (FEED_STREAM, &name), prefetch, connections).await?;
-        Ok(Feed { name, subjects, messages, reset: false, detached: false, ephemeral, client, jetstream })
+        let messages = Pull::open(&client, (FEED_STREAM, &consumers), prefetch, connections).await?;
+        let (reset, detached, unread) = (false, false, None);
+        Ok(Feed { name, consumers, subjects, messages, unread, reset, detached, ephemeral, client, jetstream })
     }
 
     /// The consumer's name on the server.
@@ -170,9 +204,15 @@ impl Feed {
         self.ephemeral
     }
 
-    /// The filter subjects this feed reads.
+    /// The filter subjects this feed reads, every lane's, highest lane first.
     pub fn subjects(&self) -> &[String] {
         &self.subjects
+    }
+
+    /// Hands a message back, to be delivered next unless a higher lane has one by then: for a session
+    /// that took one while its window was full.
+    pub fn unread(&mut self, message: FeedMessage) {
+        self.unread = Some(Box::new(message));
     }
 
     /// The next delivery. `None` means the feed has ended for good; lost pull requests (NATS reconnecting)
@@ -186,7 +226,17 @@ impl Feed {
             {
                 return Some(Err(error));
             }
-            match self.messages.next(&self.client).await? {
+            let pulled = match self.unread.take() {
+                Some(unread) => match self.messages.ready(&self.client, lane_of(unread.subject.as_str()).rank()) {
+                    Some(pulled) => {
+                        self.unread = Some(unread);
+                        pulled
+                    }
+                    None => return Some(Ok(*unread)),
+                },
+                None => self.messages.next(&self.client).await?,
+            };
+            match pulled {
                 Ok(message) => return Some(Ok(delivery(message, &self.jetstream))),
                 Err(PullError::ConsumerDeleted | PullError::NoResponders) if !self.ephemeral => {
                     self.detached = true;
@@ -201,24 +251,27 @@ impl Feed {
         std::mem::take(&mut self.reset)
     }
 
-    /// Finds the durable consumer again after it was deleted, waiting a little for a seek to recreate it.
+    /// Finds the durable's consumers again after one was deleted, waiting a little for a seek to recreate
+    /// them all.
     async fn reattach(&mut self) -> Result<(), BusError> {
         let mut delay = Duration::from_millis(20);
+        let mut found = 0;
         for _ in 0..10 {
-            match self.jetstream.get_consumer_from_stream::<PullConfig, _, _>(&self.name, FEED_STREAM).await {
-                Ok(_) => {
-                    self.messages = self.messages.reopen(&self.client).await?;
-                    self.detached = false;
-                    self.reset = true;
-                    tracing::info!(consumer = %self.name, "re-attached to the recreated durable consumer");
-                    return Ok(());
+            while let Some(consumer) = self.consumers.get(found) {
+                match self.jetstream.get_consumer_from_stream::<PullConfig, _, _>(consumer, FEED_STREAM).await {
+                    Ok(_) => found += 1,
+                    Err(error) if is_not_found(&error) => break,
+                    Err(error) => return Err(BusError::Subscription(error.to_string())),
                 }
-                Err(error) if is_not_found(&error) => {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_millis(500));
-                }
-                Err(error) => return Err(BusError::Subscription(error.to_string())),
             }
+            if found == self.consumers.len() {
+                self.messages = self.messages.reopen(&self.client).await?;
+                (self.detached, self.reset, self.unread) = (false, true, None);
+                tracing::info!(consumer = %self.name, "re-attached to the recreated durable consumer");
+                return Ok(());
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(500));
         }
         Err(BusError::Subscription(format!("durable subscription {} was deleted", self.name)))
     }
@@ -256,17 +309,17 @@ impl Feed {
     pub async fn close(mut self, mut unacked: Vec<AckHandle>) {
         if self.ephemeral {
             let _ = self.client.flush().await;
-            let deleted = self.jetstream.delete_consumer_from_stream(&self.name, FEED_STREAM).await;
-            if let Err(error) = deleted {
-                tracing::debug!(consumer = %self.name, %error, "could not delete ephemeral consumer");
-            }
+            delete_consumers(&self.jetstream, &self.consumers).await;
             return;
         }
+        unacked.extend(self.unread.take().map(|message| message.ack));
         for message in self.messages.buffered() {
             unacked.push(delivery(message, &self.jetstream).ack);
         }
         let Feed { messages, client, name, .. } = self;
         drop(messages); // unsubscribes, ahead of the naks on the same connection
+        // JetStream redelivers in the order it is handed messages back: keep each lane's order.
+        unacked.sort_by_key(|handle| handle.sequence);
         for handle in &unacked {
             if let Err(error) = handle.settle(&client, Settle::Nack(None)).await {
                 tracing::debug!(consumer = %name, %error, "could not hand back a delivery");
@@ -298,7 +351,7 @@ fn delivery(message: async_nats::Message, jetstream: &jetstream::Context) -> Fee
         stream_sequence,
         attempt,
         stored_at,
-        ack: AckHandle { reply },
+        ack: AckHandle { reply, sequence: stream_sequence },
     }
 }
 
@@ -358,14 +411,49 @@ async fn create(jetstream: &jetstream::Context, config: PullConfig) -> Result<co
     })
 }
 
-/// Opens an existing durable (updating what may change: filters, ack wait, window) or creates it. The
-/// start position of an existing durable is kept: it resumes after its last ack.
+/// The consumer of one lane of the feed `name`: the feed's own name for the routine lane (the consumer
+/// every feed had before lanes existed), `<name>_<lane>` for the others.
+fn lane_consumer(name: &str, lane: Precedence) -> String {
+    match lane {
+        Precedence::Routine => name.to_string(),
+        lane => format!("{name}_{}", lane.name()),
+    }
+}
+
+/// Deletes ephemeral consumers, all at once; one already gone is no error.
+async fn delete_consumers(jetstream: &jetstream::Context, consumers: &[String]) {
+    let deletes = consumers.iter().map(|consumer| async move {
+        if let Err(error) = jetstream.delete_consumer_from_stream(consumer, FEED_STREAM).await {
+            tracing::debug!(%consumer, %error, "could not delete ephemeral consumer");
+        }
+    });
+    futures::future::join_all(deletes).await;
+}
+
+/// The feed a consumer reads a lane of: `<feed>_<lane>` names the lane of a feed named with at least one
+/// `_` (`<party>_<durable>`, `<party>_eph_<id>`); anything else is a feed's routine lane, named as the feed.
+pub(crate) fn feed_of_consumer(consumer: &str) -> &str {
+    match consumer.rsplit_once('_') {
+        Some((feed, lane))
+            if feed.contains('_') && Precedence::from_name(lane).is_some_and(|lane| lane != Precedence::Routine) =>
+        {
+            feed
+        }
+        _ => consumer,
+    }
+}
+
+/// Opens an existing durable (updating what may change: filters, ack wait, window) or creates it, if
+/// `recipient` has fewer than `max_durables` (0: no cap). The start position of an existing durable is
+/// kept: it resumes after its last ack.
 async fn open_durable(
     jetstream: &jetstream::Context,
-    spec: &FeedSpec,
-    name: &str,
+    max_durables: usize,
+    recipient: &PartyId,
     mut config: PullConfig,
 ) -> Result<consumer::PullConsumer, BusError> {
+    let name = config.name.clone().unwrap_or_default();
+    let name = name.as_str();
     for _ in 0..2 {
         match jetstream.get_consumer_from_stream::<PullConfig, _, _>(name, FEED_STREAM).await {
             Ok(mut existing) => {
@@ -387,7 +475,7 @@ async fn open_durable(
                 return Ok(existing);
             }
             Err(error) if is_not_found(&error) => {
-                durable_count::check(jetstream, &spec.recipient, spec.max_durables).await?;
+                durable_count::check(jetstream, recipient, max_durables).await?;
                 match create(jetstream, config.clone()).await {
                     Ok(created) => return Ok(created),
                     // Another gateway created it at the same moment: open that one instead.
@@ -408,5 +496,22 @@ fn deliver_policy(start: Start) -> DeliverPolicy {
         Start::All => DeliverPolicy::All,
         Start::Sequence(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
         Start::Time(start_time) => DeliverPolicy::ByStartTime { start_time },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feeds_lane_consumers_are_named_after_it_and_lead_back_to_it() {
+        for feed in ["ia_desk", "ia_eph_01JDXXXXXXXXXXXXXXXXXXXXXX", "ia_flash", "ia_eph"] {
+            for lane in Precedence::LANES {
+                let consumer = lane_consumer(feed, lane);
+                assert_eq!(feed_of_consumer(&consumer), feed, "{consumer}");
+            }
+        }
+        assert_eq!(lane_consumer("ia_desk", Precedence::Routine), "ia_desk", "the routine lane keeps the name");
+        assert_eq!(lane_consumer("ia_desk", Precedence::Flash), "ia_desk_flash");
     }
 }

@@ -17,6 +17,7 @@
 use super::held::HELD_BUCKET;
 use super::messages::STATE_BUCKET;
 use super::policy::POLICY_BUCKET;
+use super::speed::SPEED_BUCKET;
 use super::subjects::{AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM};
 
 /// The NATS account holding every Liaison subject, stream and bucket.
@@ -66,8 +67,8 @@ pub fn account_config(users: &[(ServerUser, Permissions)]) -> String {
 }
 
 /// Every KV bucket of Liaison.
-pub fn buckets() -> [&'static str; 5] {
-    [POLICY_BUCKET, STATE_BUCKET, REVOCATIONS_BUCKET, AUDIT_CHAINS_BUCKET, HELD_BUCKET]
+pub fn buckets() -> [&'static str; 6] {
+    [POLICY_BUCKET, STATE_BUCKET, REVOCATIONS_BUCKET, AUDIT_CHAINS_BUCKET, HELD_BUCKET, SPEED_BUCKET]
 }
 
 /// Every stream the runtime identity uses: the three Liaison streams and the streams behind the buckets.
@@ -169,8 +170,8 @@ impl Permissions {
 
     /// Whether nats-server would let this user publish on `subject` (deny first, then allow).
     pub fn may_publish(&self, subject: &str) -> bool {
-        !self.publish_deny.iter().any(|pattern| matches(pattern, subject))
-            && self.publish_allow.iter().any(|pattern| matches(pattern, subject))
+        !self.publish_deny.iter().any(|pattern| subject_matches(pattern, subject))
+            && self.publish_allow.iter().any(|pattern| subject_matches(pattern, subject))
     }
 }
 
@@ -186,7 +187,7 @@ fn list(subjects: &[String], indent: usize) -> String {
 }
 
 /// NATS subject matching: `*` is one token, a final `>` one or more.
-fn matches(pattern: &str, subject: &str) -> bool {
+pub(crate) fn subject_matches(pattern: &str, subject: &str) -> bool {
     let mut subject_tokens = subject.split('.');
     for token in pattern.split('.') {
         match (token, subject_tokens.next()) {

@@ -206,6 +206,17 @@ impl From<Kind> for pb::Kind {
     }
 }
 
+impl From<Precedence> for pb::Precedence {
+    fn from(precedence: Precedence) -> pb::Precedence {
+        match precedence {
+            Precedence::Routine => pb::Precedence::Routine,
+            Precedence::Priority => pb::Precedence::Priority,
+            Precedence::Immediate => pb::Precedence::Immediate,
+            Precedence::Flash => pb::Precedence::Flash,
+        }
+    }
+}
+
 /// A required message kind.
 pub fn kind(field: &str, value: i32) -> Result<Kind, GatewayError> {
     match pb::Kind::try_from(value) {

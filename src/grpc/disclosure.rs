@@ -14,7 +14,7 @@ use crate::bus::{CopyOptions, HeldEntry};
 use crate::disclosure::{HeldItem, released_markings};
 use crate::identity::Caller;
 use crate::identity::authorization::{Action, scope_of};
-use crate::model::{RouteRequest, Topic};
+use crate::model::{Precedence, RouteRequest, Topic};
 use crate::router::{Outcome, Router};
 
 use super::retention::reason;
@@ -224,7 +224,7 @@ impl Gateway {
         let notice_id = ulid::Ulid::new().to_string();
         let origin = convert::token("origin", &item.origin)?;
         let topic = Topic::parse(&item.topic).map_err(|error| GatewayError::InvalidArgument(error.to_string()))?;
-        let Some(approval) = router.notice(&origin, &origin, &topic) else {
+        let Some(approval) = router.notice(&origin, &origin, &topic, Precedence::Priority) else {
             self.audit.append(vec![record]).await?.stored().await?;
             tracing::warn!(message_id = %item.message_id, "disclosure notice not sent: the origin left the directory");
             return Ok(notice_id);
@@ -286,12 +286,7 @@ fn held_item(item: &HeldItem) -> pb::HeldItem {
         kind: kind as i32,
         topic: item.topic.clone(),
         banner: item.banner.clone(),
-        precedence: match precedence {
-            crate::model::Precedence::Routine => pb::Precedence::Routine,
-            crate::model::Precedence::Priority => pb::Precedence::Priority,
-            crate::model::Precedence::Immediate => pb::Precedence::Immediate,
-            crate::model::Precedence::Flash => pb::Precedence::Flash,
-        } as i32,
+        precedence: pb::Precedence::from(precedence) as i32,
         title: item.title.clone(),
         rule: item.rule.clone(),
         explanation: item.explanation.clone(),

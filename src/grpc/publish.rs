@@ -219,7 +219,7 @@ impl Gateway {
             self.traffic.unknown_recipient(&caller.party);
             return denial.reason.code().to_string();
         }
-        let subject = feed_subject(&denial.recipient, &caller.party, request.kind, &request.topic);
+        let subject = feed_subject(&denial.recipient, &caller.party, request.kind, &request.topic, request.precedence);
         let labels = || {
             Some(FlowLabels {
                 recipient: denial.recipient.clone(),

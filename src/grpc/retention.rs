@@ -15,7 +15,7 @@ use crate::audit::{AuditRecord, MessageRef};
 use crate::bus::CopyOptions;
 use crate::identity::Caller;
 use crate::identity::authorization::{Action, Scope, scope_of};
-use crate::model::{PartyId, Topic};
+use crate::model::{PartyId, Precedence, Topic};
 use crate::retention::{MessageRecord, Revalidation};
 use crate::router::{MAX_RETENTION, NOTICE_RULE, Router};
 
@@ -74,8 +74,9 @@ impl Gateway {
         let mut notices = Vec::new();
         for recipient in record.recipients() {
             audit.push(AuditRecord::purged(&message_ref(&router, &record), recipient, &caller.subject, &reason));
-            let Some(approval) =
-                PartyId::parse(recipient).ok().and_then(|party| router.notice(&origin, &party, &topic))
+            let Some(approval) = PartyId::parse(recipient)
+                .ok()
+                .and_then(|party| router.notice(&origin, &party, &topic, Precedence::Priority))
             else {
                 tracing::warn!(message_id = %record.message_id, recipient, "purge notice not sent: the party left the directory");
                 continue;

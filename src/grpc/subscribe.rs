@@ -22,7 +22,7 @@ use tonic::{Status, Streaming};
 
 use super::auth::Credential;
 use crate::api as pb;
-use crate::bus::{FeedSpec, MAX_FILTER_SUBJECTS, Retry, Start, dead_letter_subject, feed_filter_subjects};
+use crate::bus::{FeedSpec, MAX_FILTER_SUBJECTS, Retry, Start, party_dead_letters};
 use crate::identity::Caller;
 use crate::model::Kind;
 
@@ -86,9 +86,7 @@ pub async fn start(
         max_outstanding_bytes: window.max_bytes as u64,
         ack_deadline: prost_types::Duration::try_from(window.ack_deadline).ok(),
         max_delivery_attempts: window.max_attempts,
-        dead_letter_subject: feed_filter_subjects(&caller.party, &[], &[], &[])
-            .and_then(|subjects| subjects.first().map(|subject| dead_letter_subject(subject)))
-            .unwrap_or_default(),
+        dead_letter_subject: party_dead_letters(&caller.party),
     };
     let (responses, receiver) = mpsc::channel(16);
     responses.send(Outgoing::Opened(Box::new(opened))).await.map_err(|_| Status::cancelled("client went away"))?;

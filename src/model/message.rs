@@ -44,6 +44,21 @@ impl Precedence {
     pub const ALL: [Precedence; 4] =
         [Precedence::Routine, Precedence::Priority, Precedence::Immediate, Precedence::Flash];
 
+    /// The delivery lanes, highest first: a feed hands out FLASH before IMMEDIATE before PRIORITY before
+    /// ROUTINE.
+    pub const LANES: [Precedence; 4] =
+        [Precedence::Flash, Precedence::Immediate, Precedence::Priority, Precedence::Routine];
+
+    /// The position in [`Precedence::LANES`]: 0 for FLASH, 3 for ROUTINE.
+    pub fn rank(self) -> usize {
+        match self {
+            Precedence::Flash => 0,
+            Precedence::Immediate => 1,
+            Precedence::Priority => 2,
+            Precedence::Routine => 3,
+        }
+    }
+
     /// The configuration-file name (`routine`, `priority`, `immediate`, `flash`).
     pub fn name(self) -> &'static str {
         match self {

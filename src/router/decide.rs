@@ -352,6 +352,7 @@ impl Router {
             origin: request.origin.clone(),
             kind: request.kind,
             topic: request.topic.clone(),
+            precedence: request.precedence,
             rule: Arc::clone(&rule.name),
             basis: Arc::clone(&rule.basis),
             released_by,

@@ -87,11 +87,13 @@ async fn an_idle_publish_stream_is_closed() {
 #[tokio::test]
 async fn the_feed_streams_consumer_limit_is_set_and_reaching_it_is_named() {
     let nats = NatsServer::start().await;
-    let gateway = TestGateway::start_with(Some(nats.url()), |config| config.stream.max_consumers = 2).await;
+    // Room for two subscriptions of four lanes each, and one lane more: the third subscription's routine
+    // lane is made and then removed again when its next lane finds no room.
+    let gateway = TestGateway::start_with(Some(nats.url()), |config| config.stream.max_consumers = 9).await;
     let jetstream = async_nats::jetstream::new(nats.client().await);
     let mut stream = jetstream.get_stream(liaison::bus::FEED_STREAM).await.unwrap();
     // Explicit, not the server's default (1,000 on nats-server 2.15).
-    assert_eq!(stream.info().await.unwrap().config.max_consumers, 2);
+    assert_eq!(stream.info().await.unwrap().config.max_consumers, 9);
 
     let mut ia = gateway.client("ia", Role::Analyst).await;
     let mut fbi = gateway.client("fbi", Role::Analyst).await;
@@ -100,8 +102,9 @@ async fn the_feed_streams_consumer_limit_is_set_and_reaching_it_is_named() {
     let status = subscribe(&mut ia, pb::OpenSubscription::default()).await.err().expect("over the limit");
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(status.message().contains("--max-consumers"), "{}", status.message());
+    assert_eq!(stream.info().await.unwrap().state.consumer_count, 8, "the refused subscription left no consumer");
 
-    // Ending a subscription frees its consumer for the next one.
+    // Ending a subscription frees its consumers for the next one.
     drop(first);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {

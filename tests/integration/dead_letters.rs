@@ -46,7 +46,7 @@ async fn dead_letter_by_nack(gateway: &TestGateway) -> (String, u64, Subscriptio
     let mut ia = gateway.client("ia", Role::Analyst).await;
     let mut desk = subscribe(&mut ia, desk()).await.unwrap();
     assert_eq!(desk.opened.max_delivery_attempts, 2);
-    assert_eq!(desk.opened.dead_letter_subject, "liaison.dead.ia.*.*.*");
+    assert_eq!(desk.opened.dead_letter_subject, "liaison.dead.ia.>");
 
     let first = desk.take(2, WAIT).await;
     let (bad, good): (Vec<_>, Vec<_>) =

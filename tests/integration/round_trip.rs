@@ -19,7 +19,8 @@ async fn published_message_arrives_with_every_field_intact() {
     let gateway = TestGateway::start(&nats).await;
     let mut analyst = gateway.client("ia", Role::Analyst).await;
     let mut subscription = subscribe(&mut analyst, pb::OpenSubscription::default()).await.unwrap();
-    assert_eq!(subscription.opened.subjects, ["liaison.feed.ia.*.*.*"]);
+    let lanes = ["liaison.feed.ia.*.*.*.flash", "liaison.feed.ia.*.*.*.immediate", "liaison.feed.ia.*.*.*.priority"];
+    assert_eq!(subscription.opened.subjects, [&lanes[..], &["liaison.feed.ia.*.*.*"]].concat());
 
     let mut cbp = gateway.client("cbp", Role::AgencySystem).await;
     let mut sent = envelope(&["ia"], "money-laundering", b"Structured deposits at the San Ysidro port of entry");
@@ -153,7 +154,12 @@ async fn filters_select_by_origin_kind_and_topic_on_the_server() {
     };
     let mut subscription = subscribe(&mut analyst, open).await.unwrap();
     // A kind filter always admits notices (purge notices), on the same origins and topics.
-    let subjects = ["liaison.feed.ia.cbp.report.money-laundering", "liaison.feed.ia.cbp.notice.money-laundering"];
+    // One filter per lane, highest first; the routine lane's subjects have no precedence token.
+    let lanes = [".flash", ".immediate", ".priority", ""];
+    let subjects: Vec<String> = lanes
+        .iter()
+        .flat_map(|lane| ["report", "notice"].map(|kind| format!("liaison.feed.ia.cbp.{kind}.money-laundering{lane}")))
+        .collect();
     assert_eq!(subscription.opened.subjects, subjects);
     let deliveries = subscription.take(1, WAIT).await;
     assert_eq!(deliveries[0].envelope.as_ref().unwrap().body.as_ref(), b"cbp-ml");

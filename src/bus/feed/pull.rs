@@ -1,13 +1,20 @@
-//! The pull loop of one feed: JetStream pull requests answered on the feed's own inbox.
+//! The pull loop of one feed: JetStream pull requests for each lane's consumer, answered on one inbox.
 //!
-//! async-nats's `pull::Stream` does the same with a task per stream that holds a copy of the consumer's
-//! info and configuration, about 7 KiB of every open subscription (10,000 idle subscriptions spent 70 MiB
-//! on it). Here the requests go out from `next` itself: a feed asks for more when half of what it asked
-//! for has arrived, re-asks when its requests expire (the server's 408 says how much was left), and starts
-//! over when the inbox has been silent for two heartbeats or the client has reconnected, since the server
-//! may then have dropped the requests. What the server says about the consumer itself (deleted, no
-//! JetStream) ends the pull with a [`PullError`] for the feed to act on.
+//! A feed reads its four lanes (FLASH, IMMEDIATE, PRIORITY, ROUTINE: one consumer each) through one inbox
+//! subscription, `<inbox>.<lane>`: every lane's requests name their own reply subject, and the messages
+//! that arrive are sorted into per-lane queues, so [`Pull::next`] hands out the highest lane's oldest
+//! message first. Before it answers it takes everything the inbox already holds, so a FLASH that arrived
+//! behind a prefetched run of ROUTINE messages overtakes them. Within a lane the order is the stream's.
+//!
+//! async-nats's `pull::Stream` does the same for one consumer with a task per stream that holds a copy of
+//! the consumer's info and configuration, about 7 KiB of every open subscription (10,000 idle subscriptions
+//! spent 70 MiB on it), and it would need four. Here the requests go out from `next` itself: a lane asks
+//! for more when half of what it asked for has been handed out, re-asks when its requests expire (the
+//! server's 408 says how much was left), and starts over when it has been silent for two heartbeats or the
+//! client has reconnected, since the server may then have dropped the requests. What the server says about
+//! a consumer itself (deleted, no JetStream) ends the pull with a [`PullError`] for the feed to act on.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_nats::{Client, Message, StatusCode, Subject, Subscriber};
@@ -18,10 +25,18 @@ use tokio::time::Instant;
 
 use crate::bus::BusError;
 
-/// How long one pull request waits on the server.
-const EXPIRES: Duration = Duration::from_secs(30);
-/// How often the server sends a heartbeat to a waiting request with nothing to deliver.
-const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long one pull request of the routine lane waits on the server, and its heartbeat.
+const ROUTINE_TIMING: Timing = Timing { expires: Duration::from_secs(30), heartbeat: Duration::from_secs(5) };
+/// The same for the other lanes, which are mostly empty: fewer heartbeats for an idle subscription.
+const LANE_TIMING: Timing = Timing { expires: Duration::from_secs(45), heartbeat: Duration::from_secs(15) };
+/// Longest a new pull waits for every lane's first answer before it hands anything out.
+const PRIME_WAIT: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    expires: Duration,
+    heartbeat: Duration,
+}
 
 /// Why a pull cannot go on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,124 +60,225 @@ impl std::fmt::Display for PullError {
 
 pub(super) struct Pull {
     subscriber: Subscriber,
-    inbox: Subject,
+    inbox: String,
+    /// Highest lane first.
+    lanes: Vec<Lane>,
+    /// Bumped on every (re)connection of the client.
+    connections: watch::Receiver<u64>,
+    /// What the server said that ends the pull, found while sorting the inbox; returned next.
+    failed: Option<PullError>,
+    /// Until every lane has answered its first request, or this instant: nothing is handed out, so that a
+    /// backlog found on opening comes highest lane first too.
+    priming_until: Instant,
+}
+
+/// One lane's consumer: its requests and what they brought that is not handed out yet.
+struct Lane {
+    /// `<inbox>.<lane index>`.
+    reply: Subject,
     /// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`.
     next_subject: Subject,
     /// The request's JSON, the same every time.
     request: Bytes,
     batch: usize,
     max_bytes: usize,
+    heartbeat: Duration,
+    /// The first request, answered at once with what the lane holds (`no_wait`); taken when it is sent.
+    first_request: Option<Bytes>,
+    /// Set once the first request has been answered in full.
+    primed: bool,
     /// What the requests sent so far may still bring.
     pending_messages: usize,
     pending_bytes: usize,
-    /// Past this with nothing heard on the inbox, the requests are taken as lost.
+    /// Arrived and not handed out yet, oldest first.
+    queued: VecDeque<Message>,
+    queued_bytes: usize,
+    /// Past this with nothing heard on the lane, its requests are taken as lost.
     silent_until: Instant,
-    /// Bumped on every (re)connection of the client.
-    connections: watch::Receiver<u64>,
 }
 
 impl Pull {
-    /// Subscribes to a new inbox for `consumer` on `stream`; the first request goes out with the first
-    /// [`Pull::next`].
+    /// Subscribes to a new inbox for the consumers of `stream` named in `consumers` (highest lane first,
+    /// the last one the routine lane); the first requests go out with the first [`Pull::next`].
     pub(super) async fn open(
         client: &Client,
-        (stream, consumer): (&str, &str),
+        (stream, consumers): (&str, &[String]),
         (batch, max_bytes): (usize, usize),
         connections: watch::Receiver<u64>,
     ) -> Result<Pull, BusError> {
-        let next_subject = Subject::from(format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"));
-        Pull::subscribed(client, next_subject, request_json(batch, max_bytes), (batch, max_bytes), connections).await
+        let routine = consumers.len().saturating_sub(1);
+        let requests = consumers.iter().enumerate().map(|(index, consumer)| {
+            let timing = if index == routine { ROUTINE_TIMING } else { LANE_TIMING };
+            let next_subject = Subject::from(format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"));
+            (next_subject, request_json(batch, max_bytes, timing), timing.heartbeat)
+        });
+        Pull::subscribed(client, requests.collect(), (batch, max_bytes), connections).await
     }
 
-    /// The same pull on a new inbox, asking afresh: for a consumer recreated under its feed.
+    /// The same pull on a new inbox, asking afresh: for consumers recreated under their feed.
     pub(super) async fn reopen(&self, client: &Client) -> Result<Pull, BusError> {
-        let (subject, request) = (self.next_subject.clone(), self.request.clone());
-        Pull::subscribed(client, subject, request, (self.batch, self.max_bytes), self.connections.clone()).await
+        let requests = self.lanes.iter().map(|lane| (lane.next_subject.clone(), lane.request.clone(), lane.heartbeat));
+        let first = self.lanes.first().map(|lane| (lane.batch, lane.max_bytes)).unwrap_or((1, 0));
+        Pull::subscribed(client, requests.collect(), first, self.connections.clone()).await
     }
 
     async fn subscribed(
         client: &Client,
-        next_subject: Subject,
-        request: Bytes,
+        requests: Vec<(Subject, Bytes, Duration)>,
         (batch, max_bytes): (usize, usize),
         mut connections: watch::Receiver<u64>,
     ) -> Result<Pull, BusError> {
-        let inbox = Subject::from(client.new_inbox());
-        let subscriber =
-            client.subscribe(inbox.clone()).await.map_err(|error| BusError::Subscription(error.to_string()))?;
+        let inbox = client.new_inbox();
+        let subscriber = client
+            .subscribe(Subject::from(format!("{inbox}.*")))
+            .await
+            .map_err(|error| BusError::Subscription(error.to_string()))?;
         connections.borrow_and_update();
-        Ok(Pull {
-            subscriber,
-            inbox,
-            next_subject,
-            request,
-            batch,
-            max_bytes,
-            pending_messages: 0,
-            pending_bytes: 0,
-            silent_until: Instant::now() + 2 * HEARTBEAT,
-            connections,
-        })
+        let lanes = requests
+            .into_iter()
+            .enumerate()
+            .map(|(index, (next_subject, request, heartbeat))| Lane {
+                reply: Subject::from(format!("{inbox}.{index}")),
+                next_subject,
+                request,
+                first_request: Some(first_request_json(batch, max_bytes)),
+                primed: false,
+                batch,
+                max_bytes,
+                heartbeat,
+                pending_messages: 0,
+                pending_bytes: 0,
+                queued: VecDeque::new(),
+                queued_bytes: 0,
+                silent_until: Instant::now() + 2 * heartbeat,
+            })
+            .collect();
+        let priming_until = Instant::now() + PRIME_WAIT;
+        Ok(Pull { subscriber, inbox, lanes, connections, failed: None, priming_until })
     }
 
-    /// The next message of the consumer; `None` once the subscription has ended. Cancel-safe: a request
-    /// is counted when it is handed to a task that sends it, and a message is only taken off the inbox
-    /// to be returned or to be accounted for.
+    /// The next message, highest lane first; `None` once the subscription has ended. Cancel-safe: a
+    /// request is counted when it is handed to a task that sends it, and a message taken off the inbox is
+    /// kept in its lane's queue until it is returned.
     pub(super) async fn next(&mut self, client: &Client) -> Option<Result<Message, PullError>> {
         loop {
-            self.request_more(client);
-            let silent_until = self.silent_until;
-            let message = tokio::select! {
+            if let Some(ready) = self.ready(client, self.lanes.len()) {
+                return Some(ready);
+            }
+            let mut silent_until = self.lanes.iter().map(|lane| lane.silent_until).min()?;
+            if !self.primed() {
+                silent_until = silent_until.min(self.priming_until);
+            }
+            tokio::select! {
                 // What has arrived comes first: a feed not polled for a while is not taken for silent.
                 biased;
-                message = self.subscriber.next() => message?,
+                message = self.subscriber.next() => {
+                    if let Some(error) = self.take(message?) {
+                        self.failed = Some(error);
+                    }
+                }
                 () = tokio::time::sleep_until(silent_until) => {
-                    tracing::debug!(inbox = %self.inbox, "pull requests went unanswered; asking again");
-                    self.start_over();
-                    continue;
+                    for lane in self.lanes.iter_mut().filter(|lane| lane.silent_until <= Instant::now()) {
+                        tracing::debug!(reply = %lane.reply, "pull requests went unanswered; asking again");
+                        lane.start_over();
+                    }
                 }
-                Ok(()) = self.connections.changed() => {
-                    self.start_over();
-                    continue;
-                }
-            };
-            self.silent_until = Instant::now() + 2 * HEARTBEAT;
-            match self.take(message) {
-                Some(result) => return Some(result),
-                None => continue,
+                Ok(()) = self.connections.changed() => self.lanes.iter_mut().for_each(Lane::start_over),
             }
         }
     }
 
-    /// What is already on the inbox, without asking for more: for handing it back when the feed closes.
-    pub(super) fn buffered(&mut self) -> Vec<Message> {
-        let mut messages = Vec::new();
+    /// What is ready now in a lane above `rank` (0 is FLASH), without waiting: everything the inbox holds
+    /// is sorted into the lanes first, and each lane asks for more if it is running low.
+    pub(super) fn ready(&mut self, client: &Client, rank: usize) -> Option<Result<Message, PullError>> {
         while let Some(Some(message)) = self.subscriber.next().now_or_never() {
-            if message.status.is_none_or(|status| status == StatusCode::OK) {
-                messages.push(message);
+            if let Some(error) = self.take(message) {
+                self.failed = Some(error);
             }
         }
-        messages
+        if let Some(error) = self.failed.take() {
+            return Some(Err(error));
+        }
+        for lane in &mut self.lanes {
+            lane.request_more(client);
+        }
+        if !self.primed() {
+            return None;
+        }
+        self.lanes.iter_mut().take(rank).find_map(Lane::pop).map(Ok)
     }
 
-    /// Accounts for one message from the inbox: a delivery is returned, a status either ends the pull or
-    /// only updates what is pending (`None`).
-    fn take(&mut self, message: Message) -> Option<Result<Message, PullError>> {
+    /// Has every lane answered its first request (or has the wait for them run out)?
+    fn primed(&self) -> bool {
+        self.lanes.iter().all(|lane| lane.primed) || Instant::now() >= self.priming_until
+    }
+
+    /// What is already on the inbox or queued, without asking for more: for handing it back when the feed
+    /// closes.
+    pub(super) fn buffered(&mut self) -> Vec<Message> {
+        while let Some(Some(message)) = self.subscriber.next().now_or_never() {
+            let _ = self.take(message);
+        }
+        self.lanes.iter_mut().flat_map(|lane| std::mem::take(&mut lane.queued)).collect()
+    }
+
+    /// Sorts one message from the inbox into its lane: a delivery is queued, a status either ends the pull
+    /// or only updates what is pending.
+    fn take(&mut self, message: Message) -> Option<PullError> {
+        let lane = match message.status {
+            // A delivery keeps its stream subject, whose last token is its lane.
+            None | Some(StatusCode::OK) => self.lane_of_delivery(&message),
+            // A status comes on the lane's own reply subject.
+            Some(_) => message
+                .subject
+                .strip_prefix(self.inbox.as_str())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|index| index.parse::<usize>().ok()),
+        };
+        let lane = self.lanes.get_mut(lane?)?;
+        lane.silent_until = Instant::now() + 2 * lane.heartbeat;
+        lane.take(message).err()
+    }
+
+    /// The lane a delivery belongs to, by the precedence token ending its subject (the routine lane, last,
+    /// has none).
+    fn lane_of_delivery(&self, message: &Message) -> Option<usize> {
+        let lanes = self.lanes.len();
+        let rank = crate::bus::subjects::lane_of(message.subject.as_str()).rank();
+        Some(lanes.checked_sub(1)?.min(rank))
+    }
+}
+
+// === impl Lane ===
+
+impl Lane {
+    fn pop(&mut self) -> Option<Message> {
+        let message = self.queued.pop_front()?;
+        self.queued_bytes = self.queued_bytes.saturating_sub(message.length);
+        Some(message)
+    }
+
+    /// Accounts for one message of this lane: a delivery is queued; a status ends the pull (an error) or
+    /// only updates what is pending.
+    fn take(&mut self, message: Message) -> Result<(), PullError> {
         match message.status.unwrap_or(StatusCode::OK) {
             StatusCode::OK => {
                 self.pending_messages = self.pending_messages.saturating_sub(1);
                 self.pending_bytes = self.pending_bytes.saturating_sub(message.length);
-                Some(Ok(message))
+                self.primed |= self.pending_messages == 0;
+                self.queued_bytes += message.length;
+                self.queued.push_back(message);
+                Ok(())
             }
-            StatusCode::IDLE_HEARTBEAT => None,
+            StatusCode::IDLE_HEARTBEAT => Ok(()),
             StatusCode::TIMEOUT | StatusCode::REQUEST_TERMINATED | StatusCode::NOT_FOUND => {
                 match message.description.as_deref() {
-                    Some("Consumer Deleted") => return Some(Err(PullError::ConsumerDeleted)),
+                    Some("Consumer Deleted") => return Err(PullError::ConsumerDeleted),
                     Some(description)
                         if description == "Consumer is push based"
                             || description.starts_with("Exceeded MaxRequest") =>
                     {
-                        return Some(Err(PullError::Other(description.to_string())));
+                        return Err(PullError::Other(description.to_string()));
                     }
                     _ => {}
                 }
@@ -177,31 +293,34 @@ impl Pull {
                 };
                 self.pending_messages = self.pending_messages.saturating_sub(left("Nats-Pending-Messages", self.batch));
                 self.pending_bytes = self.pending_bytes.saturating_sub(left("Nats-Pending-Bytes", self.max_bytes));
-                None
+                self.primed = true;
+                Ok(())
             }
-            StatusCode::NO_RESPONDERS => Some(Err(PullError::NoResponders)),
-            status => Some(Err(PullError::Other(format!(
+            StatusCode::NO_RESPONDERS => Err(PullError::NoResponders),
+            status => Err(PullError::Other(format!(
                 "pull request answered with status {status}: {}",
                 message.description.as_deref().unwrap_or("")
-            )))),
+            ))),
         }
     }
 
-    /// Asks for another batch once half of what was asked for has arrived. The request is sent from its
-    /// own short task, so that dropping `next` (a session's select) never loses one that was counted.
+    /// Asks for another batch once half of what was asked for has been handed out (what is queued counts
+    /// as still pending, so a lane that is not being read stops asking). The request is sent from its own
+    /// short task, so that dropping `next` (a session's select) never loses one that was counted.
     fn request_more(&mut self, client: &Client) {
-        let low_on_messages = self.pending_messages <= self.batch / 2;
-        let low_on_bytes = self.max_bytes > 0 && self.pending_bytes <= self.max_bytes / 2;
+        let (messages, bytes) = (self.pending_messages + self.queued.len(), self.pending_bytes + self.queued_bytes);
+        let low_on_messages = messages <= self.batch / 2;
+        let low_on_bytes = self.max_bytes > 0 && bytes <= self.max_bytes / 2;
         if !(low_on_messages || low_on_bytes) {
             return;
         }
         self.pending_messages += self.batch;
         self.pending_bytes += self.max_bytes;
-        let (client, subject, inbox, request) =
-            (client.clone(), self.next_subject.clone(), self.inbox.clone(), self.request.clone());
+        let request = self.first_request.take().unwrap_or_else(|| self.request.clone());
+        let (client, subject, reply) = (client.clone(), self.next_subject.clone(), self.reply.clone());
         tokio::spawn(async move {
-            if let Err(error) = client.publish_with_reply(subject, inbox, request).await {
-                // Nothing comes back for it: the inbox's silence starts the pull over.
+            if let Err(error) = client.publish_with_reply(subject, reply, request).await {
+                // Nothing comes back for it: the lane's silence starts it over.
                 tracing::debug!(%error, "could not send a pull request");
             }
         });
@@ -211,34 +330,44 @@ impl Pull {
     fn start_over(&mut self) {
         self.pending_messages = 0;
         self.pending_bytes = 0;
-        self.silent_until = Instant::now() + 2 * HEARTBEAT;
+        self.primed = true;
+        self.silent_until = Instant::now() + 2 * self.heartbeat;
     }
 }
 
-/// A pull request for `batch` messages and at most `max_bytes` (0: no limit), expiring after
-/// [`EXPIRES`] with a heartbeat every [`HEARTBEAT`].
-fn request_json(batch: usize, max_bytes: usize) -> Bytes {
-    let (expires, heartbeat) = (EXPIRES.as_nanos(), HEARTBEAT.as_nanos());
+/// A pull request for `batch` messages and at most `max_bytes` (0: no limit), expiring and sending
+/// heartbeats as `timing` says.
+fn request_json(batch: usize, max_bytes: usize, timing: Timing) -> Bytes {
+    let (expires, heartbeat) = (timing.expires.as_nanos(), timing.heartbeat.as_nanos());
     let max_bytes = if max_bytes > 0 { format!(r#","max_bytes":{max_bytes}"#) } else { String::new() };
     Bytes::from(format!(r#"{{"batch":{batch}{max_bytes},"expires":{expires},"idle_heartbeat":{heartbeat}}}"#))
 }
 
+/// The first request of a lane: what it holds now, at once (`no_wait`), answered with a status when it
+/// holds less than `batch`.
+fn first_request_json(batch: usize, max_bytes: usize) -> Bytes {
+    let max_bytes = if max_bytes > 0 { format!(r#","max_bytes":{max_bytes}"#) } else { String::new() };
+    Bytes::from(format!(r#"{{"batch":{batch}{max_bytes},"no_wait":true}}"#))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::request_json;
+    use super::{LANE_TIMING, ROUTINE_TIMING, first_request_json, request_json};
 
     #[test]
     fn a_request_names_its_batch_bytes_expiry_and_heartbeat() {
-        let request: serde_json::Value = serde_json::from_slice(&request_json(256, 8 << 20)).unwrap();
+        let request: serde_json::Value = serde_json::from_slice(&request_json(256, 8 << 20, ROUTINE_TIMING)).unwrap();
         assert_eq!(
             request,
             serde_json::json!({"batch": 256, "max_bytes": 8 << 20, "expires": 30_000_000_000u64,
                 "idle_heartbeat": 5_000_000_000u64})
         );
-        let unlimited: serde_json::Value = serde_json::from_slice(&request_json(1, 0)).unwrap();
+        let first: serde_json::Value = serde_json::from_slice(&first_request_json(256, 0)).unwrap();
+        assert_eq!(first, serde_json::json!({"batch": 256, "no_wait": true}));
+        let unlimited: serde_json::Value = serde_json::from_slice(&request_json(1, 0, LANE_TIMING)).unwrap();
         assert_eq!(
             unlimited,
-            serde_json::json!({"batch": 1, "expires": 30_000_000_000u64, "idle_heartbeat": 5_000_000_000u64})
+            serde_json::json!({"batch": 1, "expires": 45_000_000_000u64, "idle_heartbeat": 15_000_000_000u64})
         );
     }
 }

@@ -4,21 +4,39 @@
 
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
 
-use super::{FEED_STREAM, deliver_policy, is_not_found};
+use super::{FEED_STREAM, deliver_policy, is_not_found, lane_consumer};
 use crate::bus::{Bus, BusError, Start};
-use crate::model::{PartyId, Token};
+use crate::model::{PartyId, Precedence, Token};
 
 // === impl Bus ===
 
 impl Bus {
-    /// Moves an existing durable consumer to `start`: it is recreated with the same settings at the new
-    /// position. Returns its name and the messages now pending.
+    /// Moves an existing durable subscription to `start`: each lane's consumer is recreated with the same
+    /// settings at the new position. Returns the subscription's name and the messages now pending in all
+    /// its lanes. A lane that cannot be moved is put back where it stood and the seek fails, naming it
+    /// (lanes moved before it stay moved).
     pub async fn seek(&self, recipient: &PartyId, durable: &Token, start: Start) -> Result<(String, u64), BusError> {
         let name = format!("{recipient}_{durable}");
-        let existing = match self.jetstream.get_consumer_from_stream::<consumer::Config, _, _>(&name, FEED_STREAM).await
+        let mut pending = 0;
+        for lane in Precedence::LANES {
+            let consumer = lane_consumer(&name, lane);
+            match self.move_consumer(&consumer, start).await {
+                Ok(moved) => pending += moved,
+                // A durable made before lanes existed has only its routine lane until it is opened again.
+                Err(BusError::NotFound(_)) if lane != Precedence::Routine => {}
+                Err(error) => return Err(error),
+            }
+        }
+        tracing::info!(consumer = %name, ?start, pending, "durable subscription moved");
+        Ok((name, pending))
+    }
+
+    /// Moves one consumer to `start`; returns the messages now pending on it.
+    async fn move_consumer(&self, name: &str, start: Start) -> Result<u64, BusError> {
+        let existing = match self.jetstream.get_consumer_from_stream::<consumer::Config, _, _>(name, FEED_STREAM).await
         {
             Ok(existing) => existing,
-            Err(error) if is_not_found(&error) => return Err(BusError::NotFound(name)),
+            Err(error) if is_not_found(&error) => return Err(BusError::NotFound(name.to_string())),
             Err(error) => return Err(BusError::Subscription(error.to_string())),
         };
         let info = existing.cached_info();
@@ -26,17 +44,14 @@ impl Bus {
         let mut config = info.config.clone();
         config.deliver_policy = deliver_policy(start);
         self.jetstream
-            .delete_consumer_from_stream(&name, FEED_STREAM)
+            .delete_consumer_from_stream(name, FEED_STREAM)
             .await
             .map_err(|error| BusError::Subscription(error.to_string()))?;
-        let created = match self.jetstream.create_consumer_on_stream(config, FEED_STREAM).await {
-            Ok(created) => created,
-            Err(error) => return Err(self.restore_durable(&name, restore, error.to_string()).await),
-        };
-        // Counted at creation, before any re-attached feed can pull from it.
-        let pending = created.cached_info().num_pending;
-        tracing::info!(consumer = %name, ?start, pending, "durable subscription moved");
-        Ok((name, pending))
+        match self.jetstream.create_consumer_on_stream(config, FEED_STREAM).await {
+            // Counted at creation, before any re-attached feed can pull from it.
+            Ok(created) => Ok(created.cached_info().num_pending),
+            Err(error) => Err(self.restore_durable(name, restore, error.to_string()).await),
+        }
     }
 
     /// After a seek deleted a durable and could not create it at the new position: puts it back where it

@@ -44,11 +44,11 @@ fn the_runtime_identity_cannot_reconfigure_delete_or_purge() {
 
 #[test]
 fn subject_matching_follows_nats() {
-    assert!(matches("a.*", "a.b"));
-    assert!(!matches("a.*", "a.b.c"));
-    assert!(matches("a.>", "a.b.c"));
-    assert!(!matches("a.>", "a"));
-    assert!(!matches("a.b", "a.b.c"));
+    assert!(subject_matches("a.*", "a.b"));
+    assert!(!subject_matches("a.*", "a.b.c"));
+    assert!(subject_matches("a.>", "a.b.c"));
+    assert!(!subject_matches("a.>", "a"));
+    assert!(!subject_matches("a.b", "a.b.c"));
 }
 
 #[test]

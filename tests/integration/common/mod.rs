@@ -446,7 +446,7 @@ pub fn envelope(recipients: &[&str], topic: &str, body: &[u8]) -> pb::Envelope {
             tlp: pb::Tlp::Amber as i32,
             ..Default::default()
         }),
-        precedence: pb::Precedence::Priority as i32,
+        precedence: pb::Precedence::Routine as i32,
         created_at: Some(prost_types::Timestamp { seconds: 1_790_000_000, nanos: 123_000_000 }),
         title: "Structured deposits".to_string(),
         body: body.to_vec().into(),
