@@ -91,11 +91,12 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         let lag = tokio::spawn(poll_lag(gateway.clone(), stop_watching.clone()));
         let hold = config.limits.disclosure_hold;
         let holds = tokio::spawn(sweep_holds(gateway.clone(), hold, stop_watching.clone()));
+        let speed = tokio::spawn(speed_of_service(gateway.clone(), stop_watching.clone()));
         tracing::info!(listen = %listener.local_addr()?, nats = %url, "gateway serving");
         let tls = server_tls(&config)?;
         let served = grpc::serve(gateway, verifier, listener, tls, shutdown, config.shutdown_grace).await;
         stop_watching.cancel();
-        let _ = tokio::join!(watcher, admin, lag, holds, revocations_follower);
+        let _ = tokio::join!(watcher, admin, lag, holds, speed, revocations_follower);
         // The chain's length is kept as the writer finishes: wait for it, a little.
         if tokio::time::timeout(AUDIT_FINISH, audit_finished).await.is_err() {
             tracing::warn!("the audit writer did not finish in time; the data directory keeps the length it had");
@@ -266,6 +267,37 @@ async fn sweep_holds(gateway: Gateway, hold: std::time::Duration, stop: tokio_ut
             Err(error) => tracing::warn!(%error, "could not sweep the copies held for disclosure review"),
         }
     }
+}
+
+/// Writes speed-of-service marks and judges the copies whose objective has passed, every
+/// [`grpc::speed_sweep_interval`], until `stop`. Lanes never judged start with the copies stored after
+/// this gateway started.
+async fn speed_of_service(gateway: Gateway, stop: tokio_util::sync::CancellationToken) {
+    let marks = gateway.write_speed_marks(stop.clone());
+    let sweeps = async {
+        let first_after = loop {
+            match gateway.bus().feed_last_sequence().await {
+                Ok(sequence) => break sequence,
+                Err(error) => tracing::warn!(%error, "speed of service: cannot read the feed stream yet"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            }
+        };
+        let mut ticker = tokio::time::interval(grpc::speed_sweep_interval(&gateway.limits().speed_of_service));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            if let Err(error) = gateway.sweep_speed_of_service(first_after).await {
+                tracing::warn!(%error, "could not judge speed of service");
+            }
+        }
+    };
+    tokio::join!(marks, sweeps);
 }
 
 /// Reads (or, with no certificate configured, creates) the TLS material for the gRPC port.

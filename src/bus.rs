@@ -17,6 +17,7 @@ mod policy;
 mod provision;
 mod publisher;
 mod revocations;
+mod speed;
 mod subjects;
 
 use std::time::Duration;
@@ -36,9 +37,10 @@ pub use messages::{CLOCK_SKEW, MessageRecords, STATE_BUCKET};
 pub use policy::{ApplyError, POLICY_BUCKET, POLICY_HISTORY, PolicyBucket, PolicyRevision};
 pub use provision::Provisioned;
 pub use revocations::{MAX_REVOKED_SUBJECT, REVOCATIONS_BUCKET, RevocationBucket, revocation_key};
+pub use speed::{Cursor, SPEED_BUCKET, StoredCopy};
 pub use subjects::{
     AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, audit_subject,
-    dead_letter_subject, delivery_subject, feed_filter_subjects, feed_subject,
+    dead_letter_subject, delivery_subject, feed_filter_subjects, feed_subject, lane_of, party_dead_letters,
 };
 
 /// A connection to NATS with the Liaison stream in place. Cheap to clone.
@@ -56,6 +58,8 @@ pub struct Bus {
     messages: Option<async_nats::jetstream::kv::Store>,
     /// Copies held for disclosure review; absent on read-only connections.
     held: Option<async_nats::jetstream::kv::Store>,
+    /// Acknowledgement marks and judging cursors for speed of service; absent on read-only connections.
+    speed: Option<async_nats::jetstream::kv::Store>,
     /// Stores copies; absent on read-only connections.
     publisher: Option<publisher::Publisher>,
     /// How long a copy's storage acknowledgement is waited for.
@@ -215,16 +219,20 @@ impl Bus {
         let unavailable = |error: &dyn std::fmt::Display| BusError::Unavailable(error.to_string());
         let stream = self.jetstream.get_stream_no_info(FEED_STREAM).await.map_err(|error| unavailable(&error))?;
         let consumers: Vec<_> = stream.consumers().try_collect().await.map_err(|error| unavailable(&error))?;
-        Ok(consumers
-            .into_iter()
-            .map(|info| crate::traffic::ConsumerLag {
-                party: info.name.split('_').next().unwrap_or_default().to_string(),
-                consumer: info.name,
-                pending: info.num_pending,
-                ack_pending: info.num_ack_pending as u64,
-                redelivered: info.num_redelivered as u64,
-            })
-            .collect())
+        // A feed's lanes are one entry, under the feed's name.
+        let mut feeds = std::collections::BTreeMap::<String, crate::traffic::ConsumerLag>::new();
+        for info in consumers {
+            let name = feed::feed_of_consumer(&info.name).to_string();
+            let lag = feeds.entry(name.clone()).or_insert_with(|| crate::traffic::ConsumerLag {
+                party: name.split('_').next().unwrap_or_default().to_string(),
+                consumer: name,
+                ..Default::default()
+            });
+            lag.pending += info.num_pending;
+            lag.ack_pending += info.num_ack_pending as u64;
+            lag.redelivered += info.num_redelivered as u64;
+        }
+        Ok(feeds.into_values().collect())
     }
 
     /// Flushes buffered writes (acks) to the server, used at shutdown.

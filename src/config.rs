@@ -156,6 +156,7 @@ struct FileConfig {
     audit_max_bytes: Option<u64>,
     #[serde(default, with = "humantime_serde")]
     disclosure_hold: Option<Duration>,
+    speed_of_service: Option<String>,
 }
 
 /// The resolved configuration of a gateway.

@@ -22,9 +22,11 @@ mod seek;
 mod server;
 mod service;
 mod shared_policy;
+mod speed;
 mod subscribe;
 mod traffic_watch;
 
 pub use error::GatewayError;
 pub use operator::check_route;
 pub use server::{ConnectionLimits, DEFAULT_DURABLE_EXPIRY, Gateway, Limits, MAX_DELIVERY_ATTEMPTS, ServerTls, serve};
+pub use speed::speed_sweep_interval;

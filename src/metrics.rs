@@ -134,6 +134,24 @@ impl prometheus_client::collector::Collector for GatewayCollector {
             ConstCounter::new(count).encode(unknown.encode_family(&[("origin", origin.as_str())])?)?;
         }
 
+        let mut missed = encoder.encode_descriptor(
+            "liaison_speed_of_service_missed",
+            "Copies no subscriber of the recipient acknowledged within their precedence's objective (judged by this gateway).",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (recipient, precedence, count) in traffic.speed_of_service_misses() {
+            let labels = [("precedence", precedence.name()), ("recipient", recipient.as_str())];
+            ConstCounter::new(count).encode(missed.encode_family(&labels)?)?;
+        }
+        let dropped = ConstCounter::new(self.gateway.speed_marks_dropped());
+        dropped.encode(encoder.encode_descriptor(
+            "liaison_speed_of_service_marks_dropped",
+            "Acknowledgement batches not marked for speed of service because the mark writer was behind.",
+            None,
+            dropped.metric_type(),
+        )?)?;
+
         let active = traffic.active_subscriptions();
         let mut family = encoder.encode_descriptor(
             "liaison_active_subscriptions",

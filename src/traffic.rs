@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 
-use crate::model::{Kind, PartyId, Topic};
+use crate::model::{Kind, PartyId, Precedence, Topic};
 use crate::router::DenialReason;
 
 /// Default bound on distinct flows.
@@ -66,8 +66,8 @@ pub struct FlowSnapshot {
     pub counts: Counts,
 }
 
-/// How far one consumer is behind, as last read from JetStream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How far one feed (its lanes' consumers together) is behind, as last read from JetStream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsumerLag {
     pub consumer: String,
     pub party: String,
@@ -92,6 +92,9 @@ pub struct Traffic {
     lag: std::sync::RwLock<Vec<ConsumerLag>>,
     /// Copies held for disclosure review, and the oldest's age in seconds (read by the hold sweep).
     held: (AtomicU64, AtomicU64),
+    /// Copies no subscriber acknowledged within their precedence's objective, by recipient and
+    /// precedence (judged by this gateway's speed-of-service sweep).
+    speed_missed: DashMap<(PartyId, Precedence), AtomicU64>,
 }
 
 /// Counts one open subscription until dropped.
@@ -112,7 +115,24 @@ impl Traffic {
             unknown_recipients: DashMap::new(),
             lag: std::sync::RwLock::new(Vec::new()),
             held: (AtomicU64::new(0), AtomicU64::new(0)),
+            speed_missed: DashMap::new(),
         }
+    }
+
+    /// Counts a copy for `recipient` that no subscriber acknowledged within its objective.
+    pub fn speed_of_service_missed(&self, recipient: &PartyId, precedence: Precedence) {
+        self.speed_missed.entry((recipient.clone(), precedence)).or_default().fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Speed-of-service misses so far, by recipient and precedence, sorted.
+    pub fn speed_of_service_misses(&self) -> Vec<(PartyId, Precedence, u64)> {
+        let mut misses: Vec<_> = self
+            .speed_missed
+            .iter()
+            .map(|entry| (entry.key().0.clone(), entry.key().1, entry.value().load(Ordering::Relaxed)))
+            .collect();
+        misses.sort();
+        misses
     }
 
     /// Replaces the figures of the copies held for disclosure review.

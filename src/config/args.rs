@@ -214,6 +214,12 @@ pub struct ServeArgs {
     /// hold ends and the originator is sent a notice [default: 7days].
     #[arg(long, env = "LIAISON_DISCLOSURE_HOLD", value_parser = humantime::parse_duration)]
     pub disclosure_hold: Option<std::time::Duration>,
+    /// Speed-of-service objectives: how long a copy of each precedence may wait for a subscriber's
+    /// acknowledgement before it counts as a miss (FLASH and IMMEDIATE misses are reported to the
+    /// originator); the precedences named replace their default, 0 stops judging one
+    /// [default: flash=10m,immediate=30m,priority=3h,routine=6h].
+    #[arg(long, env = "LIAISON_SPEED_OF_SERVICE")]
+    pub speed_of_service: Option<String>,
     /// Most bytes the audit stream LIAISON_AUDIT may hold, set when the streams are provisioned; at it the
     /// stream refuses new entries (publishes fail UNAVAILABLE, /readyz says why) and keeps every old one;
     /// 0 sets no limit of its own [default: 4294967296, 4 GiB].

@@ -54,6 +54,10 @@ pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, Stri
             default_limits.audit_query_scan_budget,
         ),
         disclosure_hold: setting(args.disclosure_hold, file.disclosure_hold, default_limits.disclosure_hold),
+        speed_of_service: match args.speed_of_service.as_deref().or(file.speed_of_service.as_deref()) {
+            Some(text) => crate::speed::Objectives::parse(text)?,
+            None => default_limits.speed_of_service,
+        },
         ..default_limits
     };
     if limits.disclosure_hold < std::time::Duration::from_secs(1) {

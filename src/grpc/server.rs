@@ -66,6 +66,8 @@ pub struct Limits {
     pub max_unknown_recipients: usize,
     /// How long a copy held for foreign-disclosure review waits for a decision.
     pub disclosure_hold: Duration,
+    /// Each precedence's speed-of-service objective.
+    pub speed_of_service: crate::speed::Objectives,
 }
 
 /// How long an unused durable subscription is kept by default: a month, like a mailbox left unread.
@@ -107,6 +109,7 @@ impl Default for Limits {
             audit_query_scan_budget: DEFAULT_AUDIT_QUERY_SCAN_BUDGET,
             max_unknown_recipients: 8,
             disclosure_hold: crate::disclosure::DEFAULT_HOLD,
+            speed_of_service: crate::speed::Objectives::default(),
         }
     }
 }
@@ -178,6 +181,8 @@ pub struct Gateway {
     pub(super) shutdown: CancellationToken,
     /// QueryAudit reads running and audit records they examined, for metrics.
     pub(super) audit_reads: Arc<AuditReads>,
+    /// Acknowledgements on their way to becoming speed-of-service marks.
+    pub(super) speed_marks: Arc<super::speed::SpeedMarks>,
 }
 
 // === impl Gateway ===
@@ -195,6 +200,7 @@ impl Gateway {
             policy_bucket: None,
             shutdown: CancellationToken::new(),
             audit_reads: Arc::default(),
+            speed_marks: Arc::default(),
         }
     }
 
@@ -210,6 +216,11 @@ impl Gateway {
     }
 
     /// The bus, for the lag poller.
+    /// The limits and settings this gateway runs with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     pub fn bus(&self) -> Arc<Bus> {
         self.bus.clone()
     }

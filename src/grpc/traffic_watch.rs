@@ -170,6 +170,17 @@ impl Gateway {
             .collect();
         lag.sort_by_key(|lag| std::cmp::Reverse(lag.pending + lag.ack_pending));
         lag.truncate(MAX_LAG_ROWS);
+        let speed_of_service_missed = self
+            .traffic
+            .speed_of_service_misses()
+            .into_iter()
+            .filter(|(recipient, _, _)| party.is_none_or(|party| recipient.as_str() == party))
+            .map(|(recipient, precedence, missed)| pb::SpeedOfServiceMisses {
+                recipient: recipient.to_string(),
+                precedence: pb::Precedence::from(precedence) as i32,
+                missed,
+            })
+            .collect();
         pb::WatchTrafficResponse {
             taken_at: Some(convert::timestamp(time::OffsetDateTime::now_utc())),
             interval_seconds: seconds,
@@ -177,6 +188,7 @@ impl Gateway {
             active_subscriptions,
             lag,
             totals: Some(counts(&totals)),
+            speed_of_service_missed,
         }
     }
 }

@@ -204,6 +204,23 @@ impl TopState {
         self.snapshot.iter().flat_map(|snapshot| &snapshot.active_subscriptions).map(|active| active.count).sum()
     }
 
+    /// Speed-of-service misses by precedence, highest first, as `flash 2 · routine 40` (empty for none).
+    pub fn speed_of_service_missed(&self) -> String {
+        let mut by_precedence = [0u64; 4];
+        for miss in self.snapshot.iter().flat_map(|snapshot| &snapshot.speed_of_service_missed) {
+            let precedence = pb::Precedence::try_from(miss.precedence).unwrap_or_default();
+            by_precedence[lane_of(precedence)] += miss.missed;
+        }
+        let names = ["flash", "immediate", "priority", "routine"];
+        let parts: Vec<String> = names
+            .iter()
+            .zip(by_precedence)
+            .filter(|(_, missed)| *missed > 0)
+            .map(|(name, missed)| format!("{name} {missed}"))
+            .collect();
+        parts.join(" · ")
+    }
+
     fn toggle_pause(&mut self) {
         self.paused = !self.paused;
         if !self.paused
@@ -257,4 +274,14 @@ pub fn on_key(state: &mut TopState, key: KeyEvent) -> Action {
         _ => {}
     }
     Action::None
+}
+
+/// The slot of a precedence in the highest-first order `liaison top` shows.
+fn lane_of(precedence: pb::Precedence) -> usize {
+    match precedence {
+        pb::Precedence::Flash => 0,
+        pb::Precedence::Immediate => 1,
+        pb::Precedence::Priority => 2,
+        pb::Precedence::Routine | pb::Precedence::Unspecified => 3,
+    }
 }

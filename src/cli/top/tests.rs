@@ -65,6 +65,7 @@ fn snapshot() -> pb::WatchTrafficResponse {
             pb::ActiveSubscriptions { party: "gbr".to_string(), count: 3 },
         ],
         lag: vec![lag("gbr-analysts", "gbr", 2_500, 100, 4), lag("aus-ops", "aus", 0, 7, 0)],
+        speed_of_service_missed: Vec::new(),
         totals: Some(pb::TrafficCounts {
             published_messages: 1_334_569,
             delivered_messages: 1_299_040,
@@ -364,4 +365,25 @@ fn formats_counts_and_rates_short() {
     let rates: Vec<String> =
         [0.0, -1.0, f64::NAN, 0.04, 0.5, 9.96, 42.4, 999.4, 999.6, 12_345.0, 1_500_000.0].map(rate).into();
     assert_eq!(rates, ["0", "0", "0", "0.0", "0.5", "10", "42", "999", "1.0k", "12.3k", "1.5M"]);
+}
+
+#[test]
+fn speed_of_service_misses_show_in_the_header_by_precedence_highest_first() {
+    let mut state = TopState::new("http://gw:7400".to_string(), Duration::from_secs(1), String::new());
+    let miss = |recipient: &str, precedence: pb::Precedence, missed: u64| pb::SpeedOfServiceMisses {
+        recipient: recipient.to_string(),
+        precedence: precedence as i32,
+        missed,
+    };
+    let mut quiet = pb::WatchTrafficResponse::default();
+    state.snapshot = Some(quiet.clone());
+    assert!(!lines(&screen(&state))[1].contains("late"), "no misses, nothing shown");
+    quiet.speed_of_service_missed = vec![
+        miss("gbr", pb::Precedence::Routine, 40),
+        miss("aus", pb::Precedence::Flash, 1),
+        miss("gbr", pb::Precedence::Flash, 1),
+    ];
+    state.snapshot = Some(quiet);
+    let header = lines(&screen(&state))[1].clone();
+    assert!(header.trim_end().ends_with("subscriptions 0  late flash 2 · routine 40"), "{header}");
 }

@@ -66,7 +66,7 @@ fn render_header(frame: &mut Frame, area: Rect, state: &TopState) {
     }
     let totals = state.snapshot.as_ref().and_then(|snapshot| snapshot.totals.clone()).unwrap_or_default();
     let rates = state.total_rates();
-    let totals = Line::from(vec![
+    let mut totals = vec![
         Span::from(" pub ").bold(),
         Span::from(format!("{}/s ({})", rate(rates.published), count(totals.published_messages))),
         Span::from("  del ").bold(),
@@ -79,8 +79,13 @@ fn render_header(frame: &mut Frame, area: Rect, state: &TopState) {
         Span::styled(count(totals.dead_lettered), alert(totals.dead_lettered, Color::Magenta)),
         Span::from("  subscriptions ").bold(),
         Span::from(count(state.active_total())),
-    ]);
-    frame.render_widget(Paragraph::new(vec![Line::from(title), totals]), area);
+    ];
+    let missed = state.speed_of_service_missed();
+    if !missed.is_empty() {
+        totals.push(Span::from("  late ").bold());
+        totals.push(Span::styled(missed, Style::new().fg(Color::Red)));
+    }
+    frame.render_widget(Paragraph::new(vec![Line::from(title), Line::from(totals)]), area);
 }
 
 fn render_subjects(frame: &mut Frame, area: Rect, state: &TopState) {

@@ -134,7 +134,11 @@ impl Session {
             && self.storing.len() < MAX_STORING
             && let Some(message) = self.stash.take()
         {
-            return self.prepare(message).await;
+            // A higher lane's message may have come in while the window was full: it goes first.
+            self.feed.unread(message);
+            // Boxed: rare, and this future is part of every idle session's.
+            let next = Box::pin(self.feed.next()).await;
+            return self.on_message(next).await;
         }
         let next_deadline = self.outstanding.next_deadline();
         tokio::select! {
@@ -397,10 +401,13 @@ impl Session {
                     self.ack_confirmed(&sequences);
                     return Ok(());
                 }
+                let mut acked = Vec::with_capacity(sequences.len());
                 for (sequence, handle, _) in self.take_held(&sequences) {
                     self.outstanding.remember_ack(sequence);
                     self.feed.settle(&handle, Settle::Ack).await.map_err(GatewayError::from)?;
+                    acked.push(sequence);
                 }
+                self.gateway.note_acked(&self.caller.party, acked);
                 Ok(())
             }
             Some(Request::Nack(nack)) => {
@@ -451,11 +458,13 @@ impl Session {
     /// client is then told which ones it has. An ack that could not be confirmed is left out: the client
     /// may see that message again (from another session; this one re-acks any copy that reaches it).
     fn ack_confirmed(&mut self, sequences: &[u64]) {
+        let mut acked = Vec::with_capacity(sequences.len());
         let confirmations: Vec<_> = sequences
             .iter()
             .filter_map(|&sequence| {
                 let (handle, _) = self.outstanding.remove(sequence)?;
                 self.outstanding.remember_ack(sequence);
+                acked.push(sequence);
                 let confirmed = self.feed.ack_confirmed(handle);
                 let id = sequence.to_string();
                 Some(async move {
@@ -471,6 +480,7 @@ impl Session {
             .collect();
         self.confirmations
             .push(futures::future::join_all(confirmations).map(|ids| ids.into_iter().flatten().collect()).boxed());
+        self.gateway.note_acked(&self.caller.party, acked);
     }
 }
 
