@@ -17,6 +17,7 @@ mod policy;
 mod provision;
 mod publisher;
 mod revocations;
+mod rfi;
 mod subjects;
 
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub use messages::{CLOCK_SKEW, MessageRecords, STATE_BUCKET};
 pub use policy::{ApplyError, POLICY_BUCKET, POLICY_HISTORY, PolicyBucket, PolicyRevision};
 pub use provision::Provisioned;
 pub use revocations::{MAX_REVOKED_SUBJECT, REVOCATIONS_BUCKET, RevocationBucket, revocation_key};
+pub use rfi::{RFI_BUCKET, RFI_MAX_BYTES, RfiEntry, RfiListing};
 pub use subjects::{
     AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, audit_subject,
     dead_letter_subject, delivery_subject, feed_filter_subjects, feed_subject,
@@ -56,6 +58,8 @@ pub struct Bus {
     messages: Option<async_nats::jetstream::kv::Store>,
     /// Copies held for disclosure review; absent on read-only connections.
     held: Option<async_nats::jetstream::kv::Store>,
+    /// RFI records; absent on read-only connections.
+    rfis: Option<async_nats::jetstream::kv::Store>,
     /// Stores copies; absent on read-only connections.
     publisher: Option<publisher::Publisher>,
     /// How long a copy's storage acknowledgement is waited for.

@@ -10,6 +10,8 @@
 //! - [`audit`]: dissemination audit records in tamper-evident hash chains (pure; stored by `bus`).
 //! - [`retention`]: what is kept about each message for review, purge and correction (pure).
 //! - [`disclosure`]: foreign-disclosure review of RELIDO material held for a party (pure).
+//! - [`rfi`]: requests for information as a tracked workflow — statuses, who may make which transition,
+//!   due times (pure).
 //! - [`router`]: the pure policy decision, per recipient, with reasons. No I/O.
 //! - [`policy_store`]: the live router: policy files, reload on change and SIGHUP, atomic swap.
 //! - [`bus`]: everything NATS — connection and provisioning, the runtime credential's permissions,
@@ -48,6 +50,7 @@ pub mod metrics;
 pub mod model;
 pub mod policy_store;
 pub mod retention;
+pub mod rfi;
 pub mod router;
 pub mod telemetry;
 pub mod tls;

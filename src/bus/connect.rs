@@ -114,6 +114,7 @@ impl Bus {
         }
         let messages = open_bucket(&jetstream, super::messages::STATE_BUCKET).await?;
         let held = open_bucket(&jetstream, super::held::HELD_BUCKET).await?;
+        let rfis = open_bucket(&jetstream, super::rfi::RFI_BUCKET).await?;
         let publisher = super::publisher::Publisher::start(client.clone(), config.ack_timeout).await?;
         tracing::info!(replicas = settings.replicas, cluster = info.cluster.as_deref().unwrap_or("-"), "streams ready");
         Ok(Bus {
@@ -124,6 +125,7 @@ impl Bus {
             feed_max_age: settings.max_age,
             messages: Some(messages),
             held: Some(held),
+            rfis: Some(rfis),
             publisher: Some(publisher),
             ack_timeout: config.ack_timeout,
             connections,
@@ -146,6 +148,7 @@ impl Bus {
             feed_max_age,
             messages: None,
             held: None,
+            rfis: None,
             publisher: None,
             ack_timeout: config.ack_timeout,
             connections,

@@ -50,6 +50,7 @@ pub(super) async fn provision(config: &BusConfig, auth: &NatsAuth) -> Result<Pro
         super::audit_chains::ensure_bucket(&setup, settings.replicas, settings.audit_max_age).await?;
         super::revocations::ensure_bucket(&setup, settings.replicas, settings.revocation_max_age).await?;
         super::held::ensure_bucket(&setup, settings.replicas).await?;
+        super::rfi::ensure_bucket(&setup, settings.replicas).await?;
         Ok::<_, BusError>(())
     }
     .await
@@ -71,6 +72,7 @@ pub(super) async fn check_provisioned(jetstream: &jetstream::Context) -> Result<
         super::audit_chains::CHAINS_BUCKET,
         super::revocations::REVOCATIONS_BUCKET,
         super::held::HELD_BUCKET,
+        super::rfi::RFI_BUCKET,
     ]
     .map(|bucket| format!("KV_{bucket}"));
     let streams = [FEED_STREAM, DEAD_LETTER_STREAM, AUDIT_STREAM].map(String::from);

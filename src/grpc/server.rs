@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::gateway_service_server::GatewayServiceServer;
 use crate::api::operator_service_server::OperatorServiceServer;
+use crate::api::rfi_service_server::RfiServiceServer;
 use crate::bus::{AuditLog, Bus, PolicyBucket};
 use crate::identity::Verifier;
 use crate::model::PartyId;
@@ -66,7 +67,14 @@ pub struct Limits {
     pub max_unknown_recipients: usize,
     /// How long a copy held for foreign-disclosure review waits for a decision.
     pub disclosure_hold: Duration,
+    /// How long an RFI of each precedence has when its requester gives no due time.
+    pub rfi_due: crate::rfi::DueTimes,
+    /// Most RFI records one listing or sweep reads, newest first.
+    pub rfi_scan_limit: usize,
 }
+
+/// Default of `--rfi-scan-limit`.
+pub const DEFAULT_RFI_SCAN_LIMIT: usize = 10_000;
 
 /// How long an unused durable subscription is kept by default: a month, like a mailbox left unread.
 pub const DEFAULT_DURABLE_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -107,6 +115,8 @@ impl Default for Limits {
             audit_query_scan_budget: DEFAULT_AUDIT_QUERY_SCAN_BUDGET,
             max_unknown_recipients: 8,
             disclosure_hold: crate::disclosure::DEFAULT_HOLD,
+            rfi_due: crate::rfi::DueTimes::default(),
+            rfi_scan_limit: DEFAULT_RFI_SCAN_LIMIT,
         }
     }
 }
@@ -178,6 +188,8 @@ pub struct Gateway {
     pub(super) shutdown: CancellationToken,
     /// QueryAudit reads running and audit records they examined, for metrics.
     pub(super) audit_reads: Arc<AuditReads>,
+    /// RFIs past due, time to acknowledge and to answer, per action party.
+    pub(super) rfi_metrics: Arc<crate::metrics::rfi::RfiMetrics>,
 }
 
 // === impl Gateway ===
@@ -195,6 +207,7 @@ impl Gateway {
             policy_bucket: None,
             shutdown: CancellationToken::new(),
             audit_reads: Arc::default(),
+            rfi_metrics: Arc::default(),
         }
     }
 
@@ -207,6 +220,11 @@ impl Gateway {
     /// The gateway's traffic accounting, for metrics and the lag poller.
     pub fn traffic(&self) -> Arc<Traffic> {
         self.traffic.clone()
+    }
+
+    /// The RFI clocks, for the admin port.
+    pub fn rfi_metrics(&self) -> Arc<crate::metrics::rfi::RfiMetrics> {
+        self.rfi_metrics.clone()
     }
 
     /// The bus, for the lag poller.
@@ -254,6 +272,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<GatewayServiceServer<Gateway>>().await;
+    health_reporter.set_serving::<RfiServiceServer<Gateway>>().await;
     // Both reflection versions: grpcurl and older tools still ask v1alpha.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -310,6 +329,10 @@ pub async fn serve(
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             OperatorServiceServer::new(gateway.clone()),
+            auth::interceptor(verifier.clone(), client_parties.clone(), gateway.auth_counters.clone(), max_headers),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            RfiServiceServer::new(gateway.clone()),
             auth::interceptor(verifier, client_parties, gateway.auth_counters.clone(), max_headers),
         ))
         .serve_with_incoming_shutdown(incoming(listener), async {
@@ -323,6 +346,7 @@ pub async fn serve(
     }
     tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
     health_reporter.set_not_serving::<GatewayServiceServer<Gateway>>().await;
+    health_reporter.set_not_serving::<RfiServiceServer<Gateway>>().await;
     stop_streams.cancel();
     let _ = stop_server.send(());
     match tokio::time::timeout(grace, &mut server).await {
