@@ -35,6 +35,7 @@ mod policy_reload;
 mod publish_stream;
 mod replay;
 mod retention;
+mod rfi;
 mod round_trip;
 mod router_properties;
 mod routing;

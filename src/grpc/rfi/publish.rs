@@ -5,8 +5,9 @@
 //!
 //! An RFI names exactly one recipient, its action party (rule `rfi-one-action-party`): an RFI is one
 //! party's task with one clock, and a requester asking several parties publishes one RFI to each, each
-//! tracked on its own. An answer goes to the requester only (rule `rfi-answer-to-requester`; with no
-//! recipient named, it is addressed to the requester) and only from the action party. A response to a
+//! tracked on its own. An answer goes to the requester (rule `rfi-answer-to-requester`; with no recipient
+//! named, to the requester alone; others may be named beside it, such as the I&A relay a host-to-host
+//! answer needs) and only from the action party. A response to a
 //! message that is not a recorded RFI is published as before, untracked. An RFI whose copy is denied or
 //! held for disclosure review opens no record.
 
@@ -124,21 +125,19 @@ impl Gateway {
     }
 }
 
-/// Refuses an answer the caller's party may not give now, or addressed to anyone but the requester.
+/// Refuses an answer the caller's party may not give now, or not addressed to the requester.
 fn answerable(caller: &Caller, record: &RfiRecord, request: &mut RouteRequest) -> Result<(), GatewayError> {
     let actor = Actor::Caller { party: caller.party.as_str(), person: &caller.subject, role: caller.role };
     let answer = Transition::Answer { response_id: String::new() };
     record.apply(&answer, actor, "", OffsetDateTime::now_utc()).map_err(refused)?;
-    match request.recipients.as_slice() {
-        [] => request.recipients.push(convert::token("in_reply_to", &record.requester)?),
-        [recipient] if recipient.as_str() == record.requester => {}
-        _ => {
-            return Err(invalid(format!(
-                "envelope.recipients: the answer to RFI {} goes to its requester {} only (rule \
-                 rfi-answer-to-requester)",
-                record.id, record.requester
-            )));
-        }
+    if request.recipients.is_empty() {
+        request.recipients.push(convert::token("in_reply_to", &record.requester)?);
+    } else if !request.recipients.iter().any(|recipient| recipient.as_str() == record.requester) {
+        return Err(invalid(format!(
+            "envelope.recipients: the answer to RFI {} goes to its requester {} (rule rfi-answer-to-requester); \
+             name it, or name no one",
+            record.id, record.requester
+        )));
     }
     Ok(())
 }
