@@ -426,4 +426,13 @@ async fn the_cli_opens_lists_shows_and_moves_an_rfi() {
     );
     let to_act = liaison_cli(&gateway, &ia, &["rfi", "list", "--to-act", "--json"]).await;
     assert!(to_act.is_empty(), "no longer ia's to act on: {to_act}");
+    let ice = gateway.token("ice", Role::AgencySystem);
+    let answered =
+        liaison_cli(&gateway, &ice, &["rfi", "answer", &id, "--body", "Acme Freight LLC", "--also-to", "ia"]).await;
+    eprintln!("{answered}");
+    assert!(answered.contains("cbp: delivered on liaison.feed.cbp.ice.rfi-response.money-laundering"), "{answered}");
+    assert!(answered.contains(&format!("rfi {id}: answered")), "{answered}");
+    let closed = liaison_cli(&gateway, &cbp, &["rfi", "close", &id]).await;
+    eprintln!("{closed}");
+    assert!(closed.contains(&format!("rfi {id}: closed")), "{closed}");
 }
