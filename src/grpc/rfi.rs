@@ -44,7 +44,7 @@ impl RfiService for Gateway {
     async fn get_rfi(&self, request: Request<pb::GetRfiRequest>) -> Result<Response<pb::GetRfiResponse>, Status> {
         let caller = auth::caller(&request)?;
         let entry = self.readable_rfi(&caller, Action::GetRfi, &request.get_ref().rfi_id).await?;
-        Ok(Response::new(pb::GetRfiResponse { rfi: Some(rfi_to_pb(&entry.record)) }))
+        Ok(Response::new(pb::GetRfiResponse { rfi: Some(rfi_for(&caller, &entry.record)) }))
     }
 
     async fn update_rfi(
@@ -53,7 +53,7 @@ impl RfiService for Gateway {
     ) -> Result<Response<pb::UpdateRfiResponse>, Status> {
         let caller = auth::caller(&request)?;
         let record = self.update_rfi(&caller, request.into_inner()).await?;
-        Ok(Response::new(pb::UpdateRfiResponse { rfi: Some(rfi_to_pb(&record)) }))
+        Ok(Response::new(pb::UpdateRfiResponse { rfi: Some(rfi_for(&caller, &record)) }))
     }
 
     async fn transfer_rfi(
@@ -99,7 +99,7 @@ impl Gateway {
                 }
             })
             .take(limit)
-            .map(rfi_to_pb)
+            .map(|record| rfi_for(caller, record))
             .collect();
         Ok(pb::ListRfisResponse { rfis, truncated: listing.truncated })
     }
@@ -255,7 +255,19 @@ fn precedence_to_pb(precedence: crate::model::Precedence) -> pb::Precedence {
     }
 }
 
-pub(super) fn rfi_to_pb(record: &RfiRecord) -> pb::Rfi {
+/// The RFI as `caller` may see it: operators and admins see metadata only (parties, status, times, topic,
+/// markings), never the title, justification or reasons people wrote (operators never see content).
+pub(super) fn rfi_for(caller: &Caller, record: &RfiRecord) -> pb::Rfi {
+    let mut rfi = rfi_to_pb(record);
+    if matches!(caller.role, crate::identity::Role::Operator | crate::identity::Role::Admin) {
+        rfi.title.clear();
+        rfi.justification.clear();
+        rfi.history.iter_mut().for_each(|step| step.reason.clear());
+    }
+    rfi
+}
+
+fn rfi_to_pb(record: &RfiRecord) -> pb::Rfi {
     let precedence = crate::model::Precedence::from_name(&record.precedence).unwrap_or_default();
     let history = record
         .steps

@@ -244,6 +244,8 @@ async fn refused_rfis_and_transitions_name_their_rule_and_change_nothing() {
 
     let rfi = get(&gateway, "ia", Role::Operator, &id).await.unwrap();
     assert_eq!((status(&rfi), rfi.history.len()), (pb::RfiStatus::Open, 1), "nothing refused changed it");
+    assert!(rfi.title.is_empty() && rfi.justification.is_empty(), "an operator sees metadata only: {rfi:?}");
+    assert_eq!(get(&gateway, "ia", Role::Analyst, &id).await.unwrap().justification, JUSTIFICATION);
     assert!(feed(&gateway, &gateway.token("cbp", Role::Analyst)).await.is_empty(), "no refused answer was sent");
     assert_eq!(rfi_events(&gateway, &id).await.len(), 1, "only the opening is audited");
 }

@@ -18,7 +18,7 @@ use crate::router::{Approval, Outcome, Router};
 
 use super::super::server::Gateway;
 use super::super::{GatewayError, convert, publish};
-use super::{ATTEMPTS, busy, reason, refused, rfi_audit, rfi_to_pb};
+use super::{ATTEMPTS, busy, reason, refused, rfi_audit, rfi_for};
 
 impl Gateway {
     pub(in crate::grpc) async fn transfer_rfi(
@@ -53,7 +53,7 @@ impl Gateway {
             if self.bus.update_rfi(&next, entry.revision).await?.is_some() {
                 tracing::info!(rfi = %next.id, from = %caller.party, %to, officer = %caller.subject, "RFI transferred");
                 return Ok(pb::TransferRfiResponse {
-                    rfi: Some(rfi_to_pb(&next)),
+                    rfi: Some(rfi_for(caller, &next)),
                     stream_sequence: stored.sequence,
                     subject: stored.subject,
                     rule: approval.rule().to_string(),
