@@ -105,11 +105,13 @@ impl Gateway {
     }
 
     /// The RFI a caller may read or act on for `action`: it exists, and the caller's party is its requester
-    /// or action party (else the table's "another party" cell decides).
+    /// or action party (for a transfer: its action party), else the table's "another party" cell decides.
     async fn readable_rfi(&self, caller: &Caller, action: Action, id: &str) -> Result<RfiEntry, GatewayError> {
         self.authorize_some(caller, action)?;
         let entry = self.find_rfi(id).await?;
-        let own = [&entry.record.requester, &entry.record.action_party].contains(&&caller.party.to_string());
+        let party = caller.party.as_str();
+        let own =
+            entry.record.action_party == party || (action != Action::TransferRfi && entry.record.requester == party);
         self.authorize(caller, action, if own { Scope::Own } else { Scope::Other })?;
         Ok(entry)
     }

@@ -26,7 +26,7 @@ const EXPECTED: &[(&str, bool, &str)] = &[
     ("GetRfi", false, "DDYYDD DDDDDD"),
     ("UpdateRfi", true, "SSDDDS RRDDDR"),
     ("UpdateRfi", false, "DDDDDD DDDDDD"),
-    ("TransferRfi", true, "DDDDDI DDDDDR"),
+    ("TransferRfi", true, "DDDDDI DDDDDD"),
     ("TransferRfi", false, "DDDDDD DDDDDD"),
 ];
 
