@@ -305,3 +305,71 @@ fn rfi_to_pb(record: &RfiRecord) -> pb::Rfi {
         history,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Role;
+    use crate::rfi::Opening;
+
+    fn record() -> RfiRecord {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let opening = Opening {
+            id: "01RFI".into(),
+            requester: "cbp".into(),
+            requester_person: "system".into(),
+            action_party: "ia".into(),
+            topic: "money-laundering".into(),
+            banner: "UNCLASSIFIED".into(),
+            precedence: "flash".into(),
+            title: "who owns account 4471".into(),
+            justification: "case 42".into(),
+            due_at: at + std::time::Duration::from_secs(600),
+            copy_sequence: 1,
+        };
+        let open = RfiRecord::open(opening, at);
+        let actor = Actor::Caller { party: "ia", person: "analyst", role: Role::Analyst };
+        open.apply(&Transition::Reject, actor, "not ours", at).unwrap()
+    }
+
+    fn caller(role: Role) -> Caller {
+        Caller {
+            party: crate::model::Token::parse("ia").unwrap(),
+            role,
+            subject: "someone".into(),
+            clearance: None,
+            nationality: None,
+            law_enforcement: None,
+            accesses: None,
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_permission_denied_for_the_wrong_side_and_failed_precondition_for_the_state() {
+        let code = |rule| refused(Refused { rule, why: "why".into() }).code();
+        for rule in [rules::ACTION_PARTY, rules::REQUESTER, rules::LIAISON_OFFICER] {
+            assert_eq!(code(rule), tonic::Code::PermissionDenied, "{rule}");
+        }
+        for rule in [rules::STATUS, rules::EXPIRY, rules::STEPS] {
+            assert_eq!(code(rule), tonic::Code::FailedPrecondition, "{rule}");
+        }
+        assert_eq!(code(rules::TRANSFER_TARGET), tonic::Code::InvalidArgument);
+        let message = refused(Refused { rule: rules::STATUS, why: "RFI x is closed".into() }).to_string();
+        assert_eq!(message, "RFI transition refused by rule rfi-status: RFI x is closed");
+    }
+
+    #[test]
+    fn operators_and_admins_see_an_rfi_without_what_people_wrote() {
+        let record = record();
+        for role in [Role::Operator, Role::Admin] {
+            let rfi = rfi_for(&caller(role), &record);
+            assert!(rfi.title.is_empty() && rfi.justification.is_empty(), "{role:?}");
+            assert!(rfi.history.iter().all(|step| step.reason.is_empty()), "{role:?}");
+            assert_eq!((rfi.requester.as_str(), rfi.status), ("cbp", pb::RfiStatus::Rejected as i32));
+        }
+        let rfi = rfi_for(&caller(Role::Analyst), &record);
+        assert_eq!((rfi.title.as_str(), rfi.justification.as_str()), ("who owns account 4471", "case 42"));
+        assert_eq!(rfi.history[1].reason, "not ours");
+        assert_eq!(rfi.precedence, pb::Precedence::Flash as i32);
+    }
+}
