@@ -16,7 +16,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bytes(".liaison.v1.Envelope.body")
         .codec_path("crate::api::codec::SmallBufferCodec")
         .compile_protos(
-            &["proto/liaison/v1/envelope.proto", "proto/liaison/v1/gateway.proto", "proto/liaison/v1/operator.proto"],
+            &[
+                "proto/liaison/v1/envelope.proto",
+                "proto/liaison/v1/gateway.proto",
+                "proto/liaison/v1/operator.proto",
+                "proto/liaison/v1/rfi.proto",
+            ],
             &["proto"],
         )?;
     println!("cargo:rerun-if-changed=proto");

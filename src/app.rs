@@ -92,11 +92,14 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         let hold = config.limits.disclosure_hold;
         let holds = tokio::spawn(sweep_holds(gateway.clone(), hold, stop_watching.clone()));
         let speed = tokio::spawn(speed_of_service(gateway.clone(), stop_watching.clone()));
+        let due = config.limits.rfi_due;
+        let shortest = [due.flash, due.immediate, due.priority, due.routine].into_iter().min().unwrap_or_default();
+        let rfis = tokio::spawn(sweep_rfis(gateway.clone(), shortest, stop_watching.clone()));
         tracing::info!(listen = %listener.local_addr()?, nats = %url, "gateway serving");
         let tls = server_tls(&config)?;
         let served = grpc::serve(gateway, verifier, listener, tls, shutdown, config.shutdown_grace).await;
         stop_watching.cancel();
-        let _ = tokio::join!(watcher, admin, lag, holds, speed, revocations_follower);
+        let _ = tokio::join!(watcher, admin, lag, holds, speed, rfis, revocations_follower);
         // The chain's length is kept as the writer finishes: wait for it, a little.
         if tokio::time::timeout(AUDIT_FINISH, audit_finished).await.is_err() {
             tracing::warn!("the audit writer did not finish in time; the data directory keeps the length it had");
@@ -298,6 +301,27 @@ async fn speed_of_service(gateway: Gateway, stop: tokio_util::sync::Cancellation
         }
     };
     tokio::join!(marks, sweeps);
+}
+
+/// How often the RFIs are looked at for any past due; at most a quarter of the shortest due time.
+const RFI_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Expires the RFIs past due (each with a notice to both parties), every [`RFI_SWEEP_INTERVAL`] or a
+/// quarter of `shortest` (the shortest due time) if that is less. Every gateway sweeps; an RFI expires once
+/// (the write by revision is the claim).
+async fn sweep_rfis(gateway: Gateway, shortest: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
+    let interval = (shortest / 4).clamp(std::time::Duration::from_millis(250), RFI_SWEEP_INTERVAL);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if let Err(error) = gateway.sweep_rfis().await {
+            tracing::warn!(%error, "could not sweep the RFIs for overdue ones");
+        }
+    }
 }
 
 /// Reads (or, with no certificate configured, creates) the TLS material for the gRPC port.

@@ -58,6 +58,24 @@ pub enum Event {
     DisclosureDenied,
     /// A held copy's hold ended undecided.
     DisclosureExpired,
+    /// An RFI was opened by its publish (recipient: its action party).
+    RfiOpened,
+    /// The action party acknowledged an RFI.
+    RfiAcknowledged,
+    /// The action party started work on an RFI.
+    RfiInWork,
+    /// The action party answered an RFI (decided_by names the response).
+    RfiAnswered,
+    /// The requester closed an RFI.
+    RfiClosed,
+    /// The action party rejected an RFI.
+    RfiRejected,
+    /// A liaison officer transferred an RFI to a new action party (the recipient).
+    RfiTransferred,
+    /// An RFI's due time passed before it was answered.
+    RfiExpired,
+    /// The requester reopened an RFI.
+    RfiReopened,
 }
 
 /// One audited fact.

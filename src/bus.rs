@@ -17,6 +17,7 @@ mod policy;
 mod provision;
 mod publisher;
 mod revocations;
+mod rfi;
 mod speed;
 mod subjects;
 
@@ -37,6 +38,7 @@ pub use messages::{CLOCK_SKEW, MessageRecords, STATE_BUCKET};
 pub use policy::{ApplyError, POLICY_BUCKET, POLICY_HISTORY, PolicyBucket, PolicyRevision};
 pub use provision::Provisioned;
 pub use revocations::{MAX_REVOKED_SUBJECT, REVOCATIONS_BUCKET, RevocationBucket, revocation_key};
+pub use rfi::{RFI_BUCKET, RFI_MAX_BYTES, RfiEntry, RfiListing};
 pub use speed::{Cursor, SPEED_BUCKET, StoredCopy};
 pub use subjects::{
     AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM, MAX_FILTER_SUBJECTS, SUBJECT_ROOT, audit_subject,
@@ -60,6 +62,8 @@ pub struct Bus {
     held: Option<async_nats::jetstream::kv::Store>,
     /// Acknowledgement marks and judging cursors for speed of service; absent on read-only connections.
     speed: Option<async_nats::jetstream::kv::Store>,
+    /// RFI records; absent on read-only connections.
+    rfis: Option<async_nats::jetstream::kv::Store>,
     /// Stores copies; absent on read-only connections.
     publisher: Option<publisher::Publisher>,
     /// How long a copy's storage acknowledgement is waited for.

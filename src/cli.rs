@@ -12,6 +12,7 @@ mod policy;
 mod provision;
 mod publish;
 mod retention;
+mod rfi;
 mod route;
 mod routing_args;
 mod seek;
@@ -69,6 +70,9 @@ enum Command {
     /// Foreign-disclosure review: list, release or refuse the copies held for a foreign party (RELIDO).
     #[command(subcommand)]
     Disclosure(disclosure::DisclosureCommand),
+    /// Requests for information: open, list, show, acknowledge, answer, transfer, close, reopen.
+    #[command(subcommand)]
+    Rfi(rfi::RfiCommand),
     /// Benchmark a gateway beside raw NATS in one run (starts its own nats-server and gateway).
     Bench(bench::BenchArgs),
     /// Live view of a gateway's traffic: per-subject rates and totals, denials, consumer lag.
@@ -127,6 +131,10 @@ impl Cli {
             Command::Disclosure(command) => {
                 init_tracing(LogFormat::Text, "warn");
                 disclosure::run(command).await
+            }
+            Command::Rfi(command) => {
+                init_tracing(LogFormat::Text, "warn");
+                rfi::run(command).await
             }
             Command::Bench(args) => {
                 init_tracing(LogFormat::Text, "error");

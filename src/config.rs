@@ -157,6 +157,15 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     disclosure_hold: Option<Duration>,
     speed_of_service: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    rfi_due_flash: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    rfi_due_immediate: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    rfi_due_priority: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    rfi_due_routine: Option<Duration>,
+    rfi_scan_limit: Option<usize>,
 }
 
 /// The resolved configuration of a gateway.

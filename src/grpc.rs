@@ -18,6 +18,7 @@ mod publish_stream;
 mod quota;
 mod retention;
 mod review_due;
+mod rfi;
 mod seek;
 mod server;
 mod service;

@@ -11,6 +11,8 @@
 //! - [`retention`]: what is kept about each message for review, purge and correction (pure).
 //! - [`disclosure`]: foreign-disclosure review of RELIDO material held for a party (pure).
 //! - [`speed`]: speed of service: each precedence's objective and the acknowledgement marks (pure).
+//! - [`rfi`]: requests for information as a tracked workflow — statuses, who may make which transition,
+//!   due times (pure).
 //! - [`router`]: the pure policy decision, per recipient, with reasons. No I/O.
 //! - [`policy_store`]: the live router: policy files, reload on change and SIGHUP, atomic swap.
 //! - [`bus`]: everything NATS — connection and provisioning, the runtime credential's permissions,
@@ -49,6 +51,7 @@ pub mod metrics;
 pub mod model;
 pub mod policy_store;
 pub mod retention;
+pub mod rfi;
 pub mod router;
 pub mod speed;
 pub mod telemetry;

@@ -24,12 +24,15 @@ use crate::grpc::Gateway;
 use crate::router::DenialReason;
 use crate::traffic::{Counts, FlowSnapshot, OVERFLOW_SUBJECT};
 
+pub mod rfi;
+
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Serves the admin endpoints on `listener` until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, gateway: Gateway, shutdown: CancellationToken) -> std::io::Result<()> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(GatewayCollector { gateway: gateway.clone() }));
+    gateway.rfi_metrics().register(&mut registry);
     let state = Arc::new(AdminState { registry, gateway });
     let app = Router::new()
         .route("/metrics", get(metrics))

@@ -137,6 +137,24 @@ impl AuditRecord {
         AuditRecord::about(Event::DisclosureExpired, message, recipient, "disclosure-expired")
     }
 
+    /// A step of an RFI (`message` is the RFI, its origin the requester): `event` one of the `Rfi*`
+    /// events, `action_party` the action party after it, `by` who made it, `decided_by` the transition (or
+    /// the rule or response that decided it), `reason` why.
+    pub fn rfi(
+        event: Event,
+        message: &MessageRef<'_>,
+        action_party: &str,
+        by: &str,
+        decided_by: &str,
+        reason: &str,
+    ) -> AuditRecord {
+        AuditRecord {
+            subscriber: by.to_string(),
+            reason: reason.to_string(),
+            ..AuditRecord::about(event, message, action_party, decided_by)
+        }
+    }
+
     /// `by` purged every copy of `message` held for `recipient`.
     pub fn purged(message: &MessageRef<'_>, recipient: &str, by: &str, reason: &str) -> AuditRecord {
         AuditRecord {

@@ -115,6 +115,7 @@ impl Bus {
         let messages = open_bucket(&jetstream, super::messages::STATE_BUCKET).await?;
         let held = open_bucket(&jetstream, super::held::HELD_BUCKET).await?;
         let speed = open_bucket(&jetstream, super::speed::SPEED_BUCKET).await?;
+        let rfis = open_bucket(&jetstream, super::rfi::RFI_BUCKET).await?;
         let publisher = super::publisher::Publisher::start(client.clone(), config.ack_timeout).await?;
         tracing::info!(replicas = settings.replicas, cluster = info.cluster.as_deref().unwrap_or("-"), "streams ready");
         Ok(Bus {
@@ -126,6 +127,7 @@ impl Bus {
             messages: Some(messages),
             held: Some(held),
             speed: Some(speed),
+            rfis: Some(rfis),
             publisher: Some(publisher),
             ack_timeout: config.ack_timeout,
             connections,
@@ -149,6 +151,7 @@ impl Bus {
             messages: None,
             held: None,
             speed: None,
+            rfis: None,
             publisher: None,
             ack_timeout: config.ack_timeout,
             connections,

@@ -17,6 +17,7 @@
 use super::held::HELD_BUCKET;
 use super::messages::STATE_BUCKET;
 use super::policy::POLICY_BUCKET;
+use super::rfi::RFI_BUCKET;
 use super::speed::SPEED_BUCKET;
 use super::subjects::{AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM};
 
@@ -67,8 +68,8 @@ pub fn account_config(users: &[(ServerUser, Permissions)]) -> String {
 }
 
 /// Every KV bucket of Liaison.
-pub fn buckets() -> [&'static str; 6] {
-    [POLICY_BUCKET, STATE_BUCKET, REVOCATIONS_BUCKET, AUDIT_CHAINS_BUCKET, HELD_BUCKET, SPEED_BUCKET]
+pub fn buckets() -> [&'static str; 7] {
+    [POLICY_BUCKET, STATE_BUCKET, REVOCATIONS_BUCKET, AUDIT_CHAINS_BUCKET, HELD_BUCKET, SPEED_BUCKET, RFI_BUCKET]
 }
 
 /// Every stream the runtime identity uses: the three Liaison streams and the streams behind the buckets.

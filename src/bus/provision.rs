@@ -51,6 +51,7 @@ pub(super) async fn provision(config: &BusConfig, auth: &NatsAuth) -> Result<Pro
         super::revocations::ensure_bucket(&setup, settings.replicas, settings.revocation_max_age).await?;
         super::held::ensure_bucket(&setup, settings.replicas).await?;
         super::speed::ensure_bucket(&setup, settings.replicas).await?;
+        super::rfi::ensure_bucket(&setup, settings.replicas).await?;
         Ok::<_, BusError>(())
     }
     .await
@@ -73,6 +74,7 @@ pub(super) async fn check_provisioned(jetstream: &jetstream::Context) -> Result<
         super::revocations::REVOCATIONS_BUCKET,
         super::held::HELD_BUCKET,
         super::speed::SPEED_BUCKET,
+        super::rfi::RFI_BUCKET,
     ]
     .map(|bucket| format!("KV_{bucket}"));
     let streams = [FEED_STREAM, DEAD_LETTER_STREAM, AUDIT_STREAM].map(String::from);

@@ -69,6 +69,15 @@ enum EventArg {
     DisclosureApproved,
     DisclosureDenied,
     DisclosureExpired,
+    RfiOpened,
+    RfiAcknowledged,
+    RfiInWork,
+    RfiAnswered,
+    RfiClosed,
+    RfiRejected,
+    RfiTransferred,
+    RfiExpired,
+    RfiReopened,
 }
 
 /// One record as printed.
@@ -112,6 +121,15 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
         Some(EventArg::DisclosureApproved) => pb::AuditEvent::DisclosureApproved,
         Some(EventArg::DisclosureDenied) => pb::AuditEvent::DisclosureDenied,
         Some(EventArg::DisclosureExpired) => pb::AuditEvent::DisclosureExpired,
+        Some(EventArg::RfiOpened) => pb::AuditEvent::RfiOpened,
+        Some(EventArg::RfiAcknowledged) => pb::AuditEvent::RfiAcknowledged,
+        Some(EventArg::RfiInWork) => pb::AuditEvent::RfiInWork,
+        Some(EventArg::RfiAnswered) => pb::AuditEvent::RfiAnswered,
+        Some(EventArg::RfiClosed) => pb::AuditEvent::RfiClosed,
+        Some(EventArg::RfiRejected) => pb::AuditEvent::RfiRejected,
+        Some(EventArg::RfiTransferred) => pb::AuditEvent::RfiTransferred,
+        Some(EventArg::RfiExpired) => pb::AuditEvent::RfiExpired,
+        Some(EventArg::RfiReopened) => pb::AuditEvent::RfiReopened,
     };
     let request = pb::QueryAuditRequest {
         message_id: args.message_id.unwrap_or_default(),

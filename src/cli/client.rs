@@ -67,6 +67,7 @@ type Authorize = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>,
 
 pub type Client = GatewayServiceClient<InterceptedService<Channel, Authorize>>;
 pub type Operator = OperatorServiceClient<InterceptedService<Channel, Authorize>>;
+pub type Rfis = crate::api::rfi_service_client::RfiServiceClient<InterceptedService<Channel, Authorize>>;
 
 /// Connects to the gateway service; every request carries the token.
 pub async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
@@ -76,6 +77,11 @@ pub async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
 /// Connects to the operator service; every request carries the token.
 pub async fn operator(args: &ClientArgs) -> anyhow::Result<Operator> {
     Ok(OperatorServiceClient::new(authorized(args).await?))
+}
+
+/// Connects to the RFI service; every request carries the token.
+pub async fn rfis(args: &ClientArgs) -> anyhow::Result<Rfis> {
+    Ok(crate::api::rfi_service_client::RfiServiceClient::new(authorized(args).await?))
 }
 
 async fn authorized(args: &ClientArgs) -> anyhow::Result<InterceptedService<Channel, Authorize>> {

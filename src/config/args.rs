@@ -220,6 +220,22 @@ pub struct ServeArgs {
     /// [default: flash=10m,immediate=30m,priority=3h,routine=6h].
     #[arg(long, env = "LIAISON_SPEED_OF_SERVICE")]
     pub speed_of_service: Option<String>,
+    /// How long a FLASH RFI has to be answered when its requester gives no due time [default: 10m].
+    #[arg(long, env = "LIAISON_RFI_DUE_FLASH", value_parser = humantime::parse_duration)]
+    pub rfi_due_flash: Option<std::time::Duration>,
+    /// The same for an IMMEDIATE RFI [default: 30m].
+    #[arg(long, env = "LIAISON_RFI_DUE_IMMEDIATE", value_parser = humantime::parse_duration)]
+    pub rfi_due_immediate: Option<std::time::Duration>,
+    /// The same for a PRIORITY RFI [default: 3h].
+    #[arg(long, env = "LIAISON_RFI_DUE_PRIORITY", value_parser = humantime::parse_duration)]
+    pub rfi_due_priority: Option<std::time::Duration>,
+    /// The same for a ROUTINE RFI [default: 6h].
+    #[arg(long, env = "LIAISON_RFI_DUE_ROUTINE", value_parser = humantime::parse_duration)]
+    pub rfi_due_routine: Option<std::time::Duration>,
+    /// Most RFI records one ListRfis call or one overdue sweep reads, newest first; a listing that stops
+    /// there says `truncated` [default: 10000].
+    #[arg(long, env = "LIAISON_RFI_SCAN_LIMIT")]
+    pub rfi_scan_limit: Option<usize>,
     /// Most bytes the audit stream LIAISON_AUDIT may hold, set when the streams are provisioned; at it the
     /// stream refuses new entries (publishes fail UNAVAILABLE, /readyz says why) and keeps every old one;
     /// 0 sets no limit of its own [default: 4294967296, 4 GiB].

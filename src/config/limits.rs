@@ -9,6 +9,31 @@ use crate::grpc::{ConnectionLimits, Limits, MAX_DELIVERY_ATTEMPTS};
 /// expiry (`tests/integration/durable.rs`); under a second is taken for a mistake.
 const MIN_DURABLE_EXPIRY: Duration = Duration::from_secs(1);
 
+/// The RFI due times by precedence; each at least a second and at most `rfi::MAX_DUE`.
+fn rfi_due(
+    args: &ServeArgs,
+    file: &FileConfig,
+    defaults: crate::rfi::DueTimes,
+) -> Result<crate::rfi::DueTimes, String> {
+    let times = crate::rfi::DueTimes {
+        flash: setting(args.rfi_due_flash, file.rfi_due_flash, defaults.flash),
+        immediate: setting(args.rfi_due_immediate, file.rfi_due_immediate, defaults.immediate),
+        priority: setting(args.rfi_due_priority, file.rfi_due_priority, defaults.priority),
+        routine: setting(args.rfi_due_routine, file.rfi_due_routine, defaults.routine),
+    };
+    for (name, time) in [
+        ("flash", times.flash),
+        ("immediate", times.immediate),
+        ("priority", times.priority),
+        ("routine", times.routine),
+    ] {
+        if time < Duration::from_secs(1) || time > crate::rfi::MAX_DUE {
+            return Err(format!("rfi-due-{name} must be at least 1s and at most 365days"));
+        }
+    }
+    Ok(times)
+}
+
 /// Every per-request and per-credential limit.
 pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, String> {
     let default_limits = Limits::default();
@@ -58,8 +83,13 @@ pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, Stri
             Some(text) => crate::speed::Objectives::parse(text)?,
             None => default_limits.speed_of_service,
         },
+        rfi_due: rfi_due(args, file, default_limits.rfi_due)?,
+        rfi_scan_limit: setting(args.rfi_scan_limit, file.rfi_scan_limit, default_limits.rfi_scan_limit),
         ..default_limits
     };
+    if limits.rfi_scan_limit == 0 {
+        return Err("rfi-scan-limit must be at least 1".into());
+    }
     if limits.disclosure_hold < std::time::Duration::from_secs(1) {
         return Err("disclosure-hold must be at least 1s".into());
     }

@@ -229,6 +229,15 @@ pub(super) fn audit_query(
         Ok(pb::AuditEvent::DisclosureApproved) => Some(Event::DisclosureApproved),
         Ok(pb::AuditEvent::DisclosureDenied) => Some(Event::DisclosureDenied),
         Ok(pb::AuditEvent::DisclosureExpired) => Some(Event::DisclosureExpired),
+        Ok(pb::AuditEvent::RfiOpened) => Some(Event::RfiOpened),
+        Ok(pb::AuditEvent::RfiAcknowledged) => Some(Event::RfiAcknowledged),
+        Ok(pb::AuditEvent::RfiInWork) => Some(Event::RfiInWork),
+        Ok(pb::AuditEvent::RfiAnswered) => Some(Event::RfiAnswered),
+        Ok(pb::AuditEvent::RfiClosed) => Some(Event::RfiClosed),
+        Ok(pb::AuditEvent::RfiRejected) => Some(Event::RfiRejected),
+        Ok(pb::AuditEvent::RfiTransferred) => Some(Event::RfiTransferred),
+        Ok(pb::AuditEvent::RfiExpired) => Some(Event::RfiExpired),
+        Ok(pb::AuditEvent::RfiReopened) => Some(Event::RfiReopened),
         Err(_) => return Err(GatewayError::InvalidArgument(format!("event: unknown value {}", request.event))),
     };
     let message_id = (!request.message_id.is_empty()).then(|| request.message_id.clone());
@@ -259,6 +268,15 @@ fn audit_event(event: Event) -> pb::AuditEvent {
         Event::DisclosureApproved => pb::AuditEvent::DisclosureApproved,
         Event::DisclosureDenied => pb::AuditEvent::DisclosureDenied,
         Event::DisclosureExpired => pb::AuditEvent::DisclosureExpired,
+        Event::RfiOpened => pb::AuditEvent::RfiOpened,
+        Event::RfiAcknowledged => pb::AuditEvent::RfiAcknowledged,
+        Event::RfiInWork => pb::AuditEvent::RfiInWork,
+        Event::RfiAnswered => pb::AuditEvent::RfiAnswered,
+        Event::RfiClosed => pb::AuditEvent::RfiClosed,
+        Event::RfiRejected => pb::AuditEvent::RfiRejected,
+        Event::RfiTransferred => pb::AuditEvent::RfiTransferred,
+        Event::RfiExpired => pb::AuditEvent::RfiExpired,
+        Event::RfiReopened => pb::AuditEvent::RfiReopened,
     }
 }
 

@@ -27,7 +27,7 @@ use crate::bus::{Bus, BusError, CopyOptions, PendingAudit, PendingStore, Stored,
 use crate::disclosure::HeldItem;
 use crate::identity::Caller;
 use crate::model::PartyId;
-use crate::model::RouteRequest;
+use crate::model::{Kind, RouteRequest};
 use crate::router::{Approval, Denial, DenialReason, Outcome, Routing};
 use crate::traffic::{FlowLabels, Traffic};
 
@@ -55,6 +55,8 @@ pub struct Prepared {
     supersedes: Option<String>,
     /// The message's markings, the canonical banner line, for the receipt.
     banner: String,
+    /// What it does to an RFI record once its action party's (or, for an answer, requester's) copy is stored.
+    rfi: Option<Box<super::rfi::RfiPublish>>,
 }
 
 enum PreparedOutcome {
@@ -101,8 +103,16 @@ impl Gateway {
         self.require_publisher(caller)?;
         self.quotas.check_publish(caller)?;
         let mut envelope = envelope.ok_or_else(|| GatewayError::InvalidArgument("envelope: required".into()))?;
-        let request =
+        let mut request =
             convert::route_request(caller, &mut envelope, &self.limits).map_err(|error| self.counted(error))?;
+        // Boxed, and only for the RFI kinds (or RFI fields to refuse), as every rare path here.
+        let rfi = match request.kind {
+            Kind::Rfi | Kind::RfiResponse => Box::pin(self.rfi_publish(caller, &envelope, &mut request)).await?,
+            _ if !envelope.justification.is_empty() || envelope.due_at.is_some() => {
+                Box::pin(self.rfi_publish(caller, &envelope, &mut request)).await?
+            }
+            _ => None,
+        };
         let now = time::OffsetDateTime::now_utc();
         let expires_in = convert::expires_in(&envelope, now)?;
         // Boxed, as every rare path here: what a future holds is copied whenever it moves.
@@ -179,6 +189,15 @@ impl Gateway {
             let record = AuditRecord::denied_unknown(&message, unknown, DenialReason::UnknownParty.code());
             records.push(record.under_markings(&banner));
         }
+        // An RFI step only when the router approved the party whose copy completes it.
+        let rfi = rfi.filter(|rfi| {
+            outcomes.iter().any(|outcome| {
+                matches!(outcome, PreparedOutcome::Approved(approval, ..) if approval.recipient().as_str() == rfi.party())
+            })
+        });
+        if let Some(rfi) = &rfi {
+            records.push(rfi.audit(&message));
+        }
         let audit = self.audit.append(records).await?;
         let span = tracing::Span::current();
         span.record("message_id", message_id.as_str());
@@ -193,6 +212,7 @@ impl Gateway {
             traffic: self.traffic.clone(),
             audit,
             banner,
+            rfi,
         })
     }
 
@@ -284,7 +304,7 @@ impl Prepared {
     /// Waits until the audit has stored this publish's records, sends the copies (in `turn`), waits until
     /// JetStream has stored every copy, and builds the receipt.
     pub async fn finish(self, turn: Turn) -> Result<pb::Receipt, GatewayError> {
-        let Prepared { message_id, policy_version, outcomes, expires_in, bus, traffic, audit, supersedes, banner } =
+        let Prepared { message_id, policy_version, outcomes, expires_in, bus, traffic, audit, supersedes, banner, rfi } =
             self;
         // 28 CFR 23.20(g), and no copy without its record.
         match audit.stored().await {
@@ -307,11 +327,15 @@ impl Prepared {
         let mut original_message_id = None;
         let mut lookup_error = None;
         let mut receipt_outcomes = Vec::with_capacity(outcomes.len());
+        let mut rfi_sequence = None;
         for outcome in outcomes {
             match outcome {
                 SentOutcome::Sent(approval, pending, size) => match pending.stored().await {
                     Ok(stored) => {
                         stored_count += 1;
+                        if rfi.as_ref().is_some_and(|rfi| rfi.party() == approval.recipient().as_str()) {
+                            rfi_sequence = Some(stored.sequence);
+                        }
                         if !stored.duplicate {
                             traffic.flow(&stored.subject, || Some(flow_labels(&approval))).published(size);
                         }
@@ -336,6 +360,12 @@ impl Prepared {
             && stored_count > 0
             && let Err(error) =
                 Box::pin(bus.update_message_state(earlier, |state| state.superseded_by.clone_from(&message_id))).await
+        {
+            first_error.get_or_insert(error);
+        }
+        if let (Some(rfi), Some(sequence)) = (rfi, rfi_sequence)
+            && let Err(error) =
+                Box::pin(rfi.complete(&bus, original_message_id.as_deref().unwrap_or(&message_id), sequence)).await
         {
             first_error.get_or_insert(error);
         }

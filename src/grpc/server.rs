@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::gateway_service_server::GatewayServiceServer;
 use crate::api::operator_service_server::OperatorServiceServer;
+use crate::api::rfi_service_server::RfiServiceServer;
 use crate::bus::{AuditLog, Bus, PolicyBucket};
 use crate::identity::Verifier;
 use crate::model::PartyId;
@@ -68,7 +69,14 @@ pub struct Limits {
     pub disclosure_hold: Duration,
     /// Each precedence's speed-of-service objective.
     pub speed_of_service: crate::speed::Objectives,
+    /// How long an RFI of each precedence has when its requester gives no due time.
+    pub rfi_due: crate::rfi::DueTimes,
+    /// Most RFI records one listing or sweep reads, newest first.
+    pub rfi_scan_limit: usize,
 }
+
+/// Default of `--rfi-scan-limit`.
+pub const DEFAULT_RFI_SCAN_LIMIT: usize = 10_000;
 
 /// How long an unused durable subscription is kept by default: a month, like a mailbox left unread.
 pub const DEFAULT_DURABLE_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -110,6 +118,8 @@ impl Default for Limits {
             max_unknown_recipients: 8,
             disclosure_hold: crate::disclosure::DEFAULT_HOLD,
             speed_of_service: crate::speed::Objectives::default(),
+            rfi_due: crate::rfi::DueTimes::default(),
+            rfi_scan_limit: DEFAULT_RFI_SCAN_LIMIT,
         }
     }
 }
@@ -183,6 +193,8 @@ pub struct Gateway {
     pub(super) audit_reads: Arc<AuditReads>,
     /// Acknowledgements on their way to becoming speed-of-service marks.
     pub(super) speed_marks: Arc<super::speed::SpeedMarks>,
+    /// RFIs past due, time to acknowledge and to answer, per action party.
+    pub(super) rfi_metrics: Arc<crate::metrics::rfi::RfiMetrics>,
 }
 
 // === impl Gateway ===
@@ -201,6 +213,7 @@ impl Gateway {
             shutdown: CancellationToken::new(),
             audit_reads: Arc::default(),
             speed_marks: Arc::default(),
+            rfi_metrics: Arc::default(),
         }
     }
 
@@ -213,6 +226,11 @@ impl Gateway {
     /// The gateway's traffic accounting, for metrics and the lag poller.
     pub fn traffic(&self) -> Arc<Traffic> {
         self.traffic.clone()
+    }
+
+    /// The RFI clocks, for the admin port.
+    pub fn rfi_metrics(&self) -> Arc<crate::metrics::rfi::RfiMetrics> {
+        self.rfi_metrics.clone()
     }
 
     /// The bus, for the lag poller.
@@ -265,6 +283,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<GatewayServiceServer<Gateway>>().await;
+    health_reporter.set_serving::<RfiServiceServer<Gateway>>().await;
     // Both reflection versions: grpcurl and older tools still ask v1alpha.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -321,6 +340,10 @@ pub async fn serve(
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             OperatorServiceServer::new(gateway.clone()),
+            auth::interceptor(verifier.clone(), client_parties.clone(), gateway.auth_counters.clone(), max_headers),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            RfiServiceServer::new(gateway.clone()),
             auth::interceptor(verifier, client_parties, gateway.auth_counters.clone(), max_headers),
         ))
         .serve_with_incoming_shutdown(incoming(listener), async {
@@ -334,6 +357,7 @@ pub async fn serve(
     }
     tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
     health_reporter.set_not_serving::<GatewayServiceServer<Gateway>>().await;
+    health_reporter.set_not_serving::<RfiServiceServer<Gateway>>().await;
     stop_streams.cancel();
     let _ = stop_server.send(());
     match tokio::time::timeout(grace, &mut server).await {

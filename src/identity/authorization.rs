@@ -13,7 +13,7 @@
 
 use super::Role;
 
-/// One variant per RPC of `GatewayService` and `OperatorService`.
+/// One variant per RPC of `GatewayService`, `OperatorService` and `RfiService`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Publish,
@@ -36,6 +36,10 @@ pub enum Action {
     ApplyPolicy,
     ListPolicyHistory,
     RollbackPolicy,
+    ListRfis,
+    GetRfi,
+    UpdateRfi,
+    TransferRfi,
 }
 
 /// Whose data or power a call touches.
@@ -97,12 +101,13 @@ pub struct Refusal {
     pub needed: Cell,
 }
 
-use Role::{Admin, AgencySystem, Analyst, DisclosureOfficer, Operator};
+use Role::{Admin, AgencySystem, Analyst, DisclosureOfficer, LiaisonOfficer, Operator};
 
 const NOBODY: Who = Who { roles: &[], oversight: false };
 const SYSTEMS: Who = Who { roles: &[AgencySystem], oversight: false };
 const READERS: Who = Who { roles: &[AgencySystem, Analyst], oversight: false };
-const EVERYONE: Who = Who { roles: &[AgencySystem, Analyst, Operator, Admin, DisclosureOfficer], oversight: false };
+const EVERYONE: Who =
+    Who { roles: &[AgencySystem, Analyst, Operator, Admin, DisclosureOfficer, LiaisonOfficer], oversight: false };
 const OPERATORS: Who = Who { roles: &[Operator, Admin], oversight: false };
 const REVIEWERS: Who = Who { roles: &[Analyst, Admin], oversight: false };
 /// People, who review what falls due (analysts revalidate, operators purge); not a party's systems.
@@ -114,6 +119,13 @@ const DISCLOSURE_OFFICERS: Who = Who { roles: &[DisclosureOfficer], oversight: f
 /// The senior foreign disclosure and release authority: disclosure officers of a party with oversight (the
 /// hub), who decide for every party.
 const SENIOR_DISCLOSURE_OFFICERS: Who = Who { roles: &[DisclosureOfficer], oversight: true };
+/// Who reads its party's RFIs (as requester or action party): its systems and people, not its disclosure
+/// officers.
+const RFI_READERS: Who = Who { roles: &[AgencySystem, Analyst, LiaisonOfficer, Operator, Admin], oversight: false };
+/// Who works its party's RFIs: acknowledges, starts, rejects (action party), closes, reopens (requester).
+const RFI_WORKERS: Who = Who { roles: &[AgencySystem, Analyst, LiaisonOfficer], oversight: false };
+/// A party's liaison officers, who transfer an RFI their party must act on to the party that can answer it.
+const LIAISON_OFFICERS: Who = Who { roles: &[LiaisonOfficer], oversight: false };
 
 const fn only(who: Who) -> Cell {
     Cell { full: who, own_view: NOBODY }
@@ -130,7 +142,7 @@ const fn row(action: Action, scoped_by: &'static str, own: Cell, other: Cell, al
 }
 
 /// The authorization table: one row per RPC.
-pub const TABLE: [Rule; 20] = [
+pub const TABLE: [Rule; 24] = [
     row(Action::Publish, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::PublishStream, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::Subscribe, "`open.feed`", only(READERS), CLOSED, CLOSED),
@@ -199,6 +211,16 @@ pub const TABLE: [Rule; 20] = [
     row(Action::ApplyPolicy, "the shared policy", CLOSED, CLOSED, only(OVERSIGHT_ADMINS)),
     row(Action::ListPolicyHistory, "the shared policy", CLOSED, CLOSED, only(OPERATORS)),
     row(Action::RollbackPolicy, "the shared policy", CLOSED, CLOSED, only(OVERSIGHT_ADMINS)),
+    row(
+        Action::ListRfis,
+        "`party` (requester or action party; empty: the caller's)",
+        only(RFI_READERS),
+        only(OVERSIGHT_OPERATORS),
+        CLOSED,
+    ),
+    row(Action::GetRfi, "the RFI's requester or action party", only(RFI_READERS), only(OVERSIGHT_OPERATORS), CLOSED),
+    row(Action::UpdateRfi, "the RFI's requester or action party", only(RFI_WORKERS), CLOSED, CLOSED),
+    row(Action::TransferRfi, "the RFI's action party", only(LIAISON_OFFICERS), CLOSED, CLOSED),
 ];
 
 /// May a caller in `role`, whose party has `oversight` or not, call `action` at `scope`, and what does it see?
@@ -265,7 +287,7 @@ fn rule(action: Action) -> &'static Rule {
 // === impl Action ===
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 24] = [
         Action::Publish,
         Action::PublishStream,
         Action::Subscribe,
@@ -286,6 +308,10 @@ impl Action {
         Action::ApplyPolicy,
         Action::ListPolicyHistory,
         Action::RollbackPolicy,
+        Action::ListRfis,
+        Action::GetRfi,
+        Action::UpdateRfi,
+        Action::TransferRfi,
     ];
 
     /// What the RPC does, for refusals ("role analyst may not publish ...").
@@ -310,6 +336,10 @@ impl Action {
             Action::ApplyPolicy => "apply the policy",
             Action::ListPolicyHistory => "list the policy history",
             Action::RollbackPolicy => "roll back the policy",
+            Action::ListRfis => "list RFIs",
+            Action::GetRfi => "read an RFI",
+            Action::UpdateRfi => "act on an RFI",
+            Action::TransferRfi => "transfer an RFI",
         }
     }
 
@@ -336,6 +366,10 @@ impl Action {
             Action::ApplyPolicy => "ApplyPolicy",
             Action::ListPolicyHistory => "ListPolicyHistory",
             Action::RollbackPolicy => "RollbackPolicy",
+            Action::ListRfis => "ListRfis",
+            Action::GetRfi => "GetRfi",
+            Action::UpdateRfi => "UpdateRfi",
+            Action::TransferRfi => "TransferRfi",
         }
     }
 }

@@ -28,6 +28,9 @@ pub enum Role {
     Admin,
     /// A foreign disclosure and release officer: decides the RELIDO material held for review.
     DisclosureOfficer,
+    /// A liaison officer of a party (an I&A LNO at a host agency, a resident LNO at I&A, a fusion liaison
+    /// officer): works the party's RFIs and transfers one to the party that can answer it.
+    LiaisonOfficer,
 }
 
 /// The claims of a Liaison token.
@@ -175,6 +178,7 @@ impl Role {
             Role::Operator => "operator",
             Role::Admin => "admin",
             Role::DisclosureOfficer => "disclosure-officer",
+            Role::LiaisonOfficer => "liaison-officer",
         }
     }
 }

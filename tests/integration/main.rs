@@ -36,6 +36,8 @@ mod precedence;
 mod publish_stream;
 mod replay;
 mod retention;
+mod rfi;
+mod rfi_access;
 mod round_trip;
 mod router_properties;
 mod routing;

@@ -3,9 +3,9 @@
 
 use super::*;
 
-use Role::{Admin, AgencySystem, Analyst, Operator};
+use Role::{Admin, AgencySystem, Analyst, DisclosureOfficer, LiaisonOfficer, Operator};
 
-const ROLES: [Role; 4] = [AgencySystem, Analyst, Operator, Admin];
+const ROLES: [Role; 6] = [AgencySystem, Analyst, Operator, Admin, DisclosureOfficer, LiaisonOfficer];
 const SCOPES: [Scope; 3] = [Scope::Own, Scope::Other, Scope::All];
 
 /// One expected verdict; `None` is a refusal.
@@ -165,6 +165,29 @@ fn some_scope_is_enough_to_get_past_the_first_check() {
     assert!(authorize_some(Analyst, true, Action::PurgeMessage).is_err());
     assert!(authorize_some(Admin, true, Action::Revalidate).is_ok());
     assert!(authorize_some(Operator, true, Action::Revalidate).is_err());
+}
+
+#[test]
+fn rfis_are_worked_by_their_parties_and_transferred_only_by_a_liaison_officer() {
+    for role in [AgencySystem, Analyst, LiaisonOfficer] {
+        check(role, false, Action::UpdateRfi, Scope::Own, Some(View::Full));
+        check(role, true, Action::UpdateRfi, Scope::Other, None);
+    }
+    for role in [Operator, Admin, DisclosureOfficer] {
+        check(role, true, Action::UpdateRfi, Scope::Own, None);
+    }
+    check(LiaisonOfficer, false, Action::TransferRfi, Scope::Own, Some(View::Full));
+    check(LiaisonOfficer, true, Action::TransferRfi, Scope::Other, None);
+    for role in [AgencySystem, Analyst, Operator, Admin, DisclosureOfficer] {
+        check(role, true, Action::TransferRfi, Scope::Own, None);
+    }
+    for action in [Action::ListRfis, Action::GetRfi] {
+        check(Analyst, false, action, Scope::Own, Some(View::Full));
+        check(DisclosureOfficer, false, action, Scope::Own, None);
+        check(Analyst, true, action, Scope::Other, None);
+        check(Operator, false, action, Scope::Other, None);
+        check(Operator, true, action, Scope::Other, Some(View::Full));
+    }
 }
 
 #[test]

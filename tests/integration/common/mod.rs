@@ -362,6 +362,17 @@ impl TestGateway {
         operator_with_token(&self.url(), &self.token(party, role)).await
     }
 
+    /// An RFI-service client authenticated as `party` in `role`.
+    pub async fn rfis(&self, party: &str, role: Role) -> Rfis {
+        let channel = Channel::from_shared(self.url()).unwrap().connect().await.expect("connect to gateway");
+        let header: MetadataValue<_> = format!("Bearer {}", self.token(party, role)).parse().unwrap();
+        let authorize: Authorize = Box::new(move |mut request| {
+            request.metadata_mut().insert("authorization", header.clone());
+            Ok(request)
+        });
+        liaison::api::rfi_service_client::RfiServiceClient::with_interceptor(channel, authorize)
+    }
+
     /// Stops the gateway and waits for it; returns the data directory for a restart.
     pub async fn stop(mut self) -> tempfile::TempDir {
         self.shutdown().await;
@@ -390,6 +401,7 @@ impl Drop for TestGateway {
 pub type Authorize = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
 pub type Client = GatewayServiceClient<InterceptedService<Channel, Authorize>>;
 pub type Operator = OperatorServiceClient<InterceptedService<Channel, Authorize>>;
+pub type Rfis = liaison::api::rfi_service_client::RfiServiceClient<InterceptedService<Channel, Authorize>>;
 
 /// A client sending `authorization: <header>` (or nothing).
 pub async fn client_with_header(url: &str, header: Option<String>) -> Client {
