@@ -180,7 +180,8 @@ impl Gateway {
         self.traffic.speed_of_service_missed(recipient, miss.precedence);
         let Ok(envelope) = pb::Envelope::decode(miss.copy.payload.clone()) else { return };
         tracing::info!(message_id = %envelope.id, %recipient, precedence = miss.precedence.name(), "speed of service missed");
-        if !speed::notifies_originator(miss.precedence) {
+        // A notice is the gateway's own: a late one is counted, and never the subject of another notice.
+        if !speed::notifies_originator(miss.precedence) || envelope.kind == pb::Kind::Notice as i32 {
             return;
         }
         if let Err(error) = self.notify_miss(router, recipient, &envelope, miss.precedence, objective).await {

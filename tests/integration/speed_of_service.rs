@@ -56,6 +56,9 @@ async fn an_unacknowledged_flash_is_a_miss_reported_to_its_originator_and_an_ack
     assert!(notice.title.contains("FLASH"), "{}", notice.title);
     assert!(!notice.body.windows(b"ignored".len()).any(|window| window == b"ignored"), "no content in the notice");
     assert_quiet(&mut cbp_feed, Duration::from_secs(5), "one notice, for the unacknowledged FLASH only").await;
+    // The notice (IMMEDIATE) went unacknowledged past its objective too: counted, and no notice about it.
+    assert_eq!(missed(&gateway, "immediate", "cbp").await, 1);
+    cbp_feed.ack(&notices).await;
 
     assert_eq!(missed(&gateway, "flash", "ia").await, 1);
     assert_eq!(missed(&gateway, "priority", "ia").await, 0, "PRIORITY is not judged here");
