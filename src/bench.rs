@@ -11,6 +11,7 @@
 
 pub mod charts;
 mod measure;
+mod overtake;
 mod progress;
 mod raw;
 mod report;
@@ -49,6 +50,8 @@ pub struct BenchOptions {
     pub latency_size: usize,
     pub fanout: usize,
     pub fanout_rate: u32,
+    /// ROUTINE messages queued ahead of the FLASH of the overtake scenario; 0 skips it.
+    pub overtake_backlog: usize,
     pub idle: Vec<usize>,
     pub nats_url: Option<String>,
     /// `None`: looked for on PATH and in the pip script directories.
@@ -207,6 +210,13 @@ async fn scenarios(options: &BenchOptions, rig: &Rig, sync: SyncPolicy, progress
 
     let Load { throughput, unary, latency } = load_phases(options, rig, &raw, progress).await?;
     let fanout = fanout(rig, &raw, options, warmup, progress).await?;
+    let overtake = match options.overtake_backlog {
+        0 => None,
+        backlog => {
+            progress.phase(&format!("FLASH behind a backlog of {backlog}, raw then gateway"));
+            Some(overtake::run(rig, &raw, backlog, options.latency_size).await?)
+        }
+    };
     raw.remove().await;
     let memory = memory(rig, options, gateway_idle, nats_idle, progress).await?;
 
@@ -230,6 +240,7 @@ async fn scenarios(options: &BenchOptions, rig: &Rig, sync: SyncPolicy, progress
         unary,
         latency,
         fanout,
+        overtake,
         memory,
         targets: Vec::new(),
         sync_comparison: None,

@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::measure::{Clock, Counter, Latencies, Pacer};
 
-const STREAM: &str = "LIAISON_BENCH_RAW";
-const SUBJECT: &str = "liaison.bench.raw";
+pub(super) const STREAM: &str = "LIAISON_BENCH_RAW";
+pub(super) const SUBJECT: &str = "liaison.bench.raw";
 
 /// Raw JetStream on one connection.
 pub struct Raw {
@@ -43,6 +43,11 @@ impl Raw {
             })
             .await?;
         Ok(())
+    }
+
+    /// The JetStream context, for scenarios of their own.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.jetstream
     }
 
     /// Deletes the bench stream.

@@ -24,6 +24,9 @@ pub struct Report {
     pub unary: Vec<Unary>,
     pub latency: Latency,
     pub fanout: Fanout,
+    /// Absent when skipped (`--overtake-backlog 0`) and in reports from before it existed.
+    #[serde(default)]
+    pub overtake: Option<Overtake>,
     pub memory: Memory,
     pub targets: Vec<Target>,
     /// With `--sync both`: the load phases under `always` (above) beside nats-server's default.
@@ -172,6 +175,18 @@ pub struct Fanout {
     pub ratio: f64,
     pub raw: LatencySummary,
     pub gateway: LatencySummary,
+}
+
+/// A FLASH published while a subscriber reads a ROUTINE backlog ([`super::overtake`]): from publish to
+/// receipt, and how many backlog messages were read in between; raw JetStream reads in stream order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Overtake {
+    pub backlog: usize,
+    pub payload_bytes: usize,
+    pub raw_ms: f64,
+    pub raw_read_between: usize,
+    pub gateway_ms: f64,
+    pub gateway_read_between: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

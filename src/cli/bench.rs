@@ -34,6 +34,10 @@ pub struct BenchArgs {
     /// Published messages per second in the fan-out phase (each reaches every subscription).
     #[arg(long, default_value_t = 5)]
     fanout_rate: u32,
+    /// ROUTINE messages a subscriber is reading when one FLASH is published (raw JetStream reads the same
+    /// backlog in stream order); 0 skips the scenario.
+    #[arg(long, default_value_t = 100_000)]
+    overtake_backlog: usize,
     /// Idle subscription counts at which the gateway's memory is read.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
     idle: Vec<usize>,
@@ -120,6 +124,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         latency_size: args.latency_size,
         fanout: args.fanout,
         fanout_rate: args.fanout_rate.max(1),
+        overtake_backlog: args.overtake_backlog,
         idle: args.idle,
         nats_url: args.nats_url,
         nats_server_bin: args.nats_server_bin,

@@ -27,7 +27,20 @@ impl FreshShell {
     fn new() -> FreshShell {
         let dir = tempfile::tempdir().unwrap();
         let path = std::env::var_os("PATH").unwrap_or_default();
-        let dirs: Vec<PathBuf> = std::env::split_paths(&path).filter(|dir| !dir.join("nats-server").exists()).collect();
+        let mut dirs: Vec<PathBuf> =
+            std::env::split_paths(&path).filter(|dir| !dir.join("nats-server").exists()).collect();
+        // A python3 of its own (a venv), so that the pip scripts directory the gateway asks python3 for is
+        // not one where the test suite's set-up installed nats-server (pyenv's, on a machine where
+        // `pip install` went there).
+        let venv = dir.path().join("venv");
+        let made = std::process::Command::new("python3")
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&venv)
+            .env("PATH", std::env::join_paths(&dirs).unwrap())
+            .status()
+            .is_ok_and(|status| status.success());
+        assert!(made, "python3 -m venv failed: the fresh shell needs a python3 of its own");
+        dirs.insert(0, venv.join("bin"));
         let shell = FreshShell { path: std::env::join_paths(dirs).unwrap(), dir };
         std::fs::create_dir_all(shell.pip_bin()).unwrap();
         std::fs::create_dir_all(shell.dir.path().join("xdg")).unwrap();
@@ -166,7 +179,12 @@ async fn serve_finds_the_pip_installed_nats_server_when_path_lacks_it() {
     let listen = format!("127.0.0.1:{port}");
 
     // Before the install: the start fails and names the pip directory it looked in.
-    let output = shell.liaison(&serve).args(["--listen", &listen]).output().await.unwrap();
+    let mut first = shell.liaison(&serve);
+    first.args(["--listen", &listen]).kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(60), first.output())
+        .await
+        .expect("the start without nats-server must fail, not serve")
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "started without any nats-server: {stderr}");
     assert!(stderr.contains("no nats-server >= 2.10 found on PATH ("), "{stderr}");

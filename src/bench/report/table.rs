@@ -14,6 +14,7 @@ pub fn table(report: &Report) -> String {
     unary(&mut out, report);
     latency(&mut out, report);
     fanout(&mut out, report);
+    overtake(&mut out, report);
     memory(&mut out, report);
     if let Some(comparison) = &report.sync_comparison {
         sync_table(&mut out, comparison);
@@ -162,6 +163,22 @@ fn fanout(out: &mut String, report: &Report) {
         ("gateway", fanout.gateway_deliveries_per_s, &fanout.gateway),
     ] {
         let _ = writeln!(out, "  {:>8}  {:>12.0} {:>8.2} {:>8.2}", name, rate, summary.p50_ms, summary.p99_ms);
+    }
+}
+
+fn overtake(out: &mut String, report: &Report) {
+    let Some(overtake) = &report.overtake else { return };
+    let _ = writeln!(
+        out,
+        "\nFLASH behind a backlog: a subscriber reading {} messages of {} B gets one more (a FLASH through the gateway)",
+        overtake.backlog, overtake.payload_bytes
+    );
+    let _ = writeln!(out, "  {:>8}  {:>14} {:>20}", "", "publish->read", "backlog read between");
+    for (name, ms, between) in [
+        ("raw", overtake.raw_ms, overtake.raw_read_between),
+        ("gateway", overtake.gateway_ms, overtake.gateway_read_between),
+    ] {
+        let _ = writeln!(out, "  {:>8}  {:>11.1} ms {:>20}", name, ms, between);
     }
 }
 

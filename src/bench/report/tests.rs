@@ -1,8 +1,8 @@
 //! The table of a hand-made report (`sample` is shared with the targets' tests).
 
 use super::{
-    Backlog, CpuPerMessage, Environment, Fanout, IdleSubscriptions, Latency, Memory, Pinning, Rates, Report, Settings,
-    Unary, table, targets, throughput,
+    Backlog, CpuPerMessage, Environment, Fanout, IdleSubscriptions, Latency, Memory, Overtake, Pinning, Rates, Report,
+    Settings, Unary, table, targets, throughput,
 };
 use crate::bench::measure::LatencySummary;
 
@@ -59,6 +59,14 @@ pub fn report() -> Report {
             raw: latency(30_000, 40.0, 150.0),
             gateway: latency(30_000, 79.0, 500.0),
         },
+        overtake: Some(Overtake {
+            backlog: 100_000,
+            payload_bytes: 1024,
+            raw_ms: 9_500.0,
+            raw_read_between: 99_000,
+            gateway_ms: 4.2,
+            gateway_read_between: 0,
+        }),
         memory: Memory {
             gateway_idle_mib: 24.0,
             gateway_after_load_mib: 90.0,
@@ -87,6 +95,9 @@ fn the_table_shows_every_target_met_or_missed_and_how_the_processes_ran() {
     assert!(lines[1].trim_start().starts_with("met"), "{lines:?}");
     assert!(text.contains("256 B  raw 100 -> 120, gateway 100 -> 120"), "the backlog is shown: {text}");
     assert!(text.contains("1.20"), "nats-server's CPU behind the gateway over raw's: {text}");
+    assert!(text.contains("FLASH behind a backlog: a subscriber reading 100000 messages of 1024 B"), "{text}");
+    assert!(text.contains("     raw       9500.0 ms                99000"), "{text}");
+    assert!(text.contains(" gateway          4.2 ms                    0"), "{text}");
 
     report.settings.nats_nodes = 3;
     report.settings.replicas = 3;
