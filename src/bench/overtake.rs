@@ -91,12 +91,13 @@ async fn raw_side(jetstream: &jetstream::Context, backlog: usize, body: Bytes) -
 /// The gateway: the backlog as ROUTINE on one PublishStream, a subscription reading it from the start,
 /// and after [`READ_FIRST`] one FLASH.
 async fn gateway_side(rig: &Rig, backlog: usize, body: Bytes) -> anyhow::Result<(Duration, usize)> {
-    publish_backlog(rig.client(PUBLISHER, Role::AgencySystem).await?, backlog, body.clone()).await?;
+    let first = publish_backlog(rig.client(PUBLISHER, Role::AgencySystem).await?, backlog, body.clone()).await?;
     let mut publisher = rig.client(PUBLISHER, Role::AgencySystem).await?;
     let mut reader = rig.client(RECIPIENT, Role::Analyst).await?;
     use pb::subscribe_request::Request;
     let (requests, outgoing) = mpsc::channel(64);
-    let start = pb::StartPosition { position: Some(pb::start_position::Position::All(())) };
+    // From the backlog's first copy: the feed still holds the earlier scenarios' messages.
+    let start = pb::StartPosition { position: Some(pb::start_position::Position::FromSequence(first)) };
     let open = pb::OpenSubscription { max_outstanding_messages: 1000, start: Some(start), ..Default::default() };
     requests.send(pb::SubscribeRequest { request: Some(Request::Open(open)) }).await?;
     let mut responses = reader.subscribe(ReceiverStream::new(outgoing)).await?.into_inner();
@@ -125,8 +126,9 @@ async fn gateway_side(rig: &Rig, backlog: usize, body: Bytes) -> anyhow::Result<
     anyhow::bail!("the subscription ended before the FLASH")
 }
 
-/// Publishes `backlog` ROUTINE messages on one PublishStream and waits for every receipt.
-async fn publish_backlog(mut client: Client, backlog: usize, body: Bytes) -> anyhow::Result<()> {
+/// Publishes `backlog` ROUTINE messages on one PublishStream and waits for every receipt; returns the
+/// stream sequence of the first copy.
+async fn publish_backlog(mut client: Client, backlog: usize, body: Bytes) -> anyhow::Result<u64> {
     let (requests, outgoing) = mpsc::channel::<pb::PublishStreamRequest>(WINDOW);
     let mut responses = client.publish_stream(ReceiverStream::new(outgoing)).await?.into_inner();
     let sender = tokio::spawn(async move {
@@ -137,12 +139,22 @@ async fn publish_backlog(mut client: Client, backlog: usize, body: Bytes) -> any
             }
         }
     });
+    let mut first = None;
     for received in 0..backlog {
-        match responses.message().await? {
-            Some(response) if matches!(response.result, Some(pb::publish_stream_response::Result::Receipt(_))) => {}
+        let receipt = match responses.message().await? {
+            Some(pb::PublishStreamResponse {
+                result: Some(pb::publish_stream_response::Result::Receipt(receipt)),
+                ..
+            }) => receipt,
             other => anyhow::bail!("backlog publish {received} not stored: {other:?}"),
+        };
+        if first.is_none() {
+            first = receipt.outcomes.iter().find_map(|outcome| match &outcome.outcome {
+                Some(pb::recipient_outcome::Outcome::Delivered(delivered)) => Some(delivered.stream_sequence),
+                _ => None,
+            });
         }
     }
     sender.await?;
-    Ok(())
+    first.context("the backlog's first copy was not stored")
 }
