@@ -11,6 +11,8 @@
 //! - [`retention`]: what is kept about each message for review, purge and correction (pure).
 //! - [`disclosure`]: foreign-disclosure review of RELIDO material held for a party (pure).
 //! - [`router`]: the pure policy decision, per recipient, with reasons. No I/O.
+//! - [`policy_check`]: checking a policy change offline — test cases, a diff, a replay of recorded
+//!   decisions through a draft (pure).
 //! - [`policy_store`]: the live router: policy files, reload on change and SIGHUP, atomic swap.
 //! - [`bus`]: everything NATS — connection and provisioning, the runtime credential's permissions,
 //!   subjects, the streams and buckets, publishing and pull consumers.
@@ -46,6 +48,7 @@ pub mod grpc;
 pub mod identity;
 pub mod metrics;
 pub mod model;
+pub mod policy_check;
 pub mod policy_store;
 pub mod retention;
 pub mod router;
