@@ -22,6 +22,7 @@ mod seek;
 mod server;
 mod service;
 mod shared_policy;
+mod simulate;
 mod subscribe;
 mod traffic_watch;
 

@@ -53,6 +53,11 @@ pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, Stri
             file.audit_query_scan_budget,
             default_limits.audit_query_scan_budget,
         ),
+        simulate_scan_budget: setting(
+            args.simulate_scan_budget,
+            file.simulate_scan_budget,
+            default_limits.simulate_scan_budget,
+        ),
         disclosure_hold: setting(args.disclosure_hold, file.disclosure_hold, default_limits.disclosure_hold),
         ..default_limits
     };
@@ -61,6 +66,9 @@ pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, Stri
     }
     if limits.audit_query_scan_budget == 0 {
         return Err("audit-query-scan-budget must be at least 1".into());
+    }
+    if limits.simulate_scan_budget == 0 {
+        return Err("simulate-scan-budget must be at least 1".into());
     }
     if limits.max_unknown_recipients > crate::router::MAX_RECIPIENTS {
         return Err(format!("max-unknown-recipients must be 0 to {}", crate::router::MAX_RECIPIENTS));

@@ -36,6 +36,7 @@ pub enum Action {
     ApplyPolicy,
     ListPolicyHistory,
     RollbackPolicy,
+    SimulatePolicy,
 }
 
 /// Whose data or power a call touches.
@@ -130,7 +131,7 @@ const fn row(action: Action, scoped_by: &'static str, own: Cell, other: Cell, al
 }
 
 /// The authorization table: one row per RPC.
-pub const TABLE: [Rule; 20] = [
+pub const TABLE: [Rule; 21] = [
     row(Action::Publish, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::PublishStream, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::Subscribe, "`open.feed`", only(READERS), CLOSED, CLOSED),
@@ -199,6 +200,14 @@ pub const TABLE: [Rule; 20] = [
     row(Action::ApplyPolicy, "the shared policy", CLOSED, CLOSED, only(OVERSIGHT_ADMINS)),
     row(Action::ListPolicyHistory, "the shared policy", CLOSED, CLOSED, only(OPERATORS)),
     row(Action::RollbackPolicy, "the shared policy", CLOSED, CLOSED, only(OVERSIGHT_ADMINS)),
+    row(
+        Action::SimulatePolicy,
+        "`party` (origin or recipient; empty: all); the own view is the decisions where the own party is origin or \
+         recipient",
+        only(OPERATORS),
+        only(OVERSIGHT_OPERATORS),
+        or_own_view(OVERSIGHT_OPERATORS, OPERATORS),
+    ),
 ];
 
 /// May a caller in `role`, whose party has `oversight` or not, call `action` at `scope`, and what does it see?
@@ -265,7 +274,7 @@ fn rule(action: Action) -> &'static Rule {
 // === impl Action ===
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::Publish,
         Action::PublishStream,
         Action::Subscribe,
@@ -286,6 +295,7 @@ impl Action {
         Action::ApplyPolicy,
         Action::ListPolicyHistory,
         Action::RollbackPolicy,
+        Action::SimulatePolicy,
     ];
 
     /// What the RPC does, for refusals ("role analyst may not publish ...").
@@ -310,6 +320,7 @@ impl Action {
             Action::ApplyPolicy => "apply the policy",
             Action::ListPolicyHistory => "list the policy history",
             Action::RollbackPolicy => "roll back the policy",
+            Action::SimulatePolicy => "simulate a policy over recorded traffic",
         }
     }
 
@@ -336,6 +347,7 @@ impl Action {
             Action::ApplyPolicy => "ApplyPolicy",
             Action::ListPolicyHistory => "ListPolicyHistory",
             Action::RollbackPolicy => "RollbackPolicy",
+            Action::SimulatePolicy => "SimulatePolicy",
         }
     }
 }
