@@ -238,6 +238,8 @@ pub fn run(tests: &TestFile, router: &Router) -> Report {
     for case in &tests.cases {
         run_case(&tests.file, case, router, &mut report);
     }
+    // In file order (a case's expectations are checked in recipient order).
+    report.failures.sort_by_key(|failure| failure.line);
     report
 }
 
