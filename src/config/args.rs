@@ -120,7 +120,7 @@ pub struct ServeArgs {
     /// Open PublishStream calls per credential; 0 is unlimited [default: 8].
     #[arg(long, env = "LIAISON_MAX_PUBLISH_STREAMS")]
     pub max_publish_streams: Option<usize>,
-    /// Running QueryAudit and ListReviewDue calls per credential; 0 is unlimited [default: 4].
+    /// Running QueryAudit, ListReviewDue and SimulatePolicy calls per credential; 0 is unlimited [default: 4].
     #[arg(long, env = "LIAISON_MAX_AUDIT_QUERIES")]
     pub max_audit_queries: Option<usize>,
     /// Open WatchTraffic calls per credential; 0 is unlimited [default: 4].
