@@ -114,6 +114,19 @@ pub struct AuditRecord {
     /// audit one record each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown_recipients: Vec<String>,
+    /// The message's kind and topic (denials and holds; an approval's subject has them).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic: String,
+    /// The message's precedence when not routine, and its TLP when it has one (the router's decisions).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub precedence: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tlp: String,
+    /// The message named no recipients: the policy chose them (the router's decisions).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_policy: bool,
 }
 
 /// One link of a chain.

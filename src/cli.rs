@@ -9,6 +9,8 @@ mod nats_args;
 mod orcon;
 mod output;
 mod policy;
+mod policy_check;
+mod policy_simulate;
 mod provision;
 mod publish;
 mod retention;

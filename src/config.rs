@@ -152,6 +152,7 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     retired_key_grace: Option<Duration>,
     audit_query_scan_budget: Option<u64>,
+    simulate_scan_budget: Option<u64>,
     max_unknown_recipients: Option<usize>,
     audit_max_bytes: Option<u64>,
     #[serde(default, with = "humantime_serde")]

@@ -23,6 +23,7 @@ mod seek;
 mod server;
 mod service;
 mod shared_policy;
+mod simulate;
 mod speed;
 mod subscribe;
 mod traffic_watch;

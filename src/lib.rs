@@ -14,6 +14,8 @@
 //! - [`rfi`]: requests for information as a tracked workflow — statuses, who may make which transition,
 //!   due times (pure).
 //! - [`router`]: the pure policy decision, per recipient, with reasons. No I/O.
+//! - [`policy_check`]: checking a policy change offline — test cases, a diff, a replay of recorded
+//!   decisions through a draft (pure).
 //! - [`policy_store`]: the live router: policy files, reload on change and SIGHUP, atomic swap.
 //! - [`bus`]: everything NATS — connection and provisioning, the runtime credential's permissions,
 //!   subjects, the streams and buckets, publishing and pull consumers.
@@ -49,6 +51,7 @@ pub mod grpc;
 pub mod identity;
 pub mod metrics;
 pub mod model;
+pub mod policy_check;
 pub mod policy_store;
 pub mod retention;
 pub mod rfi;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (README: "Run the tests"); .ci/run calls exactly this.
 # Installs nats-server and buf if missing, then: buf lint, rustfmt check, clippy, every test against
-# real nats-server processes that the tests start themselves, and each fuzz target for a few seconds
+# real nats-server processes that the tests start themselves, the shipped policy's test cases
+# (`liaison policy test deploy/policy/tests.toml`), and each fuzz target for a few seconds
 # (tests/fuzz.sh --smoke; installs cargo-fuzz if missing) so that none can rot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +29,14 @@ status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -E '^test result:' "$log" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
 failed=$(grep -E '^test result:' "$log" | grep -oE '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
+echo "== liaison policy test (the shipped policy's test cases)" >&2
+policy_status=0
+cargo run --locked --quiet --bin liaison -- policy test deploy/policy/tests.toml \
+  --policy deploy/policy/policy.toml --directory deploy/policy/directory.toml || policy_status=$?
 echo "== fuzz targets, 5 s each" >&2
 fuzz_status=0
 bash tests/fuzz.sh --smoke 5 || fuzz_status=$?
 echo "$passed passed, $failed failed"
 [ "$status" -eq 0 ] || exit "$status"
+[ "$policy_status" -eq 0 ] || exit "$policy_status"
 exit "$fuzz_status"

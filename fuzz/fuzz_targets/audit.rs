@@ -129,6 +129,14 @@ fn record(u: &mut Unstructured<'_>, head: u64) -> Result<AuditRecord> {
             Event::Denied if u.arbitrary()? => (0..u.int_in_range(1..=3)?).map(|_| word(u)).collect::<Result<_>>()?,
             _ => Vec::new(),
         },
+        kind: match u.arbitrary()? {
+            true => u.choose(&["report", "alert", ""])?.to_string(),
+            false => word(u)?,
+        },
+        topic: word(u)?,
+        precedence: u.choose(&["", "flash", "immediate"])?.to_string(),
+        tlp: u.choose(&["", "amber", "amber+strict"])?.to_string(),
+        by_policy: u.arbitrary()?,
     })
 }
 

@@ -2,6 +2,7 @@
 //! and fills exactly the fields that event carries.
 
 use super::{AuditRecord, Event};
+use crate::model::{Precedence, RouteRequest};
 
 /// What every record about one message shares: which message, whose, and the policy in force.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +29,11 @@ impl AuditRecord {
             criminal_intelligence: false,
             lost: None,
             unknown_recipients: Vec::new(),
+            kind: String::new(),
+            topic: String::new(),
+            precedence: String::new(),
+            tlp: String::new(),
+            by_policy: false,
         }
     }
 
@@ -43,6 +49,22 @@ impl AuditRecord {
     /// Records the markings (the canonical banner) the router decided under.
     pub fn under_markings(self, banner: &str) -> AuditRecord {
         AuditRecord { markings: banner.to_string(), ..self }
+    }
+
+    /// Records how the router was asked (what a replay through another policy needs): precedence and TLP
+    /// when set, whether the policy chose the recipients, and, with `kind_and_topic` (denials and holds,
+    /// whose records have no subject), the kind and topic.
+    pub fn routed_as(self, request: &RouteRequest, kind_and_topic: bool) -> AuditRecord {
+        let (kind, topic) = match kind_and_topic {
+            true => (request.kind.token().to_string(), request.topic.to_string()),
+            false => (String::new(), String::new()),
+        };
+        let precedence = match request.precedence {
+            Precedence::Routine => String::new(),
+            other => other.name().to_string(),
+        };
+        let tlp = request.markings.tlp.map(|tlp| tlp.name().to_string()).unwrap_or_default();
+        AuditRecord { kind, topic, precedence, tlp, by_policy: request.recipients.is_empty(), ..self }
     }
 
     /// Marks an approval as one of criminal intelligence (28 CFR Part 23).

@@ -120,7 +120,7 @@ pub struct ServeArgs {
     /// Open PublishStream calls per credential; 0 is unlimited [default: 8].
     #[arg(long, env = "LIAISON_MAX_PUBLISH_STREAMS")]
     pub max_publish_streams: Option<usize>,
-    /// Running QueryAudit and ListReviewDue calls per credential; 0 is unlimited [default: 4].
+    /// Running QueryAudit, ListReviewDue and SimulatePolicy calls per credential; 0 is unlimited [default: 4].
     #[arg(long, env = "LIAISON_MAX_AUDIT_QUERIES")]
     pub max_audit_queries: Option<usize>,
     /// Open WatchTraffic calls per credential; 0 is unlimited [default: 4].
@@ -206,6 +206,10 @@ pub struct ServeArgs {
     /// where to continue [default: 1000000].
     #[arg(long, env = "LIAISON_AUDIT_QUERY_SCAN_BUDGET")]
     pub audit_query_scan_budget: Option<u64>,
+    /// Audit records one SimulatePolicy call (`liaison policy simulate`) may examine; past it the call ends
+    /// with RESOURCE_EXHAUSTED (simulate a shorter window) [default: 20000000].
+    #[arg(long, env = "LIAISON_SIMULATE_SCAN_BUDGET")]
+    pub simulate_scan_budget: Option<u64>,
     /// Most named recipients of one publish that are not in the directory; a publish naming more is refused
     /// with RESOURCE_EXHAUSTED and nothing recorded [default: 8].
     #[arg(long, env = "LIAISON_MAX_UNKNOWN_RECIPIENTS")]

@@ -78,6 +78,11 @@ pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, Stri
             file.audit_query_scan_budget,
             default_limits.audit_query_scan_budget,
         ),
+        simulate_scan_budget: setting(
+            args.simulate_scan_budget,
+            file.simulate_scan_budget,
+            default_limits.simulate_scan_budget,
+        ),
         disclosure_hold: setting(args.disclosure_hold, file.disclosure_hold, default_limits.disclosure_hold),
         speed_of_service: match args.speed_of_service.as_deref().or(file.speed_of_service.as_deref()) {
             Some(text) => crate::speed::Objectives::parse(text)?,
@@ -95,6 +100,9 @@ pub(super) fn limits(args: &ServeArgs, file: &FileConfig) -> Result<Limits, Stri
     }
     if limits.audit_query_scan_budget == 0 {
         return Err("audit-query-scan-budget must be at least 1".into());
+    }
+    if limits.simulate_scan_budget == 0 {
+        return Err("simulate-scan-budget must be at least 1".into());
     }
     if limits.max_unknown_recipients > crate::router::MAX_RECIPIENTS {
         return Err(format!("max-unknown-recipients must be 0 to {}", crate::router::MAX_RECIPIENTS));

@@ -99,6 +99,11 @@ fn audit_limits_are_flags_with_defaults_and_zero_budgets_are_refused() {
     assert_eq!(ServeConfig::load(&args).unwrap().limits.audit_query_scan_budget, 50);
     let zero = ServeArgs { audit_query_scan_budget: Some(0), ..Default::default() };
     assert!(ServeConfig::load(&zero).unwrap_err().starts_with("audit-query-scan-budget"));
+    assert_eq!(defaults.limits.simulate_scan_budget, 20_000_000);
+    let args = ServeArgs { simulate_scan_budget: Some(70), ..Default::default() };
+    assert_eq!(ServeConfig::load(&args).unwrap().limits.simulate_scan_budget, 70);
+    let zero = ServeArgs { simulate_scan_budget: Some(0), ..Default::default() };
+    assert!(ServeConfig::load(&zero).unwrap_err().starts_with("simulate-scan-budget"));
 
     assert_eq!(defaults.limits.max_unknown_recipients, 8);
     let too_many = ServeArgs { max_unknown_recipients: Some(257), ..Default::default() };

@@ -147,6 +147,18 @@ impl OperatorService for Gateway {
         Ok(Response::new(Gateway::rollback_policy(self, &caller, request.into_inner()).await?))
     }
 
+    type SimulatePolicyStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::SimulatePolicyResponse, Status>> + Send + 'static>>;
+
+    async fn simulate_policy(
+        &self,
+        request: Request<pb::SimulatePolicyRequest>,
+    ) -> Result<Response<Self::SimulatePolicyStream>, Status> {
+        let caller = auth::caller(&request)?;
+        let changes = Gateway::simulate_policy(self, &caller, request.into_inner()).await?;
+        Ok(Response::new(Box::pin(changes)))
+    }
+
     type WatchTrafficStream =
         std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::WatchTrafficResponse, Status>> + Send + 'static>>;
 

@@ -161,14 +161,15 @@ impl Gateway {
                     let approved =
                         AuditRecord::approved(&message, &recipient, approval.rule(), approval.basis(), &subject);
                     let approved = approved.criminal_intelligence(envelope.criminal_intelligence.is_some());
-                    records.push(approved.under_markings(&banner));
+                    records.push(approved.under_markings(&banner).routed_as(&request, false));
                     let payload = copy_for(&base, approval.recipient());
                     let dedup_id = dedup_base.as_ref().map(|base| format!("{base}:{recipient}"));
                     outcomes.push(PreparedOutcome::Approved(approval, payload, dedup_id));
                 }
                 Outcome::Hold(hold) => {
                     let recipient = hold.recipient.to_string();
-                    records.push(AuditRecord::held(&message, &recipient, &hold.explanation).under_markings(&banner));
+                    let held = AuditRecord::held(&message, &recipient, &hold.explanation).under_markings(&banner);
+                    records.push(held.routed_as(&request, true));
                     let item = held_item(&envelope, &banner, &hold, copy_for(&base, &hold.recipient), &self.limits);
                     outcomes.push(PreparedOutcome::Held(Box::new(item)));
                 }
@@ -178,7 +179,8 @@ impl Gateway {
                         DenialReason::UnknownParty => unknown.push(denial.recipient.to_string()),
                         _ => records.push(
                             AuditRecord::denied(&message, denial.recipient.as_str(), &decided_by)
-                                .under_markings(&banner),
+                                .under_markings(&banner)
+                                .routed_as(&request, true),
                         ),
                     }
                     outcomes.push(PreparedOutcome::Denied(denial));
@@ -187,7 +189,7 @@ impl Gateway {
         }
         if !unknown.is_empty() {
             let record = AuditRecord::denied_unknown(&message, unknown, DenialReason::UnknownParty.code());
-            records.push(record.under_markings(&banner));
+            records.push(record.under_markings(&banner).routed_as(&request, true));
         }
         // An RFI step only when the router approved the party whose copy completes it.
         let rfi = rfi.filter(|rfi| {

@@ -31,7 +31,7 @@ impl Call {
         match self {
             Call::Subscribe => ("subscriptions", "--max-subscriptions"),
             Call::PublishStream => ("publish streams", "--max-publish-streams"),
-            Call::QueryAudit => ("audit queries (QueryAudit and ListReviewDue)", "--max-audit-queries"),
+            Call::QueryAudit => ("audit reads (QueryAudit, ListReviewDue and SimulatePolicy)", "--max-audit-queries"),
             Call::WatchTraffic => ("traffic watches", "--max-traffic-watches"),
         }
     }

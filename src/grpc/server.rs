@@ -62,6 +62,9 @@ pub struct Limits {
     /// Audit records one QueryAudit call may examine before it ends with RESOURCE_EXHAUSTED saying where
     /// it stopped; a query whose filters match little cannot make the gateway read the whole audit.
     pub audit_query_scan_budget: u64,
+    /// Audit records one SimulatePolicy call may examine (a replay reads its whole window) before it ends
+    /// with RESOURCE_EXHAUSTED.
+    pub simulate_scan_budget: u64,
     /// Most named recipients of one publish that are not in the directory; beyond it the publish is refused
     /// with nothing recorded (their denials share one audit record).
     pub max_unknown_recipients: usize,
@@ -83,6 +86,8 @@ pub const DEFAULT_DURABLE_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600)
 
 /// Audit records a QueryAudit call examines at most, by default: a few seconds of reading.
 pub const DEFAULT_AUDIT_QUERY_SCAN_BUDGET: u64 = 1_000_000;
+/// Default of `--simulate-scan-budget`.
+pub const DEFAULT_SIMULATE_SCAN_BUDGET: u64 = 20_000_000;
 
 /// Most delivery attempts a subscription may ask for.
 pub const MAX_DELIVERY_ATTEMPTS: u32 = 1000;
@@ -115,6 +120,7 @@ impl Default for Limits {
             max_delivery_attempts: 10,
             durable_expiry: DEFAULT_DURABLE_EXPIRY,
             audit_query_scan_budget: DEFAULT_AUDIT_QUERY_SCAN_BUDGET,
+            simulate_scan_budget: DEFAULT_SIMULATE_SCAN_BUDGET,
             max_unknown_recipients: 8,
             disclosure_hold: crate::disclosure::DEFAULT_HOLD,
             speed_of_service: crate::speed::Objectives::default(),

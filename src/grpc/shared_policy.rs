@@ -7,6 +7,7 @@ use crate::api as pb;
 use crate::bus::{ApplyError, PolicyBucket, PolicyRevision};
 use crate::identity::Caller;
 use crate::identity::authorization::{Action, Scope};
+use crate::policy_check::cases;
 use crate::policy_store::PolicyDocument;
 
 use super::server::Gateway;
@@ -36,7 +37,8 @@ impl Gateway {
         if request.policy.is_empty() && request.directory.is_empty() {
             return Err(GatewayError::InvalidArgument("policy, directory: give at least one".into()));
         }
-        for (field, text) in [("policy", &request.policy), ("directory", &request.directory)] {
+        for (field, text) in [("policy", &request.policy), ("directory", &request.directory), ("tests", &request.tests)]
+        {
             if text.len() > MAX_TEXT_BYTES {
                 return Err(GatewayError::InvalidArgument(format!("{field}: at most {MAX_TEXT_BYTES} bytes")));
             }
@@ -54,6 +56,10 @@ impl Gateway {
             comment: request.comment,
             restores: None,
         };
+        if !request.tests.is_empty() {
+            let file = if request.tests_file.is_empty() { "tests" } else { request.tests_file.as_str() };
+            passes_tests(&document, file, &request.tests)?;
+        }
         let expected = (request.expected_revision != 0).then_some(request.expected_revision);
         self.store_policy(bucket, document, expected).await
     }
@@ -104,6 +110,22 @@ impl Gateway {
         })?;
         tracing::info!(revision, version = router.version(), by = %document.applied_by, "shared policy applied");
         Ok(pb::ApplyPolicyResponse { revision, policy_version: router.version().to_string() })
+    }
+}
+
+/// Refuses a revision any of the policy's test cases fails (FAILED_PRECONDITION naming the first failure).
+fn passes_tests(document: &PolicyDocument, file: &str, tests: &str) -> Result<(), GatewayError> {
+    let router = document.compile().map_err(|error| GatewayError::InvalidArgument(error.to_string()))?;
+    let file = file.chars().take(256).collect::<String>();
+    let tests = cases::parse(&file, tests).map_err(|error| GatewayError::InvalidArgument(format!("tests: {error}")))?;
+    let report = cases::run(&tests, &router);
+    match report.failures.first() {
+        None => Ok(()),
+        Some(first) => Err(GatewayError::FailedPrecondition(format!(
+            "tests: {} of {} checks fail, the revision is not applied; first: {first}",
+            report.failures.len(),
+            report.checks
+        ))),
     }
 }
 

@@ -40,6 +40,7 @@ pub enum Action {
     GetRfi,
     UpdateRfi,
     TransferRfi,
+    SimulatePolicy,
 }
 
 /// Whose data or power a call touches.
@@ -142,7 +143,7 @@ const fn row(action: Action, scoped_by: &'static str, own: Cell, other: Cell, al
 }
 
 /// The authorization table: one row per RPC.
-pub const TABLE: [Rule; 24] = [
+pub const TABLE: [Rule; 25] = [
     row(Action::Publish, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::PublishStream, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::Subscribe, "`open.feed`", only(READERS), CLOSED, CLOSED),
@@ -221,6 +222,14 @@ pub const TABLE: [Rule; 24] = [
     row(Action::GetRfi, "the RFI's requester or action party", only(RFI_READERS), only(OVERSIGHT_OPERATORS), CLOSED),
     row(Action::UpdateRfi, "the RFI's requester or action party", only(RFI_WORKERS), CLOSED, CLOSED),
     row(Action::TransferRfi, "the RFI's action party", only(LIAISON_OFFICERS), CLOSED, CLOSED),
+    row(
+        Action::SimulatePolicy,
+        "`party` (origin or recipient; empty: all); the own view is the decisions where the own party is origin or \
+         recipient",
+        only(OPERATORS),
+        only(OVERSIGHT_OPERATORS),
+        or_own_view(OVERSIGHT_OPERATORS, OPERATORS),
+    ),
 ];
 
 /// May a caller in `role`, whose party has `oversight` or not, call `action` at `scope`, and what does it see?
@@ -287,7 +296,7 @@ fn rule(action: Action) -> &'static Rule {
 // === impl Action ===
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::Publish,
         Action::PublishStream,
         Action::Subscribe,
@@ -312,6 +321,7 @@ impl Action {
         Action::GetRfi,
         Action::UpdateRfi,
         Action::TransferRfi,
+        Action::SimulatePolicy,
     ];
 
     /// What the RPC does, for refusals ("role analyst may not publish ...").
@@ -340,6 +350,7 @@ impl Action {
             Action::GetRfi => "read an RFI",
             Action::UpdateRfi => "act on an RFI",
             Action::TransferRfi => "transfer an RFI",
+            Action::SimulatePolicy => "simulate a policy over recorded traffic",
         }
     }
 
@@ -370,6 +381,7 @@ impl Action {
             Action::GetRfi => "GetRfi",
             Action::UpdateRfi => "UpdateRfi",
             Action::TransferRfi => "TransferRfi",
+            Action::SimulatePolicy => "SimulatePolicy",
         }
     }
 }

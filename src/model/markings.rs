@@ -75,6 +75,31 @@ pub struct Markings {
     pub tlp: Option<Tlp>,
 }
 
+impl Tlp {
+    /// The name in files and the audit: `clear`, `green`, `amber`, `amber+strict`, `red`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tlp::Clear => "clear",
+            Tlp::Green => "green",
+            Tlp::Amber => "amber",
+            Tlp::AmberStrict => "amber+strict",
+            Tlp::Red => "red",
+        }
+    }
+
+    /// The colour of a [`Tlp::name`] (any case; `white`, TLP 1.0's name for clear, too).
+    pub fn from_name(name: &str) -> Option<Tlp> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "clear" | "white" => Tlp::Clear,
+            "green" => Tlp::Green,
+            "amber" => Tlp::Amber,
+            "amber+strict" => Tlp::AmberStrict,
+            "red" => Tlp::Red,
+            _ => return None,
+        })
+    }
+}
+
 impl Markings {
     /// Unclassified with no controls: the markings of an example or test message.
     pub fn unclassified() -> Markings {

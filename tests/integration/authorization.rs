@@ -73,6 +73,9 @@ const EXPECTED: &[(&str, At, &str)] = &[
     ("ApplyPolicy", At::All, "DDDYD DDDDD"),
     ("ListPolicyHistory", At::All, "DDYYD DDYYD"),
     ("RollbackPolicy", At::All, "DDDYD DDDDD"),
+    ("SimulatePolicy", At::Own, "DDYYD DDYYD"),
+    ("SimulatePolicy", At::Other, "DDYYD DDDDD"),
+    ("SimulatePolicy", At::All, "DDYYD DDFFD"),
 ];
 
 /// What a successful call returned: nothing to judge, or one entry per listed item naming the parties it
@@ -329,6 +332,25 @@ async fn operator_call(world: &World, rpc: &str, target: &str, party: &str, role
             operator.rollback_policy(request).await.map_err(status)?;
             return Ok(None);
         }
+        "SimulatePolicy" => {
+            // A draft with no rules: every recorded delivery and hold would be denied.
+            let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+            let request = pb::SimulatePolicyRequest {
+                policy: "# no rules\n".into(),
+                directory: DEFAULT_DIRECTORY.into(),
+                since: Some(hour_ago.into()),
+                party: target.into(),
+                ..Default::default()
+            };
+            let mut answers = operator.simulate_policy(request).await.map_err(status)?.into_inner();
+            let mut items = Vec::new();
+            while let Some(answer) = answers.message().await.map_err(status)? {
+                if let Some(pb::simulate_policy_response::Item::Change(change)) = answer.item {
+                    items.push(vec![change.origin, change.recipient]);
+                }
+            }
+            items
+        }
         _ => unreachable!("{rpc}"),
     };
     Ok(Some(items))
@@ -386,7 +408,7 @@ async fn every_rpc_as_every_role_for_its_own_party_another_and_all_gets_the_docu
     assert!(wrong.is_empty(), "{} of {cells} cells differ:\n{}", wrong.len(), wrong.join("\n"));
     // Every RPC of both services has a row.
     let rpcs: std::collections::BTreeSet<&str> = EXPECTED.iter().map(|(rpc, _, _)| *rpc).collect();
-    assert_eq!(rpcs.len(), 20, "{rpcs:?}");
+    assert_eq!(rpcs.len(), 21, "{rpcs:?}");
 }
 
 /// The attacks: the foreign partner `can`'s admin applies an empty policy, its operator purges a

@@ -32,6 +32,7 @@ mod operator_access;
 mod orcon;
 mod personal_clearance;
 mod policy_reload;
+mod policy_safety;
 mod precedence;
 mod publish_stream;
 mod replay;

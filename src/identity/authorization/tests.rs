@@ -84,6 +84,23 @@ fn the_audit_shows_everything_to_oversight_and_the_own_partys_messages_to_everyo
 }
 
 #[test]
+fn a_simulation_replays_everything_for_oversight_operators_and_the_own_partys_decisions_for_others() {
+    for oversight in [false, true] {
+        for scope in SCOPES {
+            check(AgencySystem, oversight, Action::SimulatePolicy, scope, None);
+            check(Analyst, oversight, Action::SimulatePolicy, scope, None);
+        }
+        check(Operator, oversight, Action::SimulatePolicy, Scope::Own, Some(View::Full));
+    }
+    check(Operator, false, Action::SimulatePolicy, Scope::All, Some(View::OwnParty));
+    check(Admin, false, Action::SimulatePolicy, Scope::Other, None);
+    check(Operator, true, Action::SimulatePolicy, Scope::All, Some(View::Full));
+    check(Admin, true, Action::SimulatePolicy, Scope::Other, Some(View::Full));
+    let refusal = authorize(Operator, false, Action::SimulatePolicy, Scope::Other).unwrap_err();
+    assert!(refusal.to_string().contains("simulate a policy over recorded traffic for another party (SimulatePolicy)"));
+}
+
+#[test]
 fn redrive_stays_with_the_recipients_admin_or_an_oversight_admin() {
     check(Admin, false, Action::RedriveDeadLetters, Scope::Own, Some(View::Full));
     check(Operator, true, Action::RedriveDeadLetters, Scope::Own, None);
