@@ -14,6 +14,7 @@
 //! feed on it re-attaches by name and reports a reset, so sessions drop what they held.
 
 mod durable_count;
+mod lanes;
 mod pull;
 mod seek;
 
@@ -32,6 +33,8 @@ use tokio::sync::watch;
 use super::subjects::{FEED_STREAM, feed_filter_subjects, lane_of};
 use super::{BusError, headers};
 use crate::model::{Kind, PartyId, Precedence, Token, Topic};
+pub(crate) use lanes::feed_of_consumer;
+use lanes::{delete_consumers, lane_consumer};
 use pull::{Pull, PullError};
 
 /// What a feed reads and how.
@@ -411,38 +414,6 @@ async fn create(jetstream: &jetstream::Context, config: PullConfig) -> Result<co
     })
 }
 
-/// The consumer of one lane of the feed `name`: the feed's own name for the routine lane (the consumer
-/// every feed had before lanes existed), `<name>_<lane>` for the others.
-fn lane_consumer(name: &str, lane: Precedence) -> String {
-    match lane {
-        Precedence::Routine => name.to_string(),
-        lane => format!("{name}_{}", lane.name()),
-    }
-}
-
-/// Deletes ephemeral consumers, all at once; one already gone is no error.
-async fn delete_consumers(jetstream: &jetstream::Context, consumers: &[String]) {
-    let deletes = consumers.iter().map(|consumer| async move {
-        if let Err(error) = jetstream.delete_consumer_from_stream(consumer, FEED_STREAM).await {
-            tracing::debug!(%consumer, %error, "could not delete ephemeral consumer");
-        }
-    });
-    futures::future::join_all(deletes).await;
-}
-
-/// The feed a consumer reads a lane of: `<feed>_<lane>` names the lane of a feed named with at least one
-/// `_` (`<party>_<durable>`, `<party>_eph_<id>`); anything else is a feed's routine lane, named as the feed.
-pub(crate) fn feed_of_consumer(consumer: &str) -> &str {
-    match consumer.rsplit_once('_') {
-        Some((feed, lane))
-            if feed.contains('_') && Precedence::from_name(lane).is_some_and(|lane| lane != Precedence::Routine) =>
-        {
-            feed
-        }
-        _ => consumer,
-    }
-}
-
 /// Opens an existing durable (updating what may change: filters, ack wait, window) or creates it, if
 /// `recipient` has fewer than `max_durables` (0: no cap). The start position of an existing durable is
 /// kept: it resumes after its last ack.
@@ -496,22 +467,5 @@ fn deliver_policy(start: Start) -> DeliverPolicy {
         Start::All => DeliverPolicy::All,
         Start::Sequence(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
         Start::Time(start_time) => DeliverPolicy::ByStartTime { start_time },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_feeds_lane_consumers_are_named_after_it_and_lead_back_to_it() {
-        for feed in ["ia_desk", "ia_eph_01JDXXXXXXXXXXXXXXXXXXXXXX", "ia_flash", "ia_eph"] {
-            for lane in Precedence::LANES {
-                let consumer = lane_consumer(feed, lane);
-                assert_eq!(feed_of_consumer(&consumer), feed, "{consumer}");
-            }
-        }
-        assert_eq!(lane_consumer("ia_desk", Precedence::Routine), "ia_desk", "the routine lane keeps the name");
-        assert_eq!(lane_consumer("ia_desk", Precedence::Flash), "ia_desk_flash");
     }
 }

@@ -62,6 +62,13 @@ async fn an_unacknowledged_flash_is_a_miss_reported_to_its_originator_and_an_ack
 
     assert_eq!(missed(&gateway, "flash", "ia").await, 1);
     assert_eq!(missed(&gateway, "priority", "ia").await, 0, "PRIORITY is not judged here");
+    // Operators see it in WatchTraffic: ia's operator its own party's, not another's.
+    let mut operator = gateway.operator("ia", Role::Operator).await;
+    let request = pb::WatchTrafficRequest { interval_ms: 100, party: "ia".into() };
+    let snapshot = operator.watch_traffic(request).await.unwrap().into_inner().message().await.unwrap().unwrap();
+    let flash =
+        pb::SpeedOfServiceMisses { recipient: "ia".into(), precedence: pb::Precedence::Flash as i32, missed: 1 };
+    assert_eq!(snapshot.speed_of_service_missed, [flash], "{snapshot:?}");
     assert!(!handled.message_id.is_empty() && !unjudged.message_id.is_empty());
 }
 
