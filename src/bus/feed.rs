@@ -83,8 +83,6 @@ pub enum Start {
 pub struct Feed {
     /// The routine lane's consumer, which names the feed.
     name: String,
-    /// Every lane's consumer, highest lane first (the routine lane's last).
-    consumers: Vec<String>,
     subjects: Vec<String>,
     messages: Pull,
     /// A message handed back by [`Feed::unread`], delivered next unless a higher lane has one ready.
@@ -192,9 +190,9 @@ impl Feed {
                 .await?;
         }
         let prefetch = (spec.prefetch_messages.max(1), spec.prefetch_bytes);
-        let messages = Pull::open(&client, (FEED_STREAM, &consumers), prefetch, connections).await?;
+        let messages = Pull::open(&client, (FEED_STREAM, &name), prefetch, connections).await?;
         let (reset, detached, unread) = (false, false, None);
-        Ok(Feed { name, consumers, subjects, messages, unread, reset, detached, ephemeral, client, jetstream })
+        Ok(Feed { name, subjects, messages, unread, reset, detached, ephemeral, client, jetstream })
     }
 
     /// The consumer's name on the server.
@@ -207,9 +205,15 @@ impl Feed {
         self.ephemeral
     }
 
-    /// The filter subjects this feed reads, every lane's, highest lane first.
-    pub fn subjects(&self) -> &[String] {
-        &self.subjects
+    /// The filter subjects this feed reads, every lane's, highest lane first; taken once, for the
+    /// subscription's opening answer (an open feed does not keep them).
+    pub fn take_subjects(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.subjects)
+    }
+
+    /// Every lane's consumer, highest lane first (made when needed: an idle feed keeps only its name).
+    fn consumers(&self) -> Vec<String> {
+        Precedence::LANES.iter().map(|lane| lane_consumer(&self.name, *lane)).collect()
     }
 
     /// Hands a message back, to be delivered next unless a higher lane has one by then: for a session
@@ -260,14 +264,15 @@ impl Feed {
         let mut delay = Duration::from_millis(20);
         let mut found = 0;
         for _ in 0..10 {
-            while let Some(consumer) = self.consumers.get(found) {
+            let consumers = self.consumers();
+            while let Some(consumer) = consumers.get(found) {
                 match self.jetstream.get_consumer_from_stream::<PullConfig, _, _>(consumer, FEED_STREAM).await {
                     Ok(_) => found += 1,
                     Err(error) if is_not_found(&error) => break,
                     Err(error) => return Err(BusError::Subscription(error.to_string())),
                 }
             }
-            if found == self.consumers.len() {
+            if found == consumers.len() {
                 self.messages = self.messages.reopen(&self.client).await?;
                 (self.detached, self.reset, self.unread) = (false, true, None);
                 tracing::info!(consumer = %self.name, "re-attached to the recreated durable consumer");
@@ -312,7 +317,7 @@ impl Feed {
     pub async fn close(mut self, mut unacked: Vec<AckHandle>) {
         if self.ephemeral {
             let _ = self.client.flush().await;
-            delete_consumers(&self.jetstream, &self.consumers).await;
+            delete_consumers(&self.jetstream, &self.consumers()).await;
             return;
         }
         unacked.extend(self.unread.take().map(|message| message.ack));

@@ -76,12 +76,12 @@ pub async fn start(
     };
     let (spec, window) = feed_spec(&caller, &open, &gateway.limits).map_err(|error| gateway.counted(error))?;
     gateway.quotas.check_consumer(&caller)?;
-    let feed = gateway.bus.open_feed(&spec).await.map_err(GatewayError::from)?;
+    let mut feed = gateway.bus.open_feed(&spec).await.map_err(GatewayError::from)?;
     tracing::info!(party = %caller.party, subject = %caller.subject, consumer = feed.name(), "subscription opened");
 
     let opened = pb::SubscriptionOpened {
         subscription_id: feed.name().to_string(),
-        subjects: feed.subjects().to_vec(),
+        subjects: feed.take_subjects(),
         max_outstanding_messages: window.max_messages as u32,
         max_outstanding_bytes: window.max_bytes as u64,
         ack_deadline: prost_types::Duration::try_from(window.ack_deadline).ok(),

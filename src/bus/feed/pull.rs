@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::bus::BusError;
+use crate::model::Precedence;
 
 /// How long one pull request of the routine lane waits on the server, and its heartbeat.
 const ROUTINE_TIMING: Timing = Timing { expires: Duration::from_secs(30), heartbeat: Duration::from_secs(5) };
@@ -61,7 +62,12 @@ impl std::fmt::Display for PullError {
 pub(super) struct Pull {
     subscriber: Subscriber,
     inbox: String,
-    /// Highest lane first.
+    /// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<feed>`: with a lane's suffix, where its requests go. Subjects
+    /// and requests are made when sent, so an idle feed keeps only this and each lane's counters.
+    next_prefix: String,
+    batch: usize,
+    max_bytes: usize,
+    /// Highest lane first ([`Precedence::LANES`]).
     lanes: Vec<Lane>,
     /// Bumped on every (re)connection of the client.
     connections: watch::Receiver<u64>,
@@ -72,22 +78,13 @@ pub(super) struct Pull {
     priming_until: Instant,
 }
 
-/// One lane's consumer: its requests and what they brought that is not handed out yet.
+/// One lane's consumer: what its requests may still bring, and what they brought that is not handed out.
 struct Lane {
-    /// `<inbox>.<lane index>`.
-    reply: Subject,
-    /// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`.
-    next_subject: Subject,
-    /// The request's JSON, the same every time.
-    request: Bytes,
-    batch: usize,
-    max_bytes: usize,
-    heartbeat: Duration,
-    /// The first request, answered at once with what the lane holds (`no_wait`); taken when it is sent.
-    first_request: Option<Bytes>,
-    /// Set once the first request has been answered in full.
+    lane: Precedence,
+    /// Whether the first request (answered at once with what the lane holds, `no_wait`) has gone out, and
+    /// whether the lane has answered it in full.
+    first_sent: bool,
     primed: bool,
-    /// What the requests sent so far may still bring.
     pending_messages: usize,
     pending_bytes: usize,
     /// Arrived and not handed out yet, oldest first.
@@ -98,33 +95,27 @@ struct Lane {
 }
 
 impl Pull {
-    /// Subscribes to a new inbox for the consumers of `stream` named in `consumers` (highest lane first,
-    /// the last one the routine lane); the first requests go out with the first [`Pull::next`].
+    /// Subscribes to a new inbox for the lanes of the feed `feed` on `stream`; the first requests go out
+    /// with the first [`Pull::next`].
     pub(super) async fn open(
         client: &Client,
-        (stream, consumers): (&str, &[String]),
+        (stream, feed): (&str, &str),
         (batch, max_bytes): (usize, usize),
         connections: watch::Receiver<u64>,
     ) -> Result<Pull, BusError> {
-        let routine = consumers.len().saturating_sub(1);
-        let requests = consumers.iter().enumerate().map(|(index, consumer)| {
-            let timing = if index == routine { ROUTINE_TIMING } else { LANE_TIMING };
-            let next_subject = Subject::from(format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"));
-            (next_subject, request_json(batch, max_bytes, timing), timing.heartbeat)
-        });
-        Pull::subscribed(client, requests.collect(), (batch, max_bytes), connections).await
+        let next_prefix = format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{feed}");
+        Pull::subscribed(client, next_prefix, (batch, max_bytes), connections).await
     }
 
     /// The same pull on a new inbox, asking afresh: for consumers recreated under their feed.
     pub(super) async fn reopen(&self, client: &Client) -> Result<Pull, BusError> {
-        let requests = self.lanes.iter().map(|lane| (lane.next_subject.clone(), lane.request.clone(), lane.heartbeat));
-        let first = self.lanes.first().map(|lane| (lane.batch, lane.max_bytes)).unwrap_or((1, 0));
-        Pull::subscribed(client, requests.collect(), first, self.connections.clone()).await
+        let (prefix, connections) = (self.next_prefix.clone(), self.connections.clone());
+        Pull::subscribed(client, prefix, (self.batch, self.max_bytes), connections).await
     }
 
     async fn subscribed(
         client: &Client,
-        requests: Vec<(Subject, Bytes, Duration)>,
+        next_prefix: String,
         (batch, max_bytes): (usize, usize),
         mut connections: watch::Receiver<u64>,
     ) -> Result<Pull, BusError> {
@@ -134,27 +125,9 @@ impl Pull {
             .await
             .map_err(|error| BusError::Subscription(error.to_string()))?;
         connections.borrow_and_update();
-        let lanes = requests
-            .into_iter()
-            .enumerate()
-            .map(|(index, (next_subject, request, heartbeat))| Lane {
-                reply: Subject::from(format!("{inbox}.{index}")),
-                next_subject,
-                request,
-                first_request: Some(first_request_json(batch, max_bytes)),
-                primed: false,
-                batch,
-                max_bytes,
-                heartbeat,
-                pending_messages: 0,
-                pending_bytes: 0,
-                queued: VecDeque::new(),
-                queued_bytes: 0,
-                silent_until: Instant::now() + 2 * heartbeat,
-            })
-            .collect();
+        let lanes = Precedence::LANES.into_iter().map(Lane::new).collect();
         let priming_until = Instant::now() + PRIME_WAIT;
-        Ok(Pull { subscriber, inbox, lanes, connections, failed: None, priming_until })
+        Ok(Pull { subscriber, inbox, next_prefix, batch, max_bytes, lanes, connections, failed: None, priming_until })
     }
 
     /// The next message, highest lane first; `None` once the subscription has ended. Cancel-safe: a
@@ -179,7 +152,7 @@ impl Pull {
                 }
                 () = tokio::time::sleep_until(silent_until) => {
                     for lane in self.lanes.iter_mut().filter(|lane| lane.silent_until <= Instant::now()) {
-                        tracing::debug!(reply = %lane.reply, "pull requests went unanswered; asking again");
+                        tracing::debug!(lane = lane.lane.name(), "pull requests went unanswered; asking again");
                         lane.start_over();
                     }
                 }
@@ -199,8 +172,20 @@ impl Pull {
         if let Some(error) = self.failed.take() {
             return Some(Err(error));
         }
-        for lane in &mut self.lanes {
-            lane.request_more(client);
+        let requests: Vec<_> = (0..self.lanes.len()).filter_map(|index| self.request_more(index)).collect();
+        if !requests.is_empty() {
+            // One short task for all of them: sent from it, so that dropping `next` (a session's select)
+            // never loses a request that was counted; one, not one per lane, because a task costs memory
+            // that opening 10,000 subscriptions at once keeps.
+            let client = client.clone();
+            tokio::spawn(async move {
+                for (subject, reply, request) in requests {
+                    if let Err(error) = client.publish_with_reply(subject, reply, request).await {
+                        // Nothing comes back for it: the lane's silence starts it over.
+                        tracing::debug!(%error, "could not send a pull request");
+                    }
+                }
+            });
         }
         if !self.primed() {
             return None;
@@ -235,9 +220,35 @@ impl Pull {
                 .and_then(|rest| rest.strip_prefix('.'))
                 .and_then(|index| index.parse::<usize>().ok()),
         };
+        let (batch, max_bytes) = (self.batch, self.max_bytes);
         let lane = self.lanes.get_mut(lane?)?;
-        lane.silent_until = Instant::now() + 2 * lane.heartbeat;
-        lane.take(message).err()
+        lane.silent_until = Instant::now() + 2 * timing(lane.lane).heartbeat;
+        lane.take(message, batch, max_bytes).err()
+    }
+
+    /// The request lane `index` makes once half of what it asked for has been handed out (what is queued
+    /// counts as still pending, so a lane that is not being read stops asking), counted as sent: its
+    /// subject, reply subject and body.
+    fn request_more(&mut self, index: usize) -> Option<(Subject, Subject, Bytes)> {
+        let (batch, max_bytes) = (self.batch, self.max_bytes);
+        let lane = self.lanes.get_mut(index)?;
+        let (messages, bytes) = (lane.pending_messages + lane.queued.len(), lane.pending_bytes + lane.queued_bytes);
+        let low_on_messages = messages <= batch / 2;
+        let low_on_bytes = max_bytes > 0 && bytes <= max_bytes / 2;
+        if !(low_on_messages || low_on_bytes) {
+            return None;
+        }
+        lane.pending_messages += batch;
+        lane.pending_bytes += max_bytes;
+        let request = match std::mem::replace(&mut lane.first_sent, true) {
+            false => first_request_json(batch, max_bytes),
+            true => request_json(batch, max_bytes, timing(lane.lane)),
+        };
+        let subject = match lane.lane {
+            Precedence::Routine => Subject::from(self.next_prefix.as_str()),
+            other => Subject::from(format!("{}_{}", self.next_prefix, other.name())),
+        };
+        Some((subject, Subject::from(format!("{}.{index}", self.inbox)), request))
     }
 
     /// The lane a delivery belongs to, by the precedence token ending its subject (the routine lane, last,
@@ -252,6 +263,19 @@ impl Pull {
 // === impl Lane ===
 
 impl Lane {
+    fn new(lane: Precedence) -> Lane {
+        Lane {
+            lane,
+            first_sent: false,
+            primed: false,
+            pending_messages: 0,
+            pending_bytes: 0,
+            queued: VecDeque::new(),
+            queued_bytes: 0,
+            silent_until: Instant::now() + 2 * timing(lane).heartbeat,
+        }
+    }
+
     fn pop(&mut self) -> Option<Message> {
         let message = self.queued.pop_front()?;
         self.queued_bytes = self.queued_bytes.saturating_sub(message.length);
@@ -260,7 +284,7 @@ impl Lane {
 
     /// Accounts for one message of this lane: a delivery is queued; a status ends the pull (an error) or
     /// only updates what is pending.
-    fn take(&mut self, message: Message) -> Result<(), PullError> {
+    fn take(&mut self, message: Message, batch: usize, max_bytes: usize) -> Result<(), PullError> {
         match message.status.unwrap_or(StatusCode::OK) {
             StatusCode::OK => {
                 self.pending_messages = self.pending_messages.saturating_sub(1);
@@ -291,8 +315,8 @@ impl Lane {
                         .and_then(|value| value.as_str().parse().ok())
                         .unwrap_or(whole)
                 };
-                self.pending_messages = self.pending_messages.saturating_sub(left("Nats-Pending-Messages", self.batch));
-                self.pending_bytes = self.pending_bytes.saturating_sub(left("Nats-Pending-Bytes", self.max_bytes));
+                self.pending_messages = self.pending_messages.saturating_sub(left("Nats-Pending-Messages", batch));
+                self.pending_bytes = self.pending_bytes.saturating_sub(left("Nats-Pending-Bytes", max_bytes));
                 self.primed = true;
                 Ok(())
             }
@@ -304,34 +328,20 @@ impl Lane {
         }
     }
 
-    /// Asks for another batch once half of what was asked for has been handed out (what is queued counts
-    /// as still pending, so a lane that is not being read stops asking). The request is sent from its own
-    /// short task, so that dropping `next` (a session's select) never loses one that was counted.
-    fn request_more(&mut self, client: &Client) {
-        let (messages, bytes) = (self.pending_messages + self.queued.len(), self.pending_bytes + self.queued_bytes);
-        let low_on_messages = messages <= self.batch / 2;
-        let low_on_bytes = self.max_bytes > 0 && bytes <= self.max_bytes / 2;
-        if !(low_on_messages || low_on_bytes) {
-            return;
-        }
-        self.pending_messages += self.batch;
-        self.pending_bytes += self.max_bytes;
-        let request = self.first_request.take().unwrap_or_else(|| self.request.clone());
-        let (client, subject, reply) = (client.clone(), self.next_subject.clone(), self.reply.clone());
-        tokio::spawn(async move {
-            if let Err(error) = client.publish_with_reply(subject, reply, request).await {
-                // Nothing comes back for it: the lane's silence starts it over.
-                tracing::debug!(%error, "could not send a pull request");
-            }
-        });
-    }
-
     /// Forgets the requests in flight, so that the next turn asks afresh.
     fn start_over(&mut self) {
         self.pending_messages = 0;
         self.pending_bytes = 0;
         self.primed = true;
-        self.silent_until = Instant::now() + 2 * self.heartbeat;
+        self.silent_until = Instant::now() + 2 * timing(self.lane).heartbeat;
+    }
+}
+
+/// How long a lane's requests wait on the server and how often it hears a heartbeat.
+fn timing(lane: Precedence) -> Timing {
+    match lane {
+        Precedence::Routine => ROUTINE_TIMING,
+        _ => LANE_TIMING,
     }
 }
 
