@@ -258,6 +258,21 @@ const HOLD_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 /// [`HOLD_SWEEP_INTERVAL`]. Every gateway sweeps; an item ends once (removal by revision).
 async fn sweep_holds(gateway: Gateway, hold: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
     let interval = (hold / 4).clamp(std::time::Duration::from_secs(1), HOLD_SWEEP_INTERVAL);
+    every(interval, &stop, || async {
+        match gateway.sweep_held().await {
+            Ok((waiting, oldest)) => gateway.traffic().set_held(waiting as u64, oldest),
+            Err(error) => tracing::warn!(%error, "could not sweep the copies held for disclosure review"),
+        }
+    })
+    .await
+}
+
+/// Runs `tick` every `interval` (a late tick waits, it is not made up) until `stop`.
+async fn every<F: Future<Output = ()>>(
+    interval: std::time::Duration,
+    stop: &tokio_util::sync::CancellationToken,
+    mut tick: impl FnMut() -> F,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -265,10 +280,7 @@ async fn sweep_holds(gateway: Gateway, hold: std::time::Duration, stop: tokio_ut
             () = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        match gateway.sweep_held().await {
-            Ok((waiting, oldest)) => gateway.traffic().set_held(waiting as u64, oldest),
-            Err(error) => tracing::warn!(%error, "could not sweep the copies held for disclosure review"),
-        }
+        tick().await;
     }
 }
 
@@ -288,17 +300,12 @@ async fn speed_of_service(gateway: Gateway, stop: tokio_util::sync::Cancellation
                 () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
             }
         };
-        let mut ticker = tokio::time::interval(grpc::speed_sweep_interval(&gateway.limits().speed_of_service));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = ticker.tick() => {}
-            }
+        every(grpc::speed_sweep_interval(&gateway.limits().speed_of_service), &stop, || async {
             if let Err(error) = gateway.sweep_speed_of_service(first_after).await {
                 tracing::warn!(%error, "could not judge speed of service");
             }
-        }
+        })
+        .await
     };
     tokio::join!(marks, sweeps);
 }
@@ -311,17 +318,12 @@ const RFI_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1
 /// (the write by revision is the claim).
 async fn sweep_rfis(gateway: Gateway, shortest: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
     let interval = (shortest / 4).clamp(std::time::Duration::from_millis(250), RFI_SWEEP_INTERVAL);
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
+    every(interval, &stop, || async {
         if let Err(error) = gateway.sweep_rfis().await {
             tracing::warn!(%error, "could not sweep the RFIs for overdue ones");
         }
-    }
+    })
+    .await
 }
 
 /// Reads (or, with no certificate configured, creates) the TLS material for the gRPC port.

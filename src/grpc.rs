@@ -11,6 +11,7 @@ mod disclosure;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod notice;
 mod operator;
 mod orcon;
 mod publish;

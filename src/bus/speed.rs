@@ -93,15 +93,13 @@ impl Bus {
                 return Ok(());
             }
             let written = match &live {
-                Some(entry) => {
-                    bucket.update(&key, bitmap.into(), entry.revision).await.map(drop).map_err(|e| e.to_string())
-                }
-                None => bucket.create(&key, bitmap.into()).await.map(drop).map_err(|e| e.to_string()),
+                Some(entry) => written_by_revision(bucket.update(&key, bitmap.into(), entry.revision).await),
+                None => written_if_new(bucket.create(&key, bitmap.into()).await),
             };
-            match written {
-                Ok(()) => return Ok(()),
+            match written? {
+                true => return Ok(()),
                 // Another gateway marked the same chunk in between: read it again.
-                Err(error) => tracing::debug!(%key, %error, "acknowledgement marks changed; marking again"),
+                false => tracing::debug!(%key, "acknowledgement marks changed; marking again"),
             }
         }
         Err(unavailable(format!("{key}: too many concurrent writers")))
@@ -141,14 +139,9 @@ impl Bus {
     ) -> Result<bool, BusError> {
         let bucket = self.speed_bucket()?;
         let (key, value) = (cursor_key(recipient, lane), Bytes::from(sequence.to_string()));
-        let written = match from.revision {
-            Some(revision) => bucket.update(&key, value, revision).await.map(drop).map_err(|e| e.to_string()),
-            None => bucket.create(&key, value).await.map(drop).map_err(|e| e.to_string()),
-        };
-        match written {
-            Ok(()) => Ok(true),
-            Err(error) if error.contains("wrong last sequence") || error.contains("already exists") => Ok(false),
-            Err(error) => Err(unavailable(error)),
+        match from.revision {
+            Some(revision) => written_by_revision(bucket.update(&key, value, revision).await),
+            None => written_if_new(bucket.create(&key, value).await),
         }
     }
 
@@ -176,6 +169,24 @@ impl Bus {
     pub async fn feed_last_sequence(&self) -> Result<u64, BusError> {
         let mut stream = self.jetstream.get_stream(FEED_STREAM).await.map_err(unavailable)?;
         Ok(stream.info().await.map_err(unavailable)?.state.last_sequence)
+    }
+}
+
+/// Whether an update by revision was written (`false`: the key moved on since it was read).
+fn written_by_revision(result: Result<u64, kv::UpdateError>) -> Result<bool, BusError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(false),
+        Err(error) => Err(unavailable(error)),
+    }
+}
+
+/// Whether a create was written (`false`: another writer created the key first).
+fn written_if_new(result: Result<u64, kv::CreateError>) -> Result<bool, BusError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
+        Err(error) => Err(unavailable(error)),
     }
 }
 

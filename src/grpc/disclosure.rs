@@ -12,6 +12,7 @@ use crate::api as pb;
 use crate::audit::{AuditRecord, MessageRef};
 use crate::bus::{CopyOptions, HeldEntry};
 use crate::disclosure::{HeldItem, released_markings};
+use crate::grpc::notice::Notice;
 use crate::identity::Caller;
 use crate::identity::authorization::{Action, scope_of};
 use crate::model::{Precedence, RouteRequest, Topic};
@@ -248,32 +249,22 @@ fn no_longer(why: String) -> GatewayError {
 /// The notice to the originator of a held copy that was refused or whose hold expired: unclassified, with
 /// the message id and why, nothing of its content.
 fn disclosure_notice(item: &HeldItem, notice_id: &str, notice: &str, why: &str) -> pb::Envelope {
-    let now = time::OffsetDateTime::now_utc();
-    pb::Envelope {
-        id: notice_id.to_string(),
-        origin: item.origin.clone(),
-        kind: pb::Kind::Notice as i32,
-        topic: item.topic.clone(),
-        markings: Some(pb::Markings {
-            classification: pb::Classification::Unclassified as i32,
-            banner: "UNCLASSIFIED".into(),
-            ..Default::default()
-        }),
-        precedence: pb::Precedence::Priority as i32,
-        created_at: Some(convert::timestamp(now)),
-        in_reply_to: item.message_id.clone(),
+    Notice {
+        id: notice_id,
+        origin: &item.origin,
+        topic: &item.topic,
+        in_reply_to: &item.message_id,
+        precedence: pb::Precedence::Priority,
         title: format!("Not released: message {} to {}", item.message_id, item.recipient),
-        body: format!("Message {} was not released to {}: {why}.", item.message_id, item.recipient).into(),
-        content_type: "text/plain".into(),
-        attributes: [
-            ("liaison.notice".to_string(), notice.to_string()),
-            ("liaison.message_id".to_string(), item.message_id.clone()),
-            ("liaison.recipient".to_string(), item.recipient.clone()),
-            ("liaison.reason".to_string(), why.to_string()),
-        ]
-        .into(),
-        ..Default::default()
+        body: format!("Message {} was not released to {}: {why}.", item.message_id, item.recipient),
+        attributes: vec![
+            ("liaison.notice", notice.to_string()),
+            ("liaison.message_id", item.message_id.clone()),
+            ("liaison.recipient", item.recipient.clone()),
+            ("liaison.reason", why.to_string()),
+        ],
     }
+    .envelope()
 }
 
 fn held_item(item: &HeldItem) -> pb::HeldItem {

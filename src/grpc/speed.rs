@@ -22,6 +22,7 @@ use super::{GatewayError, convert};
 use crate::api as pb;
 use crate::audit::{AuditRecord, MessageRef};
 use crate::bus::{CopyOptions, StoredCopy};
+use crate::grpc::notice::Notice;
 use crate::model::{PartyId, Precedence, Topic};
 use crate::router::Router;
 use crate::speed::{self, Objectives};
@@ -225,31 +226,22 @@ fn miss_notice(
     notice_id: &str,
 ) -> pb::Envelope {
     let (title, body) = speed::notice_text(precedence, &envelope.id, recipient.as_str(), objective);
-    pb::Envelope {
-        id: notice_id.to_string(),
-        origin: envelope.origin.clone(),
-        kind: pb::Kind::Notice as i32,
-        topic: envelope.topic.clone(),
-        markings: Some(pb::Markings {
-            classification: pb::Classification::Unclassified as i32,
-            banner: "UNCLASSIFIED".into(),
-            ..Default::default()
-        }),
-        precedence: pb::Precedence::Immediate as i32,
-        created_at: Some(convert::timestamp(OffsetDateTime::now_utc())),
-        in_reply_to: envelope.id.clone(),
+    Notice {
+        id: notice_id,
+        origin: &envelope.origin,
+        topic: &envelope.topic,
+        in_reply_to: &envelope.id,
+        precedence: pb::Precedence::Immediate,
         title,
-        body: body.into(),
-        content_type: "text/plain".into(),
-        attributes: [
-            ("liaison.notice".to_string(), "speed-of-service".to_string()),
-            ("liaison.message_id".to_string(), envelope.id.clone()),
-            ("liaison.recipient".to_string(), recipient.to_string()),
-            ("liaison.precedence".to_string(), precedence.name().to_string()),
-        ]
-        .into(),
-        ..Default::default()
+        body,
+        attributes: vec![
+            ("liaison.notice", "speed-of-service".to_string()),
+            ("liaison.message_id", envelope.id.clone()),
+            ("liaison.recipient", recipient.to_string()),
+            ("liaison.precedence", precedence.name().to_string()),
+        ],
     }
+    .envelope()
 }
 
 /// How often the sweep runs for these objectives: a tenth of the shortest, between 1 and 10 seconds.

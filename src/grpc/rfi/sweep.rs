@@ -10,6 +10,7 @@ use prost::Message;
 use crate::api as pb;
 use crate::audit::{AuditRecord, MessageRef};
 use crate::bus::CopyOptions;
+use crate::grpc::notice::Notice;
 use crate::model::{Precedence, Topic};
 use crate::rfi::{Actor, RfiRecord, Transition};
 
@@ -69,36 +70,25 @@ impl Gateway {
 
 /// The overdue notice: unclassified, naming the RFI and its parties, nothing of its content.
 fn overdue_notice(record: &RfiRecord, notice_id: &str) -> pb::Envelope {
-    let now = time::OffsetDateTime::now_utc();
     let due = record.due_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    pb::Envelope {
-        id: notice_id.to_string(),
-        origin: record.requester.clone(),
-        kind: pb::Kind::Notice as i32,
-        topic: record.topic.clone(),
-        markings: Some(pb::Markings {
-            classification: pb::Classification::Unclassified as i32,
-            banner: "UNCLASSIFIED".into(),
-            ..Default::default()
-        }),
-        precedence: pb::Precedence::Priority as i32,
-        created_at: Some(convert::timestamp(now)),
-        in_reply_to: record.id.clone(),
+    Notice {
+        id: notice_id,
+        origin: &record.requester,
+        topic: &record.topic,
+        in_reply_to: &record.id,
+        precedence: pb::Precedence::Priority,
         title: format!("Overdue: RFI {} to {}", record.id, record.action_party),
         body: format!(
             "RFI {} from {} to {} was due at {due} and is not answered: it is expired. The requester may reopen \
              or close it.",
             record.id, record.requester, record.action_party
-        )
-        .into(),
-        content_type: "text/plain".into(),
-        attributes: [
-            ("liaison.notice".to_string(), "rfi-overdue".to_string()),
-            ("liaison.rfi".to_string(), record.id.clone()),
-            ("liaison.action_party".to_string(), record.action_party.clone()),
-            ("liaison.due_at".to_string(), due),
-        ]
-        .into(),
-        ..Default::default()
+        ),
+        attributes: vec![
+            ("liaison.notice", "rfi-overdue".to_string()),
+            ("liaison.rfi", record.id.clone()),
+            ("liaison.action_party", record.action_party.clone()),
+            ("liaison.due_at", due),
+        ],
     }
+    .envelope()
 }
