@@ -11,7 +11,18 @@ const LIAISON: &str = env!("CARGO_BIN_EXE_liaison");
 fn short_bench(extra: &[&str]) -> serde_json::Value {
     let output = Command::new(LIAISON)
         .args(["bench", "--json", "--seconds", "1s", "--sizes", "256", "--clients", "1"])
-        .args(["--latency-rate", "100", "--fanout", "2", "--fanout-rate", "5", "--idle", "2"])
+        .args([
+            "--latency-rate",
+            "100",
+            "--fanout",
+            "2",
+            "--fanout-rate",
+            "5",
+            "--idle",
+            "2",
+            "--overtake-backlog",
+            "0",
+        ])
         .args(extra)
         .arg("--nats-server-bin")
         .arg(common::nats_server_bin())
