@@ -218,24 +218,33 @@ impl Bus {
     }
 
     /// How far every consumer of the feed stream is behind, read from JetStream.
+    ///
+    /// Folded page by page as the server lists them: collecting every consumer's info first held 1.2 KiB
+    /// per consumer at once, 45 MiB every few seconds with 10,000 subscriptions of four lanes each.
     pub async fn consumer_lag(&self) -> Result<Vec<crate::traffic::ConsumerLag>, BusError> {
         use futures::TryStreamExt;
         let unavailable = |error: &dyn std::fmt::Display| BusError::Unavailable(error.to_string());
         let stream = self.jetstream.get_stream_no_info(FEED_STREAM).await.map_err(|error| unavailable(&error))?;
-        let consumers: Vec<_> = stream.consumers().try_collect().await.map_err(|error| unavailable(&error))?;
         // A feed's lanes are one entry, under the feed's name.
-        let mut feeds = std::collections::BTreeMap::<String, crate::traffic::ConsumerLag>::new();
-        for info in consumers {
-            let name = feed::feed_of_consumer(&info.name).to_string();
-            let lag = feeds.entry(name.clone()).or_insert_with(|| crate::traffic::ConsumerLag {
-                party: name.split('_').next().unwrap_or_default().to_string(),
-                consumer: name,
-                ..Default::default()
-            });
-            lag.pending += info.num_pending;
-            lag.ack_pending += info.num_ack_pending as u64;
-            lag.redelivered += info.num_redelivered as u64;
-        }
+        let feeds = stream
+            .consumers()
+            .try_fold(std::collections::BTreeMap::<String, crate::traffic::ConsumerLag>::new(), |mut feeds, info| {
+                let name = feed::feed_of_consumer(&info.name);
+                let lag = match feeds.get_mut(name) {
+                    Some(lag) => lag,
+                    None => feeds.entry(name.to_string()).or_insert_with(|| crate::traffic::ConsumerLag {
+                        party: name.split('_').next().unwrap_or_default().to_string(),
+                        consumer: name.to_string(),
+                        ..Default::default()
+                    }),
+                };
+                lag.pending += info.num_pending;
+                lag.ack_pending += info.num_ack_pending as u64;
+                lag.redelivered += info.num_redelivered as u64;
+                futures::future::ready(Ok(feeds))
+            })
+            .await
+            .map_err(|error| unavailable(&error))?;
         Ok(feeds.into_values().collect())
     }
 
