@@ -15,6 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out_dir.join("liaison_descriptor.bin"))
         .bytes(".liaison.v1.Envelope.body")
         .codec_path("crate::api::codec::SmallBufferCodec")
+        // Written by hand (`src/api/delivery.rs`) so that a stored envelope is sent as its stored bytes.
+        .extern_path(".liaison.v1.Delivery", "crate::api::Delivery")
         .compile_protos(
             &[
                 "proto/liaison/v1/envelope.proto",

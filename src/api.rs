@@ -6,6 +6,9 @@
 #![allow(clippy::all, missing_docs)]
 
 pub mod codec;
+mod delivery;
+
+pub use delivery::Delivery;
 
 tonic::include_proto!("liaison.v1");
 

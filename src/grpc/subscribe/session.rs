@@ -319,11 +319,13 @@ impl Session {
         let attempt = u32::try_from(message.attempt).unwrap_or(u32::MAX);
         self.outstanding.insert(sequence, message.ack, message.payload.len(), attempt, self.window.ack_deadline);
         Some(pb::Delivery {
-            ack_id: sequence.to_string(),
+            ack_id: itoa::Buffer::new().format(sequence).to_owned(),
             stream_sequence: sequence,
             delivery_attempt: attempt,
             stored_at: Some(convert::timestamp(message.stored_at)),
-            envelope: Some(envelope),
+            // Sent as stored: the checks above read the decoded copy, the client gets the same bytes.
+            envelope: None,
+            stored_envelope: Some(message.payload),
         })
     }
 
