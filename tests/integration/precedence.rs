@@ -145,3 +145,30 @@ async fn an_ended_subscription_removes_every_lanes_consumer() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// 30 subscriptions (the default --max-subscriptions is 32 per caller) ending together have 120 consumers
+/// to delete, more than the 64 deletes a gateway sends at once: the rest wait their turn, and none is left behind (as the server would leave an
+/// ephemeral consumer for a minute after its feed went).
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_ending_together_remove_every_consumer() {
+    let (nats, _gateway, _cbp, mut ia) = cbp_and_ia().await;
+    let jetstream = async_nats::jetstream::new(nats.client().await);
+    let mut stream = jetstream.get_stream(liaison::bus::FEED_STREAM).await.unwrap();
+    let mut feeds = Vec::new();
+    for _ in 0..30 {
+        feeds.push(subscribe(&mut ia, pb::OpenSubscription::default()).await.unwrap());
+        // Within the gateway's default --consumer-rate of 20 subscriptions per second.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    assert_eq!(stream.info().await.unwrap().state.consumer_count, 120);
+    drop(feeds);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = stream.info().await.unwrap().state.consumer_count;
+        if left == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{left} consumers left after the subscriptions ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
