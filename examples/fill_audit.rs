@@ -91,15 +91,9 @@ fn records(id: &str, request: &RouteRequest, router: &Router) -> Vec<AuditRecord
             Outcome::Hold(hold) => AuditRecord::held(&message, hold.recipient.as_str(), &hold.explanation)
                 .under_markings(&banner)
                 .routed_as(request, true),
-            Outcome::Deny(denial) => {
-                let by = match &denial.rule {
-                    Some(rule) => format!("{} ({rule})", denial.reason.code()),
-                    None => denial.reason.code().to_string(),
-                };
-                AuditRecord::denied(&message, denial.recipient.as_str(), &by)
-                    .under_markings(&banner)
-                    .routed_as(request, true)
-            }
+            Outcome::Deny(denial) => AuditRecord::denied(&message, denial.recipient.as_str(), &denial.decided_by())
+                .under_markings(&banner)
+                .routed_as(request, true),
         })
         .collect()
 }

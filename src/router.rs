@@ -100,6 +100,17 @@ pub struct Denial {
     pub rule: Option<Arc<str>>,
 }
 
+impl Denial {
+    /// What decided it, as the audit records it: the reason's code, and the rule concerned when there is
+    /// one (`no-route`, `classification (cbp-to-ia)`).
+    pub fn decided_by(&self) -> String {
+        match &self.rule {
+            Some(rule) => format!("{} ({rule})", self.reason.code()),
+            None => self.reason.code().to_string(),
+        }
+    }
+}
+
 /// Stable reasons for a denial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DenialReason {

@@ -251,10 +251,7 @@ impl Gateway {
             })
         };
         self.traffic.flow(&subject, labels).denied(denial.reason);
-        match &denial.rule {
-            Some(rule) => format!("{} ({rule})", denial.reason.code()),
-            None => denial.reason.code().to_string(),
-        }
+        denial.decided_by()
     }
 }
 

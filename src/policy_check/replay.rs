@@ -181,10 +181,7 @@ fn decided(outcome: &Outcome) -> (State, String) {
     match outcome {
         Outcome::Deliver(approval) => (State::Delivered, approval.rule().to_string()),
         Outcome::Hold(hold) => (State::Held, hold.rule.to_string()),
-        Outcome::Deny(denial) => match &denial.rule {
-            Some(rule) => (State::Denied, format!("{} ({rule})", denial.reason.code())),
-            None => (State::Denied, denial.reason.code().to_string()),
-        },
+        Outcome::Deny(denial) => (State::Denied, denial.decided_by()),
     }
 }
 

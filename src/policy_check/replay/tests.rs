@@ -45,15 +45,9 @@ fn recorded_publish(id: &str, request: &RouteRequest, router: &Router) -> Vec<Au
                 record.under_markings(&banner).routed_as(request, false)
             }
             Outcome::Hold(hold) => AuditRecord::held(&message, hold.recipient.as_str(), "").routed_as(request, true),
-            Outcome::Deny(denial) => {
-                let by = match &denial.rule {
-                    Some(rule) => format!("{} ({rule})", denial.reason.code()),
-                    None => denial.reason.code().to_string(),
-                };
-                AuditRecord::denied(&message, denial.recipient.as_str(), &by)
-                    .under_markings(&banner)
-                    .routed_as(request, true)
-            }
+            Outcome::Deny(denial) => AuditRecord::denied(&message, denial.recipient.as_str(), &denial.decided_by())
+                .under_markings(&banner)
+                .routed_as(request, true),
         };
         records.push(record);
     }
