@@ -233,13 +233,7 @@ const LAG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Reads every consumer's lag into the traffic accounting, and the audit stream's size, until `stop`.
 async fn poll_lag(gateway: Gateway, stop: tokio_util::sync::CancellationToken) {
-    let mut ticker = tokio::time::interval(LAG_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
+    every(LAG_INTERVAL, &stop, || async {
         match gateway.bus().consumer_lag().await {
             Ok(lag) => gateway.traffic().set_lag(lag),
             Err(error) => tracing::debug!(%error, "could not read consumer lag"),
@@ -247,7 +241,8 @@ async fn poll_lag(gateway: Gateway, stop: tokio_util::sync::CancellationToken) {
         if let Err(error) = gateway.audit().observe_capacity(&gateway.bus()).await {
             tracing::debug!(%error, "could not read the audit stream's size");
         }
-    }
+    })
+    .await
 }
 
 /// How often the copies held for disclosure review are counted and those past their time ended.
