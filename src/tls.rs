@@ -72,24 +72,27 @@ pub fn ensure_local(data_dir: &Path, extra_names: &[String]) -> Result<TlsFiles,
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
     names.extend(extra_names.iter().filter(|name| !names.contains(name)).cloned().collect::<Vec<_>>());
     let (cert, key) = authority.issue("liaison-gateway", &names)?;
-    write(&files.ca, authority.certificate_pem(), 0o644)?;
-    write(&files.cert, &cert, 0o644)?;
+    // The CA goes last: clients (and `liaison` client commands) take an existing `ca.pem` to mean the
+    // identity is complete, and each file appears whole, by rename, or not at all.
     write(&files.key, &key, 0o600)?;
+    write(&files.cert, &cert, 0o644)?;
+    write(&files.ca, authority.certificate_pem(), 0o644)?;
     tracing::info!(ca = %files.ca.display(), "created a local CA and server certificate; clients trust ca.pem");
     Ok(files)
 }
 
+/// Writes `text` to `path` with `mode` atomically: a temporary file beside it, synced, then renamed.
 fn write(path: &Path, text: &str, mode: u32) -> Result<(), TlsError> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|problem| TlsError(format!("{}: {problem}", path.display())))?;
-    file.write_all(text.as_bytes()).map_err(|problem| TlsError(format!("{}: {problem}", path.display())))
+    use std::os::unix::fs::PermissionsExt;
+    let failed = |problem: std::io::Error| TlsError(format!("{}: {problem}", path.display()));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
+    file.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(failed)?;
+    file.write_all(text.as_bytes()).map_err(failed)?;
+    file.as_file().sync_all().map_err(failed)?;
+    file.persist(path).map_err(|problem| failed(problem.error))?;
+    Ok(())
 }
 
 /// The names a certificate (DER) carries: its subject CN, then its DNS SANs.
@@ -106,4 +109,41 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
         }
     }
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_local_identity_is_three_whole_files_and_only_the_key_is_private() {
+        let data = tempfile::tempdir().unwrap();
+        let files = ensure_local(data.path(), &["gw.example".to_string()]).unwrap();
+        let mut names: Vec<String> = fs::read_dir(data.path().join("tls"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["ca.pem", "server-key.pem", "server.pem"], "no temporary file is left behind");
+        assert!(fs::read_to_string(&files.ca).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(fs::read_to_string(&files.key).unwrap().contains("PRIVATE KEY"));
+        assert_eq!((mode(&files.ca), mode(&files.cert), mode(&files.key)), (0o644, 0o644, 0o600));
+    }
+
+    #[test]
+    fn an_identity_missing_its_ca_is_made_again_and_a_whole_one_is_kept() {
+        let data = tempfile::tempdir().unwrap();
+        let first = ensure_local(data.path(), &[]).unwrap();
+        let cert = fs::read_to_string(&first.cert).unwrap();
+        assert_eq!(fs::read_to_string(&ensure_local(data.path(), &[]).unwrap().cert).unwrap(), cert);
+        fs::remove_file(&first.ca).unwrap();
+        let again = ensure_local(data.path(), &[]).unwrap();
+        assert!(again.ca.exists());
+        assert_ne!(fs::read_to_string(&again.cert).unwrap(), cert, "a new CA signs a new server certificate");
+    }
 }
