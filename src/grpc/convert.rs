@@ -39,6 +39,15 @@ pub fn token(field: &str, value: &str) -> Result<Token, GatewayError> {
     Token::parse(value).map_err(|error| invalid(format!("{field}: {error}")))
 }
 
+/// Parses a list of token fields, naming the one in error as `list[index]`; the name is made only then, so
+/// a publish's recipients cost no formatting.
+pub fn tokens(list: &str, values: &[String]) -> Result<Vec<Token>, GatewayError> {
+    let parse = |(index, value): (usize, &String)| {
+        Token::parse(value).map_err(|error| invalid(format!("{list}[{index}]: {error}")))
+    };
+    values.iter().enumerate().map(parse).collect()
+}
+
 /// Validates a publish and returns its routing view. The envelope is normalised in place: precedence
 /// defaults to ROUTINE. Identity fields (`id`, `origin`) are checked here and set by the publisher.
 pub fn route_request(
@@ -58,12 +67,7 @@ pub fn route_request(
     check_body(envelope, limits)?;
     check_metadata(envelope, limits)?;
     check_criminal_intelligence(envelope.criminal_intelligence.as_ref())?;
-    let recipients = envelope
-        .recipients
-        .iter()
-        .enumerate()
-        .map(|(index, recipient)| token(&format!("envelope.recipients[{index}]"), recipient))
-        .collect::<Result<Vec<PartyId>, _>>()?;
+    let recipients = tokens("envelope.recipients", &envelope.recipients)?;
     let kind = kind("envelope.kind", envelope.kind)?;
     if kind == Kind::Notice {
         return Err(invalid("envelope.kind: NOTICE is sent by the gateway only (purge and correction notices)".into()));
@@ -373,6 +377,18 @@ mod tests {
 
     fn at(seconds: i64) -> prost_types::Timestamp {
         prost_types::Timestamp { seconds, nanos: 0 }
+    }
+
+    #[test]
+    fn a_token_list_names_the_entry_in_error_by_its_index() {
+        let values = ["fbi".to_string(), "not a party".to_string()];
+        let parsed = tokens("envelope.recipients", &values[..1]).unwrap();
+        assert_eq!(parsed.iter().map(|token| token.as_str()).collect::<Vec<_>>(), ["fbi"]);
+        let Err(GatewayError::InvalidArgument(message)) = tokens("envelope.recipients", &values) else {
+            panic!("a bad entry is refused");
+        };
+        assert!(message.starts_with("envelope.recipients[1]: "), "{message}");
+        assert!(tokens("envelope.recipients", &[]).unwrap().is_empty());
     }
 
     #[test]

@@ -195,12 +195,7 @@ pub fn check_route(router: &Router, request: &pb::CheckRouteRequest) -> Result<p
 }
 
 fn route_request(request: &pb::CheckRouteRequest) -> Result<RouteRequest, GatewayError> {
-    let recipients = request
-        .recipients
-        .iter()
-        .enumerate()
-        .map(|(index, recipient)| convert::token(&format!("recipients[{index}]"), recipient))
-        .collect::<Result<_, _>>()?;
+    let recipients = convert::tokens("recipients", &request.recipients)?;
     Ok(RouteRequest {
         origin: convert::token("origin", &request.origin)?,
         recipients,

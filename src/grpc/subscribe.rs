@@ -109,12 +109,7 @@ pub(super) fn feed_spec(
         )));
     }
     let filter = open.filter.clone().unwrap_or_default();
-    let origins = filter
-        .origins
-        .iter()
-        .enumerate()
-        .map(|(index, origin)| convert::token(&format!("open.filter.origins[{index}]"), origin))
-        .collect::<Result<Vec<_>, _>>()?;
+    let origins = convert::tokens("open.filter.origins", &filter.origins)?;
     let mut kinds = filter
         .kinds
         .iter()
@@ -126,12 +121,7 @@ pub(super) fn feed_spec(
     if !kinds.is_empty() && !kinds.contains(&Kind::Notice) {
         kinds.push(Kind::Notice);
     }
-    let topics = filter
-        .topics
-        .iter()
-        .enumerate()
-        .map(|(index, topic)| convert::token(&format!("open.filter.topics[{index}]"), topic))
-        .collect::<Result<Vec<_>, _>>()?;
+    let topics = convert::tokens("open.filter.topics", &filter.topics)?;
     let combinations = origins.len().max(1) * kinds.len().max(1) * topics.len().max(1);
     if combinations > MAX_FILTER_SUBJECTS {
         return Err(GatewayError::InvalidArgument(format!(

@@ -235,8 +235,9 @@ impl Session {
 
     /// Notes an audit record of what happened to `envelope` for this subscriber.
     fn audit(&mut self, event: Event, envelope: &pb::Envelope, decided_by: &str) {
-        let version = self.gateway.policy.current().version().to_string();
-        let message = MessageRef { message_id: &envelope.id, origin: &envelope.origin, policy_version: &version };
+        let policy = self.gateway.policy.current();
+        let message =
+            MessageRef { message_id: &envelope.id, origin: &envelope.origin, policy_version: policy.version() };
         let (party, subject) = (self.caller.party.as_str(), self.caller.subject.as_str());
         self.audit_records.push(match event {
             Event::Withheld => AuditRecord::withheld(&message, party, subject, decided_by),
