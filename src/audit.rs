@@ -185,11 +185,16 @@ impl ChainHead {
     pub fn seal_encoded(&mut self, at: &str, records: &[AuditRecord]) -> SealedEntry {
         let seq = self.seq + 1;
         let unsealed = EntryView { chain: &self.chain, seq, prev_hash: &self.hash, at, records, hash: "" };
-        let mut json = serde_json::to_vec(&unsealed).unwrap_or_default();
+        // Sized for the usual record (about 300 bytes) so that a group commit's JSON is not copied as it grows.
+        let mut json = Vec::with_capacity(256 + records.len() * 384);
+        // Writing these types to memory cannot fail (no map has non-string keys); were it to, the entry would
+        // not verify, and nothing here panics.
+        if serde_json::to_writer(&mut json, &unsealed).is_err() {
+            json.clear();
+        }
         let hash = hash_of(&self.hash, &json);
         // The unsealed JSON ends with its empty hash, `"hash":""}`: put the hash in (hex needs no escaping).
-        let open = json.len() - 2;
-        json.truncate(open);
+        json.truncate(json.len().saturating_sub(2));
         json.extend_from_slice(hash.as_bytes());
         json.extend_from_slice(b"\"}");
         let prev_hash = std::mem::replace(&mut self.hash, hash.clone());
