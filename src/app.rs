@@ -203,7 +203,8 @@ fn audit_chain(data_dir: &std::path::Path) -> anyhow::Result<String> {
     }
     let chain = format!("gw-{}", ulid::Ulid::new().to_string().to_lowercase());
     std::fs::create_dir_all(data_dir)?;
-    std::fs::write(&path, format!("{chain}\n")).with_context(|| format!("writing {}", path.display()))?;
+    crate::files::write_whole(&path, format!("{chain}\n").as_bytes(), 0o644)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(chain)
 }
 

@@ -87,7 +87,7 @@ impl EmbeddedNats {
         let url = format!("nats://127.0.0.1:{port}");
         // For the commands that talk to NATS directly (`liaison audit verify`) and default to this server.
         let url_file = dir.join("url");
-        std::fs::write(&url_file, format!("{url}\n"))
+        crate::files::write_whole(&url_file, format!("{url}\n").as_bytes(), 0o644)
             .map_err(|error| EmbeddedError::Start(format!("{}: {error}", url_file.display())))?;
         tracing::info!(%url, binary = %binary.display(), store = %dir.display(), sync = %options.sync, "embedded nats-server ready");
         let (stop, stopped) = oneshot::channel();

@@ -29,6 +29,8 @@
 //! - [`telemetry`]: logs to stderr and, optionally, trace spans over OTLP to a collector.
 //! - [`app`]: assembles and runs a gateway from its configuration.
 //! - [`traffic`]: per-subject traffic accounting for operators (counters, active subscriptions, lag).
+//! - [`files`]: data-directory files written whole (temporary file, sync, rename), for readers in other
+//!   processes.
 //! - [`tls`]: the local CA and server certificate made on first start; certificate names for mTLS.
 //! - [`cli`]: the `liaison` command line (serve, provision, token, publish, subscribe, route, policy, audit,
 //!   retention, orcon, disclosure, top, bench).
@@ -47,6 +49,7 @@ pub mod cli;
 pub mod config;
 pub mod disclosure;
 pub mod embedded;
+pub mod files;
 pub mod grpc;
 pub mod identity;
 pub mod metrics;

@@ -81,18 +81,10 @@ pub fn ensure_local(data_dir: &Path, extra_names: &[String]) -> Result<TlsFiles,
     Ok(files)
 }
 
-/// Writes `text` to `path` with `mode` atomically: a temporary file beside it, synced, then renamed.
+/// Writes `text` to `path` with `mode`, whole ([`crate::files`]).
 fn write(path: &Path, text: &str, mode: u32) -> Result<(), TlsError> {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
-    let failed = |problem: std::io::Error| TlsError(format!("{}: {problem}", path.display()));
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
-    file.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(failed)?;
-    file.write_all(text.as_bytes()).map_err(failed)?;
-    file.as_file().sync_all().map_err(failed)?;
-    file.persist(path).map_err(|problem| failed(problem.error))?;
-    Ok(())
+    crate::files::write_whole(path, text.as_bytes(), mode)
+        .map_err(|problem| TlsError(format!("{}: {problem}", path.display())))
 }
 
 /// The names a certificate (DER) carries: its subject CN, then its DNS SANs.

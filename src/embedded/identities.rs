@@ -1,8 +1,6 @@
 //! The two NKEY identities of an embedded nats-server (src/bus/permissions.rs says what each may do):
 //! seed files in `<data-dir>/nats/`, mode 0600, created on first start and reused after.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The runtime identity's seed file in a data directory.
@@ -66,13 +64,13 @@ fn load_or_create_seed(path: &Path) -> Result<String, IdentityError> {
     }
     let pair = nkeys::KeyPair::new_user();
     let seed = pair.seed().map_err(|bad| error(bad.to_string()))?;
-    // create_new: two processes starting at once cannot both write a seed; the loser reads the winner's.
-    let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-        Ok(file) => file,
+    // Whole, and only if absent: two processes starting at once cannot both write a seed; the loser reads
+    // the winner's, never half of it.
+    match crate::files::create_whole(path, format!("{seed}\n").as_bytes(), 0o600) {
+        Ok(()) => {}
         Err(io) if io.kind() == std::io::ErrorKind::AlreadyExists => return public_key(path),
         Err(io) => return Err(error(io.to_string())),
-    };
-    file.write_all(format!("{seed}\n").as_bytes()).map_err(|io| error(io.to_string()))?;
+    }
     tracing::info!(path = %path.display(), "created a NATS identity");
     Ok(pair.public_key())
 }

@@ -1,8 +1,6 @@
 //! The gateway's Ed25519 signing key: created on first start, kept as PKCS#8 PEM (mode 0600).
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::{
@@ -77,13 +75,8 @@ impl SigningKey {
         getrandom::fill(&mut seed).map_err(|error| file_error(error.to_string()))?;
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
         let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|error| file_error(error.to_string()))?;
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|error| file_error(error.to_string()))?;
-        file.write_all(pem.as_bytes()).map_err(|error| file_error(error.to_string()))?;
+        // Whole or not at all, and never over a key that is there already.
+        crate::files::create_whole(path, pem.as_bytes(), 0o600).map_err(|error| file_error(error.to_string()))?;
         tracing::info!(path = %path.display(), "created a new token signing key");
         Ok(SigningKey::from_key(key))
     }
