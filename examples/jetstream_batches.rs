@@ -57,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
 /// One reply subject per copy, `window` copies in flight: what `bus::publisher` does.
 async fn acked(client: &async_nats::Client, messages: u64, payload: Bytes, window: usize) -> anyhow::Result<u64> {
     let inbox = client.new_inbox();
-    let mut replies = client.subscribe(format!("{inbox}.*")).await?;
+    let replies = client.subscribe(format!("{inbox}.*")).await?;
     let room = Arc::new(Semaphore::new(window));
     let sender = {
         let (client, room, inbox) = (client.clone(), room.clone(), inbox.clone());
@@ -69,14 +69,7 @@ async fn acked(client: &async_nats::Client, messages: u64, payload: Bytes, windo
             anyhow::Ok(())
         })
     };
-    let mut last = 0;
-    for _ in 0..messages {
-        let reply = replies.next().await.ok_or_else(|| anyhow::anyhow!("replies ended"))?;
-        last = last.max(sequence(&reply.payload)?);
-        room.add_permits(1);
-    }
-    sender.await??;
-    Ok(last)
+    collect(replies, messages, &room, sender).await
 }
 
 /// Batches of `k`: the first k-1 copies without a reply, the last one commits and is answered.
@@ -88,7 +81,7 @@ async fn atomic(
     batches: usize,
 ) -> anyhow::Result<u64> {
     let inbox = client.new_inbox();
-    let mut replies = client.subscribe(format!("{inbox}.*")).await?;
+    let replies = client.subscribe(format!("{inbox}.*")).await?;
     let room = Arc::new(Semaphore::new(batches));
     let count = messages.div_ceil(k);
     let sender = {
@@ -115,6 +108,17 @@ async fn atomic(
             anyhow::Ok(())
         })
     };
+    collect(replies, count, &room, sender).await
+}
+
+/// Reads `count` acks, giving back one unit of `room` for each, then waits for the sender: the highest
+/// stream sequence acknowledged.
+async fn collect(
+    mut replies: async_nats::Subscriber,
+    count: u64,
+    room: &Semaphore,
+    sender: tokio::task::JoinHandle<anyhow::Result<()>>,
+) -> anyhow::Result<u64> {
     let mut last = 0;
     for _ in 0..count {
         let reply = replies.next().await.ok_or_else(|| anyhow::anyhow!("replies ended"))?;

@@ -1,5 +1,6 @@
 //! Files of the data directory that another process may read while they are written (the local CA, the
-//! signing key, the NATS credentials, the embedded server's URL, the audit chain's name): each appears
+//! signing key and the trusted keys, the NATS credentials, the embedded server's URL, the audit chain's
+//! name and length): each appears
 //! whole or not at all. The bytes go to a temporary file beside the target, which gets its mode, is synced
 //! and is then renamed (or, where an existing file must win, linked) into place, so a reader never sees a
 //! half-written file and a crash leaves the old file or none.

@@ -120,12 +120,10 @@ pub fn load(data_dir: &Path) -> anyhow::Result<Option<KnownChain>> {
     }
 }
 
-/// Writes `known` to the data directory, replacing the file at once (a crash leaves the old or the new).
+/// Writes `known` to the data directory, replacing the file whole ([`crate::files`]: a crash leaves the
+/// old or the new).
 pub fn save(data_dir: &Path, known: &KnownChain) -> std::io::Result<()> {
-    let path = data_dir.join(LENGTH_FILE);
-    let partial = data_dir.join(format!("{LENGTH_FILE}.partial"));
-    std::fs::write(&partial, serde_json::to_vec(known).unwrap_or_default())?;
-    std::fs::rename(partial, path)
+    crate::files::write_whole(&data_dir.join(LENGTH_FILE), &serde_json::to_vec(known).unwrap_or_default(), 0o644)
 }
 
 /// 1234567 as "1,234,567".

@@ -113,9 +113,12 @@ impl SigningKey {
         let record_path = trusted.join(format!("{}{RETIRED_SUFFIX}", current.kid()));
         let comment = "# Written by `liaison token rotate-key`: when this key stopped signing. Gateways trust it\n\
                        # for --retired-key-grace after this time; delete this file to trust it until removed.\n";
-        fs::write(&record_path, format!("{comment}{record}")).map_err(|error| file_error(&record_path, error))?;
+        // Whole: running gateways read the trusted keys while this writes them.
+        crate::files::write_whole(&record_path, format!("{comment}{record}").as_bytes(), 0o644)
+            .map_err(|error| file_error(&record_path, error))?;
         let retired = trusted.join(format!("{}.pem", current.kid()));
-        fs::write(&retired, current.public_pem()).map_err(|error| file_error(&retired, error))?;
+        crate::files::write_whole(&retired, current.public_pem().as_bytes(), 0o644)
+            .map_err(|error| file_error(&retired, error))?;
         let path = data_dir.join(SIGNING_KEY_FILE);
         let replaced = data_dir.join(format!("{SIGNING_KEY_FILE}.retired"));
         fs::rename(&path, &replaced).map_err(|error| file_error(&path, error))?;
