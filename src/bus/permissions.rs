@@ -19,7 +19,9 @@ use super::messages::STATE_BUCKET;
 use super::policy::POLICY_BUCKET;
 use super::rfi::RFI_BUCKET;
 use super::speed::SPEED_BUCKET;
-use super::subjects::{AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM};
+use super::subjects::{
+    AUDIT_STREAM, DEAD_LETTER_STREAM, FEED_STREAM, audit_wildcard, dead_letter_wildcard, feed_wildcard,
+};
 
 /// The NATS account holding every Liaison subject, stream and bucket.
 pub const ACCOUNT: &str = "LIAISON";
@@ -82,8 +84,11 @@ pub fn streams() -> Vec<String> {
 /// The gateway's everyday identity.
 pub fn runtime() -> Permissions {
     let mut publish = vec![
-        // Stored copies (liaison.feed.>), dead letters (liaison.dead.>), audit entries (liaison.audit.>).
-        "liaison.>".to_string(),
+        // Stored copies, dead letters and audit entries, and nothing else of the subject space: a subject
+        // a later version or another tool adds under `liaison.` is not the gateway's until listed here.
+        feed_wildcard(),
+        dead_letter_wildcard(),
+        audit_wildcard(),
         // Account information (JetStream enabled, limits).
         "$JS.API.INFO".to_string(),
     ];

@@ -87,29 +87,32 @@ async fn only_the_gateway_user_reaches_the_liaison_subject_space() {
 #[tokio::test]
 async fn the_gateway_user_is_limited_to_what_the_gateway_needs() {
     let nats = server().await;
-    let mut errors = Vec::new();
-    // Publishing outside the allowed subjects is a permissions violation the server reports.
-    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let client_with_events =
-        async_nats::ConnectOptions::with_user_and_password("liaison-gateway".into(), GATEWAY_PASSWORD.into())
-            .event_callback(move |event| {
-                let events = events.clone();
-                async move {
-                    let _ = events.send(event.to_string());
-                }
-            })
-            .connect(nats.url())
-            .await
-            .unwrap();
-    client_with_events.publish("other.subject", "x".into()).await.unwrap();
-    client_with_events.flush().await.unwrap();
-    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(2), received.recv()).await {
-        errors.push(event);
-        if errors.iter().any(|event| event.contains("Permissions Violation")) {
-            break;
+    // Publishing outside the allowed subjects, in or out of the Liaison subject space, is a permissions
+    // violation the server reports.
+    for subject in ["other.subject", "liaison.bench.raw", "liaison.feedx.ia"] {
+        let mut errors = Vec::new();
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let client_with_events =
+            async_nats::ConnectOptions::with_user_and_password("liaison-gateway".into(), GATEWAY_PASSWORD.into())
+                .event_callback(move |event| {
+                    let events = events.clone();
+                    async move {
+                        let _ = events.send(event.to_string());
+                    }
+                })
+                .connect(nats.url())
+                .await
+                .unwrap();
+        client_with_events.publish(subject, "x".into()).await.unwrap();
+        client_with_events.flush().await.unwrap();
+        while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(2), received.recv()).await {
+            errors.push(event);
+            if errors.iter().any(|event| event.contains("Permissions Violation")) {
+                break;
+            }
         }
+        assert!(errors.iter().any(|event| event.contains("Permissions Violation")), "{subject}: events: {errors:?}");
     }
-    assert!(errors.iter().any(|event| event.contains("Permissions Violation")), "events: {errors:?}");
 }
 
 /// A JetStream API request as `client`; the server's error description, or `None` when it succeeded.

@@ -17,12 +17,17 @@ fn the_runtime_identity_cannot_reconfigure_delete_or_purge() {
         "$JS.API.STREAM.INFO.OTHER",
         "$JS.API.CONSUMER.CREATE.OTHER.x",
         "other.subject",
+        // The subject space beyond the three streams' subjects.
+        "liaison.bench.raw",
+        "liaison.feedx.ia",
+        "liaison",
     ] {
         assert!(!runtime.may_publish(refused), "{refused}");
     }
     for allowed in [
         "liaison.feed.ia.cbp.report.border-security",
         "liaison.audit.gw1",
+        "liaison.dead.ia.cbp.report.border-security",
         "$JS.API.INFO",
         "$JS.API.STREAM.INFO.LIAISON_AUDIT",
         "$JS.API.STREAM.INFO.KV_LIAISON_REVOCATIONS",
