@@ -87,7 +87,8 @@ pub async fn run(config: ServeConfig, listener: TcpListener, shutdown: impl Futu
         };
         let (revocations, revocations_follower) = follow_revocations(&gateway, &config, stop_watching.clone()).await?;
         let verifier = verifier.with_revocations(revocations);
-        let admin = tokio::spawn(metrics::serve(admin_listener, gateway.clone(), stop_watching.clone()));
+        let admin =
+            tokio::spawn(metrics::serve(admin_listener, gateway.clone(), verifier.clone(), stop_watching.clone()));
         let lag = tokio::spawn(poll_lag(gateway.clone(), stop_watching.clone()));
         let hold = config.limits.disclosure_hold;
         let holds = tokio::spawn(sweep_holds(gateway.clone(), hold, stop_watching.clone()));

@@ -165,6 +165,20 @@ impl Gateway {
         }
     }
 
+    /// Authenticates and authorizes a scrape of the admin port's `/metrics` by its `Authorization` header,
+    /// as an RPC would be, and returns the party its series are limited to (`None`: every series).
+    pub fn authorize_scrape(&self, verifier: &Verifier, header: Option<&str>) -> Result<Option<PartyId>, GatewayError> {
+        let caller = verifier.verify_header(header).map_err(|error| {
+            self.auth_counters.unauthenticated.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%error, "metrics scrape refused: unauthenticated");
+            GatewayError::from(error)
+        })?;
+        match self.authorize(&caller, Action::ScrapeMetrics, Scope::All)? {
+            View::Full => Ok(None),
+            View::OwnParty => Ok(Some(caller.party)),
+        }
+    }
+
     /// Counts a refusal that arose elsewhere (a spoofed origin, another party's feed) and passes it on.
     pub(super) fn counted(&self, error: GatewayError) -> GatewayError {
         if error.code() == tonic::Code::PermissionDenied {

@@ -13,7 +13,8 @@
 
 use super::Role;
 
-/// One variant per RPC of `GatewayService`, `OperatorService` and `RfiService`.
+/// One variant per RPC of `GatewayService`, `OperatorService` and `RfiService`, and the admin port's
+/// `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Publish,
@@ -41,6 +42,8 @@ pub enum Action {
     UpdateRfi,
     TransferRfi,
     SimulatePolicy,
+    /// `GET /metrics` on the admin port.
+    ScrapeMetrics,
 }
 
 /// Whose data or power a call touches.
@@ -102,7 +105,7 @@ pub struct Refusal {
     pub needed: Cell,
 }
 
-use Role::{Admin, AgencySystem, Analyst, DisclosureOfficer, LiaisonOfficer, Operator};
+use Role::{Admin, AgencySystem, Analyst, DisclosureOfficer, LiaisonOfficer, Monitor, Operator};
 
 const NOBODY: Who = Who { roles: &[], oversight: false };
 const SYSTEMS: Who = Who { roles: &[AgencySystem], oversight: false };
@@ -127,6 +130,9 @@ const RFI_READERS: Who = Who { roles: &[AgencySystem, Analyst, LiaisonOfficer, O
 const RFI_WORKERS: Who = Who { roles: &[AgencySystem, Analyst, LiaisonOfficer], oversight: false };
 /// A party's liaison officers, who transfer an RFI their party must act on to the party that can answer it.
 const LIAISON_OFFICERS: Who = Who { roles: &[LiaisonOfficer], oversight: false };
+/// Who scrapes the admin port's metrics: a party's monitoring system, or its operators.
+const MONITORS: Who = Who { roles: &[Monitor, Operator, Admin], oversight: false };
+const OVERSIGHT_MONITORS: Who = Who { roles: &[Monitor, Operator, Admin], oversight: true };
 
 const fn only(who: Who) -> Cell {
     Cell { full: who, own_view: NOBODY }
@@ -143,7 +149,7 @@ const fn row(action: Action, scoped_by: &'static str, own: Cell, other: Cell, al
 }
 
 /// The authorization table: one row per RPC.
-pub const TABLE: [Rule; 25] = [
+pub const TABLE: [Rule; 26] = [
     row(Action::Publish, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::PublishStream, "the envelope's origin", only(SYSTEMS), CLOSED, CLOSED),
     row(Action::Subscribe, "`open.feed`", only(READERS), CLOSED, CLOSED),
@@ -230,6 +236,14 @@ pub const TABLE: [Rule; 25] = [
         only(OVERSIGHT_OPERATORS),
         or_own_view(OVERSIGHT_OPERATORS, OPERATORS),
     ),
+    row(
+        Action::ScrapeMetrics,
+        "none: all parties; the own view is the series naming the own party (origin, recipient, party or action \
+         party)",
+        CLOSED,
+        CLOSED,
+        or_own_view(OVERSIGHT_MONITORS, MONITORS),
+    ),
 ];
 
 /// May a caller in `role`, whose party has `oversight` or not, call `action` at `scope`, and what does it see?
@@ -296,7 +310,7 @@ fn rule(action: Action) -> &'static Rule {
 // === impl Action ===
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 26] = [
         Action::Publish,
         Action::PublishStream,
         Action::Subscribe,
@@ -322,6 +336,7 @@ impl Action {
         Action::UpdateRfi,
         Action::TransferRfi,
         Action::SimulatePolicy,
+        Action::ScrapeMetrics,
     ];
 
     /// What the RPC does, for refusals ("role analyst may not publish ...").
@@ -351,6 +366,7 @@ impl Action {
             Action::UpdateRfi => "act on an RFI",
             Action::TransferRfi => "transfer an RFI",
             Action::SimulatePolicy => "simulate a policy over recorded traffic",
+            Action::ScrapeMetrics => "scrape the metrics",
         }
     }
 
@@ -382,6 +398,7 @@ impl Action {
             Action::UpdateRfi => "UpdateRfi",
             Action::TransferRfi => "TransferRfi",
             Action::SimulatePolicy => "SimulatePolicy",
+            Action::ScrapeMetrics => "GET /metrics",
         }
     }
 }
@@ -429,7 +446,9 @@ impl Who {
             return "nobody".into();
         }
         let roles: Vec<&str> = self.roles.iter().map(|role| role.name()).collect();
-        let roles = if roles.len() == EVERYONE.roles.len() { "any role".to_string() } else { roles.join(" or ") };
+        // Every role but a monitoring system's, which only scrapes metrics.
+        let roles =
+            if roles.len() == EVERYONE.roles.len() { "any role but monitor".to_string() } else { roles.join(" or ") };
         match self.oversight {
             true => format!("{roles} of an oversight party"),
             false => roles,

@@ -31,6 +31,9 @@ pub enum Role {
     /// A liaison officer of a party (an I&A LNO at a host agency, a resident LNO at I&A, a fusion liaison
     /// officer): works the party's RFIs and transfers one to the party that can answer it.
     LiaisonOfficer,
+    /// A monitoring system (Prometheus): scrapes the admin port's `/metrics`, its party's series only
+    /// unless its party has oversight, and nothing else.
+    Monitor,
 }
 
 /// The claims of a Liaison token.
@@ -179,6 +182,7 @@ impl Role {
             Role::Admin => "admin",
             Role::DisclosureOfficer => "disclosure-officer",
             Role::LiaisonOfficer => "liaison-officer",
+            Role::Monitor => "monitor",
         }
     }
 }

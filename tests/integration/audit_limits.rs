@@ -350,7 +350,7 @@ async fn parties_that_are_not_in_the_directory_get_no_traffic_flow() {
     assert_eq!(counts.counts, [pb::DenialCount { reason: pb::DenialReason::UnknownParty as i32, count: 160 }]);
     assert_eq!(metric(&gateway, "liaison_traffic_flows").await, 1.0);
     assert_eq!(metric(&gateway, "liaison_unknown_recipients_total{origin=\"cbp\"}").await, 160.0);
-    let (_, body) = http_get(&gateway, "/metrics").await;
+    let (_, body) = scrape(&gateway).await;
     assert!(!body.contains("made-up"), "a made-up name became a label");
 }
 

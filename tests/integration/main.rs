@@ -26,6 +26,7 @@ mod expiry;
 mod failover;
 mod flow_control;
 mod markings;
+mod metrics_access;
 mod nats_permissions;
 mod new_user;
 mod operator_access;

@@ -133,7 +133,7 @@ async fn wait_for(gateway: &TestGateway, party: &str, id: &str, check: impl Fn(&
 
 /// The value of `name{action_party="<party>"}` in a scrape, 0 when absent.
 async fn party_metric(gateway: &TestGateway, name: &str, party: &str) -> f64 {
-    let (_, body) = http_get(gateway, "/metrics").await;
+    let (_, body) = scrape(gateway).await;
     let prefix = format!("{name}{{action_party=\"{party}\"}} ");
     body.lines().find_map(|line| line.strip_prefix(&prefix)?.trim().parse().ok()).unwrap_or(0.0)
 }

@@ -21,7 +21,7 @@ fn message(precedence: pb::Precedence, body: &str) -> pb::Envelope {
 
 /// The value of `liaison_speed_of_service_missed_total` for `precedence` and `recipient` (0 if absent).
 async fn missed(gateway: &TestGateway, precedence: &str, recipient: &str) -> u64 {
-    let (status, body) = http_get(gateway, "/metrics").await;
+    let (status, body) = scrape(gateway).await;
     assert_eq!(status, 200);
     let labels =
         format!("liaison_speed_of_service_missed_total{{precedence=\"{precedence}\",recipient=\"{recipient}\"}} ");

@@ -76,7 +76,7 @@ async fn counters_are_exact_under_concurrent_publishing_and_metrics_agree() {
     let counts = operator.list_denial_counts(pb::ListDenialCountsRequest {}).await.unwrap().into_inner();
     assert_eq!(counts.counts, [pb::DenialCount { reason: pb::DenialReason::UnknownParty as i32, count: total }]);
 
-    let (status, body) = http_get(&gateway, "/metrics").await;
+    let (status, body) = scrape(&gateway).await;
     assert_eq!(status, 200, "{body}");
     assert!(!body.contains(MARKER), "metrics carry no content");
     let scrape = prometheus_parse::Scrape::parse(body.lines().map(|line| Ok(line.to_string()))).expect("parses");

@@ -3,9 +3,9 @@
 
 use super::*;
 
-use Role::{Admin, AgencySystem, Analyst, DisclosureOfficer, LiaisonOfficer, Operator};
+use Role::{Admin, AgencySystem, Analyst, DisclosureOfficer, LiaisonOfficer, Monitor, Operator};
 
-const ROLES: [Role; 6] = [AgencySystem, Analyst, Operator, Admin, DisclosureOfficer, LiaisonOfficer];
+const ROLES: [Role; 7] = [AgencySystem, Analyst, Operator, Admin, DisclosureOfficer, LiaisonOfficer, Monitor];
 const SCOPES: [Scope; 3] = [Scope::Own, Scope::Other, Scope::All];
 
 /// One expected verdict; `None` is a refusal.
@@ -75,9 +75,10 @@ fn review_lists_are_for_people_not_for_a_partys_systems() {
 #[test]
 fn the_audit_shows_everything_to_oversight_and_the_own_partys_messages_to_everyone_else() {
     for scope in SCOPES {
-        for role in ROLES {
+        for role in ROLES.into_iter().filter(|role| *role != Monitor) {
             check(role, false, Action::QueryAudit, scope, Some(View::OwnParty));
         }
+        check(Monitor, true, Action::QueryAudit, scope, None);
         check(Operator, true, Action::QueryAudit, scope, Some(View::Full));
         check(Analyst, true, Action::QueryAudit, scope, Some(View::OwnParty));
     }
@@ -204,6 +205,30 @@ fn rfis_are_worked_by_their_parties_and_transferred_only_by_a_liaison_officer() 
         check(Analyst, true, action, Scope::Other, None);
         check(Operator, false, action, Scope::Other, None);
         check(Operator, true, action, Scope::Other, Some(View::Full));
+    }
+}
+
+#[test]
+fn metrics_are_scraped_whole_by_oversight_and_as_the_own_partys_series_by_others() {
+    for role in [Monitor, Operator, Admin] {
+        check(role, false, Action::ScrapeMetrics, Scope::All, Some(View::OwnParty));
+        check(role, true, Action::ScrapeMetrics, Scope::All, Some(View::Full));
+    }
+    for role in [AgencySystem, Analyst, DisclosureOfficer, LiaisonOfficer] {
+        for oversight in [false, true] {
+            check(role, oversight, Action::ScrapeMetrics, Scope::All, None);
+        }
+    }
+}
+
+#[test]
+fn a_monitoring_systems_token_does_nothing_but_scrape_metrics() {
+    for action in Action::ALL.into_iter().filter(|action| *action != Action::ScrapeMetrics) {
+        for oversight in [false, true] {
+            for scope in SCOPES {
+                check(Monitor, oversight, action, scope, None);
+            }
+        }
     }
 }
 

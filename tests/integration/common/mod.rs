@@ -637,20 +637,38 @@ pub async fn bodies_received(gateway: &TestGateway, token: &str) -> Vec<String> 
 
 /// GETs `path` from the gateway's admin port: the status and the body.
 pub async fn http_get(gateway: &TestGateway, path: &str) -> (u16, String) {
+    http_get_with(gateway, path, None).await
+}
+
+/// The gateway's whole `/metrics`, scraped as I&A's (oversight) monitoring system: the status and the body.
+pub async fn scrape(gateway: &TestGateway) -> (u16, String) {
+    http_get_with(gateway, "/metrics", Some(&gateway.token("ia", Role::Monitor))).await
+}
+
+/// GETs `path` from the gateway's admin port with `token` as its bearer token: the status and the body
+/// (headers included when `with_headers`).
+pub async fn http_get_with(gateway: &TestGateway, path: &str, token: Option<&str>) -> (u16, String) {
+    let (status, _, body) = http_exchange(gateway, path, token).await;
+    (status, body)
+}
+
+/// GETs `path` with `token`: the status, the response headers as text and the body.
+pub async fn http_exchange(gateway: &TestGateway, path: &str, token: Option<&str>) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(gateway.admin).await.expect("admin port");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    let authorization = token.map(|token| format!("Authorization: Bearer {token}\r\n")).unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{authorization}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).expect("status line");
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response.as_str(), ""));
+    (status, head.to_string(), body.to_string())
 }
 
 /// The value of the unlabelled metric `name` in a scrape of the gateway.
 pub async fn metric(gateway: &TestGateway, name: &str) -> f64 {
-    let (status, body) = http_get(gateway, "/metrics").await;
+    let (status, body) = scrape(gateway).await;
     assert_eq!(status, 200);
     body.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
