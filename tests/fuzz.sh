@@ -5,8 +5,9 @@
 #                                        with the nightly toolchain if one is installed, else the default one;
 #                                        the corpus each target grows stays in target/fuzz/corpus/<target>
 #   bash tests/fuzz.sh --smoke SECONDS   what tests/run.sh runs: an unoptimised build of the same targets in
-#                                        target/ (beside the test build, sharing its build scripts and proc
-#                                        macros), each run for SECONDS from the committed corpus only
+#                                        target/ beside the test build, where only Liaison's own crates are
+#                                        instrumented (fuzz/smoke-rustc.sh) and every dependency is the test
+#                                        build's; each runs for SECONDS from the committed corpus only
 #
 # Every target starts from its committed corpus, fuzz/corpus/<target>, which it does not change. A crash
 # stops that target, leaves the input in fuzz/artifacts/<target>/ (reproduce with
@@ -31,46 +32,67 @@ targets="${FUZZ_TARGETS:-envelope route requests token policy audit}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
-# cargo-fuzz from crates.io, once.
-if ! command -v cargo-fuzz >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo-fuzz" ]; then
-  PATH="$HOME/.cargo/bin:$PATH"
-fi
-if ! command -v cargo-fuzz >/dev/null 2>&1; then
-  echo "installing cargo-fuzz from crates.io" >&2
-  env -u CARGO_TARGET_DIR cargo install cargo-fuzz --version 0.13.2 --locked --quiet
-  PATH="$HOME/.cargo/bin:$PATH"
-fi
-
-# The toolchain: the test build's for the smoke run (so build scripts and proc macros are shared with it);
-# nightly when installed for scheduled runs. With --sanitizer none cargo-fuzz passes no unstable flag, so
-# the stable toolchain builds the same libFuzzer targets with the same coverage instrumentation; only a
-# sanitizer needs nightly.
-toolchain=()
-if [ -n "${FUZZ_TOOLCHAIN:-}" ]; then
-  toolchain=(+"$FUZZ_TOOLCHAIN")
-elif ! $smoke && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-  toolchain=(+nightly)
-fi
-if [ "$sanitizer" != none ] && [ "${toolchain[*]:-}" != +nightly ]; then
-  echo "error: FUZZ_SANITIZER=$sanitizer needs a nightly toolchain (rustup toolchain install nightly)" >&2
+if $smoke && [ "$sanitizer" != none ]; then
+  echo "error: the smoke run builds without a sanitizer; FUZZ_SANITIZER=$sanitizer is for \`bash tests/fuzz.sh SECONDS\`" >&2
   exit 2
 fi
 
-# No debug info: binaries of ~10-20 MB instead of ~80 MB; a crash still names the panic and its place.
-export RUSTFLAGS="${RUSTFLAGS:-} -Cdebuginfo=0"
 if $smoke; then
-  build=(--dev --sanitizer "$sanitizer" --target-dir "${CARGO_TARGET_DIR:-target}")
+  # The test build's toolchain, profile and flags, so that cargo finds every dependency already built; the
+  # library gets its own artifact (no line tables) and the wrapper instruments it and the targets only.
+  dir="${CARGO_TARGET_DIR:-target}"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
+  echo "== fuzz targets' build (smoke: unoptimised, Liaison's crates instrumented, in $dir/debug)" >&2
+  start=$(date +%s)
+  FUZZ_INNER_WRAPPER="${RUSTC_WRAPPER:-}" RUSTC_WRAPPER="$PWD/fuzz/smoke-rustc.sh" \
+    cargo build --locked --quiet --manifest-path fuzz/Cargo.toml --target-dir "$dir" --bins \
+    --config 'profile.dev.package.liaison.debug=false' --config 'profile.dev.package.liaison-fuzz.debug=false'
+  echo "built in $(($(date +%s) - start)) s" >&2
+  # `fuzz_run TARGET LIBFUZZER-ARGS...`, as `cargo fuzz run` would.
+  fuzz_run() {
+    local target="$1"
+    shift
+    mkdir -p "fuzz/artifacts/$target"
+    "$dir/debug/$target" -artifact_prefix="fuzz/artifacts/$target/" "$@"
+  }
 else
+  # cargo-fuzz from crates.io, once.
+  if ! command -v cargo-fuzz >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo-fuzz" ]; then
+    PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    echo "installing cargo-fuzz from crates.io" >&2
+    env -u CARGO_TARGET_DIR cargo install cargo-fuzz --version 0.13.2 --locked --quiet
+    PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  # Nightly when installed. With --sanitizer none cargo-fuzz passes no unstable flag, so the stable
+  # toolchain builds the same libFuzzer targets with the same coverage instrumentation; only a sanitizer
+  # needs nightly.
+  toolchain=()
+  if [ -n "${FUZZ_TOOLCHAIN:-}" ]; then
+    toolchain=(+"$FUZZ_TOOLCHAIN")
+  elif rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    toolchain=(+nightly)
+  fi
+  if [ "$sanitizer" != none ] && [ "${toolchain[*]:-}" != +nightly ]; then
+    echo "error: FUZZ_SANITIZER=$sanitizer needs a nightly toolchain (rustup toolchain install nightly)" >&2
+    exit 2
+  fi
+  # No debug info: binaries of ~10-20 MB instead of ~80 MB; a crash still names the panic and its place.
+  export RUSTFLAGS="${RUSTFLAGS:-} -Cdebuginfo=0"
   build=(--release --sanitizer "$sanitizer" --target-dir "${CARGO_TARGET_DIR:-target}/fuzz")
   work="${CARGO_TARGET_DIR:-target}/fuzz/corpus"
+  echo "== cargo fuzz build (${toolchain[*]:-default toolchain}, ${build[*]})" >&2
+  start=$(date +%s)
+  cargo "${toolchain[@]}" fuzz build "${build[@]}"
+  echo "built in $(($(date +%s) - start)) s" >&2
+  fuzz_run() {
+    local target="$1"
+    shift
+    cargo "${toolchain[@]}" fuzz run "${build[@]}" "$target" -- "$@"
+  }
 fi
-
-echo "== cargo fuzz build (${toolchain[*]:-default toolchain}, ${build[*]})" >&2
-start=$(date +%s)
-cargo "${toolchain[@]}" fuzz build "${build[@]}"
-echo "built in $(($(date +%s) - start)) s" >&2
 
 failed=()
 summary=()
@@ -79,8 +101,8 @@ for target in $targets; do
   log="$work/$target.log"
   echo "== fuzz $target for $seconds s" >&2
   status=0
-  cargo "${toolchain[@]}" fuzz run "${build[@]}" "$target" "$work/$target" "fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1 || status=$?
+  fuzz_run "$target" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
+    "$work/$target" "fuzz/corpus/$target" >"$log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
   runs=${runs:-0}
