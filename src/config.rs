@@ -19,7 +19,7 @@ mod args;
 mod limits;
 mod nats;
 
-pub use args::ServeArgs;
+pub use args::{NatsFlags, ServeArgs};
 pub use nats::{NatsCredentialFlags, nats_auth, nats_tls};
 
 /// Default byte limit of the audit stream: 4 GiB of stream bytes, about two million publishes to three
@@ -243,10 +243,10 @@ impl ServeConfig {
         let runtime_auth = nats_auth(
             "nats",
             NatsCredentialFlags {
-                creds: args.nats_creds.clone().or(file.nats_creds),
-                nkey: args.nats_nkey.clone().or(file.nats_nkey),
-                user: args.nats_user.clone().or(file.nats_user),
-                password: args.nats_password.clone().or(file.nats_password),
+                creds: args.nats.nats_creds.clone().or(file.nats_creds),
+                nkey: args.nats.nats_nkey.clone().or(file.nats_nkey),
+                user: args.nats.nats_user.clone().or(file.nats_user),
+                password: args.nats.nats_password.clone().or(file.nats_password),
             },
         )?;
         let provision_auth = nats_auth(
@@ -260,9 +260,9 @@ impl ServeConfig {
         )?;
         let nats_provision_auth = Some(provision_auth).filter(|auth| *auth != NatsAuth::None);
         let nats_tls = nats_tls(
-            args.nats_tls_ca.clone().or(file.nats_tls_ca),
-            args.nats_tls_cert.clone().or(file.nats_tls_cert),
-            args.nats_tls_key.clone().or(file.nats_tls_key),
+            args.nats.nats_tls_ca.clone().or(file.nats_tls_ca),
+            args.nats.nats_tls_cert.clone().or(file.nats_tls_cert),
+            args.nats.nats_tls_key.clone().or(file.nats_tls_key),
         )?;
         let config = ServeConfig {
             transport,
@@ -275,7 +275,7 @@ impl ServeConfig {
                 .max(Duration::from_millis(100)),
             accept_audit_loss: args.accept_audit_loss,
             data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(default_data_dir),
-            nats_url: args.nats_url.clone().or(file.nats_url),
+            nats_url: args.nats.nats_url.clone().or(file.nats_url),
             nats_auth: runtime_auth,
             nats_provision_auth,
             nats_tls,
@@ -341,7 +341,7 @@ impl ServeConfig {
 /// The embedded server's sync policy; refused beside `nats-url`, where it would silently do nothing.
 fn embedded_nats_sync(args: &ServeArgs, file: &FileConfig) -> Result<SyncPolicy, String> {
     let set = args.embedded_nats_sync.or(file.embedded_nats_sync);
-    if set.is_some() && (args.nats_url.is_some() || file.nats_url.is_some()) {
+    if set.is_some() && (args.nats.nats_url.is_some() || file.nats_url.is_some()) {
         return Err("embedded-nats-sync applies to the embedded nats-server only; with nats-url, set \
                     `jetstream { sync_interval: always }` in that server's configuration"
             .into());

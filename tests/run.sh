@@ -31,8 +31,9 @@ passed=$(grep -E '^test result:' "$log" | grep -oE '[0-9]+ passed' | awk '{s += 
 failed=$(grep -E '^test result:' "$log" | grep -oE '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
 echo "== liaison policy test (the shipped policy's test cases)" >&2
 policy_status=0
-# The test profile: the binary the integration tests ran, not a second build of it under `dev`.
-cargo run --locked --quiet --profile test --bin liaison -- policy test deploy/policy/tests.toml \
+# The binary `cargo test` built for the integration tests: `cargo run` would build it again, as its dependencies
+# are resolved without the dev-dependencies' features.
+"${CARGO_TARGET_DIR:-target}/debug/liaison" policy test deploy/policy/tests.toml \
   --policy deploy/policy/policy.toml --directory deploy/policy/directory.toml || policy_status=$?
 echo "== fuzz targets, 5 s each" >&2
 fuzz_status=0

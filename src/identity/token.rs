@@ -99,7 +99,7 @@ pub struct Caller {
 /// Why a token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    #[error("missing bearer token: send `authorization: Bearer <token>` metadata")]
+    #[error("missing bearer token: send an `authorization: Bearer <token>` header (gRPC metadata)")]
     Missing,
     #[error("malformed authorization header: expected `Bearer <token>`")]
     Malformed,

@@ -59,7 +59,7 @@ fn pb_request(envelope: liaison::api::Envelope) -> liaison::api::PublishRequest 
 async fn refused_start(data_dir: &std::path::Path, nats: &NatsServer) -> String {
     let args = ServeArgs {
         data_dir: Some(data_dir.to_path_buf()),
-        nats_url: Some(nats.url()),
+        nats: liaison::config::NatsFlags { nats_url: Some(nats.url()), ..Default::default() },
         nats_server_bin: Some(nats_server_bin()),
         insecure: true,
         admin_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], free_port()))),

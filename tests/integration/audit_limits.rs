@@ -357,7 +357,7 @@ async fn parties_that_are_not_in_the_directory_get_no_traffic_flow() {
 /// Provisions the streams on `nats` as the provisioning identity with an audit byte limit of `max_bytes`.
 async fn provision_audit_limit(nats: &NatsServer, max_bytes: u64) -> Result<(), liaison::bus::BusError> {
     let args = liaison::config::ServeArgs {
-        nats_url: Some(nats.url()),
+        nats: liaison::config::NatsFlags { nats_url: Some(nats.url()), ..Default::default() },
         audit_max_bytes: Some(max_bytes),
         insecure: true,
         ..Default::default()

@@ -213,7 +213,7 @@ async fn a_gateway_without_provisioning_needs_provisioned_streams() {
     let data_dir = tempfile::tempdir().unwrap();
     let args = liaison::config::ServeArgs {
         data_dir: Some(data_dir.path().to_path_buf()),
-        nats_url: Some(nats.url()),
+        nats: liaison::config::NatsFlags { nats_url: Some(nats.url()), ..Default::default() },
         ..Default::default()
     };
     let mut serve = liaison::config::ServeConfig::load(&args).unwrap();

@@ -13,7 +13,7 @@ use liaison::api::gateway_service_client::GatewayServiceClient;
 use liaison::api::operator_service_client::OperatorServiceClient;
 use liaison::bus::NatsAuth;
 use liaison::bus::permissions::{self, ServerUser};
-use liaison::config::{ServeArgs, ServeConfig};
+use liaison::config::{NatsFlags, ServeArgs, ServeConfig};
 use liaison::embedded::NatsIdentities;
 use liaison::identity::{Issuer, Role, SigningKey};
 use liaison::model::Token;
@@ -254,7 +254,7 @@ impl TestGateway {
     ) -> TestGateway {
         let args = ServeArgs {
             data_dir: Some(data_dir.path().to_path_buf()),
-            nats_url,
+            nats: NatsFlags { nats_url, ..Default::default() },
             nats_server_bin: Some(nats_server_bin()),
             shutdown_grace: Some(Duration::from_secs(3)),
             insecure: true,
