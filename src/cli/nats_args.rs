@@ -1,6 +1,7 @@
-//! How the commands that talk to NATS directly (`liaison audit verify`, `token revoke`, `token revocations`) reach it: URL,
-//! runtime credential and TLS (`NatsFlags`, shared with `serve`), defaulting to the embedded server of the data
-//! directory and its runtime identity, so they work after a default `liaison serve` without flags.
+//! How the commands that talk to NATS directly (`liaison audit verify`, `token revoke`, `token revocations`)
+//! reach it: URL, runtime credential and TLS (`NatsFlags`, shared with `serve`), defaulting to the embedded
+//! server of the data directory and its runtime identity, so they work after a default `liaison serve`
+//! without flags.
 
 use std::path::PathBuf;
 use std::time::Duration;

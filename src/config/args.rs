@@ -234,8 +234,8 @@ fn parse_client_party(value: &str) -> Result<(String, String), String> {
 }
 
 /// How to reach NATS and as whom: `liaison serve`'s flags, and those of the commands that talk to NATS
-/// directly (`liaison audit verify`, `token revoke`, `token revocations`), which default to what `serve` last used in their
-/// --data-dir.
+/// directly (`liaison audit verify`, `token revoke`, `token revocations`), which default to what `serve`
+/// last used in their --data-dir.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct NatsFlags {
     /// The NATS server or cluster (comma-separated URLs) [default: `serve` starts an embedded nats-server; the
