@@ -3,7 +3,7 @@
 # Installs nats-server and buf if missing, then: buf lint, rustfmt check, clippy, every test against
 # real nats-server processes that the tests start themselves, the shipped policy's test cases
 # (`liaison policy test deploy/policy/tests.toml`), and each fuzz target for a few seconds
-# (tests/fuzz.sh --smoke; installs cargo-fuzz if missing) so that none can rot.
+# (tests/fuzz.sh --smoke, which needs no cargo-fuzz) so that none can rot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/ensure-tools.sh
