@@ -69,6 +69,12 @@ pub struct Retry {
 
 /// Most backoff steps given to JetStream; later attempts reuse the last one.
 const MAX_BACKOFF_STEPS: u32 = 16;
+/// How long past its ack deadline an ephemeral feed's consumers outlive the last pull request. A session
+/// whose window is full sends none (it pulls again when the client acks), and a client may hold its window
+/// for up to its deadline, so the server may delete them only after that; they are deleted when the stream
+/// ends, and this is how long they outlive a gateway that died (at most 11 minutes, with a 10-minute
+/// deadline).
+const EPHEMERAL_GRACE: Duration = Duration::from_secs(60);
 
 /// Where a new feed starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,7 +388,7 @@ fn consumer_config(spec: &FeedSpec, name: &str, ephemeral: bool, subjects: Vec<S
         max_ack_pending: spec.max_ack_pending as i64,
         filter_subject,
         filter_subjects,
-        inactive_threshold: if ephemeral { Duration::from_secs(60) } else { spec.durable_expiry },
+        inactive_threshold: if ephemeral { spec.ack_wait + EPHEMERAL_GRACE } else { spec.durable_expiry },
         ..Default::default()
     }
 }
@@ -472,5 +478,41 @@ fn deliver_policy(start: Start) -> DeliverPolicy {
         Start::All => DeliverPolicy::All,
         Start::Sequence(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
         Start::Time(start_time) => DeliverPolicy::ByStartTime { start_time },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(ack_wait: Duration) -> FeedSpec {
+        FeedSpec {
+            recipient: PartyId::parse("ia").unwrap(),
+            durable: None,
+            origins: Vec::new(),
+            kinds: Vec::new(),
+            topics: Vec::new(),
+            start: Start::New,
+            max_ack_pending: 10,
+            ack_wait,
+            retry: None,
+            durable_expiry: Duration::from_secs(30 * 86_400),
+            max_durables: 0,
+            prefetch_messages: 10,
+            prefetch_bytes: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn an_ephemeral_consumer_outlives_its_last_pull_by_the_ack_deadline_and_a_minute() {
+        let subjects = || vec!["liaison.feed.ia.>".to_string()];
+        for deadline in [Duration::from_secs(1), Duration::from_secs(300), Duration::from_secs(600)] {
+            let config = consumer_config(&spec(deadline), "ia_eph_x", true, subjects());
+            assert_eq!(config.inactive_threshold, deadline + Duration::from_secs(60));
+            assert_eq!(config.durable_name, None);
+        }
+        let durable = consumer_config(&spec(Duration::from_secs(300)), "ia_d", false, subjects());
+        assert_eq!(durable.inactive_threshold, Duration::from_secs(30 * 86_400));
+        assert_eq!(durable.durable_name.as_deref(), Some("ia_d"));
     }
 }

@@ -335,9 +335,10 @@ async fn an_idle_subscription_outlives_its_pull_requests() {
     assert_eq!(sequences(&received), published);
 }
 
-/// A subscriber that holds its whole window, unacknowledged, for longer than an ephemeral consumer may be
-/// inactive (60 s) keeps its subscription. The window is one message by bytes, so the second message is
-/// pulled and waits in the session while the feed is not read.
+/// A subscriber that holds its whole window, unacknowledged but within its ack deadline, keeps its
+/// subscription for longer than a lane's last pull request (at most 45 s) and a minute: an ephemeral
+/// consumer outlives its last pull by its ack deadline and a minute. The window is one message by bytes, so
+/// the second message is pulled and waits in the session while the feed is not read.
 #[tokio::test]
 async fn a_subscriber_holding_its_window_past_the_inactivity_threshold_keeps_its_feed() {
     let (_nats, _gateway, mut cbp, mut analyst) = cbp_and_ia().await;
@@ -351,7 +352,7 @@ async fn a_subscriber_holding_its_window_past_the_inactivity_threshold_keeps_its
     let published = publish_report_sequences(&mut cbp, "held", 2).await;
     let first = subscription.take(1, WAIT).await;
     assert_eq!(sequences(&first), published[..1]);
-    assert_quiet(&mut subscription, Duration::from_secs(75), "the window is full").await;
+    assert_quiet(&mut subscription, Duration::from_secs(120), "the window is full").await;
     subscription.ack(&first).await;
     let second = subscription.take(1, WAIT).await;
     assert_eq!(sequences(&second), published[1..]);
