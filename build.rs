@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// which the backtrace symboliser reads as well, so each test binary is about two fifths smaller.
 fn compress_debug_sections() {
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
-    let debug = std::env::var("DEBUG").is_ok_and(|debug| debug != "false" && debug != "0");
+    let debug = std::env::var("DEBUG").is_ok_and(|debug| debug == "true");
     if linux && debug {
         println!("cargo:rustc-link-arg=-Wl,--compress-debug-sections=zlib");
     }

@@ -44,11 +44,11 @@ if $smoke; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   echo "== fuzz targets' build (smoke: unoptimised, Liaison's crates instrumented, in $dir/debug)" >&2
-  start=$(date +%s)
-  FUZZ_INNER_WRAPPER="${RUSTC_WRAPPER:-}" RUSTC_WRAPPER="$PWD/fuzz/smoke-rustc.sh" \
-    cargo build --locked --quiet --manifest-path fuzz/Cargo.toml --target-dir "$dir" --bins \
-    --config 'profile.dev.package.liaison.debug=false' --config 'profile.dev.package.liaison-fuzz.debug=false'
-  echo "built in $(($(date +%s) - start)) s" >&2
+  build_targets() {
+    FUZZ_INNER_WRAPPER="${RUSTC_WRAPPER:-}" RUSTC_WRAPPER="$PWD/fuzz/smoke-rustc.sh" \
+      cargo build --locked --quiet --manifest-path fuzz/Cargo.toml --target-dir "$dir" --bins \
+      --config 'profile.dev.package.liaison.debug=false' --config 'profile.dev.package.liaison-fuzz.debug=false'
+  }
   # `fuzz_run TARGET LIBFUZZER-ARGS...`, as `cargo fuzz run` would.
   fuzz_run() {
     local target="$1"
@@ -84,15 +84,18 @@ else
   build=(--release --sanitizer "$sanitizer" --target-dir "${CARGO_TARGET_DIR:-target}/fuzz")
   work="${CARGO_TARGET_DIR:-target}/fuzz/corpus"
   echo "== cargo fuzz build (${toolchain[*]:-default toolchain}, ${build[*]})" >&2
-  start=$(date +%s)
-  cargo "${toolchain[@]}" fuzz build "${build[@]}"
-  echo "built in $(($(date +%s) - start)) s" >&2
+  build_targets() {
+    cargo "${toolchain[@]}" fuzz build "${build[@]}"
+  }
   fuzz_run() {
     local target="$1"
     shift
     cargo "${toolchain[@]}" fuzz run "${build[@]}" "$target" -- "$@"
   }
 fi
+start=$(date +%s)
+build_targets
+echo "built in $(($(date +%s) - start)) s" >&2
 
 failed=()
 summary=()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::bus::{BusConfig, NatsAuth, StreamSettings};
-use crate::config::{NatsCredentialFlags, NatsFlags, default_data_dir, nats_auth, nats_tls};
+use crate::config::{NatsFlags, default_data_dir, nats_auth, nats_tls};
 use crate::embedded::{identities, recorded_url};
 
 /// Where NATS is and who to be on it.
@@ -30,13 +30,7 @@ impl NatsArgs {
     pub fn bus_config(&self) -> anyhow::Result<BusConfig> {
         let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
         let nats = &self.nats;
-        let flags = NatsCredentialFlags {
-            creds: nats.nats_creds.clone(),
-            nkey: nats.nats_nkey.clone(),
-            user: nats.nats_user.clone(),
-            password: nats.nats_password.clone(),
-        };
-        let mut auth = nats_auth("nats", flags).map_err(anyhow::Error::msg)?;
+        let mut auth = nats_auth("nats", nats.credentials()).map_err(anyhow::Error::msg)?;
         let runtime_seed = identities::runtime_seed(&data_dir);
         if auth == NatsAuth::None && runtime_seed.exists() {
             auth = NatsAuth::Nkey(runtime_seed);

@@ -265,3 +265,16 @@ pub struct NatsFlags {
     #[arg(long, env = "LIAISON_NATS_TLS_KEY")]
     pub nats_tls_key: Option<PathBuf>,
 }
+
+impl NatsFlags {
+    /// The runtime identity these flags name, if any (`nats_auth` checks that at most one is given);
+    /// `serve` merges each with its file instead.
+    pub fn credentials(&self) -> super::NatsCredentialFlags {
+        super::NatsCredentialFlags {
+            creds: self.nats_creds.clone(),
+            nkey: self.nats_nkey.clone(),
+            user: self.nats_user.clone(),
+            password: self.nats_password.clone(),
+        }
+    }
+}
