@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use liaison::audit::{AuditRecord, ChainHead, MessageRef};
+use liaison::audit::{AuditRecord, ChainHead, EncodedRecords, MessageRef};
 use liaison::model::{Kind, Markings, Precedence, RouteRequest, Token};
 use liaison::router::{Outcome, Router};
 
@@ -41,8 +41,8 @@ async fn main() -> anyhow::Result<()> {
         let records = records(&ulid::Ulid::new().to_string(), request, &router);
         decisions += records.len() as u64;
         let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
-        let sealed = head.seal_encoded(&at, &records);
-        pending.push(jetstream.publish(format!("liaison.audit.{CHAIN}"), sealed.json.into()).await?);
+        let sealed = head.seal_encoded(&at, &[records]);
+        pending.push(jetstream.publish(format!("liaison.audit.{CHAIN}"), sealed.json).await?);
         entries += 1;
         if pending.len() == IN_FLIGHT {
             for ack in pending.drain(..) {
@@ -70,30 +70,32 @@ fn request(origin: &str, recipients: &[&str], topic: &str, banner: &str) -> Rout
     }
 }
 
-/// The records a publish of `request` writes, as `grpc/publish.rs` builds them.
-fn records(id: &str, request: &RouteRequest, router: &Router) -> Vec<AuditRecord> {
+/// The records a publish of `request` writes, as `grpc/publish.rs` builds and encodes them.
+fn records(id: &str, request: &RouteRequest, router: &Router) -> EncodedRecords {
     let routing = router.route(request).expect("routable");
     let origin = request.origin.to_string();
     let message = MessageRef { message_id: id, origin: &origin, policy_version: router.version() };
     let banner = request.markings.banner();
     let feed =
         |recipient: &str| format!("liaison.feed.{recipient}.{origin}.{}.{}", request.kind.token(), request.topic);
-    routing
-        .outcomes
-        .iter()
-        .map(|outcome| match outcome {
+    let mut records = EncodedRecords::with_capacity(routing.outcomes.len());
+    for outcome in &routing.outcomes {
+        match outcome {
             Outcome::Deliver(approval) => {
-                let recipient = approval.recipient().as_str();
-                let record =
-                    AuditRecord::approved(&message, recipient, approval.rule(), approval.basis(), &feed(recipient));
-                record.under_markings(&banner).routed_as(request, false)
+                let (recipient, subject) = (approval.recipient().as_str(), feed(approval.recipient().as_str()));
+                let record = AuditRecord::approved(&message, recipient, approval.rule(), approval.basis(), &subject);
+                records.push(&record.under_markings(&banner).routed_as(request, false));
             }
-            Outcome::Hold(hold) => AuditRecord::held(&message, hold.recipient.as_str(), &hold.explanation)
-                .under_markings(&banner)
-                .routed_as(request, true),
-            Outcome::Deny(denial) => AuditRecord::denied(&message, denial.recipient.as_str(), &denial.decided_by())
-                .under_markings(&banner)
-                .routed_as(request, true),
-        })
-        .collect()
+            Outcome::Hold(hold) => {
+                let record = AuditRecord::held(&message, hold.recipient.as_str(), &hold.explanation);
+                records.push(&record.under_markings(&banner).routed_as(request, true));
+            }
+            Outcome::Deny(denial) => {
+                let decided_by = denial.decided_by();
+                let record = AuditRecord::denied(&message, denial.recipient.as_str(), &decided_by);
+                records.push(&record.under_markings(&banner).routed_as(request, true));
+            }
+        }
+    }
+    records
 }

@@ -12,12 +12,16 @@
 //! once, so verification takes a chain in sequence order, not stream order.
 
 pub mod continuity;
+mod encoded;
 mod records;
 mod verifier;
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use encoded::EncodedRecords;
 pub use records::MessageRef;
 pub use verifier::{Verifier, VerifySignature, WINDOW};
 
@@ -78,31 +82,32 @@ pub enum Event {
     RfiReopened,
 }
 
-/// One audited fact.
+/// One audited fact. Borrowed where it is made (every field a `Cow`, so the gateway's hot paths
+/// serialise it without a copy of what it is about: see [`EncodedRecords`]) and owned where it is read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditRecord {
+pub struct AuditRecord<'a> {
     pub event: Event,
-    pub message_id: String,
-    pub origin: String,
-    pub recipient: String,
+    pub message_id: Cow<'a, str>,
+    pub origin: Cow<'a, str>,
+    pub recipient: Cow<'a, str>,
     /// The person or system that received it (deliveries only).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub subscriber: String,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub subscriber: Cow<'a, str>,
     /// The rule or marking that decided (a denial's reason code and rule; a delivery's check).
-    pub decided_by: String,
+    pub decided_by: Cow<'a, str>,
     /// The need-to-know basis of the rule that released it (approvals).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub basis: String,
-    pub policy_version: String,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub basis: Cow<'a, str>,
+    pub policy_version: Cow<'a, str>,
     /// Why, as the reviewer or operator gave it (revalidations and purges).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub reason: Cow<'a, str>,
     /// The feed subject an approved copy was stored on: where a purge finds it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub subject: String,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub subject: Cow<'a, str>,
     /// The message's markings as the canonical banner line (the router's decisions: approvals, denials).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub markings: String,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub markings: Cow<'a, str>,
     /// The message is criminal intelligence (28 CFR Part 23); on approvals.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub criminal_intelligence: bool,
@@ -112,21 +117,29 @@ pub struct AuditRecord {
     /// The named recipients of one publish that are not in the directory: one `denied` record for all of
     /// them (its `recipient` empty), at most `--max-unknown-recipients`, so made-up names cannot fill the
     /// audit one record each.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unknown_recipients: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub unknown_recipients: Cow<'a, [String]>,
     /// The message's kind and topic (denials and holds; an approval's subject has them).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub topic: String,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub kind: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub topic: Cow<'a, str>,
     /// The message's precedence when not routine, and its TLP when it has one (the router's decisions).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub precedence: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub tlp: String,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub precedence: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub tlp: Cow<'a, str>,
     /// The message named no recipients: the policy chose them (the router's decisions).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub by_policy: bool,
+}
+
+fn is_empty(value: &impl AsRef<str>) -> bool {
+    value.as_ref().is_empty()
+}
+
+fn is_none(value: &impl AsRef<[String]>) -> bool {
+    value.as_ref().is_empty()
 }
 
 /// One link of a chain.
@@ -138,7 +151,7 @@ pub struct AuditEntry {
     pub prev_hash: String,
     /// RFC 3339.
     pub at: String,
-    pub records: Vec<AuditRecord>,
+    pub records: Vec<AuditRecord<'static>>,
     pub hash: String,
 }
 
@@ -167,8 +180,8 @@ impl ChainHead {
     }
 
     /// Seals `records` as the next entry and advances the head.
-    pub fn seal(&mut self, at: String, records: Vec<AuditRecord>) -> AuditEntry {
-        let sealed = self.seal_encoded(&at, &records);
+    pub fn seal(&mut self, at: String, records: Vec<AuditRecord<'static>>) -> AuditEntry {
+        let sealed = self.seal_encoded(&at, &[EncodedRecords::from(&records[..])]);
         AuditEntry {
             chain: self.chain.clone(),
             seq: sealed.seq,
@@ -179,27 +192,32 @@ impl ChainHead {
         }
     }
 
-    /// Seals `records` as the next entry, advances the head and returns the entry as stored: its JSON
-    /// (byte for byte what serialising the sealed [`AuditEntry`] gives), from one serialisation and no copy
-    /// of the records. How the gateway's writer seals.
-    pub fn seal_encoded(&mut self, at: &str, records: &[AuditRecord]) -> SealedEntry {
+    /// Seals the records of `parts`, in order, as the next entry, advances the head and returns the entry as
+    /// stored: its JSON (byte for byte what serialising the sealed [`AuditEntry`] gives), put together from
+    /// the records' JSON as encoded where they were made. How the gateway's writer seals.
+    pub fn seal_encoded(&mut self, at: &str, parts: &[EncodedRecords]) -> SealedEntry {
         let seq = self.seq + 1;
-        let unsealed = EntryView { chain: &self.chain, seq, prev_hash: &self.hash, at, records, hash: "" };
-        // Sized for the usual record (about 300 bytes) so that a group commit's JSON is not copied as it grows.
-        let mut json = Vec::with_capacity(256 + records.len() * 384);
-        // Writing these types to memory cannot fail (no map has non-string keys); were it to, the entry would
-        // not verify, and nothing here panics.
-        if serde_json::to_writer(&mut json, &unsealed).is_err() {
-            json.clear();
-        }
+        let records: usize = parts.iter().map(EncodedRecords::json_len).sum();
+        let mut json = Vec::with_capacity(256 + records);
+        json.extend_from_slice(b"{\"chain\":");
+        encoded::push_str(&mut json, &self.chain);
+        json.extend_from_slice(b",\"seq\":");
+        json.extend_from_slice(seq.to_string().as_bytes());
+        json.extend_from_slice(b",\"prev_hash\":");
+        encoded::push_str(&mut json, &self.hash);
+        json.extend_from_slice(b",\"at\":");
+        encoded::push_str(&mut json, at);
+        json.extend_from_slice(b",\"records\":[");
+        encoded::join(&mut json, parts);
+        json.extend_from_slice(b"],\"hash\":\"\"}");
         let hash = hash_of(&self.hash, &json);
         // The unsealed JSON ends with its empty hash, `"hash":""}`: put the hash in (hex needs no escaping).
-        json.truncate(json.len().saturating_sub(2));
+        json.truncate(json.len() - 2);
         json.extend_from_slice(hash.as_bytes());
         json.extend_from_slice(b"\"}");
         let prev_hash = std::mem::replace(&mut self.hash, hash.clone());
         self.seq = seq;
-        SealedEntry { seq, prev_hash, hash, json }
+        SealedEntry { seq, prev_hash, hash, json: json.into() }
     }
 }
 
@@ -210,7 +228,7 @@ pub struct SealedEntry {
     pub prev_hash: String,
     pub hash: String,
     /// The entry's JSON as stored.
-    pub json: Vec<u8>,
+    pub json: bytes::Bytes,
 }
 
 /// [`AuditEntry`] borrowed, serialised field for field alike: what is hashed and stored without copying
@@ -221,7 +239,7 @@ struct EntryView<'a> {
     seq: u64,
     prev_hash: &'a str,
     at: &'a str,
-    records: &'a [AuditRecord],
+    records: &'a [AuditRecord<'static>],
     hash: &'a str,
 }
 
@@ -301,7 +319,7 @@ pub struct AuditQuery {
 
 impl AuditQuery {
     /// Whether `record`, in an entry written at `at`, matches.
-    pub fn matches(&self, at: time::OffsetDateTime, record: &AuditRecord) -> bool {
+    pub fn matches(&self, at: time::OffsetDateTime, record: &AuditRecord<'_>) -> bool {
         let is = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|wanted| wanted == value);
         is(&self.message_id, &record.message_id)
             && is(&self.origin, &record.origin)

@@ -138,7 +138,9 @@ pub fn published_at(message_id: &str) -> Option<OffsetDateTime> {
 /// Rebuilds message records from audit records: every `approved` record with a feed subject is a stored
 /// copy. Records of other events, and of approvals without a subject (written before subjects were
 /// recorded, or notices' own records without one), are skipped. Keyed by message id.
-pub fn records_from_audit<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> BTreeMap<String, MessageRecord> {
+pub fn records_from_audit<'a>(
+    records: impl IntoIterator<Item = &'a AuditRecord<'a>>,
+) -> BTreeMap<String, MessageRecord> {
     let mut messages: BTreeMap<String, MessageRecord> = BTreeMap::new();
     for record in records {
         if record.event != Event::Approved || record.subject.is_empty() {
@@ -148,9 +150,9 @@ pub fn records_from_audit<'a>(records: impl IntoIterator<Item = &'a AuditRecord>
         let mut tokens = record.subject.split('.').skip(4);
         let (Some(kind), Some(topic)) = (tokens.next(), tokens.next()) else { continue };
         let Some(published_at) = published_at(&record.message_id) else { continue };
-        let message = messages.entry(record.message_id.clone()).or_insert_with(|| MessageRecord {
-            message_id: record.message_id.clone(),
-            origin: record.origin.clone(),
+        let message = messages.entry(record.message_id.to_string()).or_insert_with(|| MessageRecord {
+            message_id: record.message_id.to_string(),
+            origin: record.origin.to_string(),
             kind: kind.to_string(),
             topic: topic.to_string(),
             published_at,
@@ -161,9 +163,9 @@ pub fn records_from_audit<'a>(records: impl IntoIterator<Item = &'a AuditRecord>
         });
         message.criminal_intelligence |= record.criminal_intelligence;
         if message.banner.is_empty() {
-            message.banner.clone_from(&record.markings);
+            message.banner = record.markings.to_string();
         }
-        let copy = StoredCopy { recipient: record.recipient.clone(), subject: record.subject.clone() };
+        let copy = StoredCopy { recipient: record.recipient.to_string(), subject: record.subject.to_string() };
         if !message.copies.contains(&copy) {
             message.copies.push(copy);
         }
@@ -218,9 +220,9 @@ mod tests {
         }
     }
 
-    fn approved(message_id: &str, recipient: &str, subject: &str) -> AuditRecord {
+    fn approved(message_id: &str, recipient: &str, subject: &str) -> AuditRecord<'static> {
         let message = crate::audit::MessageRef { message_id, origin: "ia", policy_version: "v1" };
-        AuditRecord::approved(&message, recipient, "rule", "basis", subject)
+        AuditRecord::approved(&message, recipient, "rule", "basis", subject).into_owned()
     }
 
     #[test]

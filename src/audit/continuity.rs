@@ -102,8 +102,8 @@ impl Loss {
     }
 
     /// The record of the loss, accepted by `by`.
-    pub fn record(&self, by: &str) -> AuditRecord {
-        AuditRecord::audit_loss(&self.chain, by, self.range(), &format!("{}; loss accepted", self.explanation()))
+    pub fn record<'a>(&self, by: &'a str) -> AuditRecord<'a> {
+        AuditRecord::audit_loss(&self.chain, by, self.range(), format!("{}; loss accepted", self.explanation()))
     }
 }
 

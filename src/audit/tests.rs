@@ -2,9 +2,9 @@
 
 use super::*;
 
-fn record(message_id: &str) -> AuditRecord {
+fn record(message_id: &str) -> AuditRecord<'static> {
     let message = MessageRef { message_id, origin: "cbp", policy_version: "v1" };
-    AuditRecord::approved(&message, "ia", "cbp-to-hub", "border threat reporting", "")
+    AuditRecord::approved(&message, "ia", "cbp-to-hub", "border threat reporting", "").into_owned()
 }
 
 fn chain(length: usize) -> Vec<(u64, AuditEntry)> {
@@ -40,7 +40,7 @@ fn an_entry_sealed_encoded_is_byte_for_byte_the_sealed_entry_and_verifies() {
     let mut odd = record("m-\"quoted\"\n");
     odd.reason = "line\nbreak and \\ backslash, ünïcode".into();
     for records in [vec![record("1"), odd], Vec::new(), vec![record("3")]] {
-        let sealed = encoded.seal_encoded("2026-11-23T00:00:00Z", &records);
+        let sealed = encoded.seal_encoded("2026-11-23T00:00:00Z", &[EncodedRecords::from(&records[..])]);
         let entry = plain.seal("2026-11-23T00:00:00Z".into(), records);
         assert_eq!(sealed.json, serde_json::to_vec(&entry).unwrap(), "what is stored is the sealed entry's JSON");
         assert_eq!((sealed.seq, &sealed.hash, &sealed.prev_hash), (entry.seq, &entry.hash, &entry.prev_hash));

@@ -14,7 +14,6 @@
 use std::sync::Arc;
 
 use async_nats::jetstream::{self, consumer, stream::RawMessageErrorKind};
-use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
@@ -30,7 +29,7 @@ use super::audit_chains::{CHAINS_BUCKET, ChainRegistry};
 use super::subjects::{AUDIT_STREAM, audit_subject};
 use super::{Bus, BusError};
 use crate::audit::continuity::{self, KnownChain};
-use crate::audit::{AuditEntry, AuditRecord, ChainHead, SealedEntry};
+use crate::audit::{AuditEntry, ChainHead, EncodedRecords, SealedEntry};
 
 /// Most records sealed into one entry.
 const MAX_RECORDS_PER_ENTRY: usize = 512;
@@ -79,7 +78,7 @@ pub struct CheckpointSigner {
 }
 
 struct Submission {
-    records: Vec<AuditRecord>,
+    records: EncodedRecords,
     done: oneshot::Sender<Result<(), BusError>>,
 }
 
@@ -87,8 +86,10 @@ struct Submission {
 pub struct PendingAudit(oneshot::Receiver<Result<(), BusError>>);
 
 impl AuditLog {
-    /// Queues `records` for the next entry of the chain; await the result before relying on them.
-    pub async fn append(&self, records: Vec<AuditRecord>) -> Result<PendingAudit, BusError> {
+    /// Queues `records` for the next entry of the chain; await the result before relying on them. They are
+    /// encoded here, on the caller's thread, so the writer only joins and hashes.
+    pub async fn append(&self, records: impl Into<EncodedRecords>) -> Result<PendingAudit, BusError> {
+        let records = records.into();
         let (done, stored) = oneshot::channel();
         self.submissions
             .send(Submission { records, done })
@@ -211,10 +212,10 @@ async fn write(
         }
         let at =
             time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        let records: Vec<AuditRecord> =
-            batch.iter_mut().flat_map(|submission| std::mem::take(&mut submission.records)).collect();
-        let entry = head.seal_encoded(&at, &records);
-        drop(records);
+        let parts: Vec<EncodedRecords> =
+            batch.iter_mut().map(|submission| std::mem::take(&mut submission.records)).collect();
+        let entry = head.seal_encoded(&at, &parts);
+        drop(parts);
         let (jetstream, capacity, chain) = (jetstream.clone(), capacity.clone(), head.chain.clone());
         in_flight.push(async move {
             let result = store(&jetstream, &chain, &entry, &capacity).await;
@@ -269,7 +270,7 @@ async fn store(
     entry: &SealedEntry,
     capacity: &AuditCapacity,
 ) -> Result<(), StoreError> {
-    let payload = Bytes::copy_from_slice(&entry.json);
+    let payload = entry.json.clone();
     let id = format!("{chain}:{}:{}", entry.seq, entry.hash.get(..16).unwrap_or_default());
     let mut delay = std::time::Duration::from_millis(100);
     let mut last_error = String::new();

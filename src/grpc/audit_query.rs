@@ -163,23 +163,23 @@ fn budget_spent(budget: u64, last: &(u64, AuditEntry)) -> String {
     )
 }
 
-fn response(entry: &AuditEntry, at: OffsetDateTime, record: &AuditRecord) -> pb::QueryAuditResponse {
+fn response(entry: &AuditEntry, at: OffsetDateTime, record: &AuditRecord<'_>) -> pb::QueryAuditResponse {
     pb::QueryAuditResponse {
         chain: entry.chain.clone(),
         entry: entry.seq,
         at: Some(convert::timestamp(at)),
         event: audit_event(record.event) as i32,
-        message_id: record.message_id.clone(),
-        origin: record.origin.clone(),
-        recipient: record.recipient.clone(),
-        subscriber: record.subscriber.clone(),
-        decided_by: record.decided_by.clone(),
-        basis: record.basis.clone(),
-        policy_version: record.policy_version.clone(),
-        reason: record.reason.clone(),
-        subject: record.subject.clone(),
-        unknown_recipients: record.unknown_recipients.clone(),
-        markings: record.markings.clone(),
+        message_id: record.message_id.to_string(),
+        origin: record.origin.to_string(),
+        recipient: record.recipient.to_string(),
+        subscriber: record.subscriber.to_string(),
+        decided_by: record.decided_by.to_string(),
+        basis: record.basis.to_string(),
+        policy_version: record.policy_version.to_string(),
+        reason: record.reason.to_string(),
+        subject: record.subject.to_string(),
+        unknown_recipients: record.unknown_recipients.to_vec(),
+        markings: record.markings.to_string(),
     }
 }
 

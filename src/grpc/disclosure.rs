@@ -218,7 +218,7 @@ impl Gateway {
         &self,
         router: &Router,
         item: &HeldItem,
-        record: AuditRecord,
+        record: AuditRecord<'_>,
         notice: &str,
         why: &str,
     ) -> Result<String, GatewayError> {

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::api as pb;
-use crate::audit::{AuditRecord, MessageRef};
+use crate::audit::{AuditRecord, EncodedRecords, MessageRef};
 use crate::bus::{Bus, BusError, CopyOptions, PendingAudit, PendingStore, Stored, delivery_subject, feed_subject};
 use crate::disclosure::HeldItem;
 use crate::identity::Caller;
@@ -143,33 +143,33 @@ impl Gateway {
         let banner = envelope.markings.as_ref().map(|markings| markings.banner.clone()).unwrap_or_default();
 
         let mut outcomes = Vec::with_capacity(routing.outcomes.len());
-        let mut records = Vec::with_capacity(routing.outcomes.len() + 1);
+        // Encoded as they are decided: nothing of what they are about is copied for the audit writer.
+        let mut records = EncodedRecords::with_capacity(routing.outcomes.len() + 1);
         let origin = caller.party.to_string();
         let message = MessageRef { message_id: &message_id, origin: &origin, policy_version: &routing.policy_version };
         if let Some(earlier) = &earlier {
             let superseded = MessageRef { message_id: &earlier.message_id, ..message };
-            records.push(AuditRecord::superseded(&superseded, &message_id));
+            records.push(&AuditRecord::superseded(&superseded, &message_id));
         }
         // Parties not in the directory: one record for all of them, not one each.
         let mut unknown = Vec::new();
         for outcome in routing.outcomes {
             match outcome {
                 Outcome::Deliver(approval) => {
-                    let recipient = approval.recipient().to_string();
+                    let recipient = approval.recipient().as_str();
                     // Where the copy will be: what a purge or correction finds it by.
                     let subject = delivery_subject(&approval);
                     let approved =
-                        AuditRecord::approved(&message, &recipient, approval.rule(), approval.basis(), &subject);
+                        AuditRecord::approved(&message, recipient, approval.rule(), approval.basis(), &subject);
                     let approved = approved.criminal_intelligence(envelope.criminal_intelligence.is_some());
-                    records.push(approved.under_markings(&banner).routed_as(&request, false));
+                    records.push(&approved.under_markings(&banner).routed_as(&request, false));
                     let payload = copy_for(&base, approval.recipient());
                     let dedup_id = dedup_base.as_ref().map(|base| format!("{base}:{recipient}"));
                     outcomes.push(PreparedOutcome::Approved(approval, payload, dedup_id));
                 }
                 Outcome::Hold(hold) => {
-                    let recipient = hold.recipient.to_string();
-                    let held = AuditRecord::held(&message, &recipient, &hold.explanation).under_markings(&banner);
-                    records.push(held.routed_as(&request, true));
+                    let held = AuditRecord::held(&message, hold.recipient.as_str(), &hold.explanation);
+                    records.push(&held.under_markings(&banner).routed_as(&request, true));
                     let item = held_item(&envelope, &banner, &hold, copy_for(&base, &hold.recipient), &self.limits);
                     outcomes.push(PreparedOutcome::Held(Box::new(item)));
                 }
@@ -178,7 +178,7 @@ impl Gateway {
                     match denial.reason {
                         DenialReason::UnknownParty => unknown.push(denial.recipient.to_string()),
                         _ => records.push(
-                            AuditRecord::denied(&message, denial.recipient.as_str(), &decided_by)
+                            &AuditRecord::denied(&message, denial.recipient.as_str(), &decided_by)
                                 .under_markings(&banner)
                                 .routed_as(&request, true),
                         ),
@@ -189,7 +189,7 @@ impl Gateway {
         }
         if !unknown.is_empty() {
             let record = AuditRecord::denied_unknown(&message, unknown, DenialReason::UnknownParty.code());
-            records.push(record.under_markings(&banner).routed_as(&request, true));
+            records.push(&record.under_markings(&banner).routed_as(&request, true));
         }
         // An RFI step only when the router approved the party whose copy completes it.
         let rfi = rfi.filter(|rfi| {
@@ -198,7 +198,7 @@ impl Gateway {
             })
         });
         if let Some(rfi) = &rfi {
-            records.push(rfi.audit(&message));
+            records.push(&rfi.audit(&message));
         }
         let audit = self.audit.append(records).await?;
         let span = tracing::Span::current();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use prost::Message;
 
 use crate::api as pb;
-use crate::audit::{AuditRecord, MessageRef};
+use crate::audit::{AuditRecord, EncodedRecords, MessageRef};
 use crate::bus::CopyOptions;
 use crate::identity::Caller;
 use crate::identity::authorization::{Action, Scope, scope_of};
@@ -70,10 +70,10 @@ impl Gateway {
         let topic = Topic::parse(&record.topic).map_err(|error| GatewayError::InvalidArgument(error.to_string()))?;
         let notice_id = ulid::Ulid::new().to_string();
         let notice = purge_notice(&record, &notice_id, &reason).encode_to_vec();
-        let mut audit = Vec::new();
+        let mut audit = EncodedRecords::default();
         let mut notices = Vec::new();
         for recipient in record.recipients() {
-            audit.push(AuditRecord::purged(&message_ref(&router, &record), recipient, &caller.subject, &reason));
+            audit.push(&AuditRecord::purged(&message_ref(&router, &record), recipient, &caller.subject, &reason));
             let Some(approval) = PartyId::parse(recipient)
                 .ok()
                 .and_then(|party| router.notice(&origin, &party, &topic, Precedence::Priority))
@@ -88,7 +88,7 @@ impl Gateway {
             };
             let notice_ref = MessageRef { message_id: &notice_id, ..message_ref(&router, &record) };
             let subject = crate::bus::delivery_subject(&approval);
-            audit.push(AuditRecord::approved(&notice_ref, recipient, NOTICE_RULE, approval.basis(), &subject));
+            audit.push(&AuditRecord::approved(&notice_ref, recipient, NOTICE_RULE, approval.basis(), &subject));
             notices.push((recipient.to_string(), approval, options));
         }
         // No copy without its record: the notices are sent once their records are stored.

@@ -169,7 +169,8 @@ impl Gateway {
         reason: &str,
     ) -> Result<Option<RfiRecord>, GatewayError> {
         let step = next.steps.last().map(|step| step.transition.clone()).unwrap_or_default();
-        let record = rfi_audit(&next, &caller.subject, &step, reason, self.policy.current().version());
+        let policy = self.policy.current();
+        let record = rfi_audit(&next, &caller.subject, &step, reason, policy.version());
         self.audit.append(vec![record]).await?.stored().await?;
         Ok(self.bus.update_rfi(&next, entry.revision).await?.map(|_| next))
     }
@@ -190,7 +191,13 @@ impl Gateway {
 }
 
 /// The audit record of the last step of `record`, made by `by`.
-fn rfi_audit(record: &RfiRecord, by: &str, decided_by: &str, reason: &str, policy_version: &str) -> AuditRecord {
+fn rfi_audit<'a>(
+    record: &'a RfiRecord,
+    by: &'a str,
+    decided_by: &'a str,
+    reason: &'a str,
+    policy_version: &'a str,
+) -> AuditRecord<'a> {
     let message = MessageRef { message_id: &record.id, origin: &record.requester, policy_version };
     let event = match record.status {
         RfiStatus::Open if record.steps.len() <= 1 => Event::RfiOpened,

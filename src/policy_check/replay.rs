@@ -66,7 +66,7 @@ pub fn replay_entry(records: &[AuditRecord], draft: &Router, visible: Visible<'_
     let mut messages: Vec<Vec<&AuditRecord>> = Vec::new();
     let mut index: FxHashMap<&str, usize> = FxHashMap::default();
     for record in records.iter().filter(|record| decision(record)) {
-        match index.get(record.message_id.as_str()) {
+        match index.get(&*record.message_id) {
             Some(&position) => messages[position].push(record),
             None if messages.len() < MAX_MESSAGES_PER_ENTRY => {
                 index.insert(&record.message_id, messages.len());
@@ -118,7 +118,7 @@ fn replay_message(group: &[&AuditRecord], draft: &Router, visible: Visible<'_>, 
         };
         if after != *state {
             replayed.changed.push(Changed {
-                message_id: group[0].message_id.clone(),
+                message_id: group[0].message_id.to_string(),
                 origin: origin.to_string(),
                 recipient: recipient.clone(),
                 before: *state,
@@ -141,9 +141,9 @@ fn recorded(group: &[&AuditRecord]) -> Vec<(String, State, String)> {
         };
         if record.recipient.is_empty() {
             let unknown = record.unknown_recipients.iter();
-            before.extend(unknown.map(|recipient| (recipient.clone(), state, record.decided_by.clone())));
+            before.extend(unknown.map(|recipient| (recipient.clone(), state, record.decided_by.to_string())));
         } else {
-            before.push((record.recipient.clone(), state, record.decided_by.clone()));
+            before.push((record.recipient.to_string(), state, record.decided_by.to_string()));
         }
     }
     before
@@ -153,7 +153,7 @@ fn recorded(group: &[&AuditRecord]) -> Vec<(String, State, String)> {
 fn request(group: &[&AuditRecord], before: &[(String, State, String)]) -> Option<RouteRequest> {
     let first = group[0];
     let (kind, topic) = group.iter().find_map(|record| kind_and_topic(record))?;
-    let mut markings = match first.markings.as_str() {
+    let mut markings = match &*first.markings {
         "" => Markings::unclassified(),
         banner => Markings::from_banner(banner).ok()?,
     };

@@ -70,20 +70,17 @@ async fn each_publish_and_delivery_is_recorded_and_a_forged_entry_is_named() {
     assert_eq!(subject, &format!("liaison.audit.{}", entry.chain));
     assert_eq!((entry.seq, entry.prev_hash.as_str()), (1, liaison::audit::GENESIS));
     let [approved, denied] = entry.records.as_slice() else { panic!("two decisions: {entry:?}") };
-    assert_eq!((approved.event, approved.recipient.as_str()), (Event::Approved, "ia"));
+    assert_eq!((approved.event, &*approved.recipient), (Event::Approved, "ia"));
     assert_eq!(approved.message_id, receipt.message_id);
     assert_eq!(approved.origin, "cbp");
     assert_eq!(approved.policy_version, receipt.policy_version);
     let outcome = receipt.outcomes.iter().find(|outcome| outcome.party == "ia").unwrap();
     let Some(pb::recipient_outcome::Outcome::Delivered(delivered)) = &outcome.outcome else { panic!() };
-    assert_eq!(
-        (approved.decided_by.as_str(), approved.basis.as_str()),
-        (delivered.rule.as_str(), delivered.basis.as_str())
-    );
+    assert_eq!((&*approved.decided_by, &*approved.basis), (delivered.rule.as_str(), delivered.basis.as_str()));
     assert!(!approved.basis.is_empty(), "the need-to-know basis is recorded");
     // A party not in the directory is denied in the record all of a publish's unknown recipients share.
-    assert_eq!((denied.event, denied.recipient.as_str()), (Event::Denied, ""));
-    assert_eq!(denied.unknown_recipients, ["nobody"]);
+    assert_eq!((denied.event, &*denied.recipient), (Event::Denied, ""));
+    assert_eq!(*denied.unknown_recipients, ["nobody"]);
     assert!(denied.decided_by.starts_with("UNKNOWN_PARTY"), "{denied:?}");
 
     // A delivery to an analyst is recorded with who received it.
@@ -95,8 +92,8 @@ async fn each_publish_and_delivery_is_recorded_and_a_forged_entry_is_named() {
     let (_, _, delivery) = &stored[1];
     assert_eq!((delivery.seq, delivery.prev_hash.as_str()), (2, stored[0].2.hash.as_str()));
     let [delivered] = delivery.records.as_slice() else { panic!("one delivery: {delivery:?}") };
-    assert_eq!((delivered.event, delivered.message_id.as_str()), (Event::Delivered, receipt.message_id.as_str()));
-    assert_eq!((delivered.recipient.as_str(), delivered.subscriber.as_str()), ("ia", "ia-test"));
+    assert_eq!((delivered.event, &*delivered.message_id), (Event::Delivered, receipt.message_id.as_str()));
+    assert_eq!((&*delivered.recipient, &*delivered.subscriber), ("ia", "ia-test"));
 
     let (ok, report) = verify(&nats).await;
     assert!(ok, "{report}");

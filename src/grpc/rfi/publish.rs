@@ -153,7 +153,7 @@ impl RfiPublish {
     }
 
     /// The audit record of this step, stored in the publish's entry (`message` is the publish's).
-    pub fn audit(&self, message: &MessageRef<'_>) -> AuditRecord {
+    pub fn audit<'a>(&'a self, message: &MessageRef<'a>) -> AuditRecord<'a> {
         match &self.step {
             Step::Open(opening) => {
                 AuditRecord::rfi(Event::RfiOpened, message, &opening.action_party, &self.person, "open", "")
@@ -163,7 +163,7 @@ impl RfiPublish {
                 let record = &entry.record;
                 let rfi = MessageRef { message_id: &record.id, origin: &record.requester, ..*message };
                 let decided_by = format!("answer {}", message.message_id);
-                AuditRecord::rfi(Event::RfiAnswered, &rfi, &record.action_party, &self.person, &decided_by, "")
+                AuditRecord::rfi(Event::RfiAnswered, &rfi, &record.action_party, &self.person, decided_by, "")
                     .under_markings(&record.banner)
             }
         }

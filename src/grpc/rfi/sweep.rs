@@ -8,7 +8,7 @@
 use prost::Message;
 
 use crate::api as pb;
-use crate::audit::{AuditRecord, MessageRef};
+use crate::audit::{AuditRecord, EncodedRecords, MessageRef};
 use crate::bus::CopyOptions;
 use crate::grpc::notice::Notice;
 use crate::model::{Precedence, Topic};
@@ -47,14 +47,14 @@ impl Gateway {
         let origin = convert::token("requester", &record.requester)?;
         let notice_id = ulid::Ulid::new().to_string();
         let notice = MessageRef { message_id: &notice_id, origin: &record.requester, policy_version: router.version() };
-        let mut records = vec![rfi_audit(record, "", "expire", "", router.version())];
+        let mut records = EncodedRecords::from(rfi_audit(record, "", "expire", "", router.version()));
         let mut copies = Vec::new();
         for party in [&record.requester, &record.action_party] {
             let recipient = convert::token("party", party)?;
             // A party that left the directory gets no notice.
             let Some(approval) = router.notice(&origin, &recipient, &topic, Precedence::Priority) else { continue };
             let subject = crate::bus::delivery_subject(&approval);
-            records.push(AuditRecord::approved(&notice, party, approval.rule(), approval.basis(), &subject));
+            records.push(&AuditRecord::approved(&notice, party, approval.rule(), approval.basis(), &subject));
             copies.push(approval);
         }
         self.audit.append(records).await?.stored().await?;

@@ -116,8 +116,8 @@ impl Gateway {
                     origin: caller.party.as_str(),
                     policy_version: router.version(),
                 };
-                let denied =
-                    AuditRecord::denied(&message, to.as_str(), &denial.decided_by()).under_markings(&record.banner);
+                let decided_by = denial.decided_by();
+                let denied = AuditRecord::denied(&message, to.as_str(), &decided_by).under_markings(&record.banner);
                 self.audit.append(vec![denied]).await?.stored().await?;
                 Err(GatewayError::PermissionDenied(format!(
                     "to: the policy does not let {} transfer RFI {} to {to}: DENIAL_REASON_{}: {}",

@@ -18,7 +18,7 @@ use super::Window;
 use super::disposition::{Arrival, Audience, Disposition, disposition};
 use super::outgoing::Outgoing;
 use super::outstanding::Outstanding;
-use crate::audit::{AuditRecord, Event, MessageRef};
+use crate::audit::{AuditRecord, EncodedRecords, Event, MessageRef};
 use crate::grpc::auth::Credential;
 use crate::grpc::quota::CallSlot;
 use crate::grpc::server::Gateway;
@@ -45,8 +45,10 @@ pub struct Session {
     /// A message that arrived while the window was full (a redelivery, or the first one after a seek):
     /// delivered as soon as there is room. Polling on while full is how a seek is noticed at once.
     stash: Option<FeedMessage>,
-    /// Audit records of the batch being put together, stored before it is sent.
-    audit_records: Vec<AuditRecord>,
+    /// Audit records of the batch being put together, stored before it is sent: its deliveries, and what
+    /// was withheld (kept apart, as a seek voids the deliveries but not what was withheld).
+    delivered: EncodedRecords,
+    withheld: EncodedRecords,
     /// Batches put together and waiting for the audit to store their records, oldest first.
     storing: FuturesOrdered<BoxFuture<'static, Result<Vec<pb::Delivery>, BusError>>>,
     /// Ack confirmations being awaited, each resolving to the ack ids the stream recorded.
@@ -78,7 +80,8 @@ impl Session {
             window,
             outstanding: Outstanding::default(),
             stash: None,
-            audit_records: Vec::new(),
+            delivered: EncodedRecords::default(),
+            withheld: EncodedRecords::default(),
             storing: FuturesOrdered::new(),
             confirmations: FuturesUnordered::new(),
             caller,
@@ -223,7 +226,11 @@ impl Session {
             return Err(error.into());
         }
         let deliveries = self.batch(first).await;
-        let records = std::mem::take(&mut self.audit_records);
+        let mut records = std::mem::take(&mut self.withheld);
+        match records.is_empty() {
+            true => records = std::mem::take(&mut self.delivered),
+            false => records.append(&std::mem::take(&mut self.delivered)),
+        }
         if records.is_empty() {
             // Nothing delivered or withheld (every message was skipped): nothing to store or send.
             return Ok(());
@@ -239,10 +246,10 @@ impl Session {
         let message =
             MessageRef { message_id: &envelope.id, origin: &envelope.origin, policy_version: policy.version() };
         let (party, subject) = (self.caller.party.as_str(), self.caller.subject.as_str());
-        self.audit_records.push(match event {
-            Event::Withheld => AuditRecord::withheld(&message, party, subject, decided_by),
-            _ => AuditRecord::delivered(&message, party, subject, decided_by),
-        });
+        match event {
+            Event::Withheld => self.withheld.push(&AuditRecord::withheld(&message, party, subject, decided_by)),
+            _ => self.delivered.push(&AuditRecord::delivered(&message, party, subject, decided_by)),
+        }
     }
 
     /// Turns the first message and whatever else is ready (within the window) into one batch.
@@ -266,7 +273,7 @@ impl Session {
                 batch.clear();
                 batch_bytes = 0;
                 // Those deliveries are void and never sent; what was withheld stays recorded.
-                self.audit_records.retain(|record| record.event != Event::Delivered);
+                self.delivered.clear();
             }
         }
         batch
