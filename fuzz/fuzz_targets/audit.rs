@@ -9,6 +9,7 @@
 //!   only reordered chain verifies to its head, any change to an entry's content breaks it.
 #![no_main]
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use liaison::audit::continuity::{self, KnownChain};
@@ -100,7 +101,7 @@ fn check_reports(reports: &[ChainReport]) {
     }
 }
 
-fn record(u: &mut Unstructured<'_>, head: u64) -> Result<AuditRecord> {
+fn record(u: &mut Unstructured<'_>, head: u64) -> Result<AuditRecord<'static>> {
     let events = [Event::Approved, Event::Denied, Event::Delivered, Event::Purged, Event::AuditLoss];
     let event = *u.choose(&events)?;
     let edges = [0, 1, head, head.saturating_add(1), u64::MAX - 1, u64::MAX];
@@ -110,32 +111,34 @@ fn record(u: &mut Unstructured<'_>, head: u64) -> Result<AuditRecord> {
     };
     Ok(AuditRecord {
         event,
-        message_id: word(u)?,
-        origin: word(u)?,
-        recipient: word(u)?,
-        subscriber: String::new(),
-        decided_by: word(u)?,
-        basis: String::new(),
+        message_id: word(u)?.into(),
+        origin: word(u)?.into(),
+        recipient: word(u)?.into(),
+        subscriber: "".into(),
+        decided_by: word(u)?.into(),
+        basis: "".into(),
         policy_version: "fuzz".into(),
-        reason: String::new(),
-        subject: String::new(),
+        reason: "".into(),
+        subject: "".into(),
         markings: match u.arbitrary()? {
-            true => u.choose(&["SECRET//REL TO USA, FVEY", "TOP SECRET//SI-G/TK//ORCON/NOFORN", ""])?.to_string(),
-            false => word(u)?,
+            true => Cow::Borrowed(*u.choose(&["SECRET//REL TO USA, FVEY", "TOP SECRET//SI-G/TK//ORCON/NOFORN", ""])?),
+            false => word(u)?.into(),
         },
         criminal_intelligence: u.arbitrary()?,
         lost,
         unknown_recipients: match event {
-            Event::Denied if u.arbitrary()? => (0..u.int_in_range(1..=3)?).map(|_| word(u)).collect::<Result<_>>()?,
-            _ => Vec::new(),
+            Event::Denied if u.arbitrary()? => {
+                (0..u.int_in_range(1..=3)?).map(|_| word(u)).collect::<Result<Vec<_>>>()?.into()
+            }
+            _ => Vec::new().into(),
         },
         kind: match u.arbitrary()? {
-            true => u.choose(&["report", "alert", ""])?.to_string(),
-            false => word(u)?,
+            true => Cow::Borrowed(*u.choose(&["report", "alert", ""])?),
+            false => word(u)?.into(),
         },
-        topic: word(u)?,
-        precedence: u.choose(&["", "flash", "immediate"])?.to_string(),
-        tlp: u.choose(&["", "amber", "amber+strict"])?.to_string(),
+        topic: word(u)?.into(),
+        precedence: Cow::Borrowed(*u.choose(&["", "flash", "immediate"])?),
+        tlp: Cow::Borrowed(*u.choose(&["", "amber", "amber+strict"])?),
         by_policy: u.arbitrary()?,
     })
 }
@@ -211,7 +214,7 @@ fn sealed(u: &mut Unstructured<'_>) -> Result<()> {
         2 => entry.prev_hash = "0".repeat(64),
         _ => {
             if let Some(record) = entry.records.first_mut() {
-                record.recipient.push('x');
+                record.recipient.to_mut().push('x');
             } else {
                 entry.chain = "b".into();
             }

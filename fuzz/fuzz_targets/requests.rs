@@ -214,7 +214,7 @@ fn query_audit(u: &mut Unstructured<'_>, structured: bool) -> Result<()> {
         };
         let at = written_at(&entry);
         let record = AuditRecord::audit_loss("fuzz", "fuzz", (1, 1), "fuzz");
-        let matched = query.matches(at, &AuditRecord { message_id: request.message_id.clone(), ..record });
+        let matched = query.matches(at, &AuditRecord { message_id: request.message_id.as_str().into(), ..record });
         // What a query matches lies within the stretch read (no record precedes its message's publication).
         let after_publication =
             query.message_id.as_deref().and_then(published_at).is_none_or(|published| published <= at);
